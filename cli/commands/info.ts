@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { listBackups } from '../../shared/list-backups.js';
+import { summarizeBackups } from '../../shared/summarize-backups.js';
+import { formatAge, formatBytes } from '../format-units.js';
+import { renderTable } from '../render-table.js';
+import { action } from '../run-command.js';
+import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
+
+/** `dbbackup info`: per database, how many backups, how big, and how old the newest is. */
+export function registerInfo(program: Command): void {
+  targetOptions(
+    program
+      .command('info')
+      .description('per database: number of backups, total size, newest and oldest, age of the newest')
+      .option('--json', 'print the summary as JSON on stdout'),
+  ).action(
+    action('info', async (flags: TargetFlags & { json?: boolean }) => {
+      const target = openTargetFromFlags(flags);
+      const { backups, problems } = await listBackups(target);
+      for (const p of problems) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
+      const summary = summarizeBackups(backups, new Date());
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ target: target.url, databases: summary }, null, 2)}\n`);
+        return 0;
+      }
+      if (summary.length === 0) {
+        process.stderr.write(`no backups in ${target.url}\n`);
+        return 0;
+      }
+      const rows = summary.map((s) => [
+        s.database,
+        s.engine,
+        String(s.count),
+        formatBytes(s.totalBytes),
+        s.newest.replace(/\.\d+Z$/, 'Z'),
+        s.oldest.replace(/\.\d+Z$/, 'Z'),
+        formatAge(s.newestAgeSeconds),
+      ]);
+      process.stdout.write(`${renderTable(['DATABASE', 'ENGINE', 'BACKUPS', 'TOTAL', 'NEWEST', 'OLDEST', 'NEWEST AGE'], rows)}\n`);
+      return 0;
+    }),
+  );
+}

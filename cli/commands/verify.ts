@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../../shared/errors.js';
+import { type ListedBackup, listBackups, selectBackup } from '../../shared/list-backups.js';
+import { verifyBackup } from '../../shared/verify-backup.js';
+import { formatBytes, formatDuration } from '../format-units.js';
+import { action } from '../run-command.js';
+import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
+
+interface VerifyFlags extends TargetFlags {
+  database?: string;
+  latest?: boolean;
+  file?: string;
+  all?: boolean;
+  json?: boolean;
+}
+
+/** `dbbackup verify`: re-reads stored backups and checks them against their manifests. Exit 3 on any mismatch. */
+export function registerVerify(program: Command): void {
+  targetOptions(
+    program
+      .command('verify')
+      .description('re-read backups and check size, SHA-256 and that the archive is readable (exit 3 if not)')
+      .option('-d, --database <name>', 'the database (required with --latest when the target holds several)')
+      .option('--latest', 'the newest backup (the default)')
+      .option('--file <name>', 'the backup with this file name, as "list" shows it')
+      .option('--all', 'every backup (of --database, if given)')
+      .option('--json', 'print the results as JSON on stdout'),
+  ).action(
+    action('verify', async (flags: VerifyFlags) => {
+      if ([flags.latest, flags.file, flags.all].filter(Boolean).length > 1) {
+        throw new ConfigError('choose one of --latest, --file and --all');
+      }
+      const target = openTargetFromFlags(flags);
+      const { backups } = await listBackups(target, { database: flags.database });
+      const chosen = chooseBackups(backups, flags);
+      const results = [];
+      for (const backup of chosen) {
+        const result = await verifyBackup(target, backup);
+        results.push(result);
+        if (!flags.json) {
+          const what = `${backup.manifest.backup_file} (${formatBytes(backup.manifest.size_bytes)})`;
+          if (result.ok) process.stdout.write(`ok       ${what}: size, sha256 and content checked in ${formatDuration(result.durationMs)}\n`);
+          else process.stdout.write(`CORRUPT  ${what}: ${result.problem}\n`);
+        }
+      }
+      if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+      const failed = results.filter((r) => !r.ok).length;
+      if (failed > 0) {
+        process.stderr.write(`dbbackup verify: ${failed} of ${results.length} backup(s) failed verification; do not restore from them\n`);
+        return 3;
+      }
+      return 0;
+    }),
+  );
+}
+
+function chooseBackups(backups: ListedBackup[], flags: VerifyFlags): ListedBackup[] {
+  if (flags.all) {
+    if (backups.length === 0) throw new ConfigError('no completed backups to verify', { hint: 'check --target and --database' });
+    return backups;
+  }
+  if (!flags.file && !flags.database) {
+    const databases = new Set(backups.map((b) => `${b.manifest.database}`));
+    if (databases.size > 1) {
+      throw new ConfigError(`the target holds backups of ${databases.size} databases (${[...databases].join(', ')})`, {
+        hint: 'name one with --database',
+      });
+    }
+  }
+  try {
+    return [selectBackup(backups, { file: flags.file, latest: !flags.file })];
+  } catch (error) {
+    // Naming a backup that does not exist is a usage error, not a failed operation.
+    throw new ConfigError((error as Error).message, { hint: 'run "dbbackup list" to see the backups that exist' });
+  }
+}

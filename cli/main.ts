@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { toolVersion } from '../shared/tool-version.js';
+import { registerBackup } from './commands/backup.js';
+import { registerDemo } from './commands/demo.js';
+import { registerInfo } from './commands/info.js';
+import { registerList } from './commands/list.js';
+import { registerVerify } from './commands/verify.js';
+
+const program = new Command('dbbackup')
+  .description('Verified, streaming backups of PostgreSQL and SQLite databases to Amazon S3 or a directory.')
+  .version(toolVersion())
+  .option('--debug', 'print stack traces on errors')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 an integrity check failed.
+S3 settings come from the standard AWS variables: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID/…,
+AWS_ENDPOINT_URL_S3 for S3-compatible servers. Run "dbbackup <command> --help" for a command's options.`,
+  )
+  .exitOverride();
+
+registerBackup(program);
+registerList(program);
+registerVerify(program);
+registerInfo(program);
+registerDemo(program);
+
+for (const command of program.commands) command.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Help and version exit 0; every other parse failure is bad usage: exit 2.
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else {
+    throw error;
+  }
+}

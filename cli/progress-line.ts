@@ -1,0 +1,47 @@
+import type { BackupProgress } from '../shared/run-backup.js';
+import { formatBytes, formatDuration } from './format-units.js';
+
+/**
+ * Draws backup progress on one line of a terminal (stderr): bytes, rate, elapsed time, and a
+ * bar when the total is known. Draws nothing when stderr is not a TTY, so logs stay clean.
+ */
+export class ProgressLine {
+  private drawn = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
+
+  get enabled(): boolean {
+    return Boolean(this.stream.isTTY);
+  }
+
+  update(progress: BackupProgress): void {
+    if (!this.enabled) return;
+    this.stream.write(`\r\x1b[K${describe(progress, this.stream.columns ?? 80)}`);
+    this.drawn = true;
+  }
+
+  clear(): void {
+    if (this.drawn) this.stream.write('\r\x1b[K');
+    this.drawn = false;
+  }
+}
+
+function describe(p: BackupProgress, columns: number): string {
+  const elapsed = formatDuration(p.elapsedMs);
+  if (p.phase === 'probing') return `connecting… ${elapsed}`;
+  if (p.phase === 'snapshotting') return `taking a consistent snapshot… ${elapsed}`;
+  if (p.phase === 'committing') return `confirming and writing the manifest… ${elapsed}`;
+  const rate = p.elapsedMs > 0 ? `${formatBytes((p.sourceBytes / p.elapsedMs) * 1000)}/s` : '';
+  const text = `${formatBytes(p.sourceBytes)} read → ${formatBytes(p.storedBytes)} stored  ${rate}  ${elapsed}`;
+  if (!p.totalSourceBytes) {
+    const hint = p.databaseSizeBytes ? `  (database ${formatBytes(p.databaseSizeBytes)} on disk)` : '';
+    return (text + hint).slice(0, columns - 1);
+  }
+  const fraction = Math.min(1, p.sourceBytes / p.totalSourceBytes);
+  const width = Math.max(10, Math.min(30, columns - text.length - 10));
+  const filled = Math.round(fraction * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(fraction * 100)).padStart(3)}%  ${text}`.slice(
+    0,
+    columns - 1,
+  );
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { COMPRESSIONS } from './compression/compression.js';
+import { ConfigError } from './errors.js';
+import { STORAGE_CLASSES } from './targets/target.js';
+
+/** Everything that describes one backup run, as the CLI and the Lambda handler both pass it. */
+export const backupOptionsSchema = z.object({
+  /** Source database URL: postgres://…, sqlite:///path.db, or a path ending in .db/.sqlite/.sqlite3. */
+  source: z.string().min(1),
+  /** Where to store: s3://bucket/prefix, file:///dir or a directory path. */
+  target: z.string().min(1),
+  /** Name used in keys instead of the database's own. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'may hold only letters, digits, ".", "_" and "-"')
+    .optional(),
+  compression: z.enum(COMPRESSIONS).default('gzip'),
+  level: z.number().int().optional(),
+  /** PostgreSQL only: custom (for pg_restore) or plain SQL. @default custom */
+  format: z.enum(['custom', 'plain']).optional(),
+  /** S3 only. @default STANDARD (S3's own default) */
+  storageClass: z.enum(STORAGE_CLASSES).optional(),
+  /** S3 only. @default AES256 */
+  sse: z.enum(['AES256', 'aws:kms']).optional(),
+  kmsKeyId: z.string().min(1).optional(),
+  /** S3 only; see ChecksumMode. */
+  s3Checksums: z.enum(['when_supported', 'when_required']).optional(),
+  kind: z.enum(['manual', 'scheduled', 'pre-restore']).default('manual'),
+  /** A free-form label kept in the manifest (e.g. the schedule tier). */
+  label: z.string().max(200).optional(),
+});
+
+export type BackupOptionsInput = z.input<typeof backupOptionsSchema>;
+export type BackupOptions = z.output<typeof backupOptionsSchema>;
+
+/** Validates options, failing with a ConfigError that names the field and the value. */
+export function parseBackupOptions(input: unknown): BackupOptions {
+  return parseOrConfigError(backupOptionsSchema, input);
+}
+
+/** Parses with zod; the first problem becomes `field must … (got value)`. */
+export function parseOrConfigError<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.join('.') || 'options';
+  let got: unknown = input;
+  for (const part of issue?.path ?? []) got = (got as Record<PropertyKey, unknown> | undefined)?.[part as PropertyKey];
+  const shown = got === undefined ? 'nothing' : JSON.stringify(got);
+  throw new ConfigError(`${field}: ${issue?.message ?? 'invalid'} (got ${shown})`);
+}

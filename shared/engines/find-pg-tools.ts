@@ -1,0 +1,81 @@
+import { constants, promises as fs } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { runCommand } from '../pipeline/run-command.js';
+
+/** A PostgreSQL client program found on this machine. */
+export interface PgTool {
+  readonly path: string;
+  readonly major: number;
+  /** As the program prints it, e.g. `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`. */
+  readonly version: string;
+  /** True when it came from DBBACKUP_PG_BIN_DIR, which is preferred when it fits. */
+  readonly preferred: boolean;
+}
+
+/** Finds every copy of `name` (pg_dump or pg_restore), newest major first. */
+export async function findPgTools(name: 'pg_dump' | 'pg_restore', env: NodeJS.ProcessEnv = process.env): Promise<PgTool[]> {
+  const preferredDirs = (env.DBBACKUP_PG_BIN_DIR ?? '').split(delimiter).filter(Boolean);
+  const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), ...(await systemBinDirs())];
+  const seen = new Set<string>();
+  const tools: PgTool[] = [];
+  for (const [dir, preferred] of [...preferredDirs.map((d) => [d, true] as const), ...dirs.map((d) => [d, false] as const)]) {
+    const path = join(dir, name);
+    let real: string;
+    try {
+      await fs.access(path, constants.X_OK);
+      real = await fs.realpath(path);
+    } catch {
+      continue;
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    const tool = await probeTool(path, preferred);
+    if (tool) tools.push(tool);
+  }
+  return tools.sort((a, b) => Number(b.preferred) - Number(a.preferred) || b.major - a.major);
+}
+
+/** Versioned install directories (Debian's /usr/lib/postgresql/N/bin, RHEL's /usr/pgsql-N/bin), newest first. */
+async function systemBinDirs(): Promise<string[]> {
+  const dirs: string[] = [];
+  try {
+    for (const version of await fs.readdir('/usr/lib/postgresql')) dirs.push(`/usr/lib/postgresql/${version}/bin`);
+  } catch {}
+  try {
+    for (const entry of await fs.readdir('/usr')) if (entry.startsWith('pgsql-')) dirs.push(`/usr/${entry}/bin`);
+  } catch {}
+  return dirs.sort((a, b) => majorInPath(b) - majorInPath(a));
+}
+
+function majorInPath(path: string): number {
+  return Number(/(\d+)/.exec(path)?.[1] ?? 0);
+}
+
+async function probeTool(path: string, preferred: boolean): Promise<PgTool | undefined> {
+  try {
+    const { code, stdout } = await runCommand(path, ['--version'], { timeoutMs: 10_000 });
+    const version = stdout.trim();
+    const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(version);
+    if (code !== 0 || !match) return undefined;
+    return { path, major: Number(match[1]), version, preferred };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Picks the tool that can work with a server of `serverMajor`: pg_dump refuses servers newer than
+ * itself. DBBACKUP_PG_BIN_DIR wins when it fits; otherwise the newest fitting one.
+ */
+export function choosePgTool(tools: readonly PgTool[], serverMajor: number, serverVersion: string, name: string): PgTool {
+  const fit = tools.find((t) => t.major >= serverMajor);
+  if (fit) return fit;
+  const found = tools.length > 0 ? tools.map((t) => `${t.major} (${t.path})`).join(', ') : 'none';
+  throw new ConfigError(
+    `no ${name} can handle PostgreSQL server ${serverVersion}: ${name} must be version ${serverMajor} or newer; found ${found}`,
+    {
+      hint: `install the PostgreSQL ${serverMajor} client (Debian: apt-get install postgresql-client-${serverMajor}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
+    },
+  );
+}

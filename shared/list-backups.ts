@@ -1,0 +1,81 @@
+import { StorageError } from './errors.js';
+import { MANIFEST_SUFFIX, type Manifest, parseManifest } from './manifest.js';
+import type { Target } from './targets/target.js';
+
+/** A completed backup: its manifest and the key of its data, relative to the target root. */
+export interface ListedBackup {
+  readonly key: string;
+  readonly manifest: Manifest;
+}
+
+/** A manifest that could not be read or did not validate; reported, never silently dropped. */
+export interface ManifestProblem {
+  readonly key: string;
+  readonly error: string;
+}
+
+const READ_CONCURRENCY = 16;
+
+/**
+ * Lists the completed backups in a target, newest first. Only manifests count: a data object
+ * without one (a backup that failed or is still running) does not exist as far as users,
+ * retention and restore are concerned.
+ */
+export async function listBackups(
+  target: Target,
+  filter: { database?: string } = {},
+): Promise<{ backups: ListedBackup[]; problems: ManifestProblem[] }> {
+  const prefixes = filter.database ? [`postgres/${filter.database}/`, `sqlite/${filter.database}/`] : [''];
+  const manifestKeys: string[] = [];
+  for (const prefix of prefixes) {
+    for await (const object of target.list(prefix)) {
+      if (object.key.endsWith(MANIFEST_SUFFIX)) manifestKeys.push(object.key);
+    }
+  }
+  const backups: ListedBackup[] = [];
+  const problems: ManifestProblem[] = [];
+  await forEachLimited(manifestKeys, READ_CONCURRENCY, async (manifestKey) => {
+    const key = manifestKey.slice(0, -MANIFEST_SUFFIX.length);
+    try {
+      const parsed = parseManifest(await readText(target, manifestKey));
+      if ('error' in parsed) problems.push({ key: manifestKey, error: parsed.error });
+      else if (!filter.database || parsed.manifest.database === filter.database) backups.push({ key, manifest: parsed.manifest });
+    } catch (error) {
+      // A manifest deleted between listing and reading (retention running) is simply gone.
+      if (!(error instanceof StorageError && error.notFound)) problems.push({ key: manifestKey, error: (error as Error).message });
+    }
+  });
+  backups.sort((a, b) => b.manifest.datetime.localeCompare(a.manifest.datetime) || b.key.localeCompare(a.key));
+  return { backups, problems };
+}
+
+/** Picks one backup by file name (as `list` shows it), or the newest; fails with the names that exist. */
+export function selectBackup(backups: readonly ListedBackup[], selector: { file?: string; latest?: boolean }): ListedBackup {
+  if (selector.file) {
+    const found = backups.find((b) => b.manifest.backup_file === selector.file || b.key === selector.file);
+    if (!found) {
+      throw new StorageError(`no completed backup named "${selector.file}"`, {
+        notFound: true,
+        hint: 'run "dbbackup list" to see the backups that exist',
+      });
+    }
+    return found;
+  }
+  const newest = backups[0];
+  if (!newest) throw new StorageError('no completed backups found', { notFound: true, hint: 'check --target and --database' });
+  return newest;
+}
+
+async function readText(target: Target, key: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await target.get(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++] as T);
+  });
+  await Promise.all(workers);
+}

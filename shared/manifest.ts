@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { COMPRESSIONS } from './compression/compression.js';
+import { STORAGE_CLASSES } from './targets/target.js';
+
+/** The manifest's own format version; readers refuse versions they do not know. */
+export const MANIFEST_VERSION = 1;
+
+/**
+ * The JSON document stored beside every backup as `<key>.json`. It is written last: a backup
+ * exists only when its manifest does. The first seven fields keep the names the team's old
+ * Django backup command used.
+ */
+export const manifestSchema = z.object({
+  backup_file: z.string().min(1),
+  timestamp: z.string().regex(/^\d{8}_\d{6}$/),
+  datetime: z.string().datetime(),
+  database: z.string().min(1),
+  size_bytes: z.number().int().nonnegative(),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  status: z.literal('completed'),
+
+  manifest_version: z.literal(MANIFEST_VERSION),
+  key: z.string().min(1),
+  location: z.string().min(1),
+  engine: z.enum(['postgres', 'sqlite']),
+  format: z.enum(['custom', 'plain', 'sqlite']),
+  compression: z.enum(COMPRESSIONS),
+  compression_level: z.number().int().nullable(),
+  hash_algorithm: z.literal('sha256'),
+  source_size_bytes: z.number().int().nonnegative(),
+  database_size_bytes: z.number().int().nonnegative().nullable(),
+  duration_ms: z.number().int().nonnegative(),
+  storage_class: z.enum(STORAGE_CLASSES).nullable(),
+  sse: z.enum(['AES256', 'aws:kms', 'none']),
+  kms_key_id: z.string().nullable(),
+  engine_version: z.record(z.string(), z.string()),
+  tool_version: z.string(),
+  source: z.string(),
+  kind: z.enum(['manual', 'scheduled', 'pre-restore']),
+  label: z.string().nullable(),
+  tables: z.record(z.string(), z.number().int().nonnegative()),
+  tables_estimated: z.array(z.string()),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** Suffix of a manifest's key: the backup's key plus `.json`. */
+export const MANIFEST_SUFFIX = '.json';
+
+/** Parses and validates a stored manifest; returns an error message instead of throwing. */
+export function parseManifest(text: string): { manifest: Manifest } | { error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return { error: `not JSON: ${(error as Error).message}` };
+  }
+  const result = manifestSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return { error: `${issue?.path.join('.') || 'manifest'}: ${issue?.message}` };
+  }
+  return { manifest: result.data };
+}

@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Duplex, type Readable, Transform } from 'node:stream';
+
+/** How a child process ended, with the last lines it wrote to stderr. */
+export interface ChildExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderrTail: string;
+}
+
+/** Turns a failed exit (or a spawn error such as ENOENT) into the error the caller wants to show. */
+export type ChildFailure = (failure: { exit?: ChildExit; spawnError?: NodeJS.ErrnoException }) => Error;
+
+export interface ChildStreamOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly describeFailure: ChildFailure;
+  /** Bytes of stderr kept for the error message. */
+  readonly stderrLimit?: number;
+}
+
+/**
+ * Streams a child's stdout. The stream ends only after the child has exited 0; any other exit
+ * makes it error instead, so a consumer never mistakes the output of a process that died
+ * halfway for a complete one (the failure mode of tools that trust the first bytes).
+ * Destroying the stream kills the child.
+ */
+export function spawnReadable(command: string, args: readonly string[], options: ChildStreamOptions): Readable {
+  const child = spawn(command, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return guardOutput(child, options);
+}
+
+/**
+ * Runs a child as a transform: bytes written go to its stdin, its stdout is readable. Ends only
+ * after a clean exit, like {@link spawnReadable}.
+ */
+export function spawnDuplex(command: string, args: readonly string[], options: ChildStreamOptions): Duplex {
+  const child = spawn(command, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const readable = guardOutput(child, options);
+  // A child that dies makes its stdin fail with EPIPE; the exit status is the better explanation.
+  child.stdin?.on('error', () => {});
+  if (!child.stdin) throw new Error(`${command}: no stdin`);
+  const duplex = Duplex.from({ writable: child.stdin, readable });
+  readable.on('error', (err) => duplex.destroy(err));
+  return duplex;
+}
+
+function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable {
+  const limit = options.stderrLimit ?? 8192;
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr = (stderr + text).slice(-limit);
+  });
+  let spawnError: NodeJS.ErrnoException | undefined;
+  const exited = new Promise<ChildExit>((resolve) => {
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      spawnError = err;
+      resolve({ code: null, signal: null, stderrTail: stderr });
+    });
+    child.on('close', (code, signal) => resolve({ code, signal, stderrTail: stderr.trim() }));
+  });
+
+  const guard = new Transform({
+    transform(chunk, _encoding, callback) {
+      callback(null, chunk);
+    },
+    flush(callback) {
+      exited.then((exit) => {
+        if (spawnError) callback(options.describeFailure({ spawnError }));
+        else if (exit.code === 0) callback();
+        else callback(options.describeFailure({ exit }));
+      }, callback);
+    },
+    destroy(error, callback) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      callback(error);
+    },
+  });
+  child.on('error', () => {
+    // No stdout will ever come: end the guard so flush reports the spawn error.
+    if (!guard.writableEnded) guard.end();
+  });
+  child.stdout?.pipe(guard);
+  return guard;
+}

@@ -1,0 +1,31 @@
+import { execFile } from 'node:child_process';
+
+/** What a short command printed, and how it exited. */
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a short command (a version probe) to completion. Resolves for any exit code; rejects only
+ * when the command cannot be started (e.g. ENOENT), with the errno error.
+ */
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { env: options.env, timeout: options.timeoutMs ?? 15_000, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code === 'string') return reject(error);
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}

@@ -1,0 +1,191 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
+import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
+import { checkCompressionAvailable, createCompressor, resolveLevel } from './compression/compression.js';
+import type { DumpFormat } from './engines/engine.js';
+import { openEngine } from './engines/open-engine.js';
+import { ConfigError, DumpError } from './errors.js';
+import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from './manifest.js';
+import { Meter } from './pipeline/meter.js';
+import { openTarget } from './targets/open-target.js';
+import type { Target } from './targets/target.js';
+import { toolVersion } from './tool-version.js';
+
+/** What a running backup reports, a few times a second. */
+export interface BackupProgress {
+  readonly phase: 'probing' | 'snapshotting' | 'streaming' | 'committing';
+  /** Uncompressed bytes read from the dump so far. */
+  readonly sourceBytes: number;
+  /** Compressed bytes handed to the target so far. */
+  readonly storedBytes: number;
+  /** Exact total of `sourceBytes` when known (SQLite), else undefined. */
+  readonly totalSourceBytes?: number;
+  /** The database's size on disk, a rough guide for PostgreSQL where the dump size is unknown. */
+  readonly databaseSizeBytes?: number;
+  readonly elapsedMs: number;
+}
+
+/** Hooks and overrides for a backup run. */
+export interface RunBackupContext {
+  readonly onProgress?: (progress: BackupProgress) => void;
+  /** Aborting cancels the run: the upload is aborted and no manifest is written. */
+  readonly signal?: AbortSignal;
+  readonly now?: () => Date;
+  readonly env?: NodeJS.ProcessEnv;
+  /** A target to use instead of opening `options.target` (tests, the Lambda's shared client). */
+  readonly target?: Target;
+}
+
+const PROGRESS_INTERVAL_MS = 200;
+
+/**
+ * Backs up one database: dump → compress → SHA-256 → upload, in one streaming pass, then
+ * writes the manifest. The backup counts as completed only when the dump process exited 0,
+ * every stream ended cleanly and the stored size matches what was sent; on any failure the
+ * upload is aborted (or the temp file removed) and no manifest is written.
+ */
+export async function runBackup(input: BackupOptionsInput, context: RunBackupContext = {}): Promise<Manifest> {
+  const options = parseBackupOptions(input);
+  const env = context.env ?? process.env;
+  const now = context.now ?? (() => new Date());
+  const started = Date.now();
+  const level = resolveLevel(options.compression, options.level);
+  const engine = openEngine(options.source, { label: options.name, env });
+  const target =
+    context.target ??
+    openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env });
+  if (target.kind !== 's3') {
+    const s3Only = options.storageClass ? '--storage-class' : options.sse ? '--sse' : options.kmsKeyId ? '--kms-key-id' : undefined;
+    if (s3Only) throw new ConfigError(`${s3Only} applies to S3 targets only (target is ${target.url})`);
+  }
+  if (engine.kind === 'sqlite' && options.format) {
+    throw new ConfigError(`--format ${options.format} applies to PostgreSQL only; SQLite backups are the database file`);
+  }
+  const format: DumpFormat = engine.kind === 'sqlite' ? 'sqlite' : (options.format ?? 'custom');
+
+  const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
+    context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
+  report({ phase: 'probing', sourceBytes: 0, storedBytes: 0 });
+  const [source] = await Promise.all([
+    engine.probe(),
+    target.preflight(),
+    checkCompressionAvailable(options.compression),
+  ]);
+  context.signal?.throwIfAborted();
+
+  const date = now();
+  const { key, fileName } = await chooseFreeKey(target, (sequence) =>
+    buildBackupKey({ engine: source.engine, database: source.database, format, compression: options.compression, date, sequence }),
+  );
+
+  if (engine.kind === 'sqlite') report({ phase: 'snapshotting', sourceBytes: 0, storedBytes: 0 });
+  const dump = await engine.dump({ format });
+  try {
+    const sourceMeter = new Meter();
+    const storedMeter = new Meter({ sha256: true });
+    const compressor = createCompressor(options.compression, level);
+    let streamError: Error | undefined;
+    pipeline(dump.stream, sourceMeter, compressor, storedMeter, (error) => {
+      if (error) streamError ??= error;
+    });
+    const abort = () => storedMeter.destroy(new DumpError('backup cancelled', { hint: 'no backup was stored' }));
+    context.signal?.addEventListener('abort', abort, { once: true });
+
+    const ticker = setInterval(
+      () =>
+        report({
+          phase: 'streaming',
+          sourceBytes: sourceMeter.bytes,
+          storedBytes: storedMeter.bytes,
+          totalSourceBytes: dump.sizeBytes,
+          databaseSizeBytes: source.databaseSizeBytes,
+        }),
+      PROGRESS_INTERVAL_MS,
+    );
+    let stored: Awaited<ReturnType<Target['put']>>;
+    try {
+      stored = await target.put(key, storedMeter, {
+        contentType: contentTypeOf(options.compression, format),
+        expectedSizeBytes: dump.sizeBytes ?? source.databaseSizeBytes,
+        storageClass: options.storageClass,
+        metadata: {
+          'dbbackup-database': source.database,
+          'dbbackup-engine': source.engine,
+          'dbbackup-format': format,
+          'dbbackup-compression': options.compression,
+          'dbbackup-version': toolVersion(),
+        },
+      });
+    } catch (error) {
+      // The first stream error (the dump's) says more than the target's "aborted".
+      throw streamError ?? error;
+    } finally {
+      clearInterval(ticker);
+      context.signal?.removeEventListener('abort', abort);
+    }
+    if (streamError) throw streamError;
+    if (!storedMeter.writableFinished || !storedMeter.readableEnded) {
+      throw new DumpError(`backup of ${source.description} stopped before the end of the dump`);
+    }
+
+    report({ phase: 'committing', sourceBytes: sourceMeter.bytes, storedBytes: storedMeter.bytes });
+    const sha256 = storedMeter.sha256();
+    await target.seal(key, { size: stored.size, sha256 });
+    if (stored.size !== storedMeter.bytes) {
+      throw new DumpError(`stored ${stored.size} bytes at ${target.locate(key)} but sent ${storedMeter.bytes}`);
+    }
+
+    const manifest = manifestSchema.parse({
+      backup_file: fileName,
+      timestamp: formatTimestamp(date),
+      datetime: date.toISOString(),
+      database: source.database,
+      size_bytes: stored.size,
+      hash: sha256,
+      status: 'completed',
+      manifest_version: MANIFEST_VERSION,
+      key: target.objectKey(key),
+      location: target.locate(key),
+      engine: source.engine,
+      format,
+      compression: options.compression,
+      compression_level: level ?? null,
+      hash_algorithm: 'sha256',
+      source_size_bytes: sourceMeter.bytes,
+      database_size_bytes: source.databaseSizeBytes ?? null,
+      duration_ms: Date.now() - started,
+      storage_class: target.kind === 's3' ? (options.storageClass ?? 'STANDARD') : null,
+      sse: target.sse,
+      kms_key_id: target.sse === 'aws:kms' ? (options.kmsKeyId ?? null) : null,
+      engine_version: source.engineVersion,
+      tool_version: toolVersion(),
+      source: source.description,
+      kind: options.kind,
+      label: options.label ?? null,
+      tables: dump.tableCounts?.tables ?? {},
+      tables_estimated: [...(dump.tableCounts?.estimated ?? [])],
+    } satisfies Manifest);
+    // The manifest is the commit marker: written last, and only now does the backup exist.
+    await target.put(key + MANIFEST_SUFFIX, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), {
+      contentType: 'application/json',
+      metadata: { 'backup-sha256': sha256 },
+    });
+    return manifest;
+  } finally {
+    await dump.cleanup();
+  }
+}
+
+/** Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, … */
+async function chooseFreeKey(
+  target: Target,
+  build: (sequence: number) => { key: string; fileName: string },
+): Promise<{ key: string; fileName: string }> {
+  for (let sequence = 0; sequence < 1000; sequence++) {
+    const candidate = build(sequence);
+    const [data, manifest] = await Promise.all([target.stat(candidate.key), target.stat(candidate.key + MANIFEST_SUFFIX)]);
+    if (!data && !manifest) return candidate;
+  }
+  throw new ConfigError('more than 1000 backups of this database in one second; refusing to continue');
+}

@@ -1,0 +1,38 @@
+import type { ListedBackup } from './list-backups.js';
+
+/** Per-database totals shown by `dbbackup info`. */
+export interface DatabaseSummary {
+  readonly database: string;
+  readonly engine: string;
+  readonly count: number;
+  readonly totalBytes: number;
+  readonly newest: string;
+  readonly oldest: string;
+  /** Seconds since the newest backup completed. */
+  readonly newestAgeSeconds: number;
+}
+
+/** Groups backups (newest first) by database and engine. */
+export function summarizeBackups(backups: readonly ListedBackup[], now: Date): DatabaseSummary[] {
+  const groups = new Map<string, ListedBackup[]>();
+  for (const backup of backups) {
+    const id = `${backup.manifest.engine}/${backup.manifest.database}`;
+    groups.set(id, [...(groups.get(id) ?? []), backup]);
+  }
+  return [...groups.values()]
+    .map((group) => {
+      const sorted = [...group].sort((a, b) => b.manifest.datetime.localeCompare(a.manifest.datetime));
+      const newest = (sorted[0] as ListedBackup).manifest;
+      const oldest = (sorted.at(-1) as ListedBackup).manifest;
+      return {
+        database: newest.database,
+        engine: newest.engine,
+        count: sorted.length,
+        totalBytes: sorted.reduce((sum, b) => sum + b.manifest.size_bytes, 0),
+        newest: newest.datetime,
+        oldest: oldest.datetime,
+        newestAgeSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(newest.datetime)) / 1000)),
+      };
+    })
+    .sort((a, b) => a.database.localeCompare(b.database) || a.engine.localeCompare(b.engine));
+}

@@ -1,0 +1,175 @@
+import { createReadStream, promises as fs } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { IntegrityError, StorageError } from '../errors.js';
+import { assertSafeKey, type PutOptions, type StoredObject, type Target } from './target.js';
+
+const TMP_SUFFIX = '.tmp';
+
+/**
+ * Stores backups in a local directory. A file exists whole or not at all: it is written as
+ * `name.tmp`, fsynced, linked to its name (which fails rather than overwrite), and the
+ * directory is fsynced.
+ */
+export class FileTarget implements Target {
+  readonly kind = 'file' as const;
+  readonly sse = 'none' as const;
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  get url(): string {
+    return pathToFileURL(this.root).toString();
+  }
+
+  locate(key: string): string {
+    return this.pathOf(key);
+  }
+
+  objectKey(key: string): string {
+    return key;
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await fs.mkdir(this.root, { recursive: true });
+      await fs.access(this.root, fs.constants.W_OK);
+    } catch (cause) {
+      throw new StorageError(`backup directory ${this.root} is not writable: ${(cause as Error).message}`, {
+        hint: 'choose another --target or fix the directory permissions',
+        cause,
+      });
+    }
+  }
+
+  async put(key: string, body: Readable, _options: PutOptions): Promise<StoredObject> {
+    const path = this.pathOf(key);
+    const tmp = path + TMP_SUFFIX;
+    await fs.mkdir(dirname(path), { recursive: true });
+    if (await exists(path)) throw new StorageError(`${path} already exists; backups are never overwritten`);
+    let size = 0;
+    // 'wx': a temp file already there belongs to another writer (or a crashed one); leave it be.
+    const handle = await fs.open(tmp, 'wx').catch((cause: Error) => {
+      body.destroy();
+      throw new StorageError(`cannot create ${tmp}: ${cause.message}`, { cause });
+    });
+    try {
+      try {
+        for await (const chunk of body) {
+          const buffer = chunk as Buffer;
+          let offset = 0;
+          while (offset < buffer.length) {
+            const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset);
+            offset += bytesWritten;
+          }
+          size += buffer.length;
+        }
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await publish(tmp, path);
+      await fsyncDir(dirname(path));
+    } catch (error) {
+      body.destroy();
+      await fs.rm(tmp, { force: true });
+      if (error instanceof StorageError) throw error;
+      if (isFsError(error)) {
+        throw new StorageError(`writing ${path} failed: ${(error as Error).message}`, { cause: error });
+      }
+      throw error;
+    }
+    return { key, size };
+  }
+
+  async seal(key: string, stored: { size: number; sha256: string }): Promise<void> {
+    const found = await this.stat(key);
+    if (found?.size !== stored.size) {
+      throw new IntegrityError(
+        `${this.pathOf(key)} holds ${found?.size ?? 'no'} bytes but ${stored.size} were written`,
+      );
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const path = this.pathOf(key);
+    const stat = await fs.stat(path).catch(() => undefined);
+    if (!stat?.isFile()) throw new StorageError(`${path} does not exist`, { notFound: true });
+    return createReadStream(path);
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    const stat = await fs.stat(this.pathOf(key)).catch(() => undefined);
+    return stat?.isFile() ? { key, size: stat.size } : undefined;
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    const start = prefix ? join(this.root, ...prefix.split('/').filter(Boolean)) : this.root;
+    const dir = prefix.endsWith('/') || !prefix ? start : dirname(start);
+    let entries: string[];
+    try {
+      entries = await fs.readdir(dir, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new StorageError(`cannot list ${dir}: ${(error as Error).message}`, { cause: error });
+    }
+    for (const entry of entries) {
+      if (entry.endsWith(TMP_SUFFIX)) continue;
+      const key = relative(this.root, join(dir, entry)).split(sep).join('/');
+      if (!key.startsWith(prefix)) continue;
+      const stat = await fs.stat(join(dir, entry)).catch(() => undefined);
+      if (stat?.isFile()) yield { key, size: stat.size };
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.pathOf(key), { force: true });
+  }
+
+  private pathOf(key: string): string {
+    assertSafeKey(key);
+    return join(this.root, ...key.split('/'));
+  }
+}
+
+/** Gives the finished temp file its name without ever replacing an existing file. */
+async function publish(tmp: string, path: string): Promise<void> {
+  try {
+    await fs.link(tmp, path);
+    await fs.unlink(tmp);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new StorageError(`${path} already exists; backups are never overwritten`);
+    // File systems without hard links (some network and FUSE mounts): check, then rename.
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EXDEV') {
+      if (await exists(path)) throw new StorageError(`${path} already exists; backups are never overwritten`);
+      await fs.rename(tmp, path);
+      return;
+    }
+    throw error;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some platforms cannot fsync a directory (EINVAL/EISDIR); the rename is still durable there.
+    if (!['EINVAL', 'EISDIR', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+function exists(path: string): Promise<boolean> {
+  return fs.access(path).then(() => true, () => false);
+}
+
+function isFsError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code);
+}

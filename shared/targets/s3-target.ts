@@ -1,0 +1,286 @@
+import { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  DeleteObjectCommand,
+  paginateListObjectsV2,
+  PutObjectTaggingCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ConfigError, IntegrityError, StorageError } from '../errors.js';
+import { assertSafeKey, type PutOptions, type Sse, type StoredObject, type Target } from './target.js';
+
+/**
+ * When the SDK adds checksums to requests and checks them on responses. `when_supported`
+ * (the SDK's default) protects every part in transit on AWS. `when_required` is needed for
+ * S3-compatible servers that mishandle checksums on streamed bodies (s3rver stores corrupt
+ * bytes), and is what the standard `AWS_REQUEST_CHECKSUM_CALCULATION` variable also selects.
+ */
+export type ChecksumMode = 'when_supported' | 'when_required';
+
+/** Options of the S3 target. */
+export interface S3TargetOptions {
+  /** Server-side encryption of every object written. @default 'AES256' (SSE-S3) */
+  readonly sse?: Sse;
+  /** KMS key id or ARN, with `sse: 'aws:kms'`. @default the bucket's or account's aws/s3 key */
+  readonly kmsKeyId?: string;
+  /** @default AWS_REQUEST_CHECKSUM_CALCULATION, else 'when_supported' */
+  readonly checksums?: ChecksumMode;
+  /**
+   * Parts uploaded at once. The upload buffers at most `queueSize * partSize` bytes, where the
+   * part size is 8 MiB until a backup is expected to exceed 24 GB, then grows to stay under
+   * S3's 10,000 parts. @default 4 (32 MiB)
+   */
+  readonly queueSize?: number;
+  /** A client to use instead of one built from the environment (tests, custom credentials). */
+  readonly client?: S3Client;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+const MIN_PART_SIZE = 8 * 1024 * 1024;
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** Parts we plan for, below S3's 10,000, because the expected size is an estimate. */
+const PLANNED_PARTS = 9_000;
+/** A compressed dump can exceed the database's size (bytea is dumped as hex): plan for 3×. */
+const SIZE_SAFETY_FACTOR = 3;
+
+/** The part size for a body of about `expectedBytes`, so it never runs into 10,000 parts. */
+export function partSizeFor(expectedBytes: number | undefined): number {
+  if (!expectedBytes || expectedBytes <= 0) return MIN_PART_SIZE;
+  const needed = Math.ceil((expectedBytes * SIZE_SAFETY_FACTOR) / PLANNED_PARTS);
+  return Math.min(MAX_PART_SIZE, Math.max(MIN_PART_SIZE, needed));
+}
+
+/** Parses `s3://bucket/optional/prefix`. */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  const bucket = match?.[1] ?? '';
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new ConfigError(`invalid S3 bucket name "${bucket}" in "${url}"`, {
+      hint: 'use s3://bucket-name/optional/prefix (3-63 lowercase letters, digits, dots and hyphens)',
+    });
+  }
+  return { bucket, prefix: (match?.[2] ?? '').replace(/^\/+|\/+$/g, '') };
+}
+
+/** Builds an S3 client the standard AWS way: env/profile credentials, region, AWS_ENDPOINT_URL_S3. */
+export function createS3Client(options: { checksums?: ChecksumMode; env?: NodeJS.ProcessEnv } = {}): S3Client {
+  const env = options.env ?? process.env;
+  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+  const checksums = options.checksums ?? checksumModeFromEnv(env);
+  const config: S3ClientConfig = {
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+    endpoint,
+    // Custom endpoints (MinIO, s3rver, LocalStack) rarely have wildcard DNS for bucket hosts.
+    forcePathStyle: endpoint !== undefined,
+    followRegionRedirects: true,
+    maxAttempts: 3,
+    requestChecksumCalculation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    responseChecksumValidation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+  };
+  return new S3Client(config);
+}
+
+function checksumModeFromEnv(env: NodeJS.ProcessEnv): ChecksumMode {
+  return env.AWS_REQUEST_CHECKSUM_CALCULATION?.toLowerCase() === 'when_required' ? 'when_required' : 'when_supported';
+}
+
+/** Stores backups under an S3 prefix with multipart uploads, encrypted server-side. */
+export class S3Target implements Target {
+  readonly kind = 's3' as const;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly sse: Sse;
+  private readonly kmsKeyId: string | undefined;
+  private readonly queueSize: number;
+  private readonly client: S3Client;
+  private readonly endpoint: string;
+
+  constructor(url: string, options: S3TargetOptions = {}) {
+    ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(url));
+    this.sse = options.sse ?? 'AES256';
+    this.kmsKeyId = options.kmsKeyId;
+    if (this.kmsKeyId && this.sse !== 'aws:kms') {
+      throw new ConfigError('--kms-key-id needs --sse aws:kms', { hint: 'add --sse aws:kms or drop --kms-key-id' });
+    }
+    this.queueSize = options.queueSize ?? 4;
+    const env = options.env ?? process.env;
+    this.client = options.client ?? createS3Client({ checksums: options.checksums, env });
+    this.endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || 'the AWS S3 endpoint';
+  }
+
+  get url(): string {
+    return `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
+  }
+
+  objectKey(key: string): string {
+    assertSafeKey(key);
+    return this.prefix ? `${this.prefix}/${key}` : key;
+  }
+
+  locate(key: string): string {
+    return `s3://${this.bucket}/${this.objectKey(key)}`;
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      throw this.storageError('checking bucket', `s3://${this.bucket}`, error);
+    }
+  }
+
+  async put(key: string, body: Readable, options: PutOptions): Promise<StoredObject> {
+    const Key = this.objectKey(key);
+    const upload = new Upload({
+      client: this.client,
+      partSize: partSizeFor(options.expectedSizeBytes),
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.bucket,
+        Key,
+        Body: body,
+        ContentType: options.contentType,
+        Metadata: options.metadata,
+        StorageClass: options.storageClass,
+        ServerSideEncryption: this.sse,
+        SSEKMSKeyId: this.kmsKeyId,
+        // Never overwrite: S3 rejects the write (412) if the key already exists.
+        IfNoneMatch: '*',
+      },
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      body.destroy();
+      // The body's own error (a failed dump) explains more than the aborted upload.
+      if (body.errored) throw body.errored;
+      throw this.storageError('uploading', this.locate(key), error);
+    }
+    const stored = await this.stat(key);
+    if (!stored) throw new StorageError(`upload of ${this.locate(key)} completed but the object is not there`);
+    return stored;
+  }
+
+  async seal(key: string, stored: { size: number; sha256: string }): Promise<void> {
+    const found = await this.stat(key);
+    if (found?.size !== stored.size) {
+      throw new IntegrityError(`${this.locate(key)} holds ${found?.size ?? 'no'} bytes but ${stored.size} were sent`);
+    }
+    try {
+      await this.client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(key),
+          Tagging: { TagSet: [{ Key: 'sha256', Value: stored.sha256 }] },
+        }),
+      );
+    } catch (error) {
+      throw this.storageError('tagging', this.locate(key), error);
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const result = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      if (!(result.Body instanceof Readable)) throw new Error('response has no body stream');
+      return result.Body;
+    } catch (error) {
+      throw this.storageError('reading', this.locate(key), error);
+    }
+  }
+
+  async stat(key: string): Promise<StoredObject | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+      return { key, size: head.ContentLength ?? 0 };
+    } catch (error) {
+      const failure = this.storageError('reading', this.locate(key), error);
+      if (failure instanceof StorageError && failure.notFound) return undefined;
+      throw failure;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    const full = this.prefix ? `${this.prefix}/${prefix}` : prefix;
+    const strip = this.prefix ? this.prefix.length + 1 : 0;
+    try {
+      for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: full })) {
+        for (const object of page.Contents ?? []) {
+          if (object.Key) yield { key: object.Key.slice(strip), size: object.Size ?? 0 };
+        }
+      }
+    } catch (error) {
+      throw this.storageError('listing', `s3://${this.bucket}/${full}`, error);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    } catch (error) {
+      throw this.storageError('deleting', this.locate(key), error);
+    }
+  }
+
+  /** Turns an SDK error into one line that says what failed and what to do about it. */
+  private storageError(operation: string, subject: string, error: unknown): Error {
+    const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const status = e.$metadata?.httpStatusCode;
+    const name = e.name ?? '';
+    const network = networkCode(error);
+    if (name === 'NoSuchBucket' || (status === 404 && operation === 'checking bucket')) {
+      return new StorageError(`${operation} ${subject} failed: bucket "${this.bucket}" does not exist`, {
+        hint: 'create the bucket or fix the bucket name in --target',
+        cause: error,
+      });
+    }
+    if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+      return new StorageError(`${subject} does not exist`, { notFound: true, cause: error });
+    }
+    if (name === 'PreconditionFailed' || status === 412) {
+      return new StorageError(`${subject} already exists; backups are never overwritten`, { cause: error });
+    }
+    if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message ?? '')) {
+      return new ConfigError(`${operation} ${subject} failed: no AWS credentials found`, {
+        hint: 'set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+        cause: error,
+      });
+    }
+    if (/Region is missing/i.test(e.message ?? '')) {
+      return new ConfigError(`${operation} ${subject} failed: no AWS region configured`, {
+        hint: 'set AWS_REGION (e.g. AWS_REGION=eu-west-1)',
+        cause: error,
+      });
+    }
+    if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'Forbidden'].includes(name) || status === 403) {
+      return new StorageError(`${operation} ${subject} failed: access denied (${name || status})`, {
+        hint: 'check the AWS credentials and that their policy allows this on the bucket',
+        cause: error,
+      });
+    }
+    if (network) {
+      return new StorageError(`${operation} ${subject} failed: cannot reach ${this.endpoint} (${network})`, {
+        hint: 'check AWS_ENDPOINT_URL_S3 / AWS_REGION and the network',
+        cause: error,
+      });
+    }
+    return new StorageError(`${operation} ${subject} failed: ${name ? `${name}: ` : ''}${e.message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function networkCode(error: unknown): string | undefined {
+  const codes = ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'EAI_AGAIN', 'TimeoutError'];
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: string }).code ?? (e as { name?: string }).name;
+    if (code && codes.includes(code)) return code;
+    if (e instanceof AggregateError) return networkCode(e.errors[0]);
+  }
+  return undefined;
+}

@@ -1,0 +1,79 @@
+import type { Readable } from 'node:stream';
+
+/** S3 storage classes a backup can be written with. */
+export const STORAGE_CLASSES = [
+  'STANDARD',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+] as const;
+export type StorageClass = (typeof STORAGE_CLASSES)[number];
+
+/** Server-side encryption modes for S3; `none` is what a directory target reports. */
+export type Sse = 'AES256' | 'aws:kms';
+
+/** How an object is written. */
+export interface PutOptions {
+  readonly contentType: string;
+  /** Small string metadata known before the first byte (S3 user metadata). */
+  readonly metadata?: Record<string, string>;
+  /** Upper bound of the body's size, when known: S3 sizes its multipart parts from it. */
+  readonly expectedSizeBytes?: number;
+  readonly storageClass?: StorageClass;
+}
+
+/** An object as listed or stat'ed: its key relative to the target root and its size. */
+export interface StoredObject {
+  readonly key: string;
+  readonly size: number;
+}
+
+/**
+ * Where backups are stored: a directory or an S3 prefix. Keys are `/`-separated and relative
+ * to the target's root (the directory, or the URL's prefix).
+ *
+ * Contract, which every implementation passes (test/integration/target-contract):
+ * - `put` is atomic and never overwrites: on success the whole object exists; on any failure,
+ *   including an error from `body`, nothing exists at `key` and no partial upload remains. An
+ *   existing `key` fails with a StorageError.
+ * - `get` of a missing key rejects with a StorageError whose `notFound` is true.
+ * - `stat` returns undefined for a missing key.
+ * - `list` yields every object under a key prefix, in no particular order, and never
+ *   in-progress uploads.
+ * - `delete` is idempotent: deleting a missing key succeeds.
+ */
+export interface Target {
+  readonly kind: 'file' | 's3';
+  /** The target as shown to users and written to manifests (no credentials). */
+  readonly url: string;
+  /** Server-side encryption applied to what this target writes (`none` for a directory). */
+  readonly sse: Sse | 'none';
+  /** Checks, before any dump starts, that the target exists and can be written. */
+  preflight(): Promise<void>;
+  put(key: string, body: Readable, options: PutOptions): Promise<StoredObject>;
+  /**
+   * Confirms a stored object has the size that was sent, and records its SHA-256 where the
+   * target can (an S3 object tag: S3 metadata is fixed when the upload starts, before the hash
+   * is known). Fails with an IntegrityError on a size mismatch.
+   */
+  seal(key: string, stored: { size: number; sha256: string }): Promise<void>;
+  get(key: string): Promise<Readable>;
+  stat(key: string): Promise<StoredObject | undefined>;
+  list(prefix: string): AsyncIterable<StoredObject>;
+  delete(key: string): Promise<void>;
+  /** The full location of a key, e.g. `s3://bucket/prefix/key` or `/abs/dir/key`. */
+  locate(key: string): string;
+  /** The key as the storage itself names it (S3: with the URL's prefix; a directory: the relative path). */
+  objectKey(key: string): string;
+}
+
+/** Rejects keys that could escape the target root or are empty. */
+export function assertSafeKey(key: string): void {
+  const parts = key.split('/');
+  if (key.length === 0 || parts.some((p) => p === '' || p === '.' || p === '..')) {
+    throw new Error(`invalid object key "${key}"`);
+  }
+}
