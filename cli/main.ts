@@ -6,6 +6,10 @@ import { registerInfo } from './commands/info.js';
 import { registerList } from './commands/list.js';
 import { registerVerify } from './commands/verify.js';
 
+// The SDK warns on every run under Node 20 that its 2027 releases need Node 22; on a CLI that
+// promises one line on stderr per problem, that notice belongs in the README, not in every run.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const program = new Command('dbbackup')
   .description('Verified, streaming backups of PostgreSQL and SQLite databases to Amazon S3 or a directory.')
   .version(toolVersion())

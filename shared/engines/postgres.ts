@@ -122,9 +122,12 @@ export class PostgresEngine implements Engine {
   }
 
   private async withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    // In-process only: node-postgres lets a connection string without a password override an
+    // explicit `password`, so the password goes into the string it parses, never into argv or logs.
+    const url = new URL(this.conn.url);
+    if (this.conn.password !== undefined) url.password = encodeURIComponent(this.conn.password);
     const client = new pg.Client({
-      connectionString: this.conn.url,
-      password: this.conn.password,
+      connectionString: url.toString(),
       application_name: 'dbbackup',
       connectionTimeoutMillis: 15_000,
     });
