@@ -13,7 +13,7 @@ export interface SqliteEngineOptions {
   readonly label?: string;
   /** Where the snapshot is written before upload. @default DBBACKUP_TMPDIR or the OS temp dir */
   readonly tmpDir?: string;
-  /** Snapshot attempts while the source is locked by a writer. @default 20 */
+  /** Snapshot attempts while the source is locked by a writer, each waiting up to 1 s for the lock. @default 20 */
   readonly busyRetries?: number;
 }
 
@@ -122,7 +122,7 @@ export class SqliteEngine implements Engine {
 
   private async withSourceAsync<T>(work: (db: Database.Database) => Promise<T>): Promise<T> {
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
+    db.pragma('busy_timeout = 1000');
     try {
       return await work(db);
     } finally {

@@ -30,18 +30,68 @@ export function spawnReadable(command: string, args: readonly string[], options:
 }
 
 /**
- * Runs a child as a transform: bytes written go to its stdin, its stdout is readable. Ends only
- * after a clean exit, like {@link spawnReadable}.
+ * Runs a child as a transform: bytes written go to its stdin, its stdout is readable. Both
+ * sides complete only after the child has exited 0: the writable side's 'finish' waits for the
+ * exit (so a pipeline into a checker such as pg_restore resolves only once it has passed), and
+ * the readable side ends only then too. Any other exit errors the stream.
  */
 export function spawnDuplex(command: string, args: readonly string[], options: ChildStreamOptions): Duplex {
   const child = spawn(command, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
-  const readable = guardOutput(child, options);
-  // A child that dies makes its stdin fail with EPIPE; the exit status is the better explanation.
-  child.stdin?.on('error', () => {});
-  if (!child.stdin) throw new Error(`${command}: no stdin`);
-  const duplex = Duplex.from({ writable: child.stdin, readable });
-  readable.on('error', (err) => duplex.destroy(err));
-  return duplex;
+  return new ChildDuplex(child, guardOutput(child, options));
+}
+
+class ChildDuplex extends Duplex {
+  private pendingWrite: ((error?: Error | null) => void) | undefined;
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly output: Readable,
+  ) {
+    super();
+    const stdin = child.stdin as NonNullable<ChildProcess['stdin']>;
+    // A child that exits early closes its stdin (EPIPE); its exit status explains more, and the
+    // output side reports it. Release any write waiting for 'drain' so nothing hangs.
+    stdin.on('error', () => this.releaseWrite());
+    stdin.on('close', () => this.releaseWrite());
+    output.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) output.pause();
+    });
+    output.on('end', () => this.push(null));
+    output.on('error', (error) => this.destroy(error));
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const stdin = this.child.stdin;
+    if (!stdin || stdin.destroyed) return callback();
+    if (stdin.write(chunk)) return callback();
+    this.pendingWrite = callback;
+    stdin.once('drain', () => this.releaseWrite());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.child.stdin?.end();
+    // Finish only when the output side has seen the exit: 'end' after exit 0, 'error' otherwise.
+    if (this.output.readableEnded) return callback();
+    this.output.once('end', () => callback());
+    this.output.once('error', (error) => callback(error));
+  }
+
+  override _read(): void {
+    this.output.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.releaseWrite();
+    this.child.stdin?.destroy();
+    this.output.destroy();
+    callback(error);
+  }
+
+  private releaseWrite(): void {
+    const callback = this.pendingWrite;
+    this.pendingWrite = undefined;
+    callback?.();
+  }
 }
 
 function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable {

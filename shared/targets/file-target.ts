@@ -34,11 +34,22 @@ export class FileTarget implements Target {
   }
 
   async preflight(): Promise<void> {
+    // Check without creating anything: a backup that fails later must leave no trace, not even a directory.
+    let dir = this.root;
+    for (;;) {
+      const stat = await fs.stat(dir).catch(() => undefined);
+      if (stat) {
+        if (!stat.isDirectory()) throw new StorageError(`backup target ${dir} is not a directory`, { hint: 'choose another --target' });
+        break;
+      }
+      const parent = dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
     try {
-      await fs.mkdir(this.root, { recursive: true });
-      await fs.access(this.root, fs.constants.W_OK);
+      await fs.access(dir, fs.constants.W_OK);
     } catch (cause) {
-      throw new StorageError(`backup directory ${this.root} is not writable: ${(cause as Error).message}`, {
+      throw new StorageError(`backup directory ${this.root} cannot be created or written (${dir} is not writable)`, {
         hint: 'choose another --target or fix the directory permissions',
         cause,
       });

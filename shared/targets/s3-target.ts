@@ -135,6 +135,11 @@ export class S3Target implements Target {
 
   async put(key: string, body: Readable, options: PutOptions): Promise<StoredObject> {
     const Key = this.objectKey(key);
+    // If-None-Match below closes the race on AWS; this check also holds on S3-compatible servers that ignore it.
+    if (await this.stat(key)) {
+      body.destroy();
+      throw new StorageError(`${this.locate(key)} already exists; backups are never overwritten`);
+    }
     const upload = new Upload({
       client: this.client,
       partSize: partSizeFor(options.expectedSizeBytes),

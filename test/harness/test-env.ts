@@ -159,6 +159,8 @@ export function runAllowingFailure(
     child.on('close', (code) =>
       resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
     );
+    // A program may exit before reading all its input (pg_restore -l reads only the header).
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input);
   });
 }

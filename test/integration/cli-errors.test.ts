@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { bucketKeys, cli, createBucket, fixturesDir, tempDir } from '../harness/test-env.js';
+
+const chinook = join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite');
+
+/** Asserts the CLI failed the way a user should see it: the exit code and exactly one line on stderr. */
+function assertOneLineFailure(result: { code: number; stderr: string }, code: number, pattern: RegExp): void {
+  assert.equal(result.code, code, result.stderr);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `expected one line, got:\n${result.stderr}`);
+  assert.match(lines[0] ?? '', pattern);
+  assert.ok(!/\n\s+at /.test(result.stderr), 'no stack trace without --debug');
+}
+
+describe('CLI errors: one line, the right exit code, nothing stored', () => {
+  test('a SQLite path that does not exist: exit 2', async () => {
+    const dir = await tempDir('cli');
+    const result = await cli(['backup', '--source', join(dir, 'nope.db'), '--target', join(dir, 'out')]);
+    assertOneLineFailure(result, 2, /^dbbackup backup: SQLite database .*nope\.db does not exist\. check the path/);
+    assert.equal(await fs.stat(join(dir, 'out')).catch(() => undefined), undefined);
+  });
+
+  test('an unknown source URL scheme: exit 2, naming the schemes that work', async () => {
+    const dir = await tempDir('cli');
+    const result = await cli(['backup', '--source', 'mysql://root:secret@db/app', '--target', dir]);
+    assertOneLineFailure(result, 2, /unsupported source URL scheme "mysql" .*use postgres:\/\/, postgresql:\/\/ or sqlite:/);
+    assert.ok(!result.stderr.includes('secret'));
+  });
+
+  test('an unknown target URL scheme: exit 2', async () => {
+    const result = await cli(['backup', '--source', chinook, '--target', 'ftp://host/dir']);
+    assertOneLineFailure(result, 2, /unsupported target URL scheme "ftp"/);
+  });
+
+  test('an unreachable S3 endpoint: exit 1, naming the endpoint', async () => {
+    const result = await cli(['backup', '--source', chinook, '--target', 's3://some-bucket/x'], {
+      env: { ...process.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
+    });
+    assertOneLineFailure(result, 1, /cannot reach http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/);
+  });
+
+  test('a bucket that does not exist: exit 1, and the bucket is not created', async () => {
+    const result = await cli(['backup', '--source', chinook, '--target', 's3://no-such-bucket-here/x']);
+    assertOneLineFailure(result, 1, /bucket "no-such-bucket-here" does not exist\. create the bucket/);
+    const list = await cli(['list', '--target', 's3://no-such-bucket-here/x']);
+    assert.notEqual(list.code, 0);
+  });
+
+  test('an out-of-range compression level and an unknown option: exit 2 before anything is read', async () => {
+    const dir = await tempDir('cli');
+    assertOneLineFailure(await cli(['backup', '--source', chinook, '--target', dir, '--level', '12']), 2, /gzip level must be 1-9 \(got 12\)/);
+    const unknown = await cli(['backup', '--source', chinook, '--target', dir, '--frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown option '--frobnicate'/);
+    assert.deepEqual(await fs.readdir(dir), []);
+  });
+
+  test('S3-only options with a directory target are refused rather than ignored', async () => {
+    const dir = await tempDir('cli');
+    assertOneLineFailure(
+      await cli(['backup', '--source', chinook, '--target', dir, '--storage-class', 'GLACIER']),
+      2,
+      /--storage-class applies to S3 targets only/,
+    );
+  });
+
+  test('--debug adds the stack trace', async () => {
+    const dir = await tempDir('cli');
+    const result = await cli(['backup', '--source', join(dir, 'nope.db'), '--target', dir, '--debug']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /\n\s+at /);
+  });
+
+  test('every subcommand has --help', async () => {
+    for (const command of ['backup', 'list', 'verify', 'info']) {
+      const result = await cli([command, '--help']);
+      assert.equal(result.code, 0);
+      assert.match(result.stdout, new RegExp(`Usage: dbbackup ${command}`));
+    }
+  });
+
+  test('a failed backup to S3 is invisible: list shows nothing and no manifest exists', async () => {
+    const bucket = await createBucket('cli');
+    const dir = await tempDir('cli');
+    await cli(['backup', '--source', join(dir, 'nope.db'), '--target', `s3://${bucket}`]);
+    const list = await cli(['list', '--target', `s3://${bucket}`, '--json']);
+    assert.equal(list.code, 0);
+    assert.deepEqual(JSON.parse(list.stdout), []);
+    assert.deepEqual(await bucketKeys(bucket), []);
+  });
+});

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, test } from 'node:test';
+import { StorageError } from '../../shared/errors.js';
+import { FileTarget } from '../../shared/targets/file-target.js';
+import { S3Target } from '../../shared/targets/s3-target.js';
+import type { Target } from '../../shared/targets/target.js';
+import { createBucket, observedS3Client, tempDir } from '../harness/test-env.js';
+
+/** One contract, every target: what run-backup, list and verify rely on. */
+const targets: Array<{ name: string; make: () => Promise<{ target: Target; sent?: string[] }> }> = [
+  { name: 'directory', make: async () => ({ target: new FileTarget(join(await tempDir('contract'), 'nested/dir')) }) },
+  {
+    name: 's3',
+    make: async () => {
+      const { client, sent } = observedS3Client();
+      return { target: new S3Target(`s3://${await createBucket('contract')}/some/prefix`, { client }), sent };
+    },
+  },
+];
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A body that yields some bytes, then fails like a dump that dies halfway. */
+function failingBody(bytes: number): Readable {
+  return Readable.from(
+    (async function* () {
+      for (let sent = 0; sent < bytes; sent += 1 << 20) yield Buffer.alloc(1 << 20, 7);
+      throw new Error('source died');
+    })(),
+  );
+}
+
+for (const { name, make } of targets) {
+  describe(`target contract: ${name}`, () => {
+    test('put then get returns the same bytes, and stat and list report the size', async () => {
+      const { target } = await make();
+      await target.preflight();
+      const body = Buffer.from('hello\0world, ünïcødé');
+      const stored = await target.put('a/b/c.bin', Readable.from([body]), { contentType: 'application/octet-stream' });
+      assert.deepEqual(stored, { key: 'a/b/c.bin', size: body.length });
+      assert.deepEqual(await readAll(await target.get('a/b/c.bin')), body);
+      assert.deepEqual(await target.stat('a/b/c.bin'), { key: 'a/b/c.bin', size: body.length });
+      const listed = [];
+      for await (const o of target.list('a/')) listed.push(o);
+      assert.deepEqual(listed, [{ key: 'a/b/c.bin', size: body.length }]);
+    });
+
+    test('a multi-part body (20 MiB) arrives intact', async () => {
+      const { target } = await make();
+      await target.preflight();
+      const part = Buffer.alloc(1 << 20);
+      for (let i = 0; i < part.length; i++) part[i] = (i * 31) & 0xff;
+      const body = Readable.from((function* () { for (let i = 0; i < 20; i++) yield part; })());
+      const stored = await target.put('big.bin', body, { contentType: 'application/octet-stream', expectedSizeBytes: 20 << 20 });
+      assert.equal(stored.size, 20 << 20);
+      const back = await readAll(await target.get('big.bin'));
+      assert.equal(back.length, 20 << 20);
+      assert.deepEqual(back.subarray((19 << 20) + 5, (19 << 20) + 10), part.subarray(5, 10));
+    });
+
+    test('a body that fails halfway leaves nothing at the key and no upload open', async () => {
+      const { target, sent } = await make();
+      await target.preflight();
+      await assert.rejects(
+        target.put('broken.bin', failingBody(20 << 20), { contentType: 'application/octet-stream' }),
+        /source died/,
+      );
+      assert.equal(await target.stat('broken.bin'), undefined);
+      const listed = [];
+      for await (const o of target.list('')) listed.push(o.key);
+      assert.deepEqual(listed, []);
+      if (sent) {
+        assert.ok(sent.includes('CreateMultipartUploadCommand'));
+        assert.ok(sent.includes('AbortMultipartUploadCommand'));
+        assert.ok(!sent.includes('CompleteMultipartUploadCommand'));
+      }
+    });
+
+    test('an existing key is never overwritten', async () => {
+      const { target } = await make();
+      await target.preflight();
+      await target.put('once.txt', Readable.from([Buffer.from('first')]), { contentType: 'text/plain' });
+      await assert.rejects(target.put('once.txt', Readable.from([Buffer.from('second')]), { contentType: 'text/plain' }), StorageError);
+      assert.equal((await readAll(await target.get('once.txt'))).toString(), 'first');
+    });
+
+    test('get of a missing key fails as not found; stat returns undefined; delete is idempotent', async () => {
+      const { target } = await make();
+      await target.preflight();
+      await assert.rejects(target.get('missing.bin'), (e: unknown) => e instanceof StorageError && e.notFound);
+      assert.equal(await target.stat('missing.bin'), undefined);
+      await target.put('gone.txt', Readable.from([Buffer.from('x')]), { contentType: 'text/plain' });
+      await target.delete('gone.txt');
+      await target.delete('gone.txt');
+      assert.equal(await target.stat('gone.txt'), undefined);
+    });
+
+    test('seal accepts the stored size and rejects another', async () => {
+      const { target } = await make();
+      await target.preflight();
+      await target.put('sealed.bin', Readable.from([Buffer.from('12345')]), { contentType: 'application/octet-stream' });
+      await target.seal('sealed.bin', { size: 5, sha256: 'a'.repeat(64) });
+      await assert.rejects(target.seal('sealed.bin', { size: 6, sha256: 'a'.repeat(64) }), /holds 5 bytes but 6/);
+    });
+  });
+}
+
+describe('directory target specifics', () => {
+  test('a crash leaves only a .tmp file, which list ignores', async () => {
+    const root = await tempDir('crash');
+    await fs.mkdir(join(root, 'x'), { recursive: true });
+    await fs.writeFile(join(root, 'x/backup.db.gz.tmp'), 'partial');
+    const target = new FileTarget(root);
+    const listed = [];
+    for await (const o of target.list('')) listed.push(o.key);
+    assert.deepEqual(listed, []);
+  });
+});
