@@ -13,7 +13,10 @@ export function targetOptions(command: Command): Command {
   return command
     .requiredOption('-t, --target <url>', 'where backups are: s3://bucket/prefix, file:///dir or a directory path')
     .addOption(
-      new Option('--s3-checksums <mode>', 'SDK checksums (when_required for S3-compatible servers)').choices(['when_supported', 'when_required']),
+      new Option('--s3-checksums <mode>', 'SDK checksums (when_required for S3-compatible servers)').choices([
+        'when_supported',
+        'when_required',
+      ]),
     );
 }
 

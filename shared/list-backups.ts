@@ -42,7 +42,8 @@ export async function listBackups(
       else if (!filter.database || parsed.manifest.database === filter.database) backups.push({ key, manifest: parsed.manifest });
     } catch (error) {
       // A manifest deleted between listing and reading (retention running) is simply gone.
-      if (!(error instanceof StorageError && error.notFound)) problems.push({ key: manifestKey, error: (error as Error).message });
+      if (!(error instanceof StorageError && error.notFound))
+        problems.push({ key: manifestKey, error: (error as Error).message });
     }
   });
   backups.sort((a, b) => b.manifest.datetime.localeCompare(a.manifest.datetime) || b.key.localeCompare(a.key));

@@ -1,7 +1,6 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream';
-import { type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
+import { pipeline, Readable } from 'node:stream';
 import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
+import { type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from './compression/compression.js';
 import type { DumpFormat } from './engines/engine.js';
 import { openEngine } from './engines/open-engine.js';
@@ -56,7 +55,13 @@ export async function runBackup(input: BackupOptionsInput, context: RunBackupCon
     context.target ??
     openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env });
   if (target.kind !== 's3') {
-    const s3Only = options.storageClass ? '--storage-class' : options.sse ? '--sse' : options.kmsKeyId ? '--kms-key-id' : undefined;
+    const s3Only = options.storageClass
+      ? '--storage-class'
+      : options.sse
+        ? '--sse'
+        : options.kmsKeyId
+          ? '--kms-key-id'
+          : undefined;
     if (s3Only) throw new ConfigError(`${s3Only} applies to S3 targets only (target is ${target.url})`);
   }
   if (engine.kind === 'sqlite' && options.format) {
@@ -67,16 +72,19 @@ export async function runBackup(input: BackupOptionsInput, context: RunBackupCon
   const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
     context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
   report({ phase: 'probing', sourceBytes: 0, storedBytes: 0 });
-  const [source] = await Promise.all([
-    engine.probe(),
-    target.preflight(),
-    checkCompressionAvailable(options.compression),
-  ]);
+  const [source] = await Promise.all([engine.probe(), target.preflight(), checkCompressionAvailable(options.compression)]);
   context.signal?.throwIfAborted();
 
   const date = now();
   const { key, fileName } = await chooseFreeKey(target, (sequence) =>
-    buildBackupKey({ engine: source.engine, database: source.database, format, compression: options.compression, date, sequence }),
+    buildBackupKey({
+      engine: source.engine,
+      database: source.database,
+      format,
+      compression: options.compression,
+      date,
+      sequence,
+    }),
   );
 
   if (engine.kind === 'sqlite') report({ phase: 'snapshotting', sourceBytes: 0, storedBytes: 0 });

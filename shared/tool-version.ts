@@ -11,9 +11,13 @@ export function toolVersion(): string {
   for (let i = 0; i < 5; i++) {
     try {
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'dbbackup' && pkg.version) return (cached = pkg.version);
+      if (pkg.name === 'dbbackup' && pkg.version) {
+        cached = pkg.version;
+        return cached;
+      }
     } catch {}
     dir = dirname(dir);
   }
-  return (cached = 'unknown');
+  cached = 'unknown';
+  return cached;
 }

@@ -34,7 +34,11 @@ const PLAIN_DUMP_TRAILER = '-- PostgreSQL database dump complete';
  * through `pg_restore -f /dev/null`; SQLite checked with integrity_check and row counts).
  * Integrity failures are returned (ok: false); anything else (network, missing pg_restore) throws.
  */
-export async function verifyBackup(target: Target, backup: ListedBackup, env: NodeJS.ProcessEnv = process.env): Promise<VerifyResult> {
+export async function verifyBackup(
+  target: Target,
+  backup: ListedBackup,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<VerifyResult> {
   const started = Date.now();
   const { manifest, key } = backup;
   const result = (checks: VerifyResult['checks'], problem?: string): VerifyResult => ({
@@ -72,7 +76,7 @@ export async function verifyBackup(target: Target, backup: ListedBackup, env: No
   const hashOk = hashed ? meter.sha256() === manifest.hash : null;
   if (hashOk === false) {
     return result(
-      { size: true, sha256: false, content: contentProblem ? false : true },
+      { size: true, sha256: false, content: contentProblem === undefined },
       `SHA-256 of ${target.locate(key)} is ${meter.sha256()}, the manifest says ${manifest.hash}`,
     );
   }
@@ -86,7 +90,9 @@ function guardDecompression(decompressor: Duplex): Duplex {
   decompressor.on('error', () => {});
   decompressor.destroy = (error?: Error) => {
     const wrapped =
-      error && !(error instanceof DbBackupError) ? new IntegrityError(`the backup cannot be decompressed: ${error.message}`) : error;
+      error && !(error instanceof DbBackupError)
+        ? new IntegrityError(`the backup cannot be decompressed: ${error.message}`)
+        : error;
     return original(wrapped);
   };
   return decompressor;
@@ -117,7 +123,9 @@ async function contentChecker(manifest: Manifest, env: NodeJS.ProcessEnv): Promi
         describeFailure: ({ exit, spawnError }) =>
           spawnError
             ? new ConfigError(`pg_restore could not be started: ${spawnError.message}`)
-            : new IntegrityError(`pg_restore cannot read the archive: ${exit?.stderrTail.split('\n')[0] || `exit ${exit?.code}`}`),
+            : new IntegrityError(
+                `pg_restore cannot read the archive: ${exit?.stderrTail.split('\n')[0] || `exit ${exit?.code}`}`,
+              ),
       });
       restore.resume();
       return { sink: restore, finish: none, cleanup: none };
@@ -131,7 +139,8 @@ async function contentChecker(manifest: Manifest, env: NodeJS.ProcessEnv): Promi
         },
       });
       const finish = async () => {
-        if (!tail.includes(PLAIN_DUMP_TRAILER)) throw new IntegrityError('the SQL dump is incomplete (its closing line is missing)');
+        if (!tail.includes(PLAIN_DUMP_TRAILER))
+          throw new IntegrityError('the SQL dump is incomplete (its closing line is missing)');
       };
       return { sink, finish, cleanup: none };
     }
@@ -159,7 +168,12 @@ export function checkSqliteFile(file: string, manifest: Manifest): void {
     const verdict = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check).join('; ');
     if (verdict !== 'ok') throw new IntegrityError(`SQLite integrity_check failed: ${verdict.slice(0, 300)}`);
     for (const [table, expected] of Object.entries(manifest.tables)) {
-      const rows = Number(db.prepare(`select count(*) from "${table.replace(/"/g, '""')}"`).pluck().get());
+      const rows = Number(
+        db
+          .prepare(`select count(*) from "${table.replace(/"/g, '""')}"`)
+          .pluck()
+          .get(),
+      );
       if (rows !== expected) throw new IntegrityError(`table ${table} has ${rows} rows, the manifest says ${expected}`);
     }
   } catch (error) {

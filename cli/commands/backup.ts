@@ -26,7 +26,10 @@ export function registerBackup(program: Command): void {
   program
     .command('backup')
     .description('back up one database to S3 or a directory (dump → compress → SHA-256 → upload, then the manifest)')
-    .requiredOption('-s, --source <url>', 'database: postgres://user@host:5432/db, sqlite:///path.db or a path ending in .db/.sqlite/.sqlite3')
+    .requiredOption(
+      '-s, --source <url>',
+      'database: postgres://user@host:5432/db, sqlite:///path.db or a path ending in .db/.sqlite/.sqlite3',
+    )
     .requiredOption('-t, --target <url>', 'where to store: s3://bucket/prefix, file:///dir or a directory path')
     .option('--name <label>', "name used in keys instead of the database's own")
     .addOption(new Option('--compression <kind>', 'compression').choices(COMPRESSIONS).default('gzip'))
@@ -36,18 +39,20 @@ export function registerBackup(program: Command): void {
     .addOption(new Option('--sse <mode>', 'S3 server-side encryption (default AES256)').choices(['AES256', 'aws:kms']))
     .option('--kms-key-id <id>', 'KMS key id or ARN for --sse aws:kms')
     .addOption(
-      new Option('--s3-checksums <mode>', 'SDK checksums: when_required for S3-compatible servers that reject them (default: AWS_REQUEST_CHECKSUM_CALCULATION or when_supported)').choices([
-        'when_supported',
-        'when_required',
-      ]),
+      new Option(
+        '--s3-checksums <mode>',
+        'SDK checksums: when_required for S3-compatible servers that reject them (default: AWS_REQUEST_CHECKSUM_CALCULATION or when_supported)',
+      ).choices(['when_supported', 'when_required']),
     )
     .option('--json', 'print the manifest as JSON on stdout')
-    .action(action('backup', async (flags: BackupFlags) => {
-      const manifest = await backupWithProgress(flags);
-      if (flags.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
-      else process.stdout.write(`${summaryLine(manifest)}\n`);
-      return 0;
-    }));
+    .action(
+      action('backup', async (flags: BackupFlags) => {
+        const manifest = await backupWithProgress(flags);
+        if (flags.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+        else process.stdout.write(`${summaryLine(manifest)}\n`);
+        return 0;
+      }),
+    );
 }
 
 /** Runs a backup, drawing progress on a TTY and cancelling cleanly on Ctrl-C. */

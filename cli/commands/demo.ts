@@ -2,8 +2,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MANIFEST_SUFFIX } from '../../shared/manifest.js';
-import { backupWithProgress, summaryLine } from './backup.js';
 import { action } from '../run-command.js';
+import { backupWithProgress, summaryLine } from './backup.js';
 
 /** The Chinook sample database shipped with the repository (MIT, see its LICENSE.md). */
 const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/chinook/Chinook_Sqlite.sqlite');
@@ -16,7 +16,12 @@ export function registerDemo(program: Command): void {
     .option('-t, --target <dir>', 'where to store the sample backup', 'backups')
     .action(
       action('demo', async (flags: { target: string }) => {
-        const manifest = await backupWithProgress({ source: `sqlite://${SAMPLE}`, target: flags.target, name: 'chinook', compression: 'gzip' });
+        const manifest = await backupWithProgress({
+          source: `sqlite://${SAMPLE}`,
+          target: flags.target,
+          name: 'chinook',
+          compression: 'gzip',
+        });
         const shown = relative(process.cwd(), manifest.location) || manifest.location;
         const target = flags.target;
         process.stdout.write(

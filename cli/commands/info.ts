@@ -36,7 +36,9 @@ export function registerInfo(program: Command): void {
         s.oldest.replace(/\.\d+Z$/, 'Z'),
         formatAge(s.newestAgeSeconds),
       ]);
-      process.stdout.write(`${renderTable(['DATABASE', 'ENGINE', 'BACKUPS', 'TOTAL', 'NEWEST', 'OLDEST', 'NEWEST AGE'], rows)}\n`);
+      process.stdout.write(
+        `${renderTable(['DATABASE', 'ENGINE', 'BACKUPS', 'TOTAL', 'NEWEST', 'OLDEST', 'NEWEST AGE'], rows)}\n`,
+      );
       return 0;
     }),
   );

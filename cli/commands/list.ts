@@ -19,7 +19,13 @@ export function registerList(program: Command): void {
       const { backups, problems } = await listBackups(target, { database: flags.database });
       for (const p of problems) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify(backups.map((b) => b.manifest), null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(
+            backups.map((b) => b.manifest),
+            null,
+            2,
+          )}\n`,
+        );
         return 0;
       }
       if (backups.length === 0) {
@@ -37,7 +43,9 @@ export function registerList(program: Command): void {
         m.storage_class ?? '-',
         m.kind,
       ]);
-      process.stdout.write(`${renderTable(['FILE', 'DATABASE', 'ENGINE', 'TAKEN (UTC)', 'AGE', 'SIZE', 'CLASS', 'KIND'], rows)}\n`);
+      process.stdout.write(
+        `${renderTable(['FILE', 'DATABASE', 'ENGINE', 'TAKEN (UTC)', 'AGE', 'SIZE', 'CLASS', 'KIND'], rows)}\n`,
+      );
       return 0;
     }),
   );

@@ -39,14 +39,17 @@ export function registerVerify(program: Command): void {
         results.push(result);
         if (!flags.json) {
           const what = `${backup.manifest.backup_file} (${formatBytes(backup.manifest.size_bytes)})`;
-          if (result.ok) process.stdout.write(`ok       ${what}: size, sha256 and content checked in ${formatDuration(result.durationMs)}\n`);
+          if (result.ok)
+            process.stdout.write(`ok       ${what}: size, sha256 and content checked in ${formatDuration(result.durationMs)}\n`);
           else process.stdout.write(`CORRUPT  ${what}: ${result.problem}\n`);
         }
       }
       if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
       const failed = results.filter((r) => !r.ok).length;
       if (failed > 0) {
-        process.stderr.write(`dbbackup verify: ${failed} of ${results.length} backup(s) failed verification; do not restore from them\n`);
+        process.stderr.write(
+          `dbbackup verify: ${failed} of ${results.length} backup(s) failed verification; do not restore from them\n`,
+        );
         return 3;
       }
       return 0;

@@ -1,4 +1,4 @@
-import { PassThrough, type Duplex } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ConfigError, DumpError, IntegrityError } from '../errors.js';
 import { spawnDuplex } from '../pipeline/child-process-stream.js';

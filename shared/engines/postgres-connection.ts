@@ -39,21 +39,24 @@ export function parsePostgresUrl(raw: string, env: NodeJS.ProcessEnv = process.e
   const user = decodeURIComponent(url.username) || params.get('user') || env.PGUSER || userInfo().username;
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || params.get('dbname') || env.PGDATABASE || user;
 
-  const safe = new URL(url.toString());
-  safe.password = '';
-  safe.hostname = url.hostname;
-  if (!safe.username) safe.username = encodeURIComponent(user);
-  if (!url.hostname && !params.get('host')) safe.hostname = host.startsWith('/') ? '' : host;
-  if (!url.port) safe.port = String(port);
-  safe.pathname = `/${encodeURIComponent(database)}`;
-  safe.searchParams.delete('password');
-  if (host.startsWith('/') && !params.get('host')) safe.searchParams.set('host', host);
-  return { url: safe.toString(), password, host, port, user, database };
+  // Built from the resolved parts, so the shown URL says where pg_dump really connects.
+  const query = new URLSearchParams(params);
+  query.delete('password');
+  for (const name of ['host', 'port', 'user', 'dbname']) query.delete(name);
+  const socket = host.startsWith('/');
+  if (socket) query.set('host', host);
+  const text = query.toString();
+  const safe = `${url.protocol}//${encodeURIComponent(user)}@${socket ? '' : host}:${port}/${encodeURIComponent(database)}${text ? `?${text}` : ''}`;
+  return { url: safe, password, host, port, user, database };
 }
 
 /** The environment for a libpq program (pg_dump, pg_restore): password by PGPASSWORD, never argv. */
 export function libpqEnvironment(conn: PostgresConnection, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env, PGAPPNAME: env.PGAPPNAME ?? 'dbbackup', PGCONNECT_TIMEOUT: env.PGCONNECT_TIMEOUT ?? '15' };
+  const out: NodeJS.ProcessEnv = {
+    ...env,
+    PGAPPNAME: env.PGAPPNAME ?? 'dbbackup',
+    PGCONNECT_TIMEOUT: env.PGCONNECT_TIMEOUT ?? '15',
+  };
   if (conn.password !== undefined) out.PGPASSWORD = conn.password;
   return out;
 }

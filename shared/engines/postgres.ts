@@ -184,7 +184,10 @@ function errorMessage(error: unknown): string {
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   // pg_dump prints "pg_dump: error: ..." then detail lines; the error line says most.
   return lines.find((l) => l.includes('error:')) ?? lines.at(-1) ?? '';
 }

@@ -82,11 +82,12 @@ export class SqliteEngine implements Engine {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       await fs.rm(target, { force: true });
       try {
-        const result = await this.withSourceAsync((db) =>
-          db.backup(target, { progress: () => 0x7fffffff }),
-        );
+        const result = await this.withSourceAsync((db) => db.backup(target, { progress: () => 0x7fffffff }));
         // A source locked at the first step resolves { totalPages: 0 } and writes nothing: busy, not empty.
-        const written = await fs.stat(target).then((s) => s.size, () => 0);
+        const written = await fs.stat(target).then(
+          (s) => s.size,
+          () => 0,
+        );
         if (result.totalPages > 0 && written > 0) return;
         lastError = new Error('the source was locked by another connection');
       } catch (error) {
@@ -150,7 +151,12 @@ function checkSnapshot(snapshot: string, source: string): TableCounts {
       .all() as string[];
     const tables: Record<string, number> = {};
     for (const name of names) {
-      tables[name] = Number(db.prepare(`select count(*) from "${name.replace(/"/g, '""')}"`).pluck().get());
+      tables[name] = Number(
+        db
+          .prepare(`select count(*) from "${name.replace(/"/g, '""')}"`)
+          .pluck()
+          .get(),
+      );
     }
     return { tables, estimated: [] };
   } finally {

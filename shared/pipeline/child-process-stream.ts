@@ -62,8 +62,10 @@ class ChildDuplex extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const stdin = this.child.stdin;
-    if (!stdin || stdin.destroyed) return callback();
-    if (stdin.write(chunk)) return callback();
+    if (!stdin || stdin.destroyed || stdin.write(chunk)) {
+      callback();
+      return;
+    }
     this.pendingWrite = callback;
     stdin.once('drain', () => this.releaseWrite());
   }
@@ -71,7 +73,10 @@ class ChildDuplex extends Duplex {
   override _final(callback: (error?: Error | null) => void): void {
     this.child.stdin?.end();
     // Finish only when the output side has seen the exit: 'end' after exit 0, 'error' otherwise.
-    if (this.output.readableEnded) return callback();
+    if (this.output.readableEnded) {
+      callback();
+      return;
+    }
     this.output.once('end', () => callback());
     this.output.once('error', (error) => callback(error));
   }

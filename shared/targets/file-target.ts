@@ -39,7 +39,8 @@ export class FileTarget implements Target {
     for (;;) {
       const stat = await fs.stat(dir).catch(() => undefined);
       if (stat) {
-        if (!stat.isDirectory()) throw new StorageError(`backup target ${dir} is not a directory`, { hint: 'choose another --target' });
+        if (!stat.isDirectory())
+          throw new StorageError(`backup target ${dir} is not a directory`, { hint: 'choose another --target' });
         break;
       }
       const parent = dirname(dir);
@@ -99,9 +100,7 @@ export class FileTarget implements Target {
   async seal(key: string, stored: { size: number; sha256: string }): Promise<void> {
     const found = await this.stat(key);
     if (found?.size !== stored.size) {
-      throw new IntegrityError(
-        `${this.pathOf(key)} holds ${found?.size ?? 'no'} bytes but ${stored.size} were written`,
-      );
+      throw new IntegrityError(`${this.pathOf(key)} holds ${found?.size ?? 'no'} bytes but ${stored.size} were written`);
     }
   }
 
@@ -177,7 +176,10 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 function exists(path: string): Promise<boolean> {
-  return fs.access(path).then(() => true, () => false);
+  return fs.access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function isFsError(error: unknown): boolean {

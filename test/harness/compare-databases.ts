@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { run, pgUrl, sql } from './test-env.js';
+import { pgUrl, run, sql } from './test-env.js';
 
 /** Everything about a database that a restore must reproduce, in comparable form. */
 export interface DatabaseFingerprint {

@@ -33,7 +33,20 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
 
   const initdb = spawnSync(
     join(binDir, 'initdb'),
-    ['-D', data, '-U', 'postgres', '--pwfile', join(dir, 'pwfile'), '-E', 'UTF8', '--locale=C', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync'],
+    [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--pwfile',
+      join(dir, 'pwfile'),
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '--no-sync',
+    ],
     { encoding: 'utf8', uid: owner?.uid, gid: owner?.gid },
   );
   if (initdb.status !== 0) {
@@ -43,7 +56,24 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   const port = await freePort();
   const server: ChildProcess = spawn(
     join(binDir, 'postgres'),
-    ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
+    [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=200',
+    ],
     { uid: owner?.uid, gid: owner?.gid, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
@@ -95,7 +125,12 @@ async function findServerBinDir(): Promise<string> {
   candidates.push(...(process.env.PATH ?? '').split(delimiter));
   for (const dir of candidates) {
     const ok = await Promise.all(
-      ['initdb', 'postgres'].map((b) => fs.access(join(dir, b), constants.X_OK).then(() => true, () => false)),
+      ['initdb', 'postgres'].map((b) =>
+        fs.access(join(dir, b), constants.X_OK).then(
+          () => true,
+          () => false,
+        ),
+      ),
     );
     if (ok.every(Boolean)) return dir;
   }
@@ -108,7 +143,9 @@ function systemUser(name: string): { uid: number; gid: number } {
   const id = spawnSync('id', ['-u', name], { encoding: 'utf8' });
   const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
   if (id.status !== 0) {
-    throw new Error(`running as root, the tests need the "${name}" system user for PostgreSQL (apt-get install postgresql creates it)`);
+    throw new Error(
+      `running as root, the tests need the "${name}" system user for PostgreSQL (apt-get install postgresql creates it)`,
+    );
   }
   return { uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }

@@ -27,7 +27,9 @@ if (files.length === 0) {
 
 const started = Date.now();
 const [postgres, s3] = await Promise.all([startPostgresCluster(), startS3Server()]);
-process.stderr.write(`harness: PostgreSQL on 127.0.0.1:${postgres.port} (${postgres.binDir}), s3rver at ${s3.endpoint}, ready in ${Date.now() - started} ms\n`);
+process.stderr.write(
+  `harness: PostgreSQL on 127.0.0.1:${postgres.port} (${postgres.binDir}), s3rver at ${s3.endpoint}, ready in ${Date.now() - started} ms\n`,
+);
 
 let stopping: Promise<void> | undefined;
 const stopServices = () => (stopping ??= Promise.all([postgres.stop(), s3.stop()]).then(() => {}));

@@ -15,10 +15,13 @@ if (mode === 'lock') {
   db.exec('BEGIN EXCLUSIVE');
   db.exec("INSERT INTO writes (note) VALUES ('locked')");
   process.stdout.write('ready\n');
-  setTimeout(() => {
-    db.exec('COMMIT');
-    db.close();
-  }, Number(arg ?? 1000));
+  setTimeout(
+    () => {
+      db.exec('COMMIT');
+      db.close();
+    },
+    Number(arg ?? 1000),
+  );
 } else {
   const insert = db.prepare('INSERT INTO writes (note) VALUES (?)');
   let n = 0;

@@ -34,7 +34,11 @@ export function uniqueName(prefix: string): string {
 }
 
 /** Runs SQL against a database of the harness cluster. */
-export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(db: string, text: string, values?: unknown[]): Promise<T[]> {
+export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(
+  db: string,
+  text: string,
+  values?: unknown[],
+): Promise<T[]> {
   const client = new pg.Client({ connectionString: pgUrl(db) });
   await client.connect();
   try {
@@ -53,7 +57,16 @@ export async function createDatabase(prefix: string): Promise<string> {
 
 /** Runs psql (the client of the harness cluster) with a script file, stopping at the first error. */
 export async function psqlFile(db: string, file: string): Promise<void> {
-  await run(join(required('DBBACKUP_TEST_PG_BIN_DIR'), 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pgUrl(db), '-f', file]);
+  await run(join(required('DBBACKUP_TEST_PG_BIN_DIR'), 'psql'), [
+    '-X',
+    '-q',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-d',
+    pgUrl(db),
+    '-f',
+    file,
+  ]);
 }
 
 /** Loads the Chinook sample into a new database (the fixture's own CREATE DATABASE is rewritten). */
@@ -138,7 +151,11 @@ export interface RunResult {
 }
 
 /** Runs a program to completion; rejects on a non-zero exit. */
-export async function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: Buffer } = {}): Promise<RunResult> {
+export async function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: Buffer } = {},
+): Promise<RunResult> {
   const result = await runAllowingFailure(command, args, options);
   if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
   return result;

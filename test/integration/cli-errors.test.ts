@@ -51,7 +51,11 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
 
   test('an out-of-range compression level and an unknown option: exit 2 before anything is read', async () => {
     const dir = await tempDir('cli');
-    assertOneLineFailure(await cli(['backup', '--source', chinook, '--target', dir, '--level', '12']), 2, /gzip level must be 1-9 \(got 12\)/);
+    assertOneLineFailure(
+      await cli(['backup', '--source', chinook, '--target', dir, '--level', '12']),
+      2,
+      /gzip level must be 1-9 \(got 12\)/,
+    );
     const unknown = await cli(['backup', '--source', chinook, '--target', dir, '--frobnicate']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown option '--frobnicate'/);

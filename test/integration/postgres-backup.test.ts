@@ -114,7 +114,10 @@ describe('PostgreSQL backups to S3', () => {
 
   test('storage class and SSE settings are recorded, and two backups in the same second both survive', async () => {
     const at = new Date('2026-01-02T03:04:05Z');
-    const first = await runBackup({ source: pgUrl(chinook), target: `s3://${bucket}/same`, storageClass: 'STANDARD_IA' }, { now: () => at });
+    const first = await runBackup(
+      { source: pgUrl(chinook), target: `s3://${bucket}/same`, storageClass: 'STANDARD_IA' },
+      { now: () => at },
+    );
     const second = await runBackup({ source: pgUrl(chinook), target: `s3://${bucket}/same` }, { now: () => at });
     assert.equal(first.storage_class, 'STANDARD_IA');
     assert.equal(first.sse, 'AES256');
@@ -142,7 +145,10 @@ describe('PostgreSQL backups to S3', () => {
 
   test('a pg_dump killed with SIGKILL halfway fails the backup: no manifest, no object, no open multipart upload', async () => {
     const big = await createDatabase('big');
-    await sql(big, `create table filler as select g as id, md5(g::text) || repeat(md5((g * 7)::text), 6) as t from generate_series(1, 600000) g`);
+    await sql(
+      big,
+      `create table filler as select g as id, md5(g::text) || repeat(md5((g * 7)::text), 6) as t from generate_series(1, 600000) g`,
+    );
     const dir = await tempDir('kill');
     const wrapper = await pgDumpWrapperDir(`echo $$ > '${dir}/pid'; exec "$REAL" "$@"`);
     const target = `s3://${bucket}/killed`;
@@ -179,7 +185,10 @@ describe('PostgreSQL backups to S3', () => {
       env: { ...process.env, DBBACKUP_PG_BIN_DIR: wrapper },
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^dbbackup backup: pg_dump of .* exited with code 1: pg_dump: error: simulated failure at the end\. no backup was stored/);
+    assert.match(
+      result.stderr,
+      /^dbbackup backup: pg_dump of .* exited with code 1: pg_dump: error: simulated failure at the end\. no backup was stored/,
+    );
     assert.equal(result.stderr.trim().split('\n').length, 1);
     assert.deepEqual(await bucketKeys(bucket).then((keys) => keys.filter((k) => k.startsWith('late/'))), []);
   });
@@ -211,6 +220,7 @@ describe('PostgreSQL backups to S3', () => {
   });
 
   after(async () => {
-    for (const db of [chinook, hard]) if (db) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
+    for (const db of [chinook, hard])
+      if (db) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
   });
 });

@@ -38,7 +38,9 @@ async function startWriter(path: string, mode: 'insert' | 'lock', ms?: number): 
 async function makeDatabase(path: string, rows: number, journal: 'delete' | 'wal'): Promise<void> {
   const db = new Database(path);
   db.pragma(`journal_mode = ${journal}`);
-  db.exec('create table payload (id integer primary key, label text, data blob); create table writes (id integer primary key, note text)');
+  db.exec(
+    'create table payload (id integer primary key, label text, data blob); create table writes (id integer primary key, note text)',
+  );
   db.prepare(
     `with recursive c(x) as (select 1 union all select x + 1 from c where x < ?)
      insert into payload (label, data) select 'row ' || x || ' ' || hex(randomblob(200)), randomblob(600) from c`,

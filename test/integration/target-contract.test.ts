@@ -57,7 +57,11 @@ for (const { name, make } of targets) {
       await target.preflight();
       const part = Buffer.alloc(1 << 20);
       for (let i = 0; i < part.length; i++) part[i] = (i * 31) & 0xff;
-      const body = Readable.from((function* () { for (let i = 0; i < 20; i++) yield part; })());
+      const body = Readable.from(
+        (function* () {
+          for (let i = 0; i < 20; i++) yield part;
+        })(),
+      );
       const stored = await target.put('big.bin', body, { contentType: 'application/octet-stream', expectedSizeBytes: 20 << 20 });
       assert.equal(stored.size, 20 << 20);
       const back = await readAll(await target.get('big.bin'));
@@ -87,7 +91,10 @@ for (const { name, make } of targets) {
       const { target } = await make();
       await target.preflight();
       await target.put('once.txt', Readable.from([Buffer.from('first')]), { contentType: 'text/plain' });
-      await assert.rejects(target.put('once.txt', Readable.from([Buffer.from('second')]), { contentType: 'text/plain' }), StorageError);
+      await assert.rejects(
+        target.put('once.txt', Readable.from([Buffer.from('second')]), { contentType: 'text/plain' }),
+        StorageError,
+      );
       assert.equal((await readAll(await target.get('once.txt'))).toString(), 'first');
     });
 

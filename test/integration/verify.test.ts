@@ -6,7 +6,18 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { runBackup } from '../../shared/run-backup.js';
-import { cli, createBucket, fixturesDir, getObject, loadChinook, pgUrl, run, s3Client, sql, tempDir } from '../harness/test-env.js';
+import {
+  cli,
+  createBucket,
+  fixturesDir,
+  getObject,
+  loadChinook,
+  pgUrl,
+  run,
+  s3Client,
+  sql,
+  tempDir,
+} from '../harness/test-env.js';
 
 const sqliteChinook = join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite');
 
@@ -20,7 +31,12 @@ describe('verify', () => {
 
   test('healthy backups in every format and compression pass: custom (gzip, zstd, none), plain, SQLite', async () => {
     const target = `s3://${bucket}/healthy`;
-    for (const options of [{}, { compression: 'zstd' as const }, { compression: 'none' as const }, { format: 'plain' as const }]) {
+    for (const options of [
+      {},
+      { compression: 'zstd' as const },
+      { compression: 'none' as const },
+      { format: 'plain' as const },
+    ]) {
       await runBackup({ source: pgUrl(pgChinook), target, ...options });
     }
     await runBackup({ source: sqliteChinook, target });
@@ -42,7 +58,10 @@ describe('verify', () => {
 
     const result = await cli(['verify', '--target', dir, '--latest']);
     assert.equal(result.code, 3);
-    assert.match(result.stdout, /^CORRUPT  backup_Chinook_Sqlite_.*: (SHA-256 of .* is [0-9a-f]{64}, the manifest says|the backup cannot be decompressed)/);
+    assert.match(
+      result.stdout,
+      /^CORRUPT {2}backup_Chinook_Sqlite_.*: (SHA-256 of .* is [0-9a-f]{64}, the manifest says|the backup cannot be decompressed)/,
+    );
     assert.match(result.stderr, /1 of 1 backup\(s\) failed verification/);
   });
 
@@ -64,7 +83,9 @@ describe('verify', () => {
     flippedBytes[1000] = (flippedBytes[1000] as number) ^ 0x80;
     await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: flipped.key, Body: flippedBytes }));
     const cutBytes = await getObject(bucket, cut.key);
-    await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: cut.key, Body: cutBytes.subarray(0, cutBytes.length / 2) }));
+    await s3Client().send(
+      new PutObjectCommand({ Bucket: bucket, Key: cut.key, Body: cutBytes.subarray(0, cutBytes.length / 2) }),
+    );
 
     for (const file of [flipped.backup_file, cut.backup_file]) {
       const result = await cli(['verify', '--target', target, '--file', file]);
@@ -83,7 +104,10 @@ describe('verify', () => {
     const archive = gunzipSync(await fs.readFile(join(dir, manifest.key)));
     // pg_restore -l accepts this: the table of contents is intact, the data is not.
     const truncated = gzipSync(archive.subarray(0, Math.floor(archive.length * 0.8)));
-    const listOnly = await run('pg_restore', ['-l'], { input: gunzipSync(truncated) }).then(() => 'accepted', () => 'rejected');
+    const listOnly = await run('pg_restore', ['-l'], { input: gunzipSync(truncated) }).then(
+      () => 'accepted',
+      () => 'rejected',
+    );
     assert.equal(listOnly, 'accepted');
 
     await fs.writeFile(join(dir, manifest.key), truncated);
@@ -95,7 +119,13 @@ describe('verify', () => {
   });
 
   test('naming a backup that does not exist: exit 2', async () => {
-    const result = await cli(['verify', '--target', `s3://${bucket}/healthy`, '--file', 'backup_nothing_20000101_000000.dump.gz']);
+    const result = await cli([
+      'verify',
+      '--target',
+      `s3://${bucket}/healthy`,
+      '--file',
+      'backup_nothing_20000101_000000.dump.gz',
+    ]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /no completed backup named "backup_nothing_20000101_000000\.dump\.gz"/);
   });

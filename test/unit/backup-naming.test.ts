@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildBackupKey, formatTimestamp } from '../../shared/backup-key.js';
+import { parseBackupOptions } from '../../shared/backup-options.js';
+import { resolveLevel } from '../../shared/compression/compression.js';
+import { keySafeName } from '../../shared/engines/engine.js';
+import { choosePgTool, type PgTool } from '../../shared/engines/find-pg-tools.js';
+import { ConfigError } from '../../shared/errors.js';
+import { parseManifest } from '../../shared/manifest.js';
+
+describe('backup keys', () => {
+  const date = new Date('2026-03-04T05:06:07.890Z');
+
+  test('follow <engine>/<db>/<YYYY>/backup_<db>_<YYYYMMDD_HHMMSS>.<ext>.<compression> in UTC', () => {
+    assert.equal(formatTimestamp(date), '20260304_050607');
+    assert.deepEqual(buildBackupKey({ engine: 'postgres', database: 'school', format: 'custom', compression: 'gzip', date }), {
+      key: 'postgres/school/2026/backup_school_20260304_050607.dump.gz',
+      fileName: 'backup_school_20260304_050607.dump.gz',
+    });
+    assert.equal(
+      buildBackupKey({ engine: 'postgres', database: 'x', format: 'plain', compression: 'zstd', date }).fileName,
+      'backup_x_20260304_050607.sql.zst',
+    );
+    assert.equal(
+      buildBackupKey({ engine: 'sqlite', database: 'app', format: 'sqlite', compression: 'none', date }).fileName,
+      'backup_app_20260304_050607.db',
+    );
+    assert.equal(
+      buildBackupKey({ engine: 'sqlite', database: 'app', format: 'sqlite', compression: 'gzip', date, sequence: 2 }).fileName,
+      'backup_app_20260304_050607_2.db.gz',
+    );
+  });
+
+  test('database names are made safe for keys', () => {
+    assert.equal(keySafeName('my db/ü'), 'my_db__');
+    assert.equal(keySafeName('..'), '_');
+    assert.equal(keySafeName(''), 'db');
+  });
+});
+
+describe('options', () => {
+  test('errors name the field and the value', () => {
+    assert.throws(
+      () => parseBackupOptions({ source: 'a.db', target: 'b', compression: 'lz4' }),
+      (e: unknown) => e instanceof ConfigError && /^compression: .* \(got "lz4"\)$/.test(e.message),
+    );
+    const message = (input: unknown) => {
+      try {
+        parseBackupOptions(input);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'no error';
+    };
+    assert.match(message({ source: 'a.db', target: 'b', name: 'no spaces' }), /^name: may hold only .* \(got "no spaces"\)$/);
+    assert.match(message({ target: 'b' }), /^source: .*\(got nothing\)$/);
+  });
+
+  test('compression levels have ranges and defaults', () => {
+    assert.equal(resolveLevel('gzip', undefined), 6);
+    assert.equal(resolveLevel('zstd', undefined), 3);
+    assert.equal(resolveLevel('zstd', 19), 19);
+    assert.equal(resolveLevel('none', undefined), undefined);
+    assert.throws(() => resolveLevel('gzip', 0), /gzip level must be 1-9 \(got 0\)/);
+    assert.throws(() => resolveLevel('none', 3), /does not apply/);
+  });
+});
+
+describe('choosing pg_dump', () => {
+  const tool = (major: number, preferred = false): PgTool => ({
+    path: `/pg${major}/pg_dump`,
+    major,
+    version: `pg_dump (PostgreSQL) ${major}.1`,
+    preferred,
+  });
+
+  test('the newest one that is at least the server major', () => {
+    assert.equal(choosePgTool([tool(17), tool(16), tool(14)], 16, '16.2', 'pg_dump').major, 17);
+    assert.equal(choosePgTool([tool(15), tool(13)], 13, '13.9', 'pg_dump').major, 15);
+  });
+
+  test('DBBACKUP_PG_BIN_DIR wins when it fits (it is sorted first)', () => {
+    assert.equal(choosePgTool([tool(16, true), tool(17)], 15, '15.1', 'pg_dump').path, '/pg16/pg_dump');
+  });
+
+  test('none fits: the error names the server version, the clients found and the fix', () => {
+    assert.throws(
+      () => choosePgTool([tool(15), tool(14)], 17, '17.2', 'pg_dump'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /server 17\.2/.test(e.message) &&
+        /found 15 \(\/pg15\/pg_dump\), 14/.test(e.message) &&
+        /postgresql-client-17/.test(e.hint ?? '') &&
+        /DBBACKUP_PG_BIN_DIR/.test(e.hint ?? ''),
+    );
+  });
+});
+
+describe('manifests', () => {
+  const valid = {
+    backup_file: 'backup_a_20260101_000000.db.gz',
+    timestamp: '20260101_000000',
+    datetime: '2026-01-01T00:00:00.000Z',
+    database: 'a',
+    size_bytes: 10,
+    hash: 'a'.repeat(64),
+    status: 'completed',
+    manifest_version: 1,
+    key: 'sqlite/a/2026/backup_a_20260101_000000.db.gz',
+    location: '/x/sqlite/a/2026/backup_a_20260101_000000.db.gz',
+    engine: 'sqlite',
+    format: 'sqlite',
+    compression: 'gzip',
+    compression_level: 6,
+    hash_algorithm: 'sha256',
+    source_size_bytes: 20,
+    database_size_bytes: 20,
+    duration_ms: 5,
+    storage_class: null,
+    sse: 'none',
+    kms_key_id: null,
+    engine_version: { sqlite: '3.45.0' },
+    tool_version: '0.1.0',
+    source: 'sqlite:///x/a.db',
+    kind: 'manual',
+    label: null,
+    tables: { t: 1 },
+    tables_estimated: [],
+  };
+
+  test('a complete manifest parses; a broken or partial one is reported with the field', () => {
+    assert.ok('manifest' in parseManifest(JSON.stringify(valid)));
+    const truncated = parseManifest('{"backup_file": ');
+    assert.ok('error' in truncated && truncated.error.startsWith('not JSON'));
+    const badHash = parseManifest(JSON.stringify({ ...valid, hash: 'xyz' }));
+    assert.ok('error' in badHash && badHash.error.startsWith('hash:'));
+    const notCompleted = parseManifest(JSON.stringify({ ...valid, status: 'running' }));
+    assert.ok('error' in notCompleted && notCompleted.error.startsWith('status:'));
+  });
+});
