@@ -21,6 +21,6 @@ export function targetOptions(command: Command): Command {
 }
 
 /** Opens the target the flags name. */
-export function openTargetFromFlags(flags: TargetFlags): Target {
+export function openTargetFromFlags(flags: TargetFlags): Promise<Target> {
   return openTarget(flags.target, { checksums: flags.s3Checksums });
 }

@@ -50,10 +50,10 @@ export async function runBackup(input: BackupOptionsInput, context: RunBackupCon
   const now = context.now ?? (() => new Date());
   const started = Date.now();
   const level = resolveLevel(options.compression, options.level);
-  const engine = openEngine(options.source, { label: options.name, env });
+  const engine = await openEngine(options.source, { label: options.name, env });
   const target =
     context.target ??
-    openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env });
+    (await openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env }));
   if (target.kind !== 's3') {
     const s3Only = options.storageClass
       ? '--storage-class'

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Duplex, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import Database from 'better-sqlite3';
 import { createDecompressor } from './compression/compression.js';
 import { choosePgTool, findPgTools } from './engines/find-pg-tools.js';
 import { ConfigError, DbBackupError, IntegrityError } from './errors.js';
@@ -149,7 +148,7 @@ async function contentChecker(manifest: Manifest, env: NodeJS.ProcessEnv): Promi
       const file = join(dir, 'restored.db');
       return {
         sink: createWriteStream(file),
-        finish: async () => checkSqliteFile(file, manifest),
+        finish: () => checkSqliteFile(file, manifest),
         cleanup: () => fs.rm(dir, { recursive: true, force: true }),
       };
     }
@@ -157,8 +156,9 @@ async function contentChecker(manifest: Manifest, env: NodeJS.ProcessEnv): Promi
 }
 
 /** Checks a decompressed SQLite backup: integrity_check passes and each table has the manifest's row count. */
-export function checkSqliteFile(file: string, manifest: Manifest): void {
-  let db: Database.Database;
+export async function checkSqliteFile(file: string, manifest: Manifest): Promise<void> {
+  const { default: Database } = await import('better-sqlite3');
+  let db: InstanceType<typeof Database>;
   try {
     db = new Database(file, { fileMustExist: true });
   } catch (error) {

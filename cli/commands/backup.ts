@@ -33,7 +33,7 @@ export function registerBackup(program: Command): void {
     .requiredOption('-t, --target <url>', 'where to store: s3://bucket/prefix, file:///dir or a directory path')
     .option('--name <label>', "name used in keys instead of the database's own")
     .addOption(new Option('--compression <kind>', 'compression').choices(COMPRESSIONS).default('gzip'))
-    .option('--level <n>', 'compression level (gzip 1-9, default 6; zstd 1-19, default 3)', integerOption('--level'))
+    .option('--level <n>', 'compression level (gzip 1-9, default 5; zstd 1-19, default 3)', integerOption('--level'))
     .addOption(new Option('--format <format>', 'PostgreSQL dump format (default custom)').choices(['custom', 'plain']))
     .addOption(new Option('--storage-class <class>', 'S3 storage class (default STANDARD)').choices(STORAGE_CLASSES))
     .addOption(new Option('--sse <mode>', 'S3 server-side encryption (default AES256)').choices(['AES256', 'aws:kms']))

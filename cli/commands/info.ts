@@ -15,7 +15,7 @@ export function registerInfo(program: Command): void {
       .option('--json', 'print the summary as JSON on stdout'),
   ).action(
     action('info', async (flags: TargetFlags & { json?: boolean }) => {
-      const target = openTargetFromFlags(flags);
+      const target = await openTargetFromFlags(flags);
       const { backups, problems } = await listBackups(target);
       for (const p of problems) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
       const summary = summarizeBackups(backups, new Date());

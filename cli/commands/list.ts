@@ -15,7 +15,7 @@ export function registerList(program: Command): void {
       .option('--json', 'print an array of manifests on stdout'),
   ).action(
     action('list', async (flags: TargetFlags & { database?: string; json?: boolean }) => {
-      const target = openTargetFromFlags(flags);
+      const target = await openTargetFromFlags(flags);
       const { backups, problems } = await listBackups(target, { database: flags.database });
       for (const p of problems) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
       if (flags.json) {

@@ -30,7 +30,7 @@ export function registerVerify(program: Command): void {
       if ([flags.latest, flags.file, flags.all].filter(Boolean).length > 1) {
         throw new ConfigError('choose one of --latest, --file and --all');
       }
-      const target = openTargetFromFlags(flags);
+      const target = await openTargetFromFlags(flags);
       const { backups } = await listBackups(target, { database: flags.database });
       const chosen = chooseBackups(backups, flags);
       const results = [];

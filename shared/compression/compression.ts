@@ -11,7 +11,8 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 /** Level range and default of each compression; `none` has no level. */
 export const COMPRESSION_LEVELS: Record<Compression, { min: number; max: number; default: number } | undefined> = {
-  gzip: { min: 1, max: 9, default: 6 },
+  // 5, not zlib's 6: on dump data level 6 took 47% longer for 1% smaller output (see README, Performance).
+  gzip: { min: 1, max: 9, default: 5 },
   zstd: { min: 1, max: 19, default: 3 },
   none: undefined,
 };

@@ -7,7 +7,7 @@ const gzipAsync = promisify(gzip);
 
 /** Options for {@link ParallelGzip}. */
 export interface ParallelGzipOptions {
-  /** zlib level, 1 (fast) to 9 (small). @default 6 */
+  /** zlib level, 1 (fast) to 9 (small). @default 5 */
   readonly level?: number;
   /**
    * Bytes compressed as one gzip member. Larger blocks compress a little better (no shared
@@ -37,7 +37,7 @@ export class ParallelGzip extends Transform {
 
   constructor(options: ParallelGzipOptions = {}) {
     super();
-    this.level = options.level ?? 6;
+    this.level = options.level ?? 5;
     this.blockSize = options.blockSize ?? 1 << 20;
     this.inFlight = options.inFlight ?? Math.max(2, availableParallelism() * 2);
   }

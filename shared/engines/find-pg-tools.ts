@@ -18,21 +18,20 @@ export async function findPgTools(name: 'pg_dump' | 'pg_restore', env: NodeJS.Pr
   const preferredDirs = (env.DBBACKUP_PG_BIN_DIR ?? '').split(delimiter).filter(Boolean);
   const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), ...(await systemBinDirs())];
   const seen = new Set<string>();
-  const tools: PgTool[] = [];
+  const candidates: Array<{ path: string; preferred: boolean }> = [];
   for (const [dir, preferred] of [...preferredDirs.map((d) => [d, true] as const), ...dirs.map((d) => [d, false] as const)]) {
     const path = join(dir, name);
-    let real: string;
     try {
       await fs.access(path, constants.X_OK);
-      real = await fs.realpath(path);
-    } catch {
-      continue;
-    }
-    if (seen.has(real)) continue;
-    seen.add(real);
-    const tool = await probeTool(path, preferred);
-    if (tool) tools.push(tool);
+      const real = await fs.realpath(path);
+      if (seen.has(real)) continue;
+      seen.add(real);
+      candidates.push({ path, preferred });
+    } catch {}
   }
+  const tools = (await Promise.all(candidates.map((c) => probeTool(c.path, c.preferred)))).filter(
+    (t): t is PgTool => t !== undefined,
+  );
   return tools.sort((a, b) => Number(b.preferred) - Number(a.preferred) || b.major - a.major);
 }
 

@@ -2,8 +2,6 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import type { Engine } from './engine.js';
-import { PostgresEngine } from './postgres.js';
-import { SqliteEngine } from './sqlite.js';
 
 const SQLITE_EXTENSIONS = /\.(db|sqlite|sqlite3)$/i;
 
@@ -14,16 +12,26 @@ export interface OpenEngineOptions {
 }
 
 /**
- * Picks the engine for a source URL:
+ * Picks the engine for a source URL, loading only that engine's driver (start-up time counts
+ * for a CLI and a Lambda cold start):
  * `postgres://` or `postgresql://` → PostgreSQL; `sqlite:///abs/path.db`, `sqlite:rel/path.db`
  * or a plain path ending in .db, .sqlite or .sqlite3 → SQLite.
  */
-export function openEngine(source: string, options: OpenEngineOptions = {}): Engine {
+export async function openEngine(source: string, options: OpenEngineOptions = {}): Promise<Engine> {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1]?.toLowerCase();
-  if (scheme === 'postgres' || scheme === 'postgresql') return new PostgresEngine(source, options);
-  if (scheme === 'sqlite') return new SqliteEngine(sqlitePath(source), { label: options.label });
-  if ((scheme === undefined || /^[a-z]:[\\/]/i.test(source)) && SQLITE_EXTENSIONS.test(source)) {
-    return new SqliteEngine(source, { label: options.label });
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    const { PostgresEngine } = await import('./postgres.js');
+    return new PostgresEngine(source, options);
+  }
+  const sqliteFile =
+    scheme === 'sqlite'
+      ? sqlitePath(source)
+      : (scheme === undefined || /^[a-z]:[\\/]/i.test(source)) && SQLITE_EXTENSIONS.test(source)
+        ? source
+        : undefined;
+  if (sqliteFile !== undefined) {
+    const { SqliteEngine } = await import('./sqlite.js');
+    return new SqliteEngine(sqliteFile, { label: options.label });
   }
   if (scheme === undefined) {
     throw new ConfigError(`cannot tell the database engine of source "${source}"`, {

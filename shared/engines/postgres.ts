@@ -23,7 +23,7 @@ export class PostgresEngine implements Engine {
   private readonly conn: PostgresConnection;
   private readonly env: NodeJS.ProcessEnv;
   private readonly label: string | undefined;
-  private probed: { info: SourceInfo; pgDump: PgTool; serverMajor: number } | undefined;
+  private probed: { info: SourceInfo; pgDump: PgTool; tableCounts: TableCounts } | undefined;
 
   constructor(url: string, options: PostgresEngineOptions = {}) {
     this.env = options.env ?? process.env;
@@ -37,15 +37,18 @@ export class PostgresEngine implements Engine {
   }
 
   async probe(): Promise<SourceInfo> {
-    const server = await this.withClient(async (client) => {
-      const { rows } = await client.query<{ num: string; version: string; size: string }>(
-        `select current_setting('server_version_num') as num, current_setting('server_version') as version,
-                pg_database_size(current_database())::text as size`,
-      );
-      return rows[0] as { num: string; version: string; size: string };
-    });
+    // One connection for everything: each login costs a SCRAM handshake, and the tools are probed meanwhile.
+    const [{ server, tableCounts }, tools] = await Promise.all([
+      this.withClient(async (client) => {
+        const { rows } = await client.query<{ num: string; version: string; size: string }>(
+          `select current_setting('server_version_num') as num, current_setting('server_version') as version,
+                  pg_database_size(current_database())::text as size`,
+        );
+        return { server: rows[0] as { num: string; version: string; size: string }, tableCounts: await countRows(client) };
+      }),
+      findPgTools('pg_dump', this.env),
+    ]);
     const serverMajor = Math.floor(Number(server.num) / 10000);
-    const tools = await findPgTools('pg_dump', this.env);
     if (tools.length === 0) {
       throw new ConfigError('pg_dump was not found (searched DBBACKUP_PG_BIN_DIR, PATH and /usr/lib/postgresql/*/bin)', {
         hint: 'install the PostgreSQL client (Debian: apt-get install postgresql-client) or set DBBACKUP_PG_BIN_DIR',
@@ -59,7 +62,7 @@ export class PostgresEngine implements Engine {
       engineVersion: { server: server.version, pg_dump: pgDump.version },
       databaseSizeBytes: Number(server.size),
     };
-    this.probed = { info, pgDump, serverMajor };
+    this.probed = { info, pgDump, tableCounts };
     return info;
   }
 
@@ -69,8 +72,7 @@ export class PostgresEngine implements Engine {
       throw new ConfigError(`PostgreSQL dumps are "custom" or "plain" (got "${format}")`);
     }
     if (!this.probed) await this.probe();
-    const pgDump = (this.probed as NonNullable<typeof this.probed>).pgDump;
-    const tableCounts = await this.countRows();
+    const { pgDump, tableCounts } = this.probed as NonNullable<typeof this.probed>;
     // -Z0: pg_dump would otherwise compress with zlib on one core, and we compress again downstream.
     const args = [`--format=${format}`, '--no-password', `--dbname=${this.conn.url}`];
     if (format === 'custom') args.push('-Z0');
@@ -90,35 +92,6 @@ export class PostgresEngine implements Engine {
       },
     });
     return { stream, format, tableCounts, cleanup: async () => {} };
-  }
-
-  /** Row counts per table: exact for small tables, the planner's estimate for large ones. */
-  private countRows(): Promise<TableCounts> {
-    return this.withClient(async (client) => {
-      const { rows } = await client.query<{ schema: string; name: string; estimate: string; bytes: string }>(
-        `select n.nspname as schema, c.relname as name, c.reltuples::bigint::text as estimate,
-                pg_relation_size(c.oid)::text as bytes
-           from pg_class c join pg_namespace n on n.oid = c.relnamespace
-          where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
-            and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
-          order by 1, 2`,
-      );
-      const tables: Record<string, number> = {};
-      const estimated: string[] = [];
-      for (const row of rows) {
-        const name = `${row.schema}.${row.name}`;
-        if (Number(row.bytes) <= EXACT_COUNT_MAX_BYTES) {
-          const count = await client.query<{ n: string }>(
-            `select count(*)::text as n from ${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
-          );
-          tables[name] = Number(count.rows[0]?.n ?? 0);
-        } else {
-          tables[name] = Math.max(0, Number(row.estimate));
-          estimated.push(name);
-        }
-      }
-      return { tables, estimated };
-    });
   }
 
   private async withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -171,6 +144,36 @@ export class PostgresEngine implements Engine {
       cause: error,
     });
   }
+}
+
+/**
+ * Row counts per table: exact for small tables, the planner's estimate for large ones. Partitions
+ * are counted as tables; their partitioned parents (no storage of their own) are left out.
+ */
+async function countRows(client: pg.Client): Promise<TableCounts> {
+  const { rows } = await client.query<{ schema: string; name: string; estimate: string; bytes: string }>(
+    `select n.nspname as schema, c.relname as name, c.reltuples::bigint::text as estimate,
+              pg_relation_size(c.oid)::text as bytes
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
+          and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
+        order by 1, 2`,
+  );
+  const tables: Record<string, number> = {};
+  const estimated: string[] = [];
+  for (const row of rows) {
+    const name = `${row.schema}.${row.name}`;
+    if (Number(row.bytes) <= EXACT_COUNT_MAX_BYTES) {
+      const count = await client.query<{ n: string }>(
+        `select count(*)::text as n from ${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
+      );
+      tables[name] = Number(count.rows[0]?.n ?? 0);
+    } else {
+      tables[name] = Math.max(0, Number(row.estimate));
+      estimated.push(name);
+    }
+  }
+  return { tables, estimated };
 }
 
 function quoteIdent(name: string): string {

@@ -57,7 +57,7 @@ describe('options', () => {
   });
 
   test('compression levels have ranges and defaults', () => {
-    assert.equal(resolveLevel('gzip', undefined), 6);
+    assert.equal(resolveLevel('gzip', undefined), 5);
     assert.equal(resolveLevel('zstd', undefined), 3);
     assert.equal(resolveLevel('zstd', 19), 19);
     assert.equal(resolveLevel('none', undefined), undefined);

@@ -11,12 +11,12 @@ import { openTarget } from '../../shared/targets/open-target.js';
 import { parseS3Url, partSizeFor, S3Target } from '../../shared/targets/s3-target.js';
 
 describe('source URLs', () => {
-  test('postgres:// and postgresql:// pick PostgreSQL; the password stays out of the shown URL', () => {
+  test('postgres:// and postgresql:// pick PostgreSQL; the password stays out of the shown URL', async () => {
     for (const url of [
       'postgres://app:s3cr%40t@db.example.com:6543/school',
       'postgresql://app:s3cr%40t@db.example.com:6543/school',
     ]) {
-      const engine = openEngine(url, { env: {} });
+      const engine = await openEngine(url, { env: {} });
       assert.ok(engine instanceof PostgresEngine);
       assert.equal(engine.description, `${url.split(':')[0]}://app@db.example.com:6543/school`);
     }
@@ -51,43 +51,43 @@ describe('source URLs', () => {
     );
   });
 
-  test('sqlite URLs and plain paths pick SQLite', () => {
+  test('sqlite URLs and plain paths pick SQLite', async () => {
     assert.equal(sqlitePath('sqlite:///var/lib/app/db.sqlite3'), '/var/lib/app/db.sqlite3');
     assert.equal(sqlitePath('sqlite:data/app.db'), 'data/app.db');
     assert.equal(sqlitePath('sqlite://localhost/var/app.db'), '/var/app.db');
     for (const source of ['sqlite:///x/app.db', 'app.db', './data/app.sqlite', '/abs/app.SQLITE3']) {
-      assert.ok(openEngine(source) instanceof SqliteEngine, source);
+      assert.ok((await openEngine(source)) instanceof SqliteEngine, source);
     }
   });
 
-  test('unknown schemes and unrecognisable paths are configuration errors naming what works', () => {
-    assert.throws(
+  test('unknown schemes and unrecognisable paths are configuration errors naming what works', async () => {
+    await assert.rejects(
       () => openEngine('mysql://root:pw@h/db'),
       (e: unknown) => e instanceof ConfigError && /"mysql"/.test(e.message) && !e.message.includes(':pw@'),
     );
-    assert.throws(
+    await assert.rejects(
       () => openEngine('app.txt'),
       (e: unknown) => e instanceof ConfigError && /cannot tell the database engine/.test(e.message),
     );
-    assert.throws(() => openEngine('sqlite:'), ConfigError);
+    await assert.rejects(() => openEngine('sqlite:'), ConfigError);
   });
 });
 
 describe('target URLs', () => {
-  test('s3:// picks S3 with bucket and prefix; file:// and plain paths pick a directory', () => {
-    const s3 = openTarget('s3://my-backups/prod/db/', { env: { AWS_REGION: 'eu-west-1' } });
+  test('s3:// picks S3 with bucket and prefix; file:// and plain paths pick a directory', async () => {
+    const s3 = await openTarget('s3://my-backups/prod/db/', { env: { AWS_REGION: 'eu-west-1' } });
     assert.ok(s3 instanceof S3Target);
     assert.equal(s3.url, 's3://my-backups/prod/db');
     assert.equal(s3.objectKey('postgres/x/2026/b.dump.gz'), 'prod/db/postgres/x/2026/b.dump.gz');
     assert.deepEqual(parseS3Url('s3://bucket'), { bucket: 'bucket', prefix: '' });
-    assert.ok(openTarget('file:///tmp/backups') instanceof FileTarget);
-    assert.equal((openTarget('./backups') as FileTarget).root, `${process.cwd()}/backups`);
+    assert.ok((await openTarget('file:///tmp/backups')) instanceof FileTarget);
+    assert.equal(((await openTarget('./backups')) as FileTarget).root, `${process.cwd()}/backups`);
   });
 
-  test('bad bucket names and unknown schemes are configuration errors', () => {
-    assert.throws(() => openTarget('s3://Bad_Bucket/x'), /invalid S3 bucket name "Bad_Bucket"/);
-    assert.throws(() => openTarget('gs://bucket/x'), /unsupported target URL scheme "gs"/);
-    assert.throws(() => openTarget('s3://bucket/x', { kmsKeyId: 'k' }), /--kms-key-id needs --sse aws:kms/);
+  test('bad bucket names and unknown schemes are configuration errors', async () => {
+    await assert.rejects(() => openTarget('s3://Bad_Bucket/x'), /invalid S3 bucket name "Bad_Bucket"/);
+    await assert.rejects(() => openTarget('gs://bucket/x'), /unsupported target URL scheme "gs"/);
+    await assert.rejects(() => openTarget('s3://bucket/x', { kmsKeyId: 'k' }), /--kms-key-id needs --sse aws:kms/);
   });
 
   test('part sizes keep every expected size under 10,000 parts and memory flat for ordinary sizes', () => {

@@ -1,0 +1,275 @@
+/**
+ * `npm run bench [-- --size-mb 1000 --sqlite-mb 300 --skip-sqlite --skip-postgres]`
+ *
+ * Measures dbbackup against baselines taken in the same run, on a PostgreSQL database of
+ * realistic, not trivially compressible data (mixed JSON and random text), and on a SQLite
+ * database with and without a concurrent writer. Prints wall time, throughput, stored size
+ * and the dbbackup process's peak RSS, with ratios to the floor (`pg_dump -Fc -Z0 > /dev/null`)
+ * and to the hand-written pipeline (`pg_dump -Fc | gzip | sha256sum`).
+ *
+ * Every run is repeated (--repeat, default 3) and the median wall time is reported; peak RSS is
+ * the largest seen. s3rver runs inside this process and takes CPU from the same 2 cores, so S3 rows are a
+ * pessimistic bound for real S3.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { startPostgresCluster } from '../test/harness/postgres-cluster.js';
+import { S3RVER_CREDENTIALS, startS3Server } from '../test/harness/s3-server.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const { values: args } = parseArgs({
+  options: {
+    'size-mb': { type: 'string', default: '1000' },
+    'sqlite-mb': { type: 'string', default: '300' },
+    'skip-sqlite': { type: 'boolean', default: false },
+    'skip-postgres': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '3' },
+  },
+});
+const repeat = Math.max(1, Number(args.repeat));
+const sizeMb = Number(args['size-mb']);
+const sqliteMb = Number(args['sqlite-mb']);
+const repo = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
+const cliPath = join(repo, 'bin/dbbackup.js');
+
+interface Measurement {
+  readonly name: string;
+  readonly seconds: number;
+  readonly storedBytes?: number;
+  readonly peakRssMb?: number;
+}
+
+/** Runs a command `repeat` times; reports the median wall time and the largest peak RSS. */
+async function measure(
+  name: string,
+  command: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  rss = false,
+): Promise<Measurement & { stdout: string }> {
+  const runs = [];
+  for (let i = 0; i < repeat; i++) runs.push(await measureOnce(name, command, argv, env, rss));
+  const sorted = [...runs].sort((a, b) => a.seconds - b.seconds);
+  const median = sorted[Math.floor(sorted.length / 2)] as (typeof runs)[number];
+  const peak = Math.max(...runs.map((r) => r.peakRssMb ?? 0));
+  return { ...median, peakRssMb: rss ? peak : undefined };
+}
+
+/** Runs a command once, timing it and sampling the peak RSS (VmHWM) of the process itself. */
+async function measureOnce(
+  name: string,
+  command: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  rss = false,
+): Promise<Measurement & { stdout: string }> {
+  const started = process.hrtime.bigint();
+  const child: ChildProcess = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c) => {
+    stdout += c;
+  });
+  child.stderr?.on('data', (c) => {
+    stderr += c;
+  });
+  let peakKb = 0;
+  const sample = () => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+    } catch {}
+  };
+  const timer = rss ? setInterval(sample, 20) : undefined;
+  const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  if (timer) clearInterval(timer);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (code !== 0) throw new Error(`${name} failed (${code}): ${stderr}`);
+  return { name, seconds, stdout, peakRssMb: rss ? peakKb / 1024 : undefined };
+}
+
+function table(rows: Measurement[], floor: Measurement | undefined, hand: Measurement | undefined, sourceBytes: number): void {
+  const header = ['run', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', '× floor', '× hand', 'size vs hand'];
+  const lines = rows.map((r) => [
+    r.name,
+    r.seconds.toFixed(2),
+    (sourceBytes / 1e6 / r.seconds).toFixed(0),
+    r.storedBytes ? (r.storedBytes / 1e6).toFixed(1) : '-',
+    r.peakRssMb ? r.peakRssMb.toFixed(0) : '-',
+    floor ? (r.seconds / floor.seconds).toFixed(2) : '-',
+    hand ? (r.seconds / hand.seconds).toFixed(2) : '-',
+    hand?.storedBytes && r.storedBytes ? `${((r.storedBytes / hand.storedBytes - 1) * 100).toFixed(1)}%` : '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  console.log(fmt(header));
+  for (const l of lines) console.log(fmt(l));
+}
+
+async function buildPostgres(url: string, megabytes: number): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  // About 380 bytes on disk per row: JSON with repeated keys and varying values, words, hex ids.
+  const rows = Math.round((megabytes * 1e6) / 380);
+  await client.query(`
+    create table words as select array_agg((array['alpha','school','student','teacher','grade','course','room','payment','invoice',
+      'parent','attendance','schedule','exam','result','library','book','sport','music','report','holiday'])[1 + (w % 20)] || '_' || w
+      order by w) as a from generate_series(0, 1999) w;
+    create table events (id bigserial primary key, created timestamptz, user_id int, kind text, payload jsonb, note text);`);
+  const batch = 250_000;
+  for (let done = 0; done < rows; done += batch) {
+    const n = Math.min(batch, rows - done);
+    await client.query(`
+      insert into events (created, user_id, kind, payload, note)
+      select now() - (random() * interval '900 days'), (random() * 50000)::int, v.a[1 + (g * 7) % 2000],
+             jsonb_build_object('student', (random() * 90000)::int, 'score', round((random() * 100)::numeric, 2),
+                                'tags', jsonb_build_array(md5(random()::text), (random() * 1000)::int),
+                                'comment', v.a[1 + (g * 13) % 2000] || ' ' || v.a[1 + (g * 17) % 2000] || ' ' || v.a[1 + (g * 31) % 2000]),
+             md5(random()::text) || ' ' || array_to_string(v.a[1 + g % 1990 : 1 + g % 1990 + g % 9], ' ')
+      from generate_series(1, ${n}) g, words v`);
+    process.stderr.write(`\r  building: ${Math.min(done + n, rows)} / ${rows} rows`);
+  }
+  process.stderr.write('\n');
+  await client.query('vacuum analyze events');
+  const { rows: size } = await client.query<{ s: string }>('select pg_database_size(current_database())::text as s');
+  await client.end();
+  return Number(size[0]?.s);
+}
+
+async function postgresBench(): Promise<void> {
+  const [cluster, s3] = await Promise.all([startPostgresCluster(), startS3Server()]);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const work = await fs.mkdtemp(join(tmpdir(), 'dbbackup-bench-'));
+  try {
+    const s3client = new S3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: S3RVER_CREDENTIALS,
+    });
+    await s3client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+    const admin = new pg.Client({ connectionString: cluster.url });
+    await admin.connect();
+    await admin.query('create database bench');
+    await admin.query('create database bench_quarter');
+    await admin.end();
+    const url = (db: string) => cluster.url.replace(/\/postgres$/, `/${db}`);
+    console.log(`building a PostgreSQL database of about ${sizeMb} MB (and one of ${sizeMb / 4} MB)…`);
+    const dbBytes = await buildPostgres(url('bench'), sizeMb);
+    const quarterBytes = await buildPostgres(url('bench_quarter'), sizeMb / 4);
+    const pgDump = join(cluster.binDir, 'pg_dump');
+    const pgEnv = { ...env, PGPASSWORD: cluster.password };
+    const noPw = (db: string) => url(db).replace(`:${cluster.password}@`, '@');
+
+    const sh = (name: string, script: string) => measure(name, 'bash', ['-o', 'pipefail', '-c', script], pgEnv);
+    const floor = await sh('floor: pg_dump -Fc -Z0 > /dev/null', `'${pgDump}' -Fc -Z0 -d '${noPw('bench')}' > /dev/null`);
+    const dumpBytes = Number((await sh('size', `'${pgDump}' -Fc -Z0 -d '${noPw('bench')}' | wc -c`)).stdout.trim());
+    const handRun = await sh(
+      'hand: pg_dump -Fc | gzip | sha256sum',
+      `'${pgDump}' -Fc -d '${noPw('bench')}' | gzip | tee >(wc -c > ${work}/hand.size) | sha256sum > /dev/null`,
+    );
+    const hand = { ...handRun, storedBytes: Number((await fs.readFile(`${work}/hand.size`, 'utf8')).trim()) };
+    const zstdRun = await sh(
+      'ref: pg_dump -Fc -Z0 | zstd -T0 -3',
+      `'${pgDump}' -Fc -Z0 -d '${noPw('bench')}' | zstd -q -T0 -3 | tee >(wc -c > ${work}/zstd.size) | sha256sum > /dev/null`,
+    );
+    const zstdRef = { ...zstdRun, storedBytes: Number((await fs.readFile(`${work}/zstd.size`, 'utf8')).trim()) };
+
+    const rows: Measurement[] = [floor, hand, zstdRef];
+    let n = 0;
+    const dbbackup = async (label: string, target: string, extra: string[], db = 'bench') => {
+      const out = await measure(
+        label,
+        process.execPath,
+        [cliPath, 'backup', '--source', url(db), '--target', target, '--json', ...extra],
+        env,
+        true,
+      );
+      const manifest = JSON.parse(out.stdout) as { size_bytes: number };
+      return { ...out, storedBytes: manifest.size_bytes };
+    };
+    for (const compression of ['gzip', 'zstd', 'none']) {
+      rows.push(await dbbackup(`dbbackup ${compression} → directory`, join(work, `dir${n++}`), ['--compression', compression]));
+    }
+    for (const compression of ['gzip', 'zstd']) {
+      rows.push(await dbbackup(`dbbackup ${compression} → s3rver`, `s3://bench/run${n++}`, ['--compression', compression]));
+    }
+    console.log(
+      `\nPostgreSQL: database ${(dbBytes / 1e6).toFixed(0)} MB on disk, dump (-Fc -Z0) ${(dumpBytes / 1e6).toFixed(0)} MB`,
+    );
+    table(rows, floor, hand, dumpBytes);
+
+    const quarter = await dbbackup('dbbackup gzip → directory, 1/4 size', join(work, 'quarter'), [], 'bench_quarter');
+    const full = rows.find((r) => r.name === 'dbbackup gzip → directory');
+    console.log(
+      `\nPeak RSS as the database grows: ${(quarterBytes / 1e6).toFixed(0)} MB → ${quarter.peakRssMb?.toFixed(0)} MB RSS; ` +
+        `${(dbBytes / 1e6).toFixed(0)} MB → ${full?.peakRssMb?.toFixed(0)} MB RSS (×${((full?.peakRssMb ?? 0) / (quarter.peakRssMb ?? 1)).toFixed(2)} for ×${(dbBytes / quarterBytes).toFixed(1)} data)`,
+    );
+  } finally {
+    await Promise.all([cluster.stop(), s3.stop()]);
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+async function sqliteBench(): Promise<void> {
+  const work = await fs.mkdtemp(join(tmpdir(), 'dbbackup-bench-sqlite-'));
+  try {
+    const path = join(work, 'app.db');
+    const db = new Database(path);
+    db.exec(
+      'create table payload (id integer primary key, label text, data blob); create table writes (id integer primary key, note text)',
+    );
+    const rows = Math.round((sqliteMb * 1e6) / 1100);
+    db.prepare(
+      `with recursive c(x) as (select 1 union all select x + 1 from c where x < ?)
+       insert into payload (label, data) select 'row ' || x || ' ' || hex(randomblob(150)) || ' student grade course', randomblob(700) from c`,
+    ).run(rows);
+    db.close();
+    const bytes = (await fs.stat(path)).size;
+    const rowsOut: Measurement[] = [];
+    const run = async (label: string) => {
+      const out = await measure(
+        label,
+        process.execPath,
+        [cliPath, 'backup', '--source', path, '--target', join(work, 'out'), '--json'],
+        process.env,
+        true,
+      );
+      rowsOut.push({ ...out, storedBytes: (JSON.parse(out.stdout) as { size_bytes: number }).size_bytes });
+    };
+    await run('dbbackup gzip, idle database');
+    const writer = spawn(process.execPath, [join(repo, 'dist/test/harness/sqlite-writer.js'), path, 'insert'], {
+      stdio: 'ignore',
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    try {
+      await run('dbbackup gzip, concurrent writer');
+    } finally {
+      writer.kill();
+    }
+    console.log(`\nSQLite: database ${(bytes / 1e6).toFixed(0)} MB`);
+    table(rowsOut, undefined, undefined, bytes);
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+if (!args['skip-postgres']) await postgresBench();
+if (!args['skip-sqlite']) await sqliteBench();
