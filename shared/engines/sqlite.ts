@@ -13,7 +13,7 @@ export interface SqliteEngineOptions {
   readonly label?: string;
   /** Where the snapshot is written before upload. @default DBBACKUP_TMPDIR or the OS temp dir */
   readonly tmpDir?: string;
-  /** Snapshot attempts while the source is locked by a writer, each waiting up to 1 s for the lock. @default 20 */
+  /** Snapshot attempts while the source is locked by a writer, each waiting up to 2 s for the lock. @default 10 */
   readonly busyRetries?: number;
 }
 
@@ -73,16 +73,26 @@ export class SqliteEngine implements Engine {
   }
 
   /**
-   * Copies the database in one backup step. With SQLite's default of a few pages per step, every
-   * write by another process restarts the copy, and a busy database is never copied at all.
+   * Copies the database in one backup step inside a read transaction. With SQLite's default of a
+   * few pages per step, every write by another process restarts the copy; and a source that is
+   * busy at the first step yields `{ totalPages: 0 }` and no file. Taking the read lock first
+   * (a SELECT, which waits through busy_timeout) means the copy starts with the lock held.
    */
   private async snapshot(target: string): Promise<void> {
-    const attempts = this.options.busyRetries ?? 20;
+    const attempts = this.options.busyRetries ?? 10;
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       await fs.rm(target, { force: true });
       try {
-        const result = await this.withSourceAsync((db) => db.backup(target, { progress: () => 0x7fffffff }));
+        const result = await this.withSourceAsync(async (db) => {
+          db.exec('BEGIN');
+          try {
+            db.prepare('select count(*) from sqlite_schema').get();
+            return await db.backup(target, { progress: () => 0x7fffffff });
+          } finally {
+            db.exec('COMMIT');
+          }
+        });
         // A source locked at the first step resolves { totalPages: 0 } and writes nothing: busy, not empty.
         const written = await fs.stat(target).then(
           (s) => s.size,
@@ -123,7 +133,7 @@ export class SqliteEngine implements Engine {
 
   private async withSourceAsync<T>(work: (db: Database.Database) => Promise<T>): Promise<T> {
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 1000');
+    db.pragma('busy_timeout = 2000');
     try {
       return await work(db);
     } finally {
