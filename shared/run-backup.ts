@@ -4,9 +4,10 @@ import { type BackupOptionsInput, parseBackupOptions } from './backup-options.js
 import { checkCompressionAvailable, createCompressor, resolveLevel } from './compression/compression.js';
 import type { DumpFormat } from './engines/engine.js';
 import { openEngine } from './engines/open-engine.js';
-import { ConfigError, DumpError } from './errors.js';
+import { ConfigError, DbBackupError, DumpError } from './errors.js';
 import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from './manifest.js';
 import { Meter } from './pipeline/meter.js';
+import { redactUrl } from './redact.js';
 import { openTarget } from './targets/open-target.js';
 import type { Target } from './targets/target.js';
 import { toolVersion } from './tool-version.js';
@@ -45,6 +46,21 @@ const PROGRESS_INTERVAL_MS = 200;
  * upload is aborted (or the temp file removed) and no manifest is written.
  */
 export async function runBackup(input: BackupOptionsInput, context: RunBackupContext = {}): Promise<Manifest> {
+  try {
+    return await backupOnce(input, context);
+  } catch (error) {
+    if (error instanceof DbBackupError) throw error;
+    // Anything not already explained (a driver's own error class) still gets one line that names the source.
+    const source =
+      typeof (input as { source?: unknown }).source === 'string' ? redactUrl((input as { source: string }).source) : 'the source';
+    throw new DumpError(`backup of ${source} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      hint: 'no backup was stored',
+      cause: error,
+    });
+  }
+}
+
+async function backupOnce(input: BackupOptionsInput, context: RunBackupContext): Promise<Manifest> {
   const options = parseBackupOptions(input);
   const env = context.env ?? process.env;
   const now = context.now ?? (() => new Date());

@@ -6,6 +6,7 @@ import { STORAGE_CLASSES } from '../../shared/targets/target.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { ProgressLine } from '../progress-line.js';
 import { action, integerOption } from '../run-command.js';
+import { targetOptions } from '../target-flags.js';
 
 interface BackupFlags {
   source: string;
@@ -23,14 +24,15 @@ interface BackupFlags {
 
 /** `dbbackup backup`: one verified backup of one database. */
 export function registerBackup(program: Command): void {
-  program
-    .command('backup')
-    .description('back up one database to S3 or a directory (dump → compress → SHA-256 → upload, then the manifest)')
-    .requiredOption(
-      '-s, --source <url>',
-      'database: postgres://user@host:5432/db, sqlite:///path.db or a path ending in .db/.sqlite/.sqlite3',
-    )
-    .requiredOption('-t, --target <url>', 'where to store: s3://bucket/prefix, file:///dir or a directory path')
+  targetOptions(
+    program
+      .command('backup')
+      .description('back up one database to S3 or a directory (dump → compress → SHA-256 → upload, then the manifest)')
+      .requiredOption(
+        '-s, --source <url>',
+        'database: postgres://user@host:5432/db, sqlite:///path.db or a path ending in .db/.sqlite/.sqlite3',
+      ),
+  )
     .option('--name <label>', "name used in keys instead of the database's own")
     .addOption(new Option('--compression <kind>', 'compression').choices(COMPRESSIONS).default('gzip'))
     .option('--level <n>', 'compression level (gzip 1-9, default 5; zstd 1-19, default 3)', integerOption('--level'))
@@ -38,12 +40,6 @@ export function registerBackup(program: Command): void {
     .addOption(new Option('--storage-class <class>', 'S3 storage class (default STANDARD)').choices(STORAGE_CLASSES))
     .addOption(new Option('--sse <mode>', 'S3 server-side encryption (default AES256)').choices(['AES256', 'aws:kms']))
     .option('--kms-key-id <id>', 'KMS key id or ARN for --sse aws:kms')
-    .addOption(
-      new Option(
-        '--s3-checksums <mode>',
-        'SDK checksums: when_required for S3-compatible servers that reject them (default: AWS_REQUEST_CHECKSUM_CALCULATION or when_supported)',
-      ).choices(['when_supported', 'when_required']),
-    )
     .option('--json', 'print the manifest as JSON on stdout')
     .action(
       action('backup', async (flags: BackupFlags) => {
