@@ -55,3 +55,8 @@ export function formatErrorLine(error: unknown): string {
 export function exitCodeOf(error: unknown): 1 | 2 | 3 {
   return error instanceof DbBackupError ? error.exitCode : 1;
 }
+
+/** Restoring failed; the destination was left as it was. Exit 1. */
+export class RestoreError extends DbBackupError {
+  readonly exitCode = 1 as const;
+}

@@ -1,8 +1,8 @@
 import { pipeline, Readable } from 'node:stream';
 import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
-import { type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
+import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from './compression/compression.js';
-import type { DumpFormat } from './engines/engine.js';
+import type { DumpFormat, Engine } from './engines/engine.js';
 import { openEngine } from './engines/open-engine.js';
 import { ConfigError, DbBackupError, DumpError } from './errors.js';
 import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from './manifest.js';
@@ -63,7 +63,6 @@ export async function runBackup(input: BackupOptionsInput, context: RunBackupCon
 async function backupOnce(input: BackupOptionsInput, context: RunBackupContext): Promise<Manifest> {
   const options = parseBackupOptions(input);
   const env = context.env ?? process.env;
-  const now = context.now ?? (() => new Date());
   const started = Date.now();
   const level = resolveLevel(options.compression, options.level);
   const engine = await openEngine(options.source, { label: options.name, env });
@@ -83,8 +82,24 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   if (engine.kind === 'sqlite' && options.format) {
     throw new ConfigError(`--format ${options.format} applies to PostgreSQL only; SQLite backups are the database file`);
   }
-  const format: DumpFormat = engine.kind === 'sqlite' ? 'sqlite' : (options.format ?? 'custom');
+  try {
+    return await backupProbed(engine, target, options, level, context, started);
+  } finally {
+    await engine.close();
+  }
+}
 
+/** Probes, dumps, stores and commits; `engine` and `target` are open and validated. */
+async function backupProbed(
+  engine: Engine,
+  target: Target,
+  options: BackupOptions,
+  level: number | undefined,
+  context: RunBackupContext,
+  started: number,
+): Promise<Manifest> {
+  const now = context.now ?? (() => new Date());
+  const format: DumpFormat = engine.kind === 'sqlite' ? 'sqlite' : (options.format ?? 'custom');
   const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
     context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
   report({ phase: 'probing', sourceBytes: 0, storedBytes: 0 });

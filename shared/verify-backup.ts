@@ -1,11 +1,11 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Duplex, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDecompressor } from './compression/compression.js';
+import { createDecompressor, isCorruptData } from './compression/compression.js';
 import { choosePgTool, findPgTools } from './engines/find-pg-tools.js';
-import { ConfigError, DbBackupError, IntegrityError } from './errors.js';
+import { ConfigError, IntegrityError } from './errors.js';
 import type { ListedBackup } from './list-backups.js';
 import type { Manifest } from './manifest.js';
 import { spawnDuplex } from './pipeline/child-process-stream.js';
@@ -62,12 +62,13 @@ export async function verifyBackup(
   const content = await contentChecker(manifest, env);
   let contentProblem: string | undefined;
   try {
-    await pipeline(await target.get(key), meter, guardDecompression(createDecompressor(manifest.compression)), content.sink);
+    await pipeline(await target.get(key), meter, createDecompressor(manifest.compression), content.sink);
     await content.finish();
   } catch (error) {
     // Only corruption is a verdict on the backup; a dropped connection or a full disk is not.
-    if (!(error instanceof IntegrityError)) throw error;
-    contentProblem = error.message;
+    if (!isCorruptData(error)) throw error;
+    contentProblem =
+      error instanceof IntegrityError ? error.message : `the backup cannot be decompressed: ${(error as Error).message}`;
   } finally {
     await content.cleanup();
   }
@@ -81,20 +82,6 @@ export async function verifyBackup(
   }
   if (contentProblem) return result({ size: true, sha256: hashOk, content: false }, contentProblem);
   return result({ size: true, sha256: true, content: true });
-}
-
-/** Turns any decompression error into an IntegrityError: bad compressed bytes are corruption. */
-function guardDecompression(decompressor: Duplex): Duplex {
-  const original = decompressor.destroy.bind(decompressor);
-  decompressor.on('error', () => {});
-  decompressor.destroy = (error?: Error) => {
-    const wrapped =
-      error && !(error instanceof DbBackupError)
-        ? new IntegrityError(`the backup cannot be decompressed: ${error.message}`)
-        : error;
-    return original(wrapped);
-  };
-  return decompressor;
 }
 
 interface ContentChecker {

@@ -71,13 +71,21 @@ export function createCompressor(compression: Compression, level: number | undef
   }
 }
 
-/** Creates a stream that decompresses stored bytes; corrupt input errors with an IntegrityError. */
+/**
+ * Whether an error from a decompression pipeline means the compressed bytes are corrupt (zlib's
+ * Z_DATA_ERROR, or Z_BUF_ERROR for a truncated stream); zstd failures are IntegrityErrors already.
+ */
+export function isCorruptData(error: unknown): boolean {
+  if (error instanceof IntegrityError) return true;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('Z_');
+}
+
+/** Creates a stream that decompresses stored bytes; see {@link isCorruptData} for its errors. */
 export function createDecompressor(compression: Compression): Duplex {
   switch (compression) {
-    case 'gzip': {
-      const gunzip = createGunzip();
-      return gunzip;
-    }
+    case 'gzip':
+      return createGunzip();
     case 'zstd':
       return spawnDuplex('zstd', ['-q', '-d', '-c'], {
         describeFailure: ({ exit, spawnError }) =>

@@ -53,6 +53,8 @@ export interface Engine {
   readonly kind: EngineKind;
   probe(): Promise<SourceInfo>;
   dump(options: { format?: DumpFormat }): Promise<Dump>;
+  /** Releases what `probe` holds open (a snapshot's connection). Safe to call more than once. */
+  close(): Promise<void>;
 }
 
 /** Makes a database name safe for object keys: anything but `[A-Za-z0-9._-]` becomes `_`. */

@@ -1,10 +1,11 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { ConfigError, DumpError } from '../errors.js';
 import { spawnReadable } from '../pipeline/child-process-stream.js';
 import { redactText } from '../redact.js';
 import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from './engine.js';
 import { keySafeName } from './engine.js';
 import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
+import { connectPostgres, quoteIdent } from './postgres-client.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 
 /** Tables smaller than this on disk get an exact `count(*)` in the manifest; larger ones the planner's estimate. */
@@ -17,13 +18,21 @@ export interface PostgresEngineOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+interface Probed {
+  readonly info: SourceInfo;
+  readonly pgDump: PgTool;
+  readonly tableCounts: TableCounts;
+  /** The open transaction whose snapshot pg_dump imports, so the counts describe exactly what is dumped. */
+  readonly snapshot?: { readonly client: pg.Client; readonly id: string };
+}
+
 /** Backs up a PostgreSQL database with `pg_dump` (custom format by default, uncompressed: compression happens once, downstream). */
 export class PostgresEngine implements Engine {
   readonly kind = 'postgres' as const;
   private readonly conn: PostgresConnection;
   private readonly env: NodeJS.ProcessEnv;
   private readonly label: string | undefined;
-  private probed: { info: SourceInfo; pgDump: PgTool; tableCounts: TableCounts } | undefined;
+  private probed: Probed | undefined;
 
   constructor(url: string, options: PostgresEngineOptions = {}) {
     this.env = options.env ?? process.env;
@@ -37,33 +46,50 @@ export class PostgresEngine implements Engine {
   }
 
   async probe(): Promise<SourceInfo> {
-    // One connection for everything: each login costs a SCRAM handshake, and the tools are probed meanwhile.
-    const [{ server, tableCounts }, tools] = await Promise.all([
-      this.withClient(async (client) => {
-        const { rows } = await client.query<{ num: string; version: string; size: string }>(
-          `select current_setting('server_version_num') as num, current_setting('server_version') as version,
-                  pg_database_size(current_database())::text as size`,
-        );
-        return { server: rows[0] as { num: string; version: string; size: string }, tableCounts: await countRows(client) };
-      }),
-      findPgTools('pg_dump', this.env),
-    ]);
-    const serverMajor = Math.floor(Number(server.num) / 10000);
-    if (tools.length === 0) {
-      throw new ConfigError('pg_dump was not found (searched DBBACKUP_PG_BIN_DIR, PATH and /usr/lib/postgresql/*/bin)', {
-        hint: 'install the PostgreSQL client (Debian: apt-get install postgresql-client) or set DBBACKUP_PG_BIN_DIR',
-      });
+    // One connection for everything (each login costs a SCRAM handshake); the tools are probed meanwhile.
+    const [client, tools] = await Promise.all([connectPostgres(this.conn), findPgTools('pg_dump', this.env)]);
+    let keepOpen = false;
+    try {
+      const { rows } = await client.query<{ num: string; version: string; size: string }>(
+        `select current_setting('server_version_num') as num, current_setting('server_version') as version,
+                pg_database_size(current_database())::text as size`,
+      );
+      const server = rows[0] as { num: string; version: string; size: string };
+      if (tools.length === 0) {
+        throw new ConfigError('pg_dump was not found (searched DBBACKUP_PG_BIN_DIR, PATH and /usr/lib/postgresql/*/bin)', {
+          hint: 'install the PostgreSQL client (Debian: apt-get install postgresql-client) or set DBBACKUP_PG_BIN_DIR',
+        });
+      }
+      const pgDump = choosePgTool(tools, Math.floor(Number(server.num) / 10000), server.version, 'pg_dump');
+      const snapshot = await exportSnapshot(client);
+      const tableCounts = await countRows(client);
+      keepOpen = snapshot !== undefined;
+      const info: SourceInfo = {
+        engine: 'postgres',
+        database: keySafeName(this.label ?? this.conn.database),
+        description: this.conn.url,
+        engineVersion: { server: server.version, pg_dump: pgDump.version },
+        databaseSizeBytes: Number(server.size),
+      };
+      this.probed = { info, pgDump, tableCounts, snapshot: snapshot ? { client, id: snapshot } : undefined };
+      return info;
+    } catch (error) {
+      if (error instanceof ConfigError || error instanceof DumpError) throw error;
+      throw new DumpError(
+        `reading ${this.conn.url} failed: ${redactText(String((error as Error).message), [this.conn.password])}`,
+        {
+          cause: error,
+        },
+      );
+    } finally {
+      if (!keepOpen) await client.end().catch(() => {});
     }
-    const pgDump = choosePgTool(tools, serverMajor, server.version, 'pg_dump');
-    const info: SourceInfo = {
-      engine: 'postgres',
-      database: keySafeName(this.label ?? this.conn.database),
-      description: this.conn.url,
-      engineVersion: { server: server.version, pg_dump: pgDump.version },
-      databaseSizeBytes: Number(server.size),
-    };
-    this.probed = { info, pgDump, tableCounts };
-    return info;
+  }
+
+  async close(): Promise<void> {
+    const snapshot = this.probed?.snapshot;
+    if (!snapshot) return;
+    await snapshot.client.end().catch(() => {});
   }
 
   async dump(options: { format?: DumpFormat } = {}): Promise<Dump> {
@@ -72,12 +98,19 @@ export class PostgresEngine implements Engine {
       throw new ConfigError(`PostgreSQL dumps are "custom" or "plain" (got "${format}")`);
     }
     if (!this.probed) await this.probe();
-    const { pgDump, tableCounts } = this.probed as NonNullable<typeof this.probed>;
+    const { pgDump, tableCounts, snapshot } = this.probed as Probed;
+    const releaseSnapshot = once(async () => {
+      await snapshot?.client.query('commit').catch(() => {});
+      await snapshot?.client.end().catch(() => {});
+    });
     // -Z0: pg_dump would otherwise compress with zlib on one core, and we compress again downstream.
     const args = [`--format=${format}`, '--no-password', `--dbname=${this.conn.url}`];
     if (format === 'custom') args.push('-Z0');
+    if (snapshot) args.push(`--snapshot=${snapshot.id}`);
     const stream = spawnReadable(pgDump.path, args, {
       env: libpqEnvironment(this.conn, this.env),
+      // pg_dump imports the snapshot before it writes its first byte; the exporting transaction may end then.
+      onFirstOutput: () => void releaseSnapshot(),
       describeFailure: ({ exit, spawnError }) => {
         if (spawnError) {
           return new ConfigError(`pg_dump could not be started (${pgDump.path}): ${spawnError.message}`, {
@@ -85,64 +118,30 @@ export class PostgresEngine implements Engine {
           });
         }
         const how = exit?.signal ? `was killed by ${exit.signal}` : `exited with code ${exit?.code}`;
-        const said = lastLine(redactText(exit?.stderrTail ?? '', [this.conn.password]));
+        const said = errorLine(redactText(exit?.stderrTail ?? '', [this.conn.password]));
         return new DumpError(`pg_dump of ${this.conn.url} ${how}${said ? `: ${said}` : ''}`, {
           hint: 'no backup was stored; check the message above and run the backup again',
         });
       },
     });
-    return { stream, format, tableCounts, cleanup: async () => {} };
+    stream.once('close', () => void releaseSnapshot());
+    return { stream, format, tableCounts, cleanup: releaseSnapshot };
   }
+}
 
-  private async withClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-    // In-process only: node-postgres lets a connection string without a password override an
-    // explicit `password`, so the password goes into the string it parses, never into argv or logs.
-    const url = new URL(this.conn.url);
-    if (this.conn.password !== undefined) url.password = encodeURIComponent(this.conn.password);
-    const client = new pg.Client({
-      connectionString: url.toString(),
-      application_name: 'dbbackup',
-      connectionTimeoutMillis: 15_000,
-    });
-    // A server that drops the connection emits 'error' on the client; the query rejects anyway.
-    client.on('error', () => {});
-    try {
-      await client.connect();
-    } catch (error) {
-      await client.end().catch(() => {});
-      throw this.connectError(error);
-    }
-    try {
-      return await work(client);
-    } catch (error) {
-      throw new DumpError(`reading ${this.conn.url} failed: ${redactText(errorMessage(error), [this.conn.password])}`, {
-        cause: error,
-      });
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-
-  private connectError(error: unknown): Error {
-    const code = (error as { code?: string }).code;
-    const where = `${this.conn.host}:${this.conn.port}`;
-    const message = redactText(errorMessage(error), [this.conn.password]);
-    if (code === '3D000') {
-      return new ConfigError(`database "${this.conn.database}" does not exist on ${where}`, {
-        hint: 'check the database name in --source (list them with: psql -l)',
-        cause: error,
-      });
-    }
-    if (code === '28P01' || code === '28000') {
-      return new ConfigError(`PostgreSQL refused the login of user "${this.conn.user}" on ${where}: ${message}`, {
-        hint: 'check the user and password (in the URL or PGPASSWORD) and pg_hba.conf',
-        cause: error,
-      });
-    }
-    return new DumpError(`cannot connect to PostgreSQL at ${where}: ${message}`, {
-      hint: 'check the host and port in --source and that the server is running and reachable',
-      cause: error,
-    });
+/**
+ * Starts a repeatable-read transaction and exports its snapshot for pg_dump, so the row counts
+ * taken in it describe exactly the dumped data. Undefined where the server cannot export one
+ * (then the counts are from a moment before the dump).
+ */
+async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
+  try {
+    await client.query('begin isolation level repeatable read read only');
+    const { rows } = await client.query<{ id: string }>('select pg_export_snapshot() as id');
+    return rows[0]?.id;
+  } catch {
+    await client.query('rollback').catch(() => {});
+    return undefined;
   }
 }
 
@@ -153,11 +152,11 @@ export class PostgresEngine implements Engine {
 async function countRows(client: pg.Client): Promise<TableCounts> {
   const { rows } = await client.query<{ schema: string; name: string; estimate: string; bytes: string }>(
     `select n.nspname as schema, c.relname as name, c.reltuples::bigint::text as estimate,
-              pg_relation_size(c.oid)::text as bytes
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
-          and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
-        order by 1, 2`,
+            pg_relation_size(c.oid)::text as bytes
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
+        and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
+      order by 1, 2`,
   );
   const tables: Record<string, number> = {};
   const estimated: string[] = [];
@@ -176,21 +175,19 @@ async function countRows(client: pg.Client): Promise<TableCounts> {
   return { tables, estimated };
 }
 
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
+function once(work: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => {
+    running ??= work();
+    return running;
+  };
 }
 
-function errorMessage(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return errorMessage(error.errors[0]);
-  const message = error instanceof Error ? error.message : String(error);
-  return message || ((error as { code?: string }).code ?? 'unknown error');
-}
-
-function lastLine(text: string): string {
+/** pg_dump prints "pg_dump: error: ..." then detail lines; the error line says most. */
+function errorLine(text: string): string {
   const lines = text
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
-  // pg_dump prints "pg_dump: error: ..." then detail lines; the error line says most.
   return lines.find((l) => l.includes('error:')) ?? lines.at(-1) ?? '';
 }

@@ -31,6 +31,8 @@ export class SqliteEngine implements Engine {
     this.options = options;
   }
 
+  async close(): Promise<void> {}
+
   async probe(): Promise<SourceInfo> {
     const stat = await fs.stat(this.path).catch(() => undefined);
     if (!stat) {

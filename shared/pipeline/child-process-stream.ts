@@ -16,6 +16,8 @@ export interface ChildStreamOptions {
   readonly describeFailure: ChildFailure;
   /** Bytes of stderr kept for the error message. */
   readonly stderrLimit?: number;
+  /** Called once, when the first output byte arrives (without consuming anything). */
+  readonly onFirstOutput?: () => void;
 }
 
 /**
@@ -115,8 +117,13 @@ function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable
     child.on('close', (code, signal) => resolve({ code, signal, stderrTail: stderr.trim() }));
   });
 
+  let seenOutput = false;
   const guard = new Transform({
     transform(chunk, _encoding, callback) {
+      if (!seenOutput) {
+        seenOutput = true;
+        options.onFirstOutput?.();
+      }
       callback(null, chunk);
     },
     flush(callback) {

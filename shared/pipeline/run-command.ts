@@ -20,7 +20,7 @@ export function runCommand(
     execFile(
       command,
       args,
-      { env: options.env, timeout: options.timeoutMs ?? 15_000, maxBuffer: 1 << 20 },
+      { env: options.env, timeout: options.timeoutMs ?? 15_000, maxBuffer: 256 << 20 },
       (error, stdout, stderr) => {
         if (error && typeof error.code === 'string') return reject(error);
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;

@@ -1,0 +1,83 @@
+import pg from 'pg';
+import { ConfigError, DumpError } from '../errors.js';
+import { redactText } from '../redact.js';
+import type { PostgresConnection } from './postgres-connection.js';
+
+/**
+ * Opens a node-postgres client for `conn` (or another database on the same server), mapping
+ * login failures to errors a user can act on: an unknown database or a refused login is a
+ * ConfigError (exit 2), an unreachable server a DumpError (exit 1).
+ */
+export async function connectPostgres(conn: PostgresConnection, database = conn.database): Promise<pg.Client> {
+  // In-process only: node-postgres lets a connection string without a password override an
+  // explicit `password`, so the password goes into the string it parses, never into argv or logs.
+  const url = new URL(conn.url);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  if (conn.password !== undefined) url.password = encodeURIComponent(conn.password);
+  const client = new pg.Client({
+    connectionString: url.toString(),
+    application_name: 'dbbackup',
+    connectionTimeoutMillis: 15_000,
+  });
+  // A server that drops the connection emits 'error' on the client; pending queries reject anyway.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return client;
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw connectError(conn, database, error);
+  }
+}
+
+/** Runs `work` with a client, always closing it. Query errors become DumpErrors with the password redacted. */
+export async function withPostgres<T>(
+  conn: PostgresConnection,
+  work: (client: pg.Client) => Promise<T>,
+  database?: string,
+): Promise<T> {
+  const client = await connectPostgres(conn, database);
+  try {
+    return await work(client);
+  } catch (error) {
+    // Server and socket errors carry a code; anything else is ours or a bug, and passes through.
+    if (typeof (error as { code?: unknown }).code !== 'string') throw error;
+    throw new DumpError(`reading ${conn.url} failed: ${redactText(postgresMessage(error), [conn.password])}`, { cause: error });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function connectError(conn: PostgresConnection, database: string, error: unknown): Error {
+  const code = (error as { code?: string }).code;
+  const where = `${conn.host}:${conn.port}`;
+  const message = redactText(postgresMessage(error), [conn.password]);
+  if (code === '3D000') {
+    return new ConfigError(`database "${database}" does not exist on ${where}`, {
+      hint: 'check the database name in the URL (list them with: psql -l)',
+      cause: error,
+    });
+  }
+  if (code === '28P01' || code === '28000') {
+    return new ConfigError(`PostgreSQL refused the login of user "${conn.user}" on ${where}: ${message}`, {
+      hint: 'check the user and password (in the URL or PGPASSWORD) and pg_hba.conf',
+      cause: error,
+    });
+  }
+  return new DumpError(`cannot connect to PostgreSQL at ${where}: ${message}`, {
+    hint: 'check the host and port in the URL and that the server is running and reachable',
+    cause: error,
+  });
+}
+
+/** The most useful message of a node-postgres or socket error. */
+export function postgresMessage(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return postgresMessage(error.errors[0]);
+  const message = error instanceof Error ? error.message : String(error);
+  return message || ((error as { code?: string }).code ?? 'unknown error');
+}
+
+/** Quotes an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
