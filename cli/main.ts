@@ -4,6 +4,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInfo } from './commands/info.js';
 import { registerList } from './commands/list.js';
+import { registerRestore } from './commands/restore.js';
 import { registerVerify } from './commands/verify.js';
 
 // The SDK warns on every run under Node 20 that its 2027 releases need Node 22; on a CLI that
@@ -27,6 +28,7 @@ AWS_ENDPOINT_URL_S3 for S3-compatible servers. Run "dbbackup <command> --help" f
 registerBackup(program);
 registerList(program);
 registerVerify(program);
+registerRestore(program);
 registerInfo(program);
 registerDemo(program);
 

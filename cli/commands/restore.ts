@@ -1,0 +1,111 @@
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/run-restore.js';
+import { formatAge, formatBytes, formatDuration } from '../format-units.js';
+import { action } from '../run-command.js';
+
+interface RestoreFlags {
+  target?: string;
+  latest?: boolean;
+  file?: string;
+  database?: string;
+  path?: string;
+  manifest: boolean;
+  to: string;
+  confirm?: string;
+  dryRun?: boolean;
+  safetyBackup: boolean;
+  safetyTarget?: string;
+  keepOwner?: boolean;
+  s3Checksums?: 'when_supported' | 'when_required';
+  json?: boolean;
+}
+
+/** `dbbackup restore`: verified, confirmed, all-or-nothing restore of one backup into one database. */
+export function registerRestore(program: Command): void {
+  program
+    .command('restore')
+    .description('restore a backup into a database: verified before and after, confirmed, all or nothing')
+    .option('-t, --target <url>', 'where backups are (with --latest or --file): s3://bucket/prefix or a directory')
+    .option('--latest', 'the newest completed backup of --database (pre-restore safety copies are skipped: use --file for those)')
+    .option('--file <name>', 'the backup with this file name, as "list" shows it')
+    .option('-d, --database <name>', 'with --latest: the database, required when the target holds several')
+    .option('--path <path-or-uri>', 'any backup: s3://bucket/key, or a local path (relative, absolute, or C:\\… on Windows)')
+    .option('--no-manifest', 'with --path: restore even without the manifest beside it (nothing can be verified)')
+    .requiredOption('--to <url>', 'destination: postgres://user@host/db (created if missing) or sqlite:///path/app.db')
+    .option('--confirm <name>', 'the destination database name (SQLite: the file name, e.g. app.db), to proceed without a prompt')
+    .option('--dry-run', 'verify the backup and show what would be replaced; change nothing')
+    .option('--no-safety-backup', 'do not back up a destination that holds data before replacing it')
+    .option('--safety-target <url>', 'where the pre-restore backup goes (default: where the backup came from)')
+    .option('--keep-owner', 'PostgreSQL: keep the original object owners (default: objects belong to the restoring user)')
+    .option('--s3-checksums <mode>', 'when_required for S3-compatible servers')
+    .option('--json', 'print what was restored and the checks as JSON on stdout')
+    .action(
+      action('restore', async (flags: RestoreFlags) => {
+        const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
+        const say = (line: string) => {
+          if (!flags.json || tty) process.stderr.write(`${line}\n`);
+        };
+        const result = await runRestore(
+          {
+            target: flags.target,
+            latest: flags.latest,
+            file: flags.file,
+            database: flags.database,
+            path: flags.path,
+            noManifest: !flags.manifest,
+            to: flags.to,
+            confirm: flags.confirm,
+            dryRun: flags.dryRun,
+            noSafetyBackup: !flags.safetyBackup,
+            safetyTarget: flags.safetyTarget,
+            keepOwner: flags.keepOwner,
+            s3Checksums: flags.s3Checksums,
+          },
+          {
+            onPhase: (phase) => (tty ? say(`… ${phase}`) : undefined),
+            onPlan: (plan) => say(planText(plan)),
+            ask: tty && !flags.confirm ? (plan) => prompt(plan) : undefined,
+          },
+        );
+        if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        else process.stdout.write(`${summary(result)}\n`);
+        return 0;
+      }),
+    );
+}
+
+function planText(plan: RestorePlan): string {
+  const b = plan.backup;
+  const d = plan.destination;
+  const taken = b.datetime
+    ? `taken ${b.datetime.replace(/\.\d+Z$/, 'Z')} (${formatAge(b.ageSeconds ?? 0)} ago)`
+    : 'of unknown date (no manifest)';
+  const replaced = d.exists
+    ? `REPLACES ${d.kind === 'sqlite' ? 'SQLite database' : 'database'} "${d.name}" at ${d.description}: ${formatBytes(d.sizeBytes ?? 0)}, ${d.tables} tables${d.hasData ? '' : ' (no data)'}`
+    : `creates ${d.kind === 'sqlite' ? 'SQLite database' : 'database'} "${d.name}" at ${d.description}`;
+  return [
+    `backup:      ${b.location}`,
+    `             ${taken}, ${formatBytes(b.sizeBytes)}, ${b.verified ? 'size and SHA-256 match its manifest' : 'NOT VERIFIED (no manifest)'}`,
+    `restore:     ${replaced}`,
+  ].join('\n');
+}
+
+async function prompt(plan: RestorePlan): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(`Type the destination name (${plan.destination.name}) to proceed: `)).trim();
+  } finally {
+    rl.close();
+  }
+}
+
+function summary(r: RestoreResult): string {
+  if (r.dryRun) return `dry run: the backup checks out; nothing was changed (restore with --confirm ${r.plan.destination.name})`;
+  const lines = [
+    `restored ${r.plan.destination.name}: ${r.tables} tables, ${r.rows} rows, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}; ${r.checks.filter((c) => c.ok).length}/${r.checks.length} checks passed`,
+  ];
+  if (r.safetyBackup) lines.push(`the previous content is backed up at ${r.safetyBackup} (restore it with --path to undo)`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,113 @@
+import { createWriteStream, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Compression, createDecompressor, isCorruptData } from './compression/compression.js';
+import type { DumpFormat } from './engines/engine.js';
+import { ConfigError, IntegrityError } from './errors.js';
+import type { LocatedBackup } from './locate-backup.js';
+import { pausePoint } from './pause-point.js';
+import { Meter } from './pipeline/meter.js';
+
+/** A backup downloaded, decompressed and checked against its manifest, in a temp file. */
+export interface FetchedBackup {
+  /** The decompressed archive (custom dump, SQL script or SQLite file). */
+  readonly file: string;
+  readonly format: DumpFormat;
+  readonly compression: Compression;
+  readonly storedBytes: number;
+  readonly archiveBytes: number;
+  /** True when size and SHA-256 were compared with a manifest. */
+  readonly verified: boolean;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Downloads a backup to a temp file while hashing and decompressing it, then compares its size
+ * and SHA-256 with the manifest. A mismatch is an IntegrityError naming the corrupt backup and
+ * the next older one; nothing outside the temp dir has been touched by then. pg_restore wants a
+ * seekable file anyway (and parallel restore needs one), hence the temp file.
+ */
+export async function fetchBackup(
+  located: LocatedBackup,
+  options: { tmpDir?: string; env?: NodeJS.ProcessEnv; onBytes?: (stored: number) => void } = {},
+): Promise<FetchedBackup> {
+  const env = options.env ?? process.env;
+  const { format, compression } = located.manifest ?? inferFromName(located.fileName);
+  const dir = await fs.mkdtemp(join(options.tmpDir ?? env.DBBACKUP_TMPDIR ?? tmpdir(), 'dbbackup-restore-'));
+  const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+  const file = join(dir, format === 'sqlite' ? 'restore.db' : format === 'plain' ? 'restore.sql' : 'restore.dump');
+  const meter = new Meter({ sha256: true });
+  const archive = new Meter();
+  let first = true;
+  const watch = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      options.onBytes?.(meter.bytes);
+      if (!first) return callback(null, chunk);
+      first = false;
+      pausePoint('download', env).then(() => callback(null, chunk), callback);
+    },
+  });
+  try {
+    try {
+      await pipeline(
+        await located.target.get(located.key),
+        meter,
+        watch,
+        createDecompressor(compression),
+        archive,
+        createWriteStream(file),
+      );
+    } catch (error) {
+      if (!isCorruptData(error) || error instanceof IntegrityError) throw error;
+      throw new IntegrityError(`it cannot be decompressed (${(error as Error).message})`);
+    }
+    const manifest = located.manifest;
+    if (manifest && (meter.bytes !== manifest.size_bytes || meter.sha256() !== manifest.hash)) {
+      throw new IntegrityError(
+        meter.bytes !== manifest.size_bytes
+          ? `it holds ${meter.bytes} bytes, the manifest says ${manifest.size_bytes}`
+          : `its SHA-256 is ${meter.sha256()}, the manifest says ${manifest.hash}`,
+      );
+    }
+    return {
+      file,
+      format,
+      compression,
+      storedBytes: meter.bytes,
+      archiveBytes: archive.bytes,
+      verified: manifest !== undefined,
+      cleanup,
+    };
+  } catch (error) {
+    await cleanup();
+    if (error instanceof IntegrityError) {
+      const older = located.older
+        ? ` The next older backup is ${located.older.manifest.backup_file} (${located.older.manifest.datetime}): restore it with --file ${located.older.manifest.backup_file}.`
+        : '';
+      throw new IntegrityError(
+        `backup ${located.target.locate(located.key)} is corrupt: ${error.message}; the destination was not touched`,
+        {
+          hint: `Do not use this backup.${older}`,
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+/** Format and compression from a file name, for a backup restored without its manifest. */
+export function inferFromName(fileName: string): { format: DumpFormat; compression: Compression } {
+  const match = /\.(dump|sql|db|sqlite3?)(\.gz|\.zst)?$/i.exec(fileName);
+  if (!match) {
+    throw new ConfigError(`cannot tell the format of "${fileName}" without its manifest`, {
+      hint: 'expected a name ending in .dump, .sql or .db, optionally followed by .gz or .zst',
+    });
+  }
+  const ext = (match[1] as string).toLowerCase();
+  const format: DumpFormat = ext === 'dump' ? 'custom' : ext === 'sql' ? 'plain' : 'sqlite';
+  const compression: Compression = match[2] === '.gz' ? 'gzip' : match[2] === '.zst' ? 'zstd' : 'none';
+  return { format, compression };
+}

@@ -1,0 +1,118 @@
+import { basename, dirname, resolve, win32 } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, StorageError } from './errors.js';
+import { type ListedBackup, listBackups, selectBackup } from './list-backups.js';
+import { MANIFEST_SUFFIX, type Manifest, parseManifest } from './manifest.js';
+import { openTarget } from './targets/open-target.js';
+import type { S3TargetOptions } from './targets/s3-target.js';
+import type { Target } from './targets/target.js';
+
+/** How the user chose a backup: the newest, one by file name, or any path or S3 URI. */
+export interface BackupSelector {
+  /** The target to search, with `latest` or `file`. */
+  readonly target?: string;
+  readonly latest?: boolean;
+  readonly file?: string;
+  /** Limits `latest` to one database; required when the target holds several. */
+  readonly database?: string;
+  /** Any backup anywhere: `s3://bucket/key` or a local path; its manifest is `<path>.json`. */
+  readonly path?: string;
+  /** With `path`: restore even without a manifest (nothing can be verified). */
+  readonly noManifest?: boolean;
+}
+
+/** A located backup: where it is, and its manifest (absent only with `noManifest`). */
+export interface LocatedBackup {
+  readonly target: Target;
+  readonly key: string;
+  readonly manifest: Manifest | undefined;
+  /** The backup's file name, e.g. `backup_school_20261121_230000.dump.gz`. */
+  readonly fileName: string;
+  /** The next older completed backup of the same database, suggested when this one is corrupt. */
+  readonly older?: ListedBackup;
+}
+
+/** Finds the backup a selector names, failing with a ConfigError (exit 2) if it names none. */
+export async function locateBackup(selector: BackupSelector, s3Options: S3TargetOptions = {}): Promise<LocatedBackup> {
+  const modes = [selector.latest, selector.file, selector.path].filter(Boolean).length;
+  if (modes !== 1) throw new ConfigError('choose exactly one of --latest, --file NAME and --path PATH_OR_URI');
+  if (selector.path) return locateByPath(selector.path, selector.noManifest ?? false, s3Options);
+  if (!selector.target) throw new ConfigError(`--${selector.latest ? 'latest' : 'file'} needs --target URL`);
+
+  const target = await openTarget(selector.target, s3Options);
+  const listed = await listBackups(target, { database: selector.database });
+  // A pre-restore copy is an undo point, not a backup to restore "the latest" from; --file still reaches it.
+  const backups = selector.latest ? listed.backups.filter((b) => b.manifest.kind !== 'pre-restore') : listed.backups;
+  if (selector.latest && !selector.database) {
+    const databases = [...new Set(backups.map((b) => b.manifest.database))];
+    if (databases.length > 1) {
+      throw new ConfigError(`${target.url} holds backups of several databases (${databases.join(', ')})`, {
+        hint: 'name one with --database',
+      });
+    }
+  }
+  let chosen: ListedBackup;
+  try {
+    chosen = selectBackup(backups, { file: selector.file, latest: selector.latest });
+  } catch (error) {
+    const where = `${target.url}${selector.database ? ` for database ${selector.database}` : ''}`;
+    throw new ConfigError(
+      selector.file ? `no completed backup named "${selector.file}" in ${where}` : `no completed backups in ${where}`,
+      {
+        hint: 'run "dbbackup list --target URL" to see the backups that exist',
+        cause: error,
+      },
+    );
+  }
+  const older = listed.backups.find(
+    (b) =>
+      b.manifest.database === chosen.manifest.database &&
+      b.manifest.engine === chosen.manifest.engine &&
+      b.manifest.kind !== 'pre-restore' &&
+      b.manifest.datetime < chosen.manifest.datetime,
+  );
+  return { target, key: chosen.key, manifest: chosen.manifest, fileName: chosen.manifest.backup_file, older };
+}
+
+/**
+ * Opens the directory or bucket a path lives in as a target, so the same code reads it.
+ * Windows paths (`C:\Users\me\Downloads\backup.dump.gz`) are accepted on Windows.
+ */
+async function locateByPath(path: string, noManifest: boolean, s3Options: S3TargetOptions): Promise<LocatedBackup> {
+  let target: Target;
+  let key: string;
+  if (/^s3:\/\//i.test(path)) {
+    const match = /^s3:\/\/([^/]+)\/(.+)$/i.exec(path);
+    if (!match) throw new ConfigError(`"${path}" names no object`, { hint: 'use s3://bucket/key/of/backup_….dump.gz' });
+    target = await openTarget(`s3://${match[1]}`, s3Options);
+    key = match[2] as string;
+  } else {
+    const local = /^file:\/\//i.test(path)
+      ? fileURLToPath(path)
+      : process.platform === 'win32'
+        ? win32.resolve(path)
+        : resolve(path);
+    target = await openTarget(dirname(local));
+    key = basename(local);
+  }
+  if (!(await target.stat(key))) {
+    throw new ConfigError(`backup ${target.locate(key)} does not exist`, { hint: 'check the path or URI given to --path' });
+  }
+  let manifest: Manifest | undefined;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await target.get(key + MANIFEST_SUFFIX)) chunks.push(chunk as Buffer);
+    const parsed = parseManifest(Buffer.concat(chunks).toString('utf8'));
+    if ('error' in parsed)
+      throw new ConfigError(`the manifest ${target.locate(key + MANIFEST_SUFFIX)} is invalid: ${parsed.error}`);
+    manifest = parsed.manifest;
+  } catch (error) {
+    if (!(error instanceof StorageError && error.notFound)) throw error;
+    if (!noManifest) {
+      throw new ConfigError(`no manifest beside ${target.locate(key)} (expected ${basename(key)}${MANIFEST_SUFFIX})`, {
+        hint: 'without it nothing can be verified; pass --no-manifest to restore anyway',
+      });
+    }
+  }
+  return { target, key, manifest, fileName: basename(key) };
+}

@@ -1,0 +1,56 @@
+import type { FetchedBackup } from '../fetch-backup.js';
+import type { Manifest } from '../manifest.js';
+
+/** What a restore would replace, shown before the user confirms. */
+export interface DestinationState {
+  readonly exists: boolean;
+  /** Bytes on disk, when it exists. */
+  readonly sizeBytes?: number;
+  /** User tables in it. */
+  readonly tables: number;
+  /** Whether any table holds rows: a database with data gets a safety backup first. */
+  readonly hasData: boolean;
+}
+
+/** The outcome of one check after a restore. */
+export interface RestoreCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** What a restore did. */
+export interface RestoreOutcome {
+  readonly tables: number;
+  readonly rows: number;
+  readonly checks: readonly RestoreCheck[];
+  /** Things the user should know that did not stop the restore (roles missing on this server). */
+  readonly warnings: readonly string[];
+}
+
+/** Options every destination understands. */
+export interface RestoreOptions {
+  /** PostgreSQL: keep the archive's object owners (they must exist here). @default false: objects belong to the restoring user */
+  readonly keepOwner?: boolean;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly onPhase?: (phase: string) => void;
+}
+
+/**
+ * A database a backup can be restored into.
+ *
+ * Contract: `restore` is all or nothing. Until it resolves the destination is exactly as it was;
+ * if it fails, or the process is killed at any point, the destination is unchanged and a later
+ * restore succeeds. After it resolves the destination holds exactly what the backup holds.
+ */
+export interface Destination {
+  readonly kind: 'postgres' | 'sqlite';
+  /** The name `--confirm` must repeat: the database name, or the SQLite file's name. */
+  readonly name: string;
+  /** Where it is, without secrets: `postgres://user@host:5432/db` or the file path. */
+  readonly description: string;
+  /** The URL to back it up from (with its password: never shown). */
+  readonly sourceUrl: string;
+  inspect(): Promise<DestinationState>;
+  restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome>;
+}

@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { ConfigError, RestoreError } from '../errors.js';
+import type { FetchedBackup } from '../fetch-backup.js';
+import type { Manifest } from '../manifest.js';
+import { pausePoint } from '../pause-point.js';
+import { compareRowCounts } from './compare-row-counts.js';
+import type { Destination, DestinationState, RestoreCheck, RestoreOptions, RestoreOutcome } from './destination.js';
+
+/**
+ * Restores into a SQLite file. An existing database, even a live one in WAL mode, is replaced
+ * through SQLite's backup API writing into it: one write transaction under SQLite's own locks,
+ * so its `-wal`/`-shm` files stay consistent, other connections see the new content, and a
+ * restore killed midway is rolled back by SQLite on the next open. A new file is written beside
+ * the destination, fsynced and renamed into place.
+ */
+export class SqliteDestination implements Destination {
+  readonly kind = 'sqlite' as const;
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = resolve(path);
+  }
+
+  get name(): string {
+    return basename(this.path);
+  }
+
+  get description(): string {
+    return this.path;
+  }
+
+  get sourceUrl(): string {
+    return `sqlite://${this.path}`;
+  }
+
+  async inspect(): Promise<DestinationState> {
+    const stat = await fs.stat(this.path).catch(() => undefined);
+    if (!stat) {
+      const parent = await fs.stat(dirname(this.path)).catch(() => undefined);
+      if (!parent?.isDirectory())
+        throw new ConfigError(`the directory of ${this.path} does not exist`, { hint: 'create it first' });
+      return { exists: false, tables: 0, hasData: false };
+    }
+    const db = new Database(this.path, { readonly: true, fileMustExist: true });
+    try {
+      const tables = db
+        .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\'`)
+        .pluck()
+        .all() as string[];
+      const hasData = tables.some(
+        (t) =>
+          db
+            .prepare(`select exists (select 1 from "${t.replace(/"/g, '""')}")`)
+            .pluck()
+            .get() === 1,
+      );
+      return { exists: true, sizeBytes: stat.size, tables: tables.length, hasData };
+    } catch (error) {
+      throw new ConfigError(`${this.path} exists but is not a readable SQLite database: ${(error as Error).message}`, {
+        hint: 'restore to another path, or move that file away first',
+      });
+    } finally {
+      db.close();
+    }
+  }
+
+  async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
+    if (backup.format !== 'sqlite')
+      throw new ConfigError('this is a PostgreSQL backup; restore it into a postgres:// destination');
+    const env = options.env ?? process.env;
+    options.onPhase?.('checking the backup');
+    const before = check(backup.file, manifest);
+    if (before.checks.some((c) => !c.ok)) {
+      throw new RestoreError(`the backup's database fails its checks: ${failures(before)}`, {
+        hint: 'the destination was not changed',
+      });
+    }
+    await pausePoint('swap', env);
+    options.onPhase?.('writing into the destination');
+    if (await fs.stat(this.path).catch(() => undefined)) await this.copyInto(backup.file);
+    else await this.createFrom(backup.file);
+
+    options.onPhase?.('verifying');
+    const after = check(this.path, manifest);
+    if (after.checks.some((c) => !c.ok)) {
+      throw new RestoreError(`${this.path} fails its checks after the restore: ${failures(after)}`);
+    }
+    return after;
+  }
+
+  /** Replaces a database's content with the backup API, in one step (one write transaction). */
+  private async copyInto(file: string): Promise<void> {
+    const source = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await source.backup(this.path, { progress: () => 0x7fffffff });
+          return;
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? '';
+          if (code.startsWith('SQLITE_BUSY') && attempt < 20) {
+            await sleep(250);
+            continue;
+          }
+          if (code.startsWith('SQLITE_READONLY')) {
+            throw new RestoreError(`SQLite refused to write into ${this.path}: ${(error as Error).message}`, {
+              hint: 'a database in WAL mode can only be replaced by one with the same page size; check file permissions too',
+              cause: error,
+            });
+          }
+          throw new RestoreError(`writing into ${this.path} failed: ${(error as Error).message}`, {
+            hint: code.startsWith('SQLITE_BUSY')
+              ? 'another connection kept the database locked; stop the application and retry'
+              : undefined,
+            cause: error,
+          });
+        }
+      }
+    } finally {
+      source.close();
+    }
+  }
+
+  /** Creates a new database file whole: temp file beside it, fsync, rename, fsync the directory. */
+  private async createFrom(file: string): Promise<void> {
+    const tmp = join(dirname(this.path), `.${basename(this.path)}.dbbackup-${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      await fs.copyFile(file, tmp);
+      const handle = await fs.open(tmp, 'r+');
+      await handle.sync();
+      await handle.close();
+      await fs.rename(tmp, this.path);
+      const dir = await fs.open(dirname(this.path), 'r');
+      await dir.sync().catch(() => {});
+      await dir.close();
+    } catch (error) {
+      await fs.rm(tmp, { force: true });
+      throw new RestoreError(`creating ${this.path} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/** integrity_check and row counts of a SQLite file against the manifest. */
+function check(file: string, manifest: Manifest | undefined): RestoreOutcome {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    const verdict = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check).join('; ');
+    const tables = db
+      .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\'`)
+      .pluck()
+      .all() as string[];
+    const counts: Record<string, number> = {};
+    for (const t of tables)
+      counts[t] = Number(
+        db
+          .prepare(`select count(*) from "${t.replace(/"/g, '""')}"`)
+          .pluck()
+          .get(),
+      );
+    const checks: RestoreCheck[] = [
+      { name: 'integrity_check', ok: verdict === 'ok', detail: verdict.slice(0, 300) },
+      ...(manifest
+        ? compareRowCounts(manifest.tables, new Set(), counts)
+        : [{ name: 'row counts', ok: true, detail: 'not checked: no manifest' }]),
+    ];
+    return { tables: tables.length, rows: Object.values(counts).reduce((a, b) => a + b, 0), checks, warnings: [] };
+  } finally {
+    db.close();
+  }
+}
+
+function failures(outcome: RestoreOutcome): string {
+  return outcome.checks
+    .filter((c) => !c.ok)
+    .map((c) => c.detail)
+    .slice(0, 3)
+    .join('; ');
+}

@@ -1,0 +1,172 @@
+import { ConfigError } from './errors.js';
+import { fetchBackup } from './fetch-backup.js';
+import { type BackupSelector, type LocatedBackup, locateBackup } from './locate-backup.js';
+import type { Manifest } from './manifest.js';
+import type { DestinationState, RestoreCheck } from './restore/destination.js';
+import { openDestination } from './restore/open-destination.js';
+import { runBackup } from './run-backup.js';
+import type { ChecksumMode } from './targets/s3-target.js';
+
+/** What to restore, where, and how carefully. */
+export interface RestoreRequest extends BackupSelector {
+  /** The destination database URL. */
+  readonly to: string;
+  /** Must equal the destination's name (database name, or SQLite file name) to proceed. */
+  readonly confirm?: string;
+  readonly dryRun?: boolean;
+  /** Skip the pre-restore backup of a destination that holds data. */
+  readonly noSafetyBackup?: boolean;
+  /** Where the pre-restore backup goes. @default the target the backup came from */
+  readonly safetyTarget?: string;
+  /** PostgreSQL: keep the archive's object owners. @default false */
+  readonly keepOwner?: boolean;
+  readonly s3Checksums?: ChecksumMode;
+}
+
+/** What a restore will do, shown before it asks for confirmation. */
+export interface RestorePlan {
+  readonly backup: {
+    readonly location: string;
+    readonly datetime?: string;
+    readonly ageSeconds?: number;
+    readonly sizeBytes: number;
+    readonly verified: boolean;
+  };
+  readonly destination: { readonly name: string; readonly description: string; readonly kind: string } & DestinationState;
+}
+
+/** The result of a restore (or of a dry run). */
+export interface RestoreResult {
+  readonly plan: RestorePlan;
+  readonly dryRun: boolean;
+  readonly restored: boolean;
+  readonly safetyBackup?: string;
+  readonly tables?: number;
+  readonly rows?: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly checks: readonly RestoreCheck[];
+  readonly warnings: readonly string[];
+}
+
+/** Hooks a front end gives a restore. */
+export interface RestoreContext {
+  /** Asked when `confirm` is absent (a TTY prompt); returns what the user typed. Absent: no confirmation possible. */
+  readonly ask?: (plan: RestorePlan) => Promise<string>;
+  /** Told the plan before confirmation, so the user sees what will be replaced. */
+  readonly onPlan?: (plan: RestorePlan) => void;
+  readonly onPhase?: (phase: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly now?: () => Date;
+}
+
+/**
+ * Restores a backup: locates it, downloads and checks it against its manifest before anything
+ * touches the destination, shows what will be replaced and requires the destination's name as
+ * confirmation, backs up a destination that holds data (pre-restore), then restores all or
+ * nothing and verifies the result.
+ */
+export async function runRestore(request: RestoreRequest, context: RestoreContext = {}): Promise<RestoreResult> {
+  const started = Date.now();
+  const env = context.env ?? process.env;
+  const destination = await openDestination(request.to, env);
+  const located = await locateBackup(request, { checksums: request.s3Checksums, env });
+  if (located.manifest && located.manifest.engine !== destination.kind) {
+    throw new ConfigError(`${located.fileName} is a ${located.manifest.engine} backup; --to is a ${destination.kind} database`);
+  }
+  context.onPhase?.('downloading and checking the backup');
+  const fetched = await fetchBackup(located, { env });
+  try {
+    const state = await destination.inspect();
+    const plan = planOf(located, fetched.storedBytes, fetched.verified, destination, state, context.now?.() ?? new Date());
+    const base = {
+      plan,
+      bytes: fetched.archiveBytes,
+      checks: [] as RestoreCheck[],
+      warnings: fetched.verified ? [] : ['the backup has no manifest: its integrity could not be verified'],
+    };
+    if (request.dryRun) {
+      context.onPlan?.(plan);
+      return { ...base, dryRun: true, restored: false, durationMs: Date.now() - started };
+    }
+    // The plan is shown when the user is asked, or once a given confirmation matches: a refusal stays one line.
+    if (request.confirm === undefined && context.ask) context.onPlan?.(plan);
+    const typed = request.confirm ?? (context.ask ? await context.ask(plan) : undefined);
+    if (typed === undefined) {
+      throw new ConfigError(`restore would replace ${describe(plan)}; refusing without confirmation`, {
+        hint: `pass --confirm ${destination.name} to proceed`,
+      });
+    }
+    if (typed !== destination.name) {
+      throw new ConfigError(`confirmation "${typed}" does not match the destination "${destination.name}"; nothing was changed`, {
+        hint: `pass --confirm ${destination.name} exactly`,
+      });
+    }
+    if (request.confirm !== undefined) context.onPlan?.(plan);
+
+    let safetyBackup: string | undefined;
+    if (state.hasData && !request.noSafetyBackup) {
+      context.onPhase?.('backing up the destination first (pre-restore)');
+      const safetyTarget = request.safetyTarget ?? request.target ?? located.target.url;
+      const manifest = await runBackup(
+        {
+          source: destination.sourceUrl,
+          target: safetyTarget,
+          kind: 'pre-restore',
+          label: `before restoring ${located.fileName}`,
+          s3Checksums: request.s3Checksums,
+        },
+        { env },
+      );
+      safetyBackup = manifest.location;
+    }
+
+    const outcome = await destination.restore(fetched, located.manifest, {
+      keepOwner: request.keepOwner,
+      env,
+      onPhase: context.onPhase,
+    });
+    return {
+      ...base,
+      dryRun: false,
+      restored: true,
+      safetyBackup,
+      tables: outcome.tables,
+      rows: outcome.rows,
+      checks: outcome.checks,
+      warnings: [...base.warnings, ...outcome.warnings],
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await fetched.cleanup();
+  }
+}
+
+function planOf(
+  located: LocatedBackup,
+  sizeBytes: number,
+  verified: boolean,
+  destination: { name: string; description: string; kind: string },
+  state: DestinationState,
+  now: Date,
+): RestorePlan {
+  const manifest: Manifest | undefined = located.manifest;
+  return {
+    backup: {
+      location: located.target.locate(located.key),
+      datetime: manifest?.datetime,
+      ageSeconds: manifest ? Math.max(0, Math.round((now.getTime() - Date.parse(manifest.datetime)) / 1000)) : undefined,
+      sizeBytes,
+      verified,
+    },
+    destination: { name: destination.name, description: destination.description, kind: destination.kind, ...state },
+  };
+}
+
+/** `database "school" at postgres://app@db:5432/school (12 MB, 8 tables)` */
+export function describe(plan: RestorePlan): string {
+  const d = plan.destination;
+  const what = d.kind === 'sqlite' ? `SQLite database ${d.description}` : `database "${d.name}" at ${d.description}`;
+  if (!d.exists) return `${what} (it does not exist yet)`;
+  return `${what} (${d.sizeBytes ?? 0} bytes, ${d.tables} tables)`;
+}
