@@ -37,6 +37,7 @@ export function registerDemo(program: Command): void {
             `  npx dbbackup list   --target ${target}                     # the backups, newest first`,
             `  npx dbbackup verify --target ${target} --latest            # re-read and check hash and content`,
             `  npx dbbackup info   --target ${target}                     # per database: count, size, age`,
+            `  npx dbbackup restore --target ${target} --latest --to ./chinook-restored.db --confirm chinook-restored.db`,
             `  npx dbbackup backup --source postgres://user@host/db --target s3://bucket/prefix   # see README`,
             '',
           ].join('\n'),
