@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { compareRowCounts } from './compare-row-counts.js';
 import { createDecompressor, isCorruptData } from './compression/compression.js';
 import { choosePgTool, findPgTools } from './engines/find-pg-tools.js';
 import { ConfigError, IntegrityError } from './errors.js';
@@ -144,29 +145,14 @@ async function contentChecker(manifest: Manifest, env: NodeJS.ProcessEnv): Promi
 
 /** Checks a decompressed SQLite backup: integrity_check passes and each table has the manifest's row count. */
 export async function checkSqliteFile(file: string, manifest: Manifest): Promise<void> {
-  const { default: Database } = await import('better-sqlite3');
-  let db: InstanceType<typeof Database>;
+  const { inspectSqliteFile } = await import('./engines/sqlite-file.js');
+  let report: ReturnType<typeof inspectSqliteFile>;
   try {
-    db = new Database(file, { fileMustExist: true });
+    report = inspectSqliteFile(file);
   } catch (error) {
     throw new IntegrityError(`the backup is not a readable SQLite database: ${(error as Error).message}`);
   }
-  try {
-    const verdict = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check).join('; ');
-    if (verdict !== 'ok') throw new IntegrityError(`SQLite integrity_check failed: ${verdict.slice(0, 300)}`);
-    for (const [table, expected] of Object.entries(manifest.tables)) {
-      const rows = Number(
-        db
-          .prepare(`select count(*) from "${table.replace(/"/g, '""')}"`)
-          .pluck()
-          .get(),
-      );
-      if (rows !== expected) throw new IntegrityError(`table ${table} has ${rows} rows, the manifest says ${expected}`);
-    }
-  } catch (error) {
-    if (error instanceof IntegrityError) throw error;
-    throw new IntegrityError(`the backup is not a readable SQLite database: ${(error as Error).message}`);
-  } finally {
-    db.close();
-  }
+  if (report.verdict !== 'ok') throw new IntegrityError(`SQLite integrity_check failed: ${report.verdict.slice(0, 300)}`);
+  const failed = compareRowCounts(manifest.tables, new Set(), report.tables).find((c) => !c.ok);
+  if (failed) throw new IntegrityError(failed.detail);
 }

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { ConfigError, DumpError } from '../errors.js';
 import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from './engine.js';
 import { keySafeName } from './engine.js';
+import { inspectSqliteFile } from './sqlite-file.js';
 
 /** Options of the SQLite engine. */
 export interface SqliteEngineOptions {
@@ -146,34 +147,14 @@ export class SqliteEngine implements Engine {
 
 /** Checks a snapshot before it is uploaded and counts the rows of each table for the manifest. */
 function checkSnapshot(snapshot: string, source: string): TableCounts {
-  const db = new Database(snapshot, { fileMustExist: true });
-  try {
-    const pages = Number(db.pragma('page_count', { simple: true }));
-    if (!(pages > 0)) throw new DumpError(`SQLite snapshot of ${source} is empty (page_count ${pages})`);
-    const rows = db.pragma('integrity_check') as Array<{ integrity_check: string }>;
-    const verdict = rows.map((r) => r.integrity_check).join('; ');
-    if (verdict !== 'ok') {
-      throw new DumpError(`SQLite snapshot of ${source} failed integrity_check: ${verdict.slice(0, 300)}`, {
-        hint: 'the source database may be corrupt; run PRAGMA integrity_check on it',
-      });
-    }
-    const names = db
-      .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`)
-      .pluck()
-      .all() as string[];
-    const tables: Record<string, number> = {};
-    for (const name of names) {
-      tables[name] = Number(
-        db
-          .prepare(`select count(*) from "${name.replace(/"/g, '""')}"`)
-          .pluck()
-          .get(),
-      );
-    }
-    return { tables, estimated: [] };
-  } finally {
-    db.close();
+  const report = inspectSqliteFile(snapshot);
+  if (!(report.pages > 0)) throw new DumpError(`SQLite snapshot of ${source} is empty (page_count ${report.pages})`);
+  if (report.verdict !== 'ok') {
+    throw new DumpError(`SQLite snapshot of ${source} failed integrity_check: ${report.verdict.slice(0, 300)}`, {
+      hint: 'the source database may be corrupt; run PRAGMA integrity_check on it',
+    });
   }
+  return { tables: report.tables, estimated: [] };
 }
 
 function isBusy(error: unknown): boolean {

@@ -1,3 +1,4 @@
+import type { Check } from '../compare-row-counts.js';
 import type { FetchedBackup } from '../fetch-backup.js';
 import type { Manifest } from '../manifest.js';
 
@@ -13,11 +14,7 @@ export interface DestinationState {
 }
 
 /** The outcome of one check after a restore. */
-export interface RestoreCheck {
-  readonly name: string;
-  readonly ok: boolean;
-  readonly detail: string;
-}
+export type RestoreCheck = Check;
 
 /** What a restore did. */
 export interface RestoreOutcome {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
+import { compareRowCounts } from '../compare-row-counts.js';
 import { choosePgTool, findPgTools, type PgTool } from '../engines/find-pg-tools.js';
 import { connectPostgres, postgresMessage, quoteIdent, withPostgres } from '../engines/postgres-client.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from '../engines/postgres-connection.js';
@@ -11,7 +12,6 @@ import type { Manifest } from '../manifest.js';
 import { pausePoint } from '../pause-point.js';
 import { runCommand } from '../pipeline/run-command.js';
 import { redactText } from '../redact.js';
-import { compareRowCounts } from './compare-row-counts.js';
 import type { Destination, DestinationState, RestoreCheck, RestoreOptions, RestoreOutcome } from './destination.js';
 
 /** The database dbbackup connects to for CREATE/ALTER/DROP DATABASE on the destination server. */

@@ -3,11 +3,12 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { compareRowCounts } from '../compare-row-counts.js';
+import { inspectSqliteFile } from '../engines/sqlite-file.js';
 import { ConfigError, RestoreError } from '../errors.js';
 import type { FetchedBackup } from '../fetch-backup.js';
 import type { Manifest } from '../manifest.js';
 import { pausePoint } from '../pause-point.js';
-import { compareRowCounts } from './compare-row-counts.js';
 import type { Destination, DestinationState, RestoreCheck, RestoreOptions, RestoreOutcome } from './destination.js';
 
 /**
@@ -146,31 +147,15 @@ export class SqliteDestination implements Destination {
 
 /** integrity_check and row counts of a SQLite file against the manifest. */
 function check(file: string, manifest: Manifest | undefined): RestoreOutcome {
-  const db = new Database(file, { fileMustExist: true });
-  try {
-    const verdict = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check).join('; ');
-    const tables = db
-      .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\'`)
-      .pluck()
-      .all() as string[];
-    const counts: Record<string, number> = {};
-    for (const t of tables)
-      counts[t] = Number(
-        db
-          .prepare(`select count(*) from "${t.replace(/"/g, '""')}"`)
-          .pluck()
-          .get(),
-      );
-    const checks: RestoreCheck[] = [
-      { name: 'integrity_check', ok: verdict === 'ok', detail: verdict.slice(0, 300) },
-      ...(manifest
-        ? compareRowCounts(manifest.tables, new Set(), counts)
-        : [{ name: 'row counts', ok: true, detail: 'not checked: no manifest' }]),
-    ];
-    return { tables: tables.length, rows: Object.values(counts).reduce((a, b) => a + b, 0), checks, warnings: [] };
-  } finally {
-    db.close();
-  }
+  const report = inspectSqliteFile(file);
+  const checks: RestoreCheck[] = [
+    { name: 'integrity_check', ok: report.verdict === 'ok', detail: report.verdict.slice(0, 300) },
+    ...(manifest
+      ? compareRowCounts(manifest.tables, new Set(), report.tables)
+      : [{ name: 'row counts', ok: true, detail: 'not checked: no manifest' }]),
+  ];
+  const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
+  return { tables: Object.keys(report.tables).length, rows, checks, warnings: [] };
 }
 
 function failures(outcome: RestoreOutcome): string {

@@ -201,3 +201,27 @@ export async function pgDumpWrapperDir(body: string): Promise<string> {
   );
   return dir;
 }
+
+/**
+ * Runs the CLI with DBBACKUP_TEST_PAUSE_AT=point until it says it paused there, then kills it
+ * with SIGKILL: a crash at an exact instant (see shared/pause-point.ts).
+ */
+export async function killCliAt(point: string, args: string[]): Promise<void> {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), ...args], {
+    env: { ...process.env, DBBACKUP_TEST_PAUSE_AT: point },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes(`paused at ${point}`)) {
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('exit', () => reject(new Error(`the CLI exited before reaching ${point}: ${stderr}`)));
+  });
+  await closed;
+}

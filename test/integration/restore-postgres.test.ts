@@ -15,6 +15,7 @@ import {
   createDatabase,
   fixturesDir,
   getObject,
+  killCliAt,
   loadChinook,
   pgUrl,
   psqlFile,
@@ -44,26 +45,6 @@ async function databasesLike(prefix: string): Promise<string[]> {
     [prefix, prefix.length],
   );
   return rows.map((r) => r.datname);
-}
-
-/** Runs the CLI until it says it paused at `point`, then kills it with SIGKILL. */
-async function killAt(point: string, args: string[]): Promise<void> {
-  const child = spawn(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), ...args], {
-    env: { ...process.env, DBBACKUP_TEST_PAUSE_AT: point },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      if (stderr.includes(`paused at ${point}`)) {
-        child.kill('SIGKILL');
-        resolve();
-      }
-    });
-    child.on('exit', () => reject(new Error(`exited before reaching ${point}: ${stderr}`)));
-  });
-  await new Promise((resolve) => child.on('close', resolve));
 }
 
 describe('PostgreSQL restore', () => {
@@ -152,7 +133,7 @@ describe('PostgreSQL restore', () => {
     const args = ['restore', '--target', target, '--latest', '--to', pgUrl(db), '--confirm', db, '--no-safety-backup'];
 
     for (const point of ['download', 'restore', 'swap']) {
-      await killAt(point, args);
+      await killCliAt(point, args);
       assert.deepEqual(await fingerprint(db), mutated, `after a kill at ${point}`);
     }
 

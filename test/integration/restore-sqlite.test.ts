@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -7,7 +6,7 @@ import Database from 'better-sqlite3';
 import { listBackups } from '../../shared/list-backups.js';
 import { runBackup } from '../../shared/run-backup.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
-import { cli, fixturesDir, repoRoot, tempDir } from '../harness/test-env.js';
+import { cli, fixturesDir, killCliAt, tempDir } from '../harness/test-env.js';
 
 /** Every table's rows in rowid order, and the schema: what "the same database" means here. */
 function contents(path: string): { schema: unknown[]; tables: Record<string, unknown[]> } {
@@ -137,19 +136,7 @@ describe('SQLite restore', () => {
     const mutated = contents(path);
     const args = ['restore', '--target', join(dir, 'b'), '--latest', '--to', path, '--confirm', 'app.db', '--no-safety-backup'];
     for (const point of ['download', 'swap']) {
-      const child = spawn(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), ...args], {
-        env: { ...process.env, DBBACKUP_TEST_PAUSE_AT: point },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      await new Promise<void>((resolve) => {
-        child.stderr.on('data', (c: Buffer) => {
-          if (c.toString().includes(`paused at ${point}`)) {
-            child.kill('SIGKILL');
-            resolve();
-          }
-        });
-      });
-      await new Promise((resolve) => child.on('close', resolve));
+      await killCliAt(point, args);
       assert.deepEqual(contents(path), mutated, `after a kill at ${point}`);
     }
     const result = await cli(args);

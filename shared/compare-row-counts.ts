@@ -1,4 +1,9 @@
-import type { RestoreCheck } from './destination.js';
+/** One check's outcome, as restore and verify report them. */
+export interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
 
 /** How far a restored table's rows may be from a planner estimate (estimates are rough). */
 const ESTIMATE_TOLERANCE = 0.1;
@@ -11,8 +16,8 @@ export function compareRowCounts(
   expected: Record<string, number>,
   estimated: ReadonlySet<string>,
   actual: Record<string, number>,
-): RestoreCheck[] {
-  const checks: RestoreCheck[] = [];
+): Check[] {
+  const checks: Check[] = [];
   for (const [table, rows] of Object.entries(expected)) {
     const found = actual[table];
     if (found === undefined) {
