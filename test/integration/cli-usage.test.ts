@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { runBackup } from '../../shared/run-backup.js';
+import { cli, fixturesDir, repoRoot, tempDir } from '../harness/test-env.js';
+
+const chinook = join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite');
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `input` at its prompt. */
+function onTerminal(args: string[], input: string, cwd: string): Promise<{ code: number; output: string }> {
+  const command = [process.execPath, join(repoRoot, 'bin/dbbackup.js'), ...args]
+    .map((a) => `'${a.replace(/'/g, "'\\''")}'`)
+    .join(' ');
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c) => {
+      output += c;
+      if (output.includes('to proceed: ')) child.stdin.write(`${input}\n`);
+    });
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+describe('the CLI as a new user meets it', () => {
+  test('npm start (dbbackup demo) backs up the sample into ./backups and says how to list, verify and restore it', async () => {
+    const dir = await tempDir('demo');
+    const result = await cli(['demo'], { cwd: dir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^backup completed: .*backups\/sqlite\/chinook\/\d{4}\/backup_chinook_\d{8}_\d{6}\.db\.gz/);
+    assert.match(result.stdout, /manifest: backups\/sqlite\/chinook\/.*\.db\.gz\.json/);
+    for (const verb of ['list', 'verify', 'restore']) assert.match(result.stdout, new RegExp(`npx dbbackup ${verb} `));
+    const verify = await cli(['verify', '--target', 'backups', '--latest'], { cwd: dir });
+    assert.equal(verify.code, 0, verify.stderr);
+  });
+
+  test('list shows completed backups newest first; info sums them per database', async () => {
+    const dir = await tempDir('listing');
+    const old = await runBackup({ source: chinook, target: dir, name: 'alpha' }, { now: () => new Date('2026-01-01T00:00:00Z') });
+    const recent = await runBackup({ source: chinook, target: dir, name: 'alpha' });
+    await runBackup({ source: chinook, target: dir, name: 'beta' });
+    // A data object without a manifest is not a backup.
+    await fs.writeFile(join(dir, 'sqlite/alpha/2026/backup_alpha_20260102_000000.db.gz'), 'partial');
+
+    const list = await cli(['list', '--target', dir, '--database', 'alpha']);
+    assert.equal(list.code, 0, list.stderr);
+    const lines = list.stdout.trim().split('\n');
+    assert.match(lines[0] ?? '', /^FILE\s+DATABASE\s+ENGINE\s+TAKEN \(UTC\)/);
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.split(/\s+/)[0]),
+      [recent.backup_file, old.backup_file],
+    );
+
+    const info = await cli(['info', '--target', dir, '--json']);
+    assert.equal(info.code, 0, info.stderr);
+    const databases = JSON.parse(info.stdout).databases as Array<{ database: string; count: number; totalBytes: number }>;
+    assert.deepEqual(
+      databases.map((d) => [d.database, d.count]),
+      [
+        ['alpha', 2],
+        ['beta', 1],
+      ],
+    );
+    assert.equal(databases[0]?.totalBytes, old.size_bytes + recent.size_bytes);
+  });
+
+  test('on a terminal, restore shows what it replaces and proceeds once the name is typed; a wrong name changes nothing', async () => {
+    const dir = await tempDir('prompt');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    await runBackup({ source: path, target: join(dir, 'b') });
+    const before = await fs.readFile(path);
+
+    const wrong = await onTerminal(
+      ['restore', '--target', 'b', '--latest', '--to', 'app.db', '--no-safety-backup'],
+      'nope.db',
+      dir,
+    );
+    assert.equal(wrong.code, 2, wrong.output);
+    assert.match(wrong.output, /REPLACES SQLite database "app\.db"/);
+    assert.match(wrong.output, /confirmation "nope\.db" does not match/);
+    assert.deepEqual(await fs.readFile(path), before);
+
+    const right = await onTerminal(
+      ['restore', '--target', 'b', '--latest', '--to', 'app.db', '--no-safety-backup'],
+      'app.db',
+      dir,
+    );
+    assert.equal(right.code, 0, right.output);
+    assert.match(right.output, /restored app\.db: 11 tables, 15607 rows/);
+  });
+});
