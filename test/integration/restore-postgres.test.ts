@@ -16,7 +16,7 @@ import {
   fixturesDir,
   getObject,
   killCliAt,
-  loadChinook,
+  loadChinook as loadChinookDatabase,
   pgUrl,
   psqlFile,
   repoRoot,
@@ -49,6 +49,13 @@ async function databasesLike(prefix: string): Promise<string[]> {
 
 describe('PostgreSQL restore', () => {
   let bucket: string;
+  // Only what this file created is dropped afterwards: other test files run at the same time.
+  const created: string[] = [];
+  const loadChinook = async () => {
+    const name = await loadChinookDatabase();
+    created.push(name);
+    return name;
+  };
   before(async () => {
     bucket = await createBucket('restore');
   });
@@ -75,10 +82,12 @@ describe('PostgreSQL restore', () => {
 
   test('the hard fixture (large objects, sequences, quoting, unicode) restores exactly into a database that does not exist yet', async () => {
     const db = await createDatabase('hard');
+    created.push(db);
     await psqlFile(db, join(fixturesDir, 'postgres-hard.sql'));
     const target = `s3://${bucket}/hard`;
     const manifest = await runBackup({ source: pgUrl(db), target });
     const fresh = `${db}_copy`;
+    created.push(fresh);
     const result = await runRestore({ target, file: manifest.backup_file, to: pgUrl(fresh), confirm: fresh });
     assert.equal(result.restored, true);
     assert.equal(result.safetyBackup, undefined);
@@ -212,10 +221,6 @@ describe('PostgreSQL restore', () => {
   });
 
   after(async () => {
-    const rows = await sql<{ datname: string }>(
-      'postgres',
-      "select datname from pg_database where datname like 'chinook\\_%' or datname like 'hard\\_%'",
-    );
-    for (const { datname } of rows) await sql('postgres', `drop database if exists "${datname}" with (force)`).catch(() => {});
+    for (const db of created) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
   });
 });
