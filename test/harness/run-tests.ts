@@ -1,6 +1,6 @@
 /**
  * `npm test`: starts the real services the suite talks to (a PostgreSQL cluster and an S3
- * server), runs every test file with Node's test runner against them, and tears both down
+ * server, and aws-ses-v2-local for alert emails), runs every test file with Node's test runner against them, and tears both down
  * afterwards, whether the tests pass, fail or are interrupted.
  *
  * `npm test -- postgres` runs only the test files whose path contains "postgres".
@@ -11,6 +11,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgresCluster } from './postgres-cluster.js';
 import { S3RVER_CREDENTIALS, startS3Server } from './s3-server.js';
+import { startSesServer } from './ses-server.js';
 
 const testRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const filters = process.argv.slice(2);
@@ -26,19 +27,20 @@ if (files.length === 0) {
 }
 
 const started = Date.now();
-const [postgres, s3] = await Promise.all([startPostgresCluster(), startS3Server()]);
+const [postgres, s3, ses] = await Promise.all([startPostgresCluster(), startS3Server(), startSesServer()]);
 process.stderr.write(
-  `harness: PostgreSQL on 127.0.0.1:${postgres.port} (${postgres.binDir}), s3rver at ${s3.endpoint}, ready in ${Date.now() - started} ms\n`,
+  `harness: PostgreSQL on 127.0.0.1:${postgres.port} (${postgres.binDir}), s3rver at ${s3.endpoint}, SES at ${ses.endpoint}, ready in ${Date.now() - started} ms\n`,
 );
 
 let stopping: Promise<void> | undefined;
-const stopServices = () => (stopping ??= Promise.all([postgres.stop(), s3.stop()]).then(() => {}));
+const stopServices = () => (stopping ??= Promise.all([postgres.stop(), s3.stop(), ses.stop()]).then(() => {}));
 
 const env: NodeJS.ProcessEnv = {
   ...process.env,
   DBBACKUP_TEST_PG_URL: postgres.url,
   DBBACKUP_TEST_PG_BIN_DIR: postgres.binDir,
   AWS_ENDPOINT_URL_S3: s3.endpoint,
+  AWS_ENDPOINT_URL_SESV2: ses.endpoint,
   AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
   AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
   AWS_REGION: 'us-east-1',

@@ -1,0 +1,37 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { type DeploymentConfig, parseDeploymentConfig } from '../shared/deployment-config.js';
+import { SesNotifier } from '../shared/notify/ses-notifier.js';
+
+/** What the Lambda runtime passes a handler (the part dbbackup uses). */
+export interface LambdaContext {
+  readonly awsRequestId: string;
+  readonly functionName: string;
+  readonly logGroupName: string;
+  readonly logStreamName: string;
+}
+
+/** Reads an environment variable the stack sets; without it the cold start fails, naming it. */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`Environment variable ${name} is required`);
+  return value;
+}
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** Built once per cold start and shared by every invocation. */
+export const logger = new Logger({ serviceName: 'dbbackup' });
+export const metrics = new Metrics({ namespace: 'dbbackup', serviceName: 'dbbackup' });
+export const config: DeploymentConfig = parseDeploymentConfig(JSON.parse(requiredEnv('DBBACKUP_CONFIG')));
+export const bucket = requiredEnv('DBBACKUP_BUCKET');
+export const kmsKeyId = process.env.DBBACKUP_KMS_KEY_ID || undefined;
+export const notifier = new SesNotifier(config.alerts.sender, config.alerts.recipients);
+
+/** A link to this invocation's log stream in the CloudWatch console. */
+export function logStreamUrl(context: LambdaContext): string {
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  // The console's URL fragment escapes "/" as $252F (an encoded percent sign).
+  const escape = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
+  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${escape(context.logGroupName)}/log-events/${escape(context.logStreamName)}`;
+}

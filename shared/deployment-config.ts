@@ -1,0 +1,224 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { parseOrConfigError } from './backup-options.js';
+import { ConfigError } from './errors.js';
+import { STORAGE_CLASSES } from './targets/target.js';
+
+/** The schedule tiers of grandfather-father-son retention. */
+export const TIERS = ['daily', 'weekly', 'monthly'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** When each tier runs, in the deployment's time zone, unless a database says otherwise. */
+export const DEFAULT_SCHEDULES: Record<Tier, Schedule> = {
+  daily: { hour: 23, minute: 0 },
+  weekly: { weekday: 'SUN', hour: 2, minute: 0 },
+  monthly: { day: 1, hour: 3, minute: 0 },
+};
+/** How many backups of each tier are kept. */
+export const DEFAULT_RETENTION: Record<Tier, number> = { daily: 7, weekly: 4, monthly: 12 };
+/** Storage class per tier: older tiers are read rarely, so they go to cheaper classes. */
+export const DEFAULT_STORAGE_CLASSES: Record<Tier, (typeof STORAGE_CLASSES)[number]> = {
+  daily: 'STANDARD',
+  weekly: 'STANDARD_IA',
+  monthly: 'GLACIER_IR',
+};
+
+const scheduleSchema = z
+  .object({
+    hour: z.number().int().min(0).max(23),
+    minute: z.number().int().min(0).max(59).default(0),
+    weekday: z.enum(['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN']).optional(),
+    day: z.number().int().min(1).max(28).optional(),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+export type Schedule = z.input<typeof scheduleSchema>;
+
+const tierMap = <T extends z.ZodType>(value: T) =>
+  z.object({ daily: value.optional(), weekly: value.optional(), monthly: value.optional() }).strict();
+
+const common = {
+  /** Name used in keys, events and alerts: letters, digits, `-` and `_`. */
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'may hold only letters, digits, "-" and "_" (1-64)'),
+  schedules: tierMap(scheduleSchema).default({}),
+  retention: tierMap(z.number().int().min(1).max(1000)).default({}),
+  storageClass: tierMap(z.enum(STORAGE_CLASSES)).default({}),
+  /** `lambda` (up to 15 minutes) or `fargate` (no time limit) for databases too large to dump in 15 minutes. */
+  runner: z.enum(['lambda', 'fargate']).default('lambda'),
+  compression: z.enum(['gzip', 'zstd']).default('gzip'),
+};
+
+const postgresSchema = z
+  .object({
+    ...common,
+    engine: z.literal('postgres'),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(5432),
+    database: z.string().min(1),
+    /** Secrets Manager secret holding `{"username": …, "password": …}` (the RDS format). */
+    secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN'),
+    sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('require'),
+    vpc: z
+      .object({
+        vpcId: z.string().regex(/^vpc-/),
+        subnetIds: z.array(z.string().regex(/^subnet-/)).min(1),
+        securityGroupIds: z.array(z.string().regex(/^sg-/)).min(1),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const sqliteSchema = z
+  .object({
+    ...common,
+    engine: z.literal('sqlite'),
+    /** The EFS file system and access point the database file lives on, mounted at /mnt/data. */
+    efs: z
+      .object({
+        fileSystemId: z.string().regex(/^fs-/),
+        accessPointId: z.string().regex(/^fsap-/),
+        vpcId: z.string().regex(/^vpc-/),
+        subnetIds: z.array(z.string().regex(/^subnet-/)).min(1),
+        securityGroupIds: z.array(z.string().regex(/^sg-/)).min(1),
+      })
+      .strict(),
+    /** Path of the database file under the mount point, e.g. `app/app.db`. */
+    path: z.string().regex(/^[^/].*\.(db|sqlite|sqlite3)$/, 'must be a relative path ending in .db, .sqlite or .sqlite3'),
+  })
+  .strict();
+
+const emailSchema = z.string().regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an email address');
+
+/** `dbbackup.config.json`: one deployment. */
+export const deploymentConfigSchema = z
+  .object({
+    $schema: z.string().optional(),
+    /** IANA time zone the schedules are in. */
+    timeZone: z.string().default('UTC'),
+    alerts: z
+      .object({
+        /** A sender address or domain verified in SES. */
+        sender: emailSchema,
+        recipients: z.array(emailSchema).min(1),
+        /** Also email a summary of every successful backup. */
+        onSuccess: z.boolean().default(false),
+      })
+      .strict(),
+    bucket: z
+      .object({
+        /** `kms`: a customer managed key created with the stack (default); `s3`: SSE-S3. */
+        encryption: z.enum(['kms', 's3']).default('kms'),
+        /** Days noncurrent object versions are kept before they expire. */
+        noncurrentVersionDays: z.number().int().min(1).default(30),
+        /** Object Lock in governance mode, for this many days (ransomware protection). */
+        objectLockDays: z.number().int().min(1).optional(),
+        /** A second region every backup is replicated to (the off-site copy). */
+        replicationRegion: z
+          .string()
+          .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-central-1')
+          .optional(),
+      })
+      .strict()
+      .default({ encryption: 'kms', noncurrentVersionDays: 30 }),
+    databases: z.array(z.discriminatedUnion('engine', [postgresSchema, sqliteSchema])).min(1),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, db] of config.databases.entries()) {
+      if (seen.has(db.name))
+        ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `"${db.name}" is used twice` });
+      seen.add(db.name);
+    }
+    if (!isTimeZone(config.timeZone))
+      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be an IANA time zone such as Europe/Berlin' });
+  });
+
+export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
+export type DatabaseConfig = DeploymentConfig['databases'][number];
+export type PostgresDatabaseConfig = Extract<DatabaseConfig, { engine: 'postgres' }>;
+
+/** Where SQLite databases' EFS access points are mounted in the functions. */
+export const EFS_MOUNT_PATH = '/mnt/data';
+
+/** Validates a deployment config; errors name the field and the value. */
+export function parseDeploymentConfig(input: unknown): DeploymentConfig {
+  return parseOrConfigError(deploymentConfigSchema, input);
+}
+
+/** Reads a config file (JSON with `//` and block comments allowed). */
+export async function loadDeploymentConfig(path: string): Promise<DeploymentConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read the deployment config ${path}: ${(cause as Error).message}`, {
+      hint: 'copy dbbackup.config.example.json to dbbackup.config.json and edit it, or pass -c config=PATH to cdk',
+      cause,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(stripJsonComments(text));
+  } catch (cause) {
+    throw new ConfigError(`${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  return parseDeploymentConfig(json);
+}
+
+/** The schedule, retention and storage class of one database's tier, defaults applied. */
+export function tierSettings(
+  db: DatabaseConfig,
+  tier: Tier,
+): { schedule: Required<Schedule>; keep: number; storageClass: (typeof STORAGE_CLASSES)[number] } {
+  const schedule = { ...DEFAULT_SCHEDULES[tier], enabled: true, ...db.schedules[tier] };
+  return {
+    schedule: { weekday: undefined, day: undefined, ...schedule } as Required<Schedule>,
+    keep: db.retention[tier] ?? DEFAULT_RETENTION[tier],
+    storageClass: db.storageClass[tier] ?? DEFAULT_STORAGE_CLASSES[tier],
+  };
+}
+
+/** Finds a database by name, failing with the names that exist. */
+export function findDatabase(config: DeploymentConfig, name: string): DatabaseConfig {
+  const db = config.databases.find((d) => d.name === name);
+  if (!db) {
+    throw new ConfigError(`no database named "${name}" in this deployment`, {
+      hint: `configured: ${config.databases.map((d) => d.name).join(', ')}`,
+    });
+  }
+  return db;
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes // and block comments outside strings, so the example config can explain itself. */
+export function stripJsonComments(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      out += text.slice(start, i + 1);
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+    } else if (c === '/' && text[i + 1] === '*') {
+      i = text.indexOf('*/', i + 2);
+      if (i < 0) break;
+      i++;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { parseOrConfigError } from './backup-options.js';
+import {
+  type DatabaseConfig,
+  type DeploymentConfig,
+  EFS_MOUNT_PATH,
+  findDatabase,
+  TIERS,
+  tierSettings,
+} from './deployment-config.js';
+import { ConfigError, formatErrorLine } from './errors.js';
+import type { Manifest } from './manifest.js';
+import { composeAlert } from './notify/alert.js';
+import { type Notifier, sendAlert } from './notify/notifier.js';
+import { runBackup } from './run-backup.js';
+
+/** The event a schedule (or a person, from the console) sends the backup function. */
+export const scheduledBackupEventSchema = z
+  .object({
+    database: z.string().min(1),
+    tier: z.enum(TIERS).default('daily'),
+  })
+  .strict();
+export type ScheduledBackupEvent = z.output<typeof scheduledBackupEventSchema>;
+
+/** Database credentials as Secrets Manager holds them for RDS. */
+export interface DatabaseCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** What a scheduled backup needs from its runtime (Lambda or Fargate). */
+export interface ScheduledBackupDeps {
+  readonly config: DeploymentConfig;
+  /** The backup bucket's name. */
+  readonly bucket: string;
+  /** The bucket's KMS key, when it uses SSE-KMS. */
+  readonly kmsKeyId?: string;
+  readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
+  readonly notifier: Notifier;
+  readonly runId: string;
+  readonly logUrl?: string;
+  readonly log: (event: string, fields: Record<string, unknown>) => void;
+  readonly now?: () => Date;
+}
+
+/**
+ * Runs one scheduled backup: the database's tier settings (storage class), the bucket's
+ * encryption, alerts by email (failure always, success when enabled). An alert that cannot be
+ * sent is logged and never replaces the backup's own result or error.
+ */
+export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDeps): Promise<Manifest> {
+  const event = parseOrConfigError(scheduledBackupEventSchema, input);
+  const now = deps.now ?? (() => new Date());
+  const alerts = deps.config.alerts;
+  deps.log('backup started', { database: event.database, tier: event.tier, runId: deps.runId });
+  try {
+    const db = findDatabase(deps.config, event.database);
+    const { storageClass } = tierSettings(db, event.tier);
+    const manifest = await runBackup({
+      source: await sourceUrl(db, deps.credentials),
+      target: `s3://${deps.bucket}`,
+      name: db.name,
+      compression: db.compression,
+      storageClass,
+      sse: deps.kmsKeyId ? 'aws:kms' : 'AES256',
+      kmsKeyId: deps.kmsKeyId,
+      kind: 'scheduled',
+      label: event.tier,
+    });
+    deps.log('backup completed', {
+      database: db.name,
+      tier: event.tier,
+      key: manifest.key,
+      bytes: manifest.size_bytes,
+      sha256: manifest.hash,
+      durationMs: manifest.duration_ms,
+    });
+    if (alerts.onSuccess) {
+      const message = composeAlert({
+        kind: 'success',
+        database: db.name,
+        tier: event.tier,
+        manifest,
+        at: now(),
+        runId: deps.runId,
+        logUrl: deps.logUrl,
+      });
+      await sendAlert(deps.notifier, message, deps.log);
+    }
+    return manifest;
+  } catch (error) {
+    const reason = formatErrorLine(error);
+    deps.log('backup failed', { database: event.database, tier: event.tier, error: reason });
+    const message = composeAlert({
+      kind: 'failure',
+      database: event.database,
+      tier: event.tier,
+      error: reason,
+      at: now(),
+      runId: deps.runId,
+      logUrl: deps.logUrl,
+    });
+    await sendAlert(deps.notifier, message, deps.log);
+    throw error;
+  }
+}
+
+/** The source URL of a configured database; the password lives only in this string, in memory. */
+async function sourceUrl(db: DatabaseConfig, credentials: ScheduledBackupDeps['credentials']): Promise<string> {
+  if (db.engine === 'sqlite') return `sqlite://${EFS_MOUNT_PATH}/${db.path}`;
+  const secret = await credentials(db.secretArn);
+  if (!secret.username || !secret.password) {
+    throw new ConfigError(`the secret for database ${db.name} has no username or password`, {
+      hint: 'store {"username": "...", "password": "..."} in it (the format RDS uses)',
+    });
+  }
+  const user = encodeURIComponent(secret.username);
+  const password = encodeURIComponent(secret.password);
+  return `postgres://${user}:${password}@${db.host}:${db.port}/${encodeURIComponent(db.database)}?sslmode=${db.sslmode}`;
+}

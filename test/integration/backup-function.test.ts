@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { listBackups } from '../../shared/list-backups.js';
+import { S3Target } from '../../shared/targets/s3-target.js';
+import { startSecretsServer, type SecretsServer } from '../harness/secrets-server.js';
+import { sentEmails } from '../harness/ses-server.js';
+import { createBucket, loadChinook, pgPassword, repoRoot, runAllowingFailure, sql } from '../harness/test-env.js';
+
+const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:school-db-AbCdEf';
+const WRONG_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:wrong-password-AbCdEf';
+
+/** Runs the compiled backup handler (what the image holds) in a child process, as the Lambda runtime would. */
+async function invoke(event: unknown, env: NodeJS.ProcessEnv) {
+  const result = await runAllowingFailure(
+    process.execPath,
+    [join(repoRoot, 'dist/test/harness/invoke-handler.js'), join(repoRoot, 'dist/functions/backup.js'), JSON.stringify(event)],
+    { env },
+  );
+  const last = result.stdout.trim().split('\n').at(-1) ?? '';
+  const [kind, json] = [last.slice(0, last.indexOf(' ')), last.slice(last.indexOf(' ') + 1)];
+  return { ...result, kind, value: JSON.parse(json || 'null') as Record<string, unknown> };
+}
+
+describe('the backup function (compiled handler, in a child process)', () => {
+  let db: string;
+  let bucket: string;
+  let secrets: SecretsServer;
+  let baseEnv: NodeJS.ProcessEnv;
+  const pgPort = () => Number(new URL(process.env.DBBACKUP_TEST_PG_URL as string).port);
+
+  before(async () => {
+    [db, bucket] = await Promise.all([loadChinook(), createBucket('fn')]);
+    secrets = await startSecretsServer(() => ({
+      [SECRET_ARN]: JSON.stringify({ username: 'postgres', password: pgPassword(), engine: 'postgres' }),
+      [WRONG_SECRET_ARN]: JSON.stringify({ username: 'postgres', password: 'not-the-password' }),
+    }));
+    baseEnv = {
+      ...process.env,
+      DBBACKUP_BUCKET: bucket,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      AWS_REGION: 'us-east-1',
+    };
+  });
+
+  const configFor = (secretArn: string, onSuccess: boolean) =>
+    JSON.stringify({
+      alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'], onSuccess },
+      databases: [
+        {
+          name: db.replace(/_/g, '-'),
+          engine: 'postgres',
+          host: '127.0.0.1',
+          port: pgPort(),
+          database: db,
+          secretArn,
+          sslmode: 'disable',
+        },
+      ],
+    });
+
+  test('a scheduled event backs up the database with the tier storage class, returns the manifest, and emits metrics; no email unless enabled', async () => {
+    const name = db.replace(/_/g, '-');
+    const result = await invoke(
+      { database: name, tier: 'weekly' },
+      { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false) },
+    );
+    assert.equal(result.kind, 'RESULT', result.stdout + result.stderr);
+    assert.equal(result.value.database, name);
+    assert.equal(result.value.storage_class, 'STANDARD_IA');
+    assert.equal(result.value.kind, 'scheduled');
+    assert.equal(result.value.label, 'weekly');
+    assert.match(result.stdout, /"_aws":\{"Timestamp":\d+,"CloudWatchMetrics":\[\{"Namespace":"dbbackup"/);
+    assert.match(result.stdout, /"BackupSucceeded":1/);
+    assert.ok(!result.stdout.includes(pgPassword()) && !result.stderr.includes(pgPassword()), 'the password is never logged');
+    const { backups } = await listBackups(new S3Target(`s3://${bucket}`), { database: name });
+    assert.equal(backups.length, 1);
+    assert.deepEqual(
+      (await sentEmails()).filter((e) => e.subject.includes(name)),
+      [],
+    );
+  });
+
+  test('with success emails enabled, a completed backup sends one summary', async () => {
+    const name = db.replace(/_/g, '-');
+    const result = await invoke({ database: name, tier: 'daily' }, { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, true) });
+    assert.equal(result.kind, 'RESULT', result.stdout);
+    const mails = (await sentEmails()).filter((e) => e.subject.includes(`${name} daily backup completed`));
+    assert.equal(mails.length, 1);
+    assert.ok(mails[0]?.body.text?.includes(String(result.value.hash)));
+  });
+
+  test('a failed backup sends one email whose subject and body carry the error, and the invocation fails with it', async () => {
+    const name = db.replace(/_/g, '-');
+    const result = await invoke(
+      { database: name, tier: 'monthly' },
+      { ...baseEnv, DBBACKUP_CONFIG: configFor(WRONG_SECRET_ARN, false) },
+    );
+    assert.equal(result.kind, 'ERROR', result.stdout);
+    assert.match(String(result.value.errorMessage), /refused the login of user "postgres"/);
+    const mails = (await sentEmails()).filter((e) =>
+      e.subject.startsWith(`[dbbackup] FAILED ${name} monthly backup: PostgreSQL refused the login`),
+    );
+    assert.equal(mails.length, 1, JSON.stringify((await sentEmails()).map((e) => e.subject)));
+    assert.deepEqual(mails[0]?.destination.to, ['ops@example.com']);
+    assert.match(mails[0]?.body.text ?? '', /Error:\s+PostgreSQL refused the login/);
+    assert.match(mails[0]?.body.html ?? '', /open the log stream/);
+    assert.ok(!JSON.stringify(mails).includes('not-the-password'));
+  });
+
+  test('an unreachable SES endpoint does not hide the backup failure', async () => {
+    const name = db.replace(/_/g, '-');
+    const result = await invoke(
+      { database: name, tier: 'daily' },
+      { ...baseEnv, DBBACKUP_CONFIG: configFor(WRONG_SECRET_ARN, false), AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:9' },
+    );
+    assert.equal(result.kind, 'ERROR');
+    assert.match(String(result.value.errorMessage), /refused the login/);
+    assert.match(result.stdout, /"message":"alert failed"/);
+  });
+
+  test('an unreachable SES endpoint does not hide a successful backup', async () => {
+    const name = db.replace(/_/g, '-');
+    const result = await invoke(
+      { database: name, tier: 'daily' },
+      { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, true), AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:9' },
+    );
+    assert.equal(result.kind, 'RESULT', result.stdout);
+    assert.match(result.stdout, /"message":"alert failed"/);
+  });
+
+  test('an unknown database in the event fails with the configured names; a missing variable fails the cold start by name', async () => {
+    const unknown = await invoke({ database: 'nope' }, { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false) });
+    assert.equal(unknown.kind, 'ERROR');
+    assert.match(String(unknown.value.errorMessage), /no database named "nope" in this deployment\. configured: /);
+    const env: NodeJS.ProcessEnv = { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false) };
+    delete env.DBBACKUP_BUCKET;
+    const cold = await invoke({ database: 'x' }, env);
+    assert.match(String(cold.value.errorMessage), /^Environment variable DBBACKUP_BUCKET is required$/);
+  });
+
+  after(async () => {
+    await secrets?.stop();
+    if (db) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
+  });
+});
