@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError } from './errors.js';
-import type { DatabaseCredentials } from './run-scheduled-backup.js';
+import type { DatabaseCredentials } from './database-url.js';
 
 /**
  * Returns a function that reads database credentials from Secrets Manager once per secret and

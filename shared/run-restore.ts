@@ -94,12 +94,12 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
     const typed = request.confirm ?? (context.ask ? await context.ask(plan) : undefined);
     if (typed === undefined) {
       throw new ConfigError(`restore would replace ${describe(plan)}; refusing without confirmation`, {
-        hint: `pass --confirm ${destination.name} to proceed`,
+        hint: `confirm with the destination's name: --confirm ${destination.name} (CLI) or "confirm": "${destination.name}" (restore function)`,
       });
     }
     if (typed !== destination.name) {
       throw new ConfigError(`confirmation "${typed}" does not match the destination "${destination.name}"; nothing was changed`, {
-        hint: `pass --confirm ${destination.name} exactly`,
+        hint: `give exactly the destination's name: --confirm ${destination.name} (CLI) or "confirm": "${destination.name}" (restore function)`,
       });
     }
     if (request.confirm !== undefined) context.onPlan?.(plan);

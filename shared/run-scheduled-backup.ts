@@ -1,14 +1,8 @@
 import { z } from 'zod';
 import { parseOrConfigError } from './backup-options.js';
-import {
-  type DatabaseConfig,
-  type DeploymentConfig,
-  EFS_MOUNT_PATH,
-  findDatabase,
-  TIERS,
-  tierSettings,
-} from './deployment-config.js';
-import { ConfigError, formatErrorLine } from './errors.js';
+import { type DatabaseCredentials, databaseUrl } from './database-url.js';
+import { type DeploymentConfig, findDatabase, TIERS, tierSettings } from './deployment-config.js';
+import { formatErrorLine } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { composeAlert } from './notify/alert.js';
 import { type Notifier, sendAlert } from './notify/notifier.js';
@@ -23,11 +17,7 @@ export const scheduledBackupEventSchema = z
   .strict();
 export type ScheduledBackupEvent = z.output<typeof scheduledBackupEventSchema>;
 
-/** Database credentials as Secrets Manager holds them for RDS. */
-export interface DatabaseCredentials {
-  readonly username: string;
-  readonly password: string;
-}
+export type { DatabaseCredentials };
 
 /** What a scheduled backup needs from its runtime (Lambda or Fargate). */
 export interface ScheduledBackupDeps {
@@ -58,7 +48,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
     const db = findDatabase(deps.config, event.database);
     const { storageClass } = tierSettings(db, event.tier);
     const manifest = await runBackup({
-      source: await sourceUrl(db, deps.credentials),
+      source: await databaseUrl(db, deps.credentials),
       target: `s3://${deps.bucket}`,
       name: db.name,
       compression: db.compression,
@@ -104,18 +94,4 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
     await sendAlert(deps.notifier, message, deps.log);
     throw error;
   }
-}
-
-/** The source URL of a configured database; the password lives only in this string, in memory. */
-async function sourceUrl(db: DatabaseConfig, credentials: ScheduledBackupDeps['credentials']): Promise<string> {
-  if (db.engine === 'sqlite') return `sqlite://${EFS_MOUNT_PATH}/${db.path}`;
-  const secret = await credentials(db.secretArn);
-  if (!secret.username || !secret.password) {
-    throw new ConfigError(`the secret for database ${db.name} has no username or password`, {
-      hint: 'store {"username": "...", "password": "..."} in it (the format RDS uses)',
-    });
-  }
-  const user = encodeURIComponent(secret.username);
-  const password = encodeURIComponent(secret.password);
-  return `postgres://${user}:${password}@${db.host}:${db.port}/${encodeURIComponent(db.database)}?sslmode=${db.sslmode}`;
 }

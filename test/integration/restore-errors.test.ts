@@ -25,7 +25,7 @@ describe('restore refuses bad requests with exit 2 and changes nothing', () => {
     const result = await cli(['restore', '--target', join(dir, 'b'), '--latest', '--to', path]);
     assertRefused(
       result,
-      /restore would replace SQLite database .*app\.db \(\d+ bytes, 11 tables\); refusing without confirmation\. pass --confirm app\.db/,
+      /restore would replace SQLite database .*app\.db \(\d+ bytes, 11 tables\); refusing without confirmation\. confirm with the destination's name: --confirm app\.db/,
     );
     assert.deepEqual(await fs.readFile(path), before);
   });

@@ -1,0 +1,30 @@
+import { formatErrorLine } from '../shared/errors.js';
+import { secretsManagerCredentials } from '../shared/fetch-credentials.js';
+import { runFunctionRestore } from '../shared/run-function-restore.js';
+import type { RestoreResult } from '../shared/run-restore.js';
+import { bucket, config, type LambdaContext, logger } from './lambda-runtime.js';
+
+const credentials = secretsManagerCredentials();
+
+/**
+ * Restores a backup, invoked by hand: `{ "database": "school", "latest": true, "confirm": "school" }`.
+ * Without a matching "confirm" it refuses and says what it would have replaced.
+ */
+export async function handler(event: unknown, context: LambdaContext): Promise<RestoreResult> {
+  logger.addContext(context as never);
+  logger.info('restore started', { event });
+  try {
+    const result = await runFunctionRestore(event, { config, bucket, credentials, onPhase: (phase) => logger.info(phase) });
+    logger.info('restore completed', {
+      tables: result.tables,
+      rows: result.rows,
+      safetyBackup: result.safetyBackup,
+      dryRun: result.dryRun,
+    });
+    return result;
+  } catch (error) {
+    const reason = formatErrorLine(error);
+    logger.error('restore failed', { error: reason });
+    throw new Error(reason);
+  }
+}

@@ -1,0 +1,205 @@
+import { Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import { acknowledge, arnInFinding } from '../acknowledge.js';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as efs from 'aws-cdk-lib/aws-efs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment-config.js';
+import type { BackupBucket } from './backup-bucket.js';
+
+/** Properties of {@link BackupFunctions}. */
+export interface BackupFunctionsProps {
+  readonly config: DeploymentConfig;
+  readonly storage: BackupBucket;
+  /** The container image every function runs (the repository's Dockerfile). */
+  readonly code: (handler: string) => lambda.DockerImageCode;
+  /** Memory of backup and restore functions; Lambda gives 2 vCPUs from 3,538 MB. @default 3584 */
+  readonly memoryMiB?: number;
+  /** Temporary storage: backup holds a SQLite snapshot, restore the uncompressed backup. @default backup 2 GiB, restore 10 GiB */
+  readonly backupEphemeralGiB?: number;
+  readonly restoreEphemeralGiB?: number;
+}
+
+/** The functions of one database. */
+export interface DatabaseFunctions {
+  readonly database: DatabaseConfig;
+  readonly backup: lambda.Function;
+  readonly restore: lambda.Function;
+}
+
+/**
+ * The Lambda functions, all from one container image: per database a backup function (writes
+ * backups, never deletes) and a restore function (reads backups, writes only its pre-restore
+ * safety copy), plus one alert function that emails failed invocations (their on-failure
+ * destination, so a timeout or crash is reported too).
+ */
+export class BackupFunctions extends Construct {
+  readonly databases: DatabaseFunctions[] = [];
+  readonly alert: lambda.Function;
+
+  constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
+    super(scope, id);
+    const { config, storage } = props;
+    const memorySize = props.memoryMiB ?? 3584;
+
+    this.alert = new lambda.DockerImageFunction(this, 'Alert', {
+      description: 'dbbackup: emails backup runs that timed out or crashed',
+      code: props.code('dist/functions/alert.handler'),
+      memorySize: 512,
+      timeout: Duration.seconds(60),
+      environment: this.environment(config, storage, undefined),
+      logGroup: this.logGroup('Alert'),
+    });
+    this.allowSendingEmail(this.alert, config);
+    // Every function logs to CloudWatch through the AWS managed basic execution policy.
+    acknowledge(
+      this,
+      ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
+      "AWS's managed policy that only lets a function write its own logs.",
+    );
+
+    for (const db of config.databases) {
+      const network = this.network(db);
+      const environment = this.environment(config, storage, db);
+      const backup = new lambda.DockerImageFunction(this, `Backup-${db.name}`, {
+        description: `dbbackup: backs up ${db.name}`,
+        code: props.code('dist/functions/backup.handler'),
+        memorySize,
+        timeout: Duration.minutes(15),
+        ephemeralStorageSize: Size.gibibytes(props.backupEphemeralGiB ?? 2),
+        environment,
+        logGroup: this.logGroup(`Backup-${db.name}`),
+        // A retried backup would run beside or after a slow first attempt; failures are reported instead.
+        retryAttempts: 0,
+        onFailure: new destinations.LambdaDestination(this.alert),
+        ...network,
+      });
+      const restore = new lambda.DockerImageFunction(this, `Restore-${db.name}`, {
+        description: `dbbackup: restores ${db.name} (invoked by hand, with a confirmation)`,
+        code: props.code('dist/functions/restore.handler'),
+        memorySize,
+        timeout: Duration.minutes(15),
+        ephemeralStorageSize: Size.gibibytes(props.restoreEphemeralGiB ?? 10),
+        environment,
+        logGroup: this.logGroup(`Restore-${db.name}`),
+        retryAttempts: 0,
+        ...network,
+      });
+      // Backup writes and reads what it wrote (free key, size check); it is never given s3:DeleteObject.
+      storage.bucket.grantPut(backup);
+      storage.bucket.grantRead(backup);
+      storage.bucket.grantRead(restore);
+      storage.bucket.grantPut(restore);
+      if (db.engine === 'postgres') {
+        const secret = secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn);
+        secret.grantRead(backup);
+        secret.grantRead(restore);
+      }
+      this.allowSendingEmail(backup, config);
+      this.allowSendingEmail(restore, config);
+      for (const fn of [backup, restore]) {
+        acknowledge(
+          fn,
+          [
+            `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/*]`,
+            'IAM5[Action::s3:GetObject*]',
+            'IAM5[Action::s3:GetBucket*]',
+            'IAM5[Action::s3:List*]',
+            'IAM5[Action::s3:Abort*]',
+          ],
+          'Granted by Bucket.grantRead/grantPut: backups are objects under the bucket (bucket/*), read and written by name; no delete is granted.',
+        );
+        if (storage.key) {
+          acknowledge(
+            fn,
+            ['IAM5[Action::kms:GenerateDataKey*]', 'IAM5[Action::kms:ReEncrypt*]'],
+            'Granted by Bucket.grantPut on the bucket key: what SSE-KMS uploads need, on that one key.',
+          );
+        }
+        if (db.engine === 'sqlite') {
+          acknowledge(
+            fn,
+            ['IAM5[Resource::*]'],
+            'EFS client access added by FileSystem.fromEfsAccessPoint: Resource * with a condition naming the one access point.',
+          );
+        }
+        if (network.vpc) {
+          acknowledge(
+            fn,
+            ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]'],
+            "AWS's managed policy for the network interfaces a function in a VPC needs; it grants nothing else.",
+          );
+        }
+      }
+      acknowledge(
+        backup,
+        [`IAM5[Resource::${arnInFinding(this, this.alert.functionArn)}:*]`],
+        'Lambda destinations invoke any version of the alert function; added by LambdaDestination.',
+      );
+      this.databases.push({ database: db, backup, restore });
+    }
+  }
+
+  private environment(config: DeploymentConfig, storage: BackupBucket, db: DatabaseConfig | undefined): Record<string, string> {
+    // Each function carries only its own database's settings (Lambda environments hold 4 KB).
+    const own = { ...config, databases: db ? [db] : config.databases.slice(0, 1) };
+    return {
+      DBBACKUP_CONFIG: JSON.stringify(own),
+      DBBACKUP_BUCKET: storage.bucket.bucketName,
+      ...(storage.key ? { DBBACKUP_KMS_KEY_ID: storage.key.keyArn } : {}),
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+  }
+
+  private network(db: DatabaseConfig): Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'> {
+    const settings = db.engine === 'postgres' ? db.vpc : db.efs;
+    if (!settings) return {};
+    const vpc = ec2.Vpc.fromVpcAttributes(this, `Vpc-${db.name}`, {
+      vpcId: settings.vpcId,
+      availabilityZones: Stack.of(this).availabilityZones,
+    });
+    const subnets = settings.subnetIds.map((s, i) => ec2.Subnet.fromSubnetId(this, `Subnet-${db.name}-${i}`, s));
+    // The functions only place network interfaces in these subnets; their route tables are never read.
+    for (const subnet of subnets)
+      Validations.of(subnet).acknowledge({
+        id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        reason: 'route tables are not used',
+      });
+    const securityGroups = settings.securityGroupIds.map((g, i) =>
+      ec2.SecurityGroup.fromSecurityGroupId(this, `Sg-${db.name}-${i}`, g),
+    );
+    const filesystem =
+      db.engine === 'sqlite'
+        ? lambda.FileSystem.fromEfsAccessPoint(
+            efs.AccessPoint.fromAccessPointAttributes(this, `Ap-${db.name}`, {
+              accessPointId: db.efs.accessPointId,
+              fileSystem: efs.FileSystem.fromFileSystemAttributes(this, `Fs-${db.name}`, {
+                fileSystemId: db.efs.fileSystemId,
+                securityGroup: securityGroups[0] as ec2.ISecurityGroup,
+              }),
+            }),
+            EFS_MOUNT_PATH,
+          )
+        : undefined;
+    return { vpc, vpcSubnets: { subnets }, securityGroups, filesystem };
+  }
+
+  private logGroup(name: string): logs.LogGroup {
+    return new logs.LogGroup(this, `Logs-${name}`, { retention: logs.RetentionDays.THREE_MONTHS });
+  }
+
+  private allowSendingEmail(fn: lambda.Function, config: DeploymentConfig): void {
+    const domain = config.alerts.sender.split('@')[1] as string;
+    const identity = (name: string) => Stack.of(this).formatArn({ service: 'ses', resource: 'identity', resourceName: name });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ses:SendEmail'],
+        resources: [identity(config.alerts.sender), identity(domain)],
+      }),
+    );
+  }
+}

@@ -1,0 +1,117 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { DeploymentConfig } from '../../shared/deployment-config.js';
+import type { DatabaseFunctions } from './backup-functions.js';
+
+/** Properties of {@link BackupMonitoring}. */
+export interface BackupMonitoringProps {
+  readonly config: DeploymentConfig;
+  readonly functions: readonly DatabaseFunctions[];
+  /** Encrypts the alarm topic. @default the AWS managed SNS key */
+  readonly key?: kms.IKey;
+  /** A daily backup older than this raises the "no recent backup" alarm. @default 26 hours */
+  readonly maxBackupAge?: Duration;
+}
+
+const NAMESPACE = 'dbbackup';
+
+/**
+ * Alarms and a dashboard: per database, no successful daily backup within 26 hours, any failed
+ * backup, and errors of the functions themselves (timeouts, crashes); alarms notify an SNS
+ * topic the recipients subscribe to by email. The dashboard shows success, failures, duration
+ * and stored size over time.
+ */
+export class BackupMonitoring extends Construct {
+  readonly topic: sns.Topic;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
+    super(scope, id);
+    this.topic = new sns.Topic(this, 'Alarms', { displayName: 'dbbackup alarms', masterKey: props.key, enforceSSL: true });
+    for (const recipient of props.config.alerts.recipients)
+      this.topic.addSubscription(new subscriptions.EmailSubscription(recipient));
+    const notify = new actions.SnsAction(this.topic);
+    const maxAge = props.maxBackupAge ?? Duration.hours(26);
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: 'dbbackup' });
+
+    for (const { database, backup } of props.functions) {
+      const metric = (name: string, tier: string, statistic: string) =>
+        new cloudwatch.Metric({
+          namespace: NAMESPACE,
+          metricName: name,
+          dimensionsMap: { service: 'dbbackup', database: database.name, tier },
+          statistic,
+          period: Duration.hours(1),
+        });
+      const stale = new cloudwatch.Alarm(this, `NoRecentBackup-${database.name}`, {
+        alarmDescription: `No successful daily backup of ${database.name} within ${maxAge.toHours()} hours`,
+        metric: metric('BackupSucceeded', 'daily', 'Sum').with({ period: maxAge }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+      const failed = new cloudwatch.Alarm(this, `BackupFailed-${database.name}`, {
+        alarmDescription: `A backup of ${database.name} failed`,
+        metric: new cloudwatch.MathExpression({
+          expression: 'daily + weekly + monthly',
+          usingMetrics: {
+            daily: metric('BackupFailed', 'daily', 'Sum'),
+            weekly: metric('BackupFailed', 'weekly', 'Sum'),
+            monthly: metric('BackupFailed', 'monthly', 'Sum'),
+          },
+          period: Duration.hours(1),
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      const crashed = new cloudwatch.Alarm(this, `FunctionErrors-${database.name}`, {
+        alarmDescription: `The backup function of ${database.name} timed out or crashed`,
+        metric: backup.metricErrors({ period: Duration.hours(1) }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      for (const alarm of [stale, failed, crashed]) {
+        alarm.addAlarmAction(notify);
+        this.alarms.push(alarm);
+      }
+      this.dashboard.addWidgets(
+        new cloudwatch.TextWidget({ markdown: `## ${database.name}`, width: 24, height: 1 }),
+        new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [stale, failed, crashed], width: 6, height: 6 }),
+        new cloudwatch.GraphWidget({
+          title: 'Backups succeeded / failed',
+          left: ['daily', 'weekly', 'monthly'].flatMap((t) => [
+            metric('BackupSucceeded', t, 'Sum'),
+            metric('BackupFailed', t, 'Sum'),
+          ]),
+          width: 6,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Duration (ms)',
+          left: ['daily', 'weekly', 'monthly'].map((t) =>
+            metric('BackupDuration', t, 'Maximum').with({ period: Duration.days(1) }),
+          ),
+          width: 6,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Stored bytes',
+          left: ['daily', 'weekly', 'monthly'].map((t) => metric('StoredBytes', t, 'Maximum').with({ period: Duration.days(1) })),
+          width: 6,
+          height: 6,
+        }),
+      );
+    }
+  }
+}
