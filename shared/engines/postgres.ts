@@ -22,8 +22,13 @@ interface Probed {
   readonly info: SourceInfo;
   readonly pgDump: PgTool;
   readonly tableCounts: TableCounts;
-  /** The open transaction whose snapshot pg_dump imports, so the counts describe exactly what is dumped. */
-  readonly snapshot?: { readonly client: pg.Client; readonly id: string };
+  /**
+   * The probe's connection, open until the dump ends: it holds the advisory lock that keeps a
+   * second backup of this database from running alongside, and (until pg_dump's first byte) the
+   * transaction whose snapshot pg_dump imports, so the counts describe exactly what is dumped.
+   */
+  readonly session: pg.Client;
+  readonly snapshotId?: string;
 }
 
 /** Backs up a PostgreSQL database with `pg_dump` (custom format by default, uncompressed: compression happens once, downstream). */
@@ -49,6 +54,7 @@ export class PostgresEngine implements Engine {
     // One connection for everything (each login costs a SCRAM handshake); the tools are probed meanwhile.
     const [client, tools] = await Promise.all([connectPostgres(this.conn), findPgTools('pg_dump', this.env)]);
     let keepOpen = false;
+    const database = this.label ?? this.conn.database;
     try {
       const { rows } = await client.query<{ num: string; version: string; size: string }>(
         `select current_setting('server_version_num') as num, current_setting('server_version') as version,
@@ -61,17 +67,25 @@ export class PostgresEngine implements Engine {
         });
       }
       const pgDump = choosePgTool(tools, Math.floor(Number(server.num) / 10000), server.version, 'pg_dump');
-      const snapshot = await exportSnapshot(client);
+      const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtext($1)) as ok', [
+        `dbbackup backup ${database}`,
+      ]);
+      if (!lock[0]?.ok) {
+        throw new DumpError(`another backup of ${database} on ${this.conn.host}:${this.conn.port} is already running`, {
+          hint: 'nothing was stored by this run; let the other one finish',
+        });
+      }
+      const snapshotId = await exportSnapshot(client);
       const tableCounts = await countRows(client);
-      keepOpen = snapshot !== undefined;
       const info: SourceInfo = {
         engine: 'postgres',
-        database: keySafeName(this.label ?? this.conn.database),
+        database: keySafeName(database),
         description: this.conn.url,
         engineVersion: { server: server.version, pg_dump: pgDump.version },
         databaseSizeBytes: Number(server.size),
       };
-      this.probed = { info, pgDump, tableCounts, snapshot: snapshot ? { client, id: snapshot } : undefined };
+      this.probed = { info, pgDump, tableCounts, session: client, snapshotId };
+      keepOpen = true;
       return info;
     } catch (error) {
       if (error instanceof ConfigError || error instanceof DumpError) throw error;
@@ -87,9 +101,7 @@ export class PostgresEngine implements Engine {
   }
 
   async close(): Promise<void> {
-    const snapshot = this.probed?.snapshot;
-    if (!snapshot) return;
-    await snapshot.client.end().catch(() => {});
+    await this.probed?.session.end().catch(() => {});
   }
 
   async dump(options: { format?: DumpFormat } = {}): Promise<Dump> {
@@ -98,19 +110,22 @@ export class PostgresEngine implements Engine {
       throw new ConfigError(`PostgreSQL dumps are "custom" or "plain" (got "${format}")`);
     }
     if (!this.probed) await this.probe();
-    const { pgDump, tableCounts, snapshot } = this.probed as Probed;
-    const releaseSnapshot = once(async () => {
-      await snapshot?.client.query('commit').catch(() => {});
-      await snapshot?.client.end().catch(() => {});
+    const { pgDump, tableCounts, session, snapshotId } = this.probed as Probed;
+    const endSnapshot = once(async () => {
+      if (snapshotId) await session.query('commit').catch(() => {});
+    });
+    const release = once(async () => {
+      await endSnapshot();
+      await session.end().catch(() => {});
     });
     // -Z0: pg_dump would otherwise compress with zlib on one core, and we compress again downstream.
     const args = [`--format=${format}`, '--no-password', `--dbname=${this.conn.url}`];
     if (format === 'custom') args.push('-Z0');
-    if (snapshot) args.push(`--snapshot=${snapshot.id}`);
+    if (snapshotId) args.push(`--snapshot=${snapshotId}`);
     const stream = spawnReadable(pgDump.path, args, {
       env: libpqEnvironment(this.conn, this.env),
       // pg_dump imports the snapshot before it writes its first byte; the exporting transaction may end then.
-      onFirstOutput: () => void releaseSnapshot(),
+      onFirstOutput: () => void endSnapshot(),
       describeFailure: ({ exit, spawnError }) => {
         if (spawnError) {
           return new ConfigError(`pg_dump could not be started (${pgDump.path}): ${spawnError.message}`, {
@@ -124,8 +139,8 @@ export class PostgresEngine implements Engine {
         });
       },
     });
-    stream.once('close', () => void releaseSnapshot());
-    return { stream, format, tableCounts, cleanup: releaseSnapshot };
+    // The lock is held until cleanup, after the manifest: a second run must not start while this one commits.
+    return { stream, format, tableCounts, cleanup: release };
   }
 }
 

@@ -1,5 +1,5 @@
 import { createReadStream, promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -7,6 +7,9 @@ import { ConfigError, DumpError } from '../errors.js';
 import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from './engine.js';
 import { keySafeName } from './engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
+
+/** A lock file older than this was left by a killed run (Lambda runs at most 15 minutes). */
+const STALE_LOCK_MS = 6 * 3600 * 1000;
 
 /** Options of the SQLite engine. */
 export interface SqliteEngineOptions {
@@ -60,9 +63,17 @@ export class SqliteEngine implements Engine {
     if (options.format && options.format !== 'sqlite') {
       throw new ConfigError(`--format ${options.format} applies to PostgreSQL only; SQLite backups are the database file`);
     }
+    const unlock = await this.lock();
     const base = this.options.tmpDir ?? process.env.DBBACKUP_TMPDIR ?? tmpdir();
-    const dir = await fs.mkdtemp(join(base, 'dbbackup-sqlite-'));
-    const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+    const dir = await fs.mkdtemp(join(base, 'dbbackup-sqlite-')).catch(async (error) => {
+      await unlock();
+      throw error;
+    });
+    // The lock is held until cleanup, after the manifest: a second run must not start while this one commits.
+    const cleanup = async () => {
+      await fs.rm(dir, { recursive: true, force: true });
+      await unlock();
+    };
     try {
       const snapshot = join(dir, 'snapshot.db');
       await this.snapshot(snapshot);
@@ -73,6 +84,39 @@ export class SqliteEngine implements Engine {
       await cleanup();
       throw error;
     }
+  }
+
+  /**
+   * Keeps two backups of this database from running at once (a manual run during a scheduled
+   * one): a lock file beside it, created exclusively (which works on EFS/NFSv4 too). A lock older
+   * than {@link STALE_LOCK_MS} is left by a run that was killed and is taken over. Where the
+   * directory is read-only no lock can be taken and none is.
+   */
+  private async lock(): Promise<() => Promise<void>> {
+    const path = `${this.path}.dbbackup-lock`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const handle = await fs.open(path, 'wx');
+        await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+        await handle.close();
+        return () => fs.rm(path, { force: true });
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return async () => {};
+        if (code !== 'EEXIST') throw error;
+        const stat = await fs.stat(path).catch(() => undefined);
+        if (stat && Date.now() - stat.mtimeMs < STALE_LOCK_MS) {
+          throw new DumpError(
+            `another backup of ${this.path} is already running (lock file ${path}, since ${stat.mtime.toISOString()})`,
+            {
+              hint: 'nothing was stored by this run; let the other one finish, or delete the lock file if no backup is running',
+            },
+          );
+        }
+        await fs.rm(path, { force: true });
+      }
+    }
+    throw new DumpError(`cannot take the backup lock ${path}`);
   }
 
   /**

@@ -224,3 +224,27 @@ describe('PostgreSQL backups to S3', () => {
       if (db) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
   });
 });
+
+describe('overlapping backups', () => {
+  test('a second backup of the same database while one is running ends with "already running"; the first completes', async () => {
+    const db = await createDatabase('overlap');
+    await sql(db, 'create table t as select g from generate_series(1, 1000) g');
+    const bucket = await createBucket('overlap');
+    const slow = await pgDumpWrapperDir('sleep 2; exec "$REAL" "$@"');
+    const first = runBackup(
+      { source: pgUrl(db), target: `s3://${bucket}` },
+      { env: { ...process.env, DBBACKUP_PG_BIN_DIR: slow } },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const second = await cli(['backup', '--source', pgUrl(db), '--target', `s3://${bucket}`]);
+    assert.equal(second.code, 1, second.stderr);
+    assert.match(
+      second.stderr,
+      /another backup of overlap_\w+ on 127\.0\.0\.1:\d+ is already running\. nothing was stored by this run/,
+    );
+    const manifest = await first;
+    assert.equal(manifest.tables['public.t'], 1000);
+    const third = await runBackup({ source: pgUrl(db), target: `s3://${bucket}` });
+    assert.notEqual(third.key, manifest.key, 'the lock is released once a backup ends');
+  });
+});

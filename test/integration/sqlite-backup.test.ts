@@ -124,3 +124,21 @@ describe('SQLite backups', () => {
     }
   });
 });
+
+describe('overlapping SQLite backups', () => {
+  test('a backup while another holds the lock ends with "already running"; a stale lock from a killed run is taken over', async () => {
+    const dir = await tempDir('sqlite-lock');
+    const path = join(dir, 'app.db');
+    await makeDatabase(path, 10, 'delete');
+    await fs.writeFile(`${path}.dbbackup-lock`, '{"pid": 1}');
+    const busy = await cli(['backup', '--source', path, '--target', join(dir, 'out')]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /another backup of .*app\.db is already running \(lock file/);
+
+    const old = new Date(Date.now() - 7 * 3600 * 1000);
+    await fs.utimes(`${path}.dbbackup-lock`, old, old);
+    const manifest = await runBackup({ source: path, target: join(dir, 'out') });
+    assert.equal(manifest.tables.payload, 10);
+    await assert.rejects(fs.stat(`${path}.dbbackup-lock`), 'the lock is removed once the backup ends');
+  });
+});
