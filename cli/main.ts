@@ -3,6 +3,7 @@ import { toolVersion } from '../shared/tool-version.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInfo } from './commands/info.js';
+import { registerInvoke } from './commands/invoke.js';
 import { registerList } from './commands/list.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVerify } from './commands/verify.js';
@@ -29,6 +30,7 @@ registerBackup(program);
 registerList(program);
 registerVerify(program);
 registerRestore(program);
+registerInvoke(program);
 registerInfo(program);
 registerDemo(program);
 

@@ -9,6 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment-config.js';
+import { functionName } from '../../shared/function-names.js';
 import type { BackupBucket } from './backup-bucket.js';
 
 /** Properties of {@link BackupFunctions}. */
@@ -66,6 +67,8 @@ export class BackupFunctions extends Construct {
       const network = this.network(db);
       const environment = this.environment(config, storage, db);
       const backup = new lambda.DockerImageFunction(this, `Backup-${db.name}`, {
+        // A predictable name, so `dbbackup invoke backup --stack S --database D` finds it.
+        functionName: functionName(Stack.of(this).stackName, db.name, 'backup'),
         description: `dbbackup: backs up ${db.name}`,
         code: props.code('dist/functions/backup.handler'),
         memorySize,
@@ -79,6 +82,7 @@ export class BackupFunctions extends Construct {
         ...network,
       });
       const restore = new lambda.DockerImageFunction(this, `Restore-${db.name}`, {
+        functionName: functionName(Stack.of(this).stackName, db.name, 'restore'),
         description: `dbbackup: restores ${db.name} (invoked by hand, with a confirmation)`,
         code: props.code('dist/functions/restore.handler'),
         memorySize,

@@ -10,11 +10,11 @@ import { createBucket, loadChinook, pgPassword, repoRoot, runAllowingFailure, sq
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:school-db-AbCdEf';
 const WRONG_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:wrong-password-AbCdEf';
 
-/** Runs the compiled backup handler (what the image holds) in a child process, as the Lambda runtime would. */
-async function invoke(event: unknown, env: NodeJS.ProcessEnv) {
+/** Runs a compiled handler (what the image holds) in a child process, as the Lambda runtime would. */
+async function invoke(event: unknown, env: NodeJS.ProcessEnv, fn = 'backup') {
   const result = await runAllowingFailure(
     process.execPath,
-    [join(repoRoot, 'dist/test/harness/invoke-handler.js'), join(repoRoot, 'dist/functions/backup.js'), JSON.stringify(event)],
+    [join(repoRoot, 'dist/test/harness/invoke-handler.js'), join(repoRoot, `dist/functions/${fn}.js`), JSON.stringify(event)],
     { env },
   );
   const last = result.stdout.trim().split('\n').at(-1) ?? '';
@@ -137,6 +137,28 @@ describe('the backup function (compiled handler, in a child process)', () => {
     delete env.DBBACKUP_BUCKET;
     const cold = await invoke({ database: 'x' }, env);
     assert.match(String(cold.value.errorMessage), /^Environment variable DBBACKUP_BUCKET is required$/);
+  });
+
+  test('the restore function refuses without "confirm", saying what it would replace; with it, restores the latest backup exactly', async () => {
+    const name = db.replace(/_/g, '-');
+    const env = { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false) };
+    await invoke({ database: name, tier: 'daily' }, env);
+    await sql(db, 'create table added_later (x int); delete from invoice_line');
+
+    const refused = await invoke({ database: name, latest: true }, env, 'restore');
+    assert.equal(refused.kind, 'ERROR');
+    assert.match(
+      String(refused.value.errorMessage),
+      new RegExp(`restore would replace database "${db}" at postgres://postgres@127\\.0\\.0\\.1:\\d+/${db}.*"confirm": "${db}"`),
+    );
+    assert.equal((await sql(db, "select to_regclass('added_later') as t"))[0]?.t, 'added_later', 'nothing changed');
+
+    const restored = await invoke({ database: name, latest: true, confirm: db }, env, 'restore');
+    assert.equal(restored.kind, 'RESULT', restored.stdout);
+    assert.equal(restored.value.restored, true);
+    assert.match(String(restored.value.safetyBackup), /^s3:\/\//);
+    assert.equal((await sql(db, "select to_regclass('added_later') as t"))[0]?.t, null);
+    assert.equal(Number((await sql(db, 'select count(*) as n from invoice_line'))[0]?.n), 2240);
   });
 
   after(async () => {

@@ -1,0 +1,63 @@
+import { Argument, type Command, Option } from 'commander';
+import { TIERS } from '../../shared/deployment-config.js';
+import { FunctionError, invokeFunction } from '../../shared/invoke-function.js';
+import { functionName } from '../../shared/function-names.js';
+import { action } from '../run-command.js';
+
+interface InvokeFlags {
+  database: string;
+  tier?: string;
+  latest?: boolean;
+  file?: string;
+  path?: string;
+  to?: string;
+  confirm?: string;
+  dryRun?: boolean;
+  stack: string;
+  functionName?: string;
+  logs?: boolean;
+}
+
+/** `dbbackup invoke backup|restore`: runs a deployed function and waits for its result. */
+export function registerInvoke(program: Command): void {
+  program
+    .command('invoke')
+    .description('invoke the deployed backup or restore function, wait, and print its result (or error) and log')
+    .addArgument(new Argument('<function>', 'backup or restore').choices(['backup', 'restore']))
+    .requiredOption('-d, --database <name>', 'the database, as named in the deployment config')
+    .addOption(new Option('--tier <tier>', 'backup: the tier (storage class)').choices(TIERS).default('daily'))
+    .option('--latest', 'restore: the newest backup')
+    .option('--file <name>', 'restore: the backup with this file name')
+    .option('--path <uri>', 'restore: any s3:// URI')
+    .option('--to <url>', 'restore: another destination (default: the configured database)')
+    .option('--confirm <name>', 'restore: the destination database name')
+    .option('--dry-run', 'restore: verify and show what would be replaced')
+    .option('--stack <name>', 'the CloudFormation stack name', 'DbBackup')
+    .option('--function-name <name-or-arn>', 'the function to invoke, instead of deriving it from --stack and --database')
+    .option('--logs', 'also print the tail of the function log on stderr')
+    .action(
+      action('invoke', async (which: 'backup' | 'restore', flags: InvokeFlags) => {
+        const event =
+          which === 'backup'
+            ? { database: flags.database, tier: flags.tier }
+            : {
+                database: flags.database,
+                latest: flags.latest,
+                file: flags.file,
+                path: flags.path,
+                to: flags.to,
+                confirm: flags.confirm,
+                dryRun: flags.dryRun,
+              };
+        const name = flags.functionName ?? functionName(flags.stack, flags.database, which);
+        const result = await invokeFunction(name, JSON.parse(JSON.stringify(event)));
+        if (flags.logs || result.failed) process.stderr.write(`--- log of ${name} (last 4 KB) ---\n${result.logTail}\n`);
+        if (result.failed) {
+          const message = (result.payload as { errorMessage?: string })?.errorMessage ?? JSON.stringify(result.payload);
+          throw new FunctionError(`${name} failed: ${message}`);
+        }
+        process.stdout.write(`${JSON.stringify(result.payload, null, 2)}\n`);
+        return 0;
+      }),
+    );
+}

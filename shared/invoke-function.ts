@@ -1,0 +1,66 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { ConfigError, DbBackupError, StorageError } from './errors.js';
+
+/** What a deployed function answered. */
+export interface InvocationResult {
+  readonly functionName: string;
+  /** The function's return value, or its error as the Lambda runtime reports it. */
+  readonly payload: unknown;
+  readonly failed: boolean;
+  /** The last 4 KB of the invocation's log. */
+  readonly logTail: string;
+}
+
+/** An invocation that the function itself failed (its error, not ours). Exit 1. */
+export class FunctionError extends DbBackupError {
+  readonly exitCode = 1 as const;
+}
+
+/**
+ * Invokes a deployed dbbackup function and waits for it (up to its 15 minutes), returning its
+ * result and the tail of its log.
+ */
+export async function invokeFunction(
+  functionName: string,
+  event: unknown,
+  client = new LambdaClient({ requestHandler: { requestTimeout: 16 * 60_000 } }),
+): Promise<InvocationResult> {
+  let response;
+  try {
+    response = await client.send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        InvocationType: 'RequestResponse',
+        LogType: 'Tail',
+        Payload: Buffer.from(JSON.stringify(event)),
+      }),
+    );
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'ResourceNotFoundException') {
+      throw new ConfigError(`no function named ${functionName}`, {
+        hint: 'check --stack and --database (or pass --function-name), and the AWS region',
+        cause: error,
+      });
+    }
+    if (name === 'CredentialsProviderError')
+      throw new ConfigError('no AWS credentials found', {
+        hint: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+        cause: error,
+      });
+    throw new StorageError(`invoking ${functionName} failed: ${name}: ${(error as Error).message}`, { cause: error });
+  }
+  const text = response.Payload ? Buffer.from(response.Payload).toString('utf8') : 'null';
+  let payload: unknown;
+  try {
+    payload = JSON.parse(text);
+  } catch {
+    payload = text;
+  }
+  return {
+    functionName,
+    payload,
+    failed: Boolean(response.FunctionError),
+    logTail: response.LogResult ? Buffer.from(response.LogResult, 'base64').toString('utf8') : '',
+  };
+}
