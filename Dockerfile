@@ -1,10 +1,12 @@
-# One image for every dbbackup function (backup, restore, alert) and the Fargate runner.
-# Build: docker build -t dbbackup .   (cdk deploy builds it; nothing here needs Docker to synth or test)
-# Size: about 450 MB (Node 22 base ~350 MB, PostgreSQL clients ~40 MB per major, app ~60 MB).
+# One image for every dbbackup function (backup, restore, alert).
+#   docker build -t dbbackup .        (cdk deploy builds it; nothing else in this repository needs Docker)
+# Size: about 450 MB (Lambda Node.js 22 base ~330 MB, app and node_modules ~60 MB, ~15 MB per PostgreSQL major).
 
-# PostgreSQL majors whose pg_dump/pg_restore are bundled; the engine picks per server at run time.
-ARG PG_MAJORS="13 14 15 16 17 18"
+# PostgreSQL majors whose pg_dump, pg_restore and psql are bundled; at run time dbbackup picks, per server,
+# the newest one at least as new as the server (see README, "Which pg_dump").
+ARG PG_MAJORS="15 16 17 18"
 
+# Build: compile the TypeScript and better-sqlite3 (native) for this image's architecture.
 FROM public.ecr.aws/lambda/nodejs:22 AS build
 RUN dnf install -y gcc-c++ make python3 && dnf clean all
 WORKDIR /build
@@ -18,13 +20,21 @@ COPY bench bench
 COPY test test
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
 
-FROM public.ecr.aws/lambda/nodejs:22
+# PostgreSQL clients: Amazon Linux's postgresqlNN packages conflict with each other, so each major is
+# installed into its own root and only its client programs are kept (they share libpq.so.5).
+FROM public.ecr.aws/lambda/nodejs:22 AS postgres
 ARG PG_MAJORS
-# PGDG builds for Amazon Linux 2023, with OpenSSL so RDS force_ssl works; zstd for --compression zstd.
-RUN dnf install -y zstd shadow-utils \
- && for v in $PG_MAJORS; do dnf install -y "postgresql${v}" 2>/dev/null || echo "PostgreSQL $v client not in the enabled repositories"; done \
- && dnf clean all
-ENV DBBACKUP_PG_BIN_DIR=/usr/pgsql-18/bin:/usr/pgsql-17/bin:/usr/pgsql-16/bin:/usr/pgsql-15/bin:/usr/pgsql-14/bin:/usr/pgsql-13/bin
+RUN for v in $PG_MAJORS; do \
+      if dnf install -y --installroot=/tmp/pg$v --releasever=2023 --setopt=install_weak_deps=False "postgresql$v" >/dev/null 2>&1; then \
+        mkdir -p /opt/postgresql/$v/bin && cp /tmp/pg$v/usr/bin/pg_dump /tmp/pg$v/usr/bin/pg_restore /tmp/pg$v/usr/bin/psql /opt/postgresql/$v/bin/; \
+      else echo "PostgreSQL $v: no postgresql$v package in this Amazon Linux release, skipped"; fi; \
+    done && ls /opt/postgresql
+
+FROM public.ecr.aws/lambda/nodejs:22
+# libpq with OpenSSL (RDS force_ssl), zstd for --compression zstd.
+RUN dnf install -y libpq zstd && dnf clean all
+COPY --from=postgres /opt/postgresql /opt/postgresql
+ENV DBBACKUP_PG_BIN_DIR=/opt/postgresql/18/bin:/opt/postgresql/17/bin:/opt/postgresql/16/bin:/opt/postgresql/15/bin
 WORKDIR ${LAMBDA_TASK_ROOT}
 COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules node_modules

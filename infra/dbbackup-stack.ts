@@ -24,6 +24,11 @@ export class DbBackupStack extends Stack {
   constructor(scope: Construct, id: string, props: DbBackupStackProps) {
     super(scope, id, props);
     const { config } = props;
+    // Accepted by the config schema for what comes next, but refused here rather than silently ignored.
+    const fargate = config.databases.filter((d) => d.runner === 'fargate').map((d) => d.name);
+    if (fargate.length > 0)
+      throw new Error(`runner "fargate" is not available yet (databases: ${fargate.join(', ')}); use "lambda"`);
+    if (config.bucket.replicationRegion) throw new Error('bucket.replicationRegion is not available yet; remove it to deploy');
     this.storage = new BackupBucket(this, 'Storage', config.bucket);
     this.functions = new BackupFunctions(this, 'Functions', { config, storage: this.storage, code: props.code });
     this.schedules = new BackupSchedules(this, 'Schedules', { config, functions: this.functions.databases });

@@ -203,6 +203,18 @@ describe('the CDK stack, from the example config', () => {
     assert.equal(json, readFileSync(file, 'utf8').trimEnd());
   });
 
+  test('options that are not available yet are refused by name, not silently ignored', () => {
+    const db = config.databases[0] as DeploymentConfig['databases'][number];
+    assert.throws(
+      () => synth({ ...config, databases: [{ ...db, runner: 'fargate' }] }),
+      /runner "fargate" is not available yet \(databases: school\)/,
+    );
+    assert.throws(
+      () => synth({ ...config, bucket: { ...config.bucket, replicationRegion: 'eu-central-1' } }),
+      /replicationRegion is not available yet/,
+    );
+  });
+
   test('SSE-S3 instead of KMS, and a SQLite database on EFS, synthesize too', async () => {
     const alt: DeploymentConfig = {
       ...config,
