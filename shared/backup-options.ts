@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { COMPRESSIONS } from './compression/compression.js';
-import { ConfigError } from './errors.js';
+import { parseOrConfigError } from './parse-or-config-error.js';
 import { STORAGE_CLASSES } from './targets/target.js';
 
 /** Everything that describes one backup run, as the CLI and the Lambda handler both pass it. */
@@ -36,16 +36,4 @@ export type BackupOptions = z.output<typeof backupOptionsSchema>;
 /** Validates options, failing with a ConfigError that names the field and the value. */
 export function parseBackupOptions(input: unknown): BackupOptions {
   return parseOrConfigError(backupOptionsSchema, input);
-}
-
-/** Parses with zod; the first problem becomes `field must … (got value)`. */
-export function parseOrConfigError<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = issue?.path.join('.') || 'options';
-  let got: unknown = input;
-  for (const part of issue?.path ?? []) got = (got as Record<PropertyKey, unknown> | undefined)?.[part as PropertyKey];
-  const shown = got === undefined ? 'nothing' : JSON.stringify(got);
-  throw new ConfigError(`${field}: ${issue?.message ?? 'invalid'} (got ${shown})`);
 }

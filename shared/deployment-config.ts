@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { parseOrConfigError } from './backup-options.js';
+import { parseOrConfigError } from './parse-or-config-error.js';
 import { ConfigError } from './errors.js';
 import { STORAGE_CLASSES } from './targets/target.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseOrConfigError } from './backup-options.js';
+import { parseOrConfigError } from './parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase, TIERS, tierSettings } from './deployment-config.js';
 import { formatErrorLine } from './errors.js';

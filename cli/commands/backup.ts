@@ -5,7 +5,7 @@ import { runBackup } from '../../shared/run-backup.js';
 import { STORAGE_CLASSES } from '../../shared/targets/target.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { ProgressLine } from '../progress-line.js';
-import { action, integerOption } from '../run-command.js';
+import { action, integerOption } from '../action.js';
 import { targetOptions } from '../target-flags.js';
 
 interface BackupFlags {

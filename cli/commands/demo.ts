@@ -2,7 +2,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MANIFEST_SUFFIX } from '../../shared/manifest.js';
-import { action } from '../run-command.js';
+import { action } from '../action.js';
 import { backupWithProgress, summaryLine } from './backup.js';
 
 /** The Chinook sample database shipped with the repository (MIT, see its LICENSE.md). */

@@ -3,7 +3,7 @@ import { listBackups } from '../../shared/list-backups.js';
 import { summarizeBackups } from '../../shared/summarize-backups.js';
 import { formatAge, formatBytes } from '../format-units.js';
 import { renderTable } from '../render-table.js';
-import { action } from '../run-command.js';
+import { action } from '../action.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 
 /** `dbbackup info`: per database, how many backups, how big, and how old the newest is. */

@@ -2,7 +2,7 @@ import { Argument, type Command, Option } from 'commander';
 import { TIERS } from '../../shared/deployment-config.js';
 import { FunctionError, invokeFunction } from '../../shared/invoke-function.js';
 import { functionName } from '../../shared/function-names.js';
-import { action } from '../run-command.js';
+import { action } from '../action.js';
 
 interface InvokeFlags {
   database: string;

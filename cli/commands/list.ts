@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { listBackups } from '../../shared/list-backups.js';
 import { formatAge, formatBytes } from '../format-units.js';
 import { renderTable } from '../render-table.js';
-import { action } from '../run-command.js';
+import { action } from '../action.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 
 /** `dbbackup list`: completed backups, newest first. */

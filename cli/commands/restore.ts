@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/run-restore.js';
 import { formatAge, formatBytes, formatDuration } from '../format-units.js';
-import { action } from '../run-command.js';
+import { action } from '../action.js';
 
 interface RestoreFlags {
   target?: string;

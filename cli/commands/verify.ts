@@ -3,7 +3,7 @@ import { ConfigError } from '../../shared/errors.js';
 import { type ListedBackup, listBackups, selectBackup } from '../../shared/list-backups.js';
 import { verifyBackup } from '../../shared/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
-import { action } from '../run-command.js';
+import { action } from '../action.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 
 interface VerifyFlags extends TargetFlags {

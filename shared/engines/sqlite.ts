@@ -167,12 +167,17 @@ export class SqliteEngine implements Engine {
       throw new ConfigError(`cannot open SQLite database ${this.path}: ${describe(error)}`, { cause: error });
     }
     try {
+      // A writer's commit holds the lock for a moment; wait for it rather than fail the probe.
+      db.pragma('busy_timeout = 10000');
       return work(db);
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_NOTADB') {
         throw new ConfigError(`${this.path} is not a SQLite database`, { hint: 'check the path in --source', cause: error });
       }
-      throw error;
+      throw new DumpError(`reading SQLite database ${this.path} failed: ${describe(error)}`, {
+        hint: isBusy(error) ? 'another connection kept it locked for over 10 s; retry' : undefined,
+        cause: error,
+      });
     } finally {
       db.close();
     }

@@ -48,6 +48,8 @@ export class SqliteDestination implements Destination {
     }
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
     try {
+      // The application may be writing; wait for its commits rather than fail.
+      db.pragma('busy_timeout = 10000');
       const tables = db
         .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\'`)
         .pluck()
