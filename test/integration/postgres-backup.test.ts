@@ -231,11 +231,16 @@ describe('overlapping backups', () => {
     await sql(db, 'create table t as select g from generate_series(1, 1000) g');
     const bucket = await createBucket('overlap');
     const slow = await pgDumpWrapperDir('sleep 2; exec "$REAL" "$@"');
+    // Start the second run once the first is streaming: past its probe, so it holds the lock.
+    let streaming: () => void = () => {};
+    const firstIsStreaming = new Promise<void>((resolve) => {
+      streaming = resolve;
+    });
     const first = runBackup(
       { source: pgUrl(db), target: `s3://${bucket}` },
-      { env: { ...process.env, DBBACKUP_PG_BIN_DIR: slow } },
+      { env: { ...process.env, DBBACKUP_PG_BIN_DIR: slow }, onProgress: (p) => p.phase === 'streaming' && streaming() },
     );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await firstIsStreaming;
     const second = await cli(['backup', '--source', pgUrl(db), '--target', `s3://${bucket}`]);
     assert.equal(second.code, 1, second.stderr);
     assert.match(
