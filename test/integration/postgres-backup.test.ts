@@ -127,6 +127,17 @@ describe('PostgreSQL backups to S3', () => {
     assert.deepEqual(backups.map((b) => b.manifest.backup_file).sort(), [first.backup_file, second.backup_file].sort());
   });
 
+  test('SSE-KMS with a key id is requested per upload and recorded in the manifest', async () => {
+    const manifest = await runBackup({
+      source: pgUrl(chinook),
+      target: `s3://${bucket}/kms`,
+      sse: 'aws:kms',
+      kmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+    });
+    assert.equal(manifest.sse, 'aws:kms');
+    assert.equal(manifest.kms_key_id, 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555');
+  });
+
   test('the password reaches pg_dump through its environment only: never its arguments, the manifest or the output', async () => {
     const dir = await tempDir('argv');
     const wrapper = await pgDumpWrapperDir(
