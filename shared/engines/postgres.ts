@@ -5,7 +5,8 @@ import { redactText } from '../redact.js';
 import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from './engine.js';
 import { keySafeName } from './engine.js';
 import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
-import { connectPostgres, quoteIdent } from './postgres-client.js';
+import { connectPostgres } from './postgres-client.js';
+import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 
 /** Tables smaller than this on disk get an exact `count(*)` in the manifest; larger ones the planner's estimate. */
@@ -76,7 +77,7 @@ export class PostgresEngine implements Engine {
         });
       }
       const snapshotId = await exportSnapshot(client);
-      const tableCounts = await countRows(client);
+      const tableCounts = await tableCountsOf(client);
       const info: SourceInfo = {
         engine: 'postgres',
         database: keySafeName(database),
@@ -160,31 +161,16 @@ async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
   }
 }
 
-/**
- * Row counts per table: exact for small tables, the planner's estimate for large ones. Partitions
- * are counted as tables; their partitioned parents (no storage of their own) are left out.
- */
-async function countRows(client: pg.Client): Promise<TableCounts> {
-  const { rows } = await client.query<{ schema: string; name: string; estimate: string; bytes: string }>(
-    `select n.nspname as schema, c.relname as name, c.reltuples::bigint::text as estimate,
-            pg_relation_size(c.oid)::text as bytes
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
-        and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
-      order by 1, 2`,
-  );
+/** Row counts per table for the manifest: exact for small tables, the planner's estimate for large ones. */
+async function tableCountsOf(client: pg.Client): Promise<TableCounts> {
   const tables: Record<string, number> = {};
   const estimated: string[] = [];
-  for (const row of rows) {
-    const name = `${row.schema}.${row.name}`;
-    if (Number(row.bytes) <= EXACT_COUNT_MAX_BYTES) {
-      const count = await client.query<{ n: string }>(
-        `select count(*)::text as n from ${quoteIdent(row.schema)}.${quoteIdent(row.name)}`,
-      );
-      tables[name] = Number(count.rows[0]?.n ?? 0);
+  for (const table of await listUserTables(client)) {
+    if (table.bytes <= EXACT_COUNT_MAX_BYTES) {
+      tables[table.qualified] = await countRows(client, table);
     } else {
-      tables[name] = Math.max(0, Number(row.estimate));
-      estimated.push(name);
+      tables[table.qualified] = table.estimate;
+      estimated.push(table.qualified);
     }
   }
   return { tables, estimated };

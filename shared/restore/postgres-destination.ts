@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { compareRowCounts } from '../compare-row-counts.js';
 import { choosePgTool, findPgTools, type PgTool } from '../engines/find-pg-tools.js';
 import { connectPostgres, postgresMessage, quoteIdent, withPostgres } from '../engines/postgres-client.js';
+import { countRows, listUserTables } from '../engines/postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from '../engines/postgres-connection.js';
 import { ConfigError, RestoreError } from '../errors.js';
 import type { FetchedBackup } from '../fetch-backup.js';
@@ -55,15 +56,9 @@ export class PostgresDestination implements Destination {
     });
     if (!row) return { exists: false, tables: 0, hasData: false };
     return withPostgres(this.conn, async (client) => {
-      const { rows } = await client.query<{ tables: string; rows: string; lobs: string }>(
-        `select count(*)::text as tables,
-                coalesce(sum(case when c.reltuples > 0 then c.reltuples else 0 end), 0)::bigint::text as rows,
-                (select count(*) from pg_largeobject_metadata)::text as lobs
-           from pg_class c join pg_namespace n on n.oid = c.relnamespace
-          where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'`,
-      );
-      const tables = Number(rows[0]?.tables ?? 0);
-      // reltuples is 0 or -1 until a table is analyzed; any table or large object counts as data.
+      const tables = (await listUserTables(client)).length;
+      const { rows } = await client.query<{ lobs: string }>('select count(*)::text as lobs from pg_largeobject_metadata');
+      // Any table or large object counts as data (reltuples stays 0 until a table is analyzed).
       const hasData = tables > 0 || Number(rows[0]?.lobs ?? 0) > 0;
       return { exists: true, sizeBytes: Number(row.size), tables, hasData };
     });
@@ -280,15 +275,8 @@ async function copyDatabaseSettings(admin: pg.Client, oid: number, owner: string
 
 /** Checks the restored database against the manifest's tables and row counts. */
 async function verifyRestored(client: pg.Client, manifest: Manifest | undefined): Promise<RestoreOutcome> {
-  const { rows } = await client.query<{ schema: string; name: string }>(
-    `select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'`,
-  );
   const counts: Record<string, number> = {};
-  for (const { schema, name } of rows) {
-    const result = await client.query<{ n: string }>(`select count(*)::text as n from ${quoteIdent(schema)}.${quoteIdent(name)}`);
-    counts[`${schema}.${name}`] = Number(result.rows[0]?.n ?? 0);
-  }
+  for (const table of await listUserTables(client)) counts[table.qualified] = await countRows(client, table);
   const checks: RestoreCheck[] = manifest
     ? compareRowCounts(manifest.tables, new Set(manifest.tables_estimated), counts)
     : [{ name: 'row counts', ok: true, detail: 'not checked: no manifest' }];

@@ -1,0 +1,42 @@
+import type pg from 'pg';
+import { quoteIdent } from './postgres-client.js';
+
+/** A table that holds user data. */
+export interface UserTable {
+  /** `schema.name`, as manifests and restore checks name it. */
+  readonly qualified: string;
+  readonly schema: string;
+  readonly name: string;
+  /** The planner's row estimate (0 until analyzed). */
+  readonly estimate: number;
+  readonly bytes: number;
+}
+
+/**
+ * The tables whose rows a backup counts and a restore checks. One definition for both: if they
+ * differed, a correct restore would fail its verification. Partitions count as tables; their
+ * partitioned parents (no storage of their own) do not.
+ */
+export async function listUserTables(client: pg.Client): Promise<UserTable[]> {
+  const { rows } = await client.query<{ schema: string; name: string; estimate: string; bytes: string }>(
+    `select n.nspname as schema, c.relname as name, c.reltuples::bigint::text as estimate,
+            pg_relation_size(c.oid)::text as bytes
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
+        and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
+      order by 1, 2`,
+  );
+  return rows.map((r) => ({
+    qualified: `${r.schema}.${r.name}`,
+    schema: r.schema,
+    name: r.name,
+    estimate: Math.max(0, Number(r.estimate)),
+    bytes: Number(r.bytes),
+  }));
+}
+
+/** Counts a table's rows exactly. */
+export async function countRows(client: pg.Client, table: UserTable): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`select count(*)::text as n from ${quoteIdent(table.schema)}.${quoteIdent(table.name)}`);
+  return Number(rows[0]?.n ?? 0);
+}
