@@ -37,6 +37,8 @@ export async function listUserTables(client: pg.Client): Promise<UserTable[]> {
 
 /** Counts a table's rows exactly. */
 export async function countRows(client: pg.Client, table: UserTable): Promise<number> {
-  const { rows } = await client.query<{ n: string }>(`select count(*)::text as n from ${quoteIdent(table.schema)}.${quoteIdent(table.name)}`);
+  const { rows } = await client.query<{ n: string }>(
+    `select count(*)::text as n from ${quoteIdent(table.schema)}.${quoteIdent(table.name)}`,
+  );
   return Number(rows[0]?.n ?? 0);
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { openEngine, sqlitePath } from '../../shared/engines/open-engine.js';
+import { sqlitePath } from '../../shared/engines/database-location.js';
+import { openEngine } from '../../shared/engines/open-engine.js';
 import { PostgresEngine } from '../../shared/engines/postgres.js';
 import { libpqEnvironment, parsePostgresUrl } from '../../shared/engines/postgres-connection.js';
 import { SqliteEngine } from '../../shared/engines/sqlite.js';
