@@ -1,4 +1,4 @@
-import { StorageError } from './errors.js';
+import { ConfigError, StorageError } from './errors.js';
 import { MANIFEST_SUFFIX, type Manifest, parseManifest } from './manifest.js';
 import type { Target } from './targets/target.js';
 
@@ -50,20 +50,32 @@ export async function listBackups(
   return { backups, problems };
 }
 
-/** Picks one backup by file name (as `list` shows it), or the newest; fails with the names that exist. */
-export function selectBackup(backups: readonly ListedBackup[], selector: { file?: string; latest?: boolean }): ListedBackup {
+/**
+ * Picks the backup a user named: by file name (as `list` shows it), or else the newest. Without
+ * a name or a database, a target holding several databases is ambiguous and refused.
+ * Every refusal is a usage error (exit 2) that says where it looked.
+ */
+export function chooseBackup(
+  backups: readonly ListedBackup[],
+  selector: { file?: string; database?: string; where: string },
+): ListedBackup {
+  const where = `${selector.where}${selector.database ? ` for database ${selector.database}` : ''}`;
+  const hint = 'run "dbbackup list --target URL" to see the backups that exist';
   if (selector.file) {
     const found = backups.find((b) => b.manifest.backup_file === selector.file || b.key === selector.file);
-    if (!found) {
-      throw new StorageError(`no completed backup named "${selector.file}"`, {
-        notFound: true,
-        hint: 'run "dbbackup list" to see the backups that exist',
-      });
-    }
+    if (!found) throw new ConfigError(`no completed backup named "${selector.file}" in ${where}`, { hint });
     return found;
   }
+  if (!selector.database) {
+    const databases = [...new Set(backups.map((b) => b.manifest.database))];
+    if (databases.length > 1) {
+      throw new ConfigError(`${selector.where} holds backups of several databases (${databases.join(', ')})`, {
+        hint: 'name one with --database',
+      });
+    }
+  }
   const newest = backups[0];
-  if (!newest) throw new StorageError('no completed backups found', { notFound: true, hint: 'check --target and --database' });
+  if (!newest) throw new ConfigError(`no completed backups in ${where}`, { hint });
   return newest;
 }
 

@@ -1,7 +1,7 @@
 import { basename, dirname, resolve, win32 } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, StorageError } from './errors.js';
-import { type ListedBackup, listBackups, selectBackup } from './list-backups.js';
+import { chooseBackup, type ListedBackup, listBackups } from './list-backups.js';
 import { MANIFEST_SUFFIX, type Manifest, parseManifest } from './manifest.js';
 import { openTarget } from './targets/open-target.js';
 import type { S3TargetOptions } from './targets/s3-target.js';
@@ -43,27 +43,7 @@ export async function locateBackup(selector: BackupSelector, s3Options: S3Target
   const listed = await listBackups(target, { database: selector.database });
   // A pre-restore copy is an undo point, not a backup to restore "the latest" from; --file still reaches it.
   const backups = selector.latest ? listed.backups.filter((b) => b.manifest.kind !== 'pre-restore') : listed.backups;
-  if (selector.latest && !selector.database) {
-    const databases = [...new Set(backups.map((b) => b.manifest.database))];
-    if (databases.length > 1) {
-      throw new ConfigError(`${target.url} holds backups of several databases (${databases.join(', ')})`, {
-        hint: 'name one with --database',
-      });
-    }
-  }
-  let chosen: ListedBackup;
-  try {
-    chosen = selectBackup(backups, { file: selector.file, latest: selector.latest });
-  } catch (error) {
-    const where = `${target.url}${selector.database ? ` for database ${selector.database}` : ''}`;
-    throw new ConfigError(
-      selector.file ? `no completed backup named "${selector.file}" in ${where}` : `no completed backups in ${where}`,
-      {
-        hint: 'run "dbbackup list --target URL" to see the backups that exist',
-        cause: error,
-      },
-    );
-  }
+  const chosen = chooseBackup(backups, { file: selector.file, database: selector.database, where: target.url });
   const older = listed.backups.find(
     (b) =>
       b.manifest.database === chosen.manifest.database &&

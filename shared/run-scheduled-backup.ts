@@ -17,8 +17,6 @@ export const scheduledBackupEventSchema = z
   .strict();
 export type ScheduledBackupEvent = z.output<typeof scheduledBackupEventSchema>;
 
-export type { DatabaseCredentials };
-
 /** What a scheduled backup needs from its runtime (Lambda or Fargate). */
 export interface ScheduledBackupDeps {
   readonly config: DeploymentConfig;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../shared/errors.js';
-import { type ListedBackup, listBackups, selectBackup } from '../../shared/list-backups.js';
+import { chooseBackup, type ListedBackup, listBackups } from '../../shared/list-backups.js';
 import { verifyBackup } from '../../shared/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
@@ -32,7 +32,7 @@ export function registerVerify(program: Command): void {
       }
       const target = await openTargetFromFlags(flags);
       const { backups } = await listBackups(target, { database: flags.database });
-      const chosen = chooseBackups(backups, flags);
+      const chosen = chooseBackups(backups, flags, target.url);
       const results = [];
       for (const backup of chosen) {
         const result = await verifyBackup(target, backup);
@@ -57,23 +57,10 @@ export function registerVerify(program: Command): void {
   );
 }
 
-function chooseBackups(backups: ListedBackup[], flags: VerifyFlags): ListedBackup[] {
+function chooseBackups(backups: ListedBackup[], flags: VerifyFlags, target: string): ListedBackup[] {
   if (flags.all) {
     if (backups.length === 0) throw new ConfigError('no completed backups to verify', { hint: 'check --target and --database' });
     return backups;
   }
-  if (!flags.file && !flags.database) {
-    const databases = new Set(backups.map((b) => `${b.manifest.database}`));
-    if (databases.size > 1) {
-      throw new ConfigError(`the target holds backups of ${databases.size} databases (${[...databases].join(', ')})`, {
-        hint: 'name one with --database',
-      });
-    }
-  }
-  try {
-    return [selectBackup(backups, { file: flags.file, latest: !flags.file })];
-  } catch (error) {
-    // Naming a backup that does not exist is a usage error, not a failed operation.
-    throw new ConfigError((error as Error).message, { hint: 'run "dbbackup list" to see the backups that exist' });
-  }
+  return [chooseBackup(backups, { file: flags.file, database: flags.database, where: target })];
 }

@@ -73,6 +73,19 @@ describe('restore refuses bad requests with exit 2 and changes nothing', () => {
     assert.deepEqual(await fs.readFile(path), before);
   });
 
+  test('--latest on a target holding several databases, without --database', async () => {
+    const { dir, path, before } = await setUp();
+    await runBackup({ source: path, target: join(dir, 'b'), name: 'other' });
+    assertRefused(
+      await cli(['restore', '--target', join(dir, 'b'), '--latest', '--to', path, '--confirm', 'app.db']),
+      /holds backups of several databases \((other, app|app, other)\)\. name one with --database/,
+    );
+    assert.deepEqual(await fs.readFile(path), before);
+    const verify = await cli(['verify', '--target', join(dir, 'b')]);
+    assert.equal(verify.code, 2);
+    assert.match(verify.stderr, /holds backups of several databases/);
+  });
+
   test('an engine mismatch, and no selection at all', async () => {
     const { dir, path } = await setUp();
     assertRefused(
