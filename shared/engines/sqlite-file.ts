@@ -15,12 +15,8 @@ export function inspectSqliteFile(path: string): SqliteFileReport {
   try {
     const pages = Number(db.pragma('page_count', { simple: true }));
     const verdict = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check).join('; ');
-    const names = db
-      .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`)
-      .pluck()
-      .all() as string[];
     const tables: Record<string, number> = {};
-    for (const name of names) {
+    for (const name of userTableNames(db)) {
       tables[name] = Number(
         db
           .prepare(`select count(*) from "${name.replace(/"/g, '""')}"`)
@@ -32,4 +28,12 @@ export function inspectSqliteFile(path: string): SqliteFileReport {
   } finally {
     db.close();
   }
+}
+
+/** The tables of a SQLite database that hold user data (SQLite's internal `sqlite_*` tables left out). */
+export function userTableNames(db: Database.Database): string[] {
+  return db
+    .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`)
+    .pluck()
+    .all() as string[];
 }

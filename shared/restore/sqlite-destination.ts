@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { compareRowCounts } from '../compare-row-counts.js';
-import { inspectSqliteFile } from '../engines/sqlite-file.js';
+import { inspectSqliteFile, userTableNames } from '../engines/sqlite-file.js';
 import { ConfigError, RestoreError } from '../errors.js';
 import type { FetchedBackup } from '../fetch-backup.js';
 import type { Manifest } from '../manifest.js';
@@ -50,10 +50,7 @@ export class SqliteDestination implements Destination {
     try {
       // The application may be writing; wait for its commits rather than fail.
       db.pragma('busy_timeout = 10000');
-      const tables = db
-        .prepare(`select name from sqlite_schema where type = 'table' and name not like 'sqlite\\_%' escape '\\'`)
-        .pluck()
-        .all() as string[];
+      const tables = userTableNames(db);
       const hasData = tables.some(
         (t) =>
           db
