@@ -1,6 +1,5 @@
 import { Argument, type Command, Option } from 'commander';
 import { TIERS } from '../../shared/deployment-config.js';
-import { FunctionError, invokeFunction } from '../../shared/invoke-function.js';
 import { functionName } from '../../shared/function-names.js';
 import { action } from '../action.js';
 
@@ -50,6 +49,8 @@ export function registerInvoke(program: Command): void {
                 dryRun: flags.dryRun,
               };
         const name = flags.functionName ?? functionName(flags.stack, flags.database, which);
+        // Loaded here, not at start-up: every other command would pay for the Lambda client.
+        const { FunctionError, invokeFunction } = await import('../../shared/invoke-function.js');
         const result = await invokeFunction(name, JSON.parse(JSON.stringify(event)));
         if (flags.logs || result.failed) process.stderr.write(`--- log of ${name} (last 4 KB) ---\n${result.logTail}\n`);
         if (result.failed) {
