@@ -1,29 +1,40 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { taskLogStream } from '../shared/backup-task.js';
 import { composeAlert } from '../shared/notify/alert.js';
 import { sendAlert } from '../shared/notify/notifier.js';
-import { type LambdaContext, logger, notifier } from './lambda-runtime.js';
+import { unreportedFailure } from '../shared/notify/unreported-failure.js';
+import { type LambdaContext, logger, logStreamUrl, metrics, notifier } from './runtime.js';
 
-/** What Lambda sends an on-failure destination when an asynchronous invocation failed for good. */
-interface FailedInvocation {
-  readonly requestContext?: { readonly requestId?: string; readonly functionArn?: string; readonly condition?: string };
-  readonly requestPayload?: { readonly database?: string; readonly tier?: string };
-  readonly responsePayload?: { readonly errorMessage?: string; readonly errorType?: string };
-}
+/** The log group of each database's backup task (Fargate runner), to link a crashed task's log. */
+const taskLogGroups = JSON.parse(process.env.DBBACKUP_TASK_LOG_GROUPS || '{}') as Record<string, string>;
 
 /**
- * Emails a backup that could not report its own failure: timed out, crashed, or out of memory.
- * It is the backup functions' on-failure destination, so every failed scheduled run reaches the
- * recipients even when the backup function never got to send its alert.
+ * Emails a backup that could not report its own failure: a function that timed out, crashed or
+ * ran out of memory (it is the backup functions' on-failure destination), or a backup task that
+ * was killed or never started (an EventBridge rule sends it every stopped backup task). Failures
+ * the backup already emailed, and runs that succeeded, are only logged.
  */
-export async function handler(event: FailedInvocation, context: LambdaContext): Promise<void> {
+export async function handler(event: unknown, context: LambdaContext): Promise<void> {
   logger.addContext(context as never);
-  const error = event.responsePayload?.errorMessage ?? event.requestContext?.condition ?? 'the invocation failed';
+  const failure = unreportedFailure(event);
+  if (!failure) {
+    logger.info('nothing to report: the run succeeded or already sent its alert');
+    return;
+  }
+  logger.info('backup failed', { database: failure.database, tier: failure.tier, error: failure.error });
+  // Counted here because the run itself never got to count it.
+  metrics.addDimensions({ database: failure.database, tier: failure.tier });
+  metrics.addMetric('BackupFailed', MetricUnit.Count, 1);
+  metrics.publishStoredMetrics();
+  const logGroup = failure.taskId ? taskLogGroups[failure.database] : undefined;
   const message = composeAlert({
     kind: 'failure',
-    database: String(event.requestPayload?.database ?? 'unknown database'),
-    tier: String(event.requestPayload?.tier ?? 'daily'),
-    error: `${error} (${event.requestContext?.functionArn ?? 'backup function'}, ${event.requestContext?.condition ?? 'failed'})`,
+    database: failure.database,
+    tier: failure.tier,
+    error: failure.error,
     at: new Date(),
-    runId: event.requestContext?.requestId ?? context.awsRequestId,
+    runId: failure.runId,
+    logUrl: logGroup && failure.taskId ? logStreamUrl(logGroup, taskLogStream(failure.taskId)) : undefined,
   });
   await sendAlert(notifier, message, (m, fields) => logger.info(m, fields));
 }

@@ -32,19 +32,38 @@ export interface ScheduledBackupDeps {
   readonly now?: () => Date;
 }
 
+/** A scheduled backup that failed; `alerted` says whether its failure email was sent. */
+export class ScheduledBackupFailure extends Error {
+  readonly alerted: boolean;
+
+  constructor(cause: unknown, alerted: boolean) {
+    super(formatErrorLine(cause), { cause });
+    this.name = 'ScheduledBackupFailure';
+    this.alerted = alerted;
+  }
+}
+
 /**
  * Runs one scheduled backup: the database's tier settings (storage class), the bucket's
  * encryption, alerts by email (failure always, success when enabled). An alert that cannot be
- * sent is logged and never replaces the backup's own result or error.
+ * sent is logged and never replaces the backup's own result or error. Every failure, a bad
+ * event included, is thrown as a {@link ScheduledBackupFailure}.
  */
 export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDeps): Promise<Manifest> {
-  const event = parseOrConfigError(scheduledBackupEventSchema, input);
   const now = deps.now ?? (() => new Date());
   const alerts = deps.config.alerts;
-  deps.log('backup started', { database: event.database, tier: event.tier, runId: deps.runId });
+  // What the event says, for the failure email even when the event itself is what is wrong.
+  const raw = (input ?? {}) as { database?: unknown; tier?: unknown };
+  let event: { database: string; tier: string } = {
+    database: String(raw.database ?? 'unknown database'),
+    tier: String(raw.tier ?? 'daily'),
+  };
   try {
+    const parsed = parseOrConfigError(scheduledBackupEventSchema, input);
+    event = parsed;
+    deps.log('backup started', { database: event.database, tier: event.tier, runId: deps.runId });
     const db = findDatabase(deps.config, event.database);
-    const { storageClass } = tierSettings(db, event.tier);
+    const { storageClass } = tierSettings(db, parsed.tier);
     const manifest = await runBackup({
       source: await databaseUrl(db, deps.credentials),
       target: `s3://${deps.bucket}`,
@@ -54,7 +73,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
       sse: deps.kmsKeyId ? 'aws:kms' : 'AES256',
       kmsKeyId: deps.kmsKeyId,
       kind: 'scheduled',
-      label: event.tier,
+      label: parsed.tier,
     });
     deps.log('backup completed', {
       database: db.name,
@@ -89,7 +108,6 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
       runId: deps.runId,
       logUrl: deps.logUrl,
     });
-    await sendAlert(deps.notifier, message, deps.log);
-    throw error;
+    throw new ScheduledBackupFailure(error, await sendAlert(deps.notifier, message, deps.log));
   }
 }

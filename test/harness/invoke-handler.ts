@@ -19,7 +19,7 @@ const context = {
 try {
   const { handler } = (await import(pathToFileURL(modulePath).href)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
   const result = await handler(JSON.parse(eventJson), context);
-  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  process.stdout.write(`RESULT ${JSON.stringify(result ?? null)}\n`);
 } catch (error) {
   process.stdout.write(`ERROR ${JSON.stringify({ errorType: (error as Error).name, errorMessage: (error as Error).message })}\n`);
   process.exitCode = 1;

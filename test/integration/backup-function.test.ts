@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { listBackups } from '../../shared/list-backups.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
 import { startSecretsServer, type SecretsServer } from '../harness/secrets-server.js';
 import { sentEmails } from '../harness/ses-server.js';
-import { createBucket, loadChinook, pgPassword, repoRoot, runAllowingFailure, sql } from '../harness/test-env.js';
+import { createBucket, fixturesDir, loadChinook, pgPassword, repoRoot, runAllowingFailure, sql } from '../harness/test-env.js';
+import { REPORTED_FAILURE_EXIT_CODE } from '../../shared/backup-task.js';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:school-db-AbCdEf';
 const WRONG_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:wrong-password-AbCdEf';
@@ -22,7 +25,37 @@ async function invoke(event: unknown, env: NodeJS.ProcessEnv, fn = 'backup') {
   return { ...result, kind, value: JSON.parse(json || 'null') as Record<string, unknown> };
 }
 
-describe('the backup function (compiled handler, in a child process)', () => {
+/** Runs the compiled Fargate entry point in a child process, as the container's command would. */
+function runTask(env: NodeJS.ProcessEnv) {
+  return runAllowingFailure(process.execPath, [join(repoRoot, 'dist/functions/backup-task.js')], { env });
+}
+
+/**
+ * A stand-in for the ECS task metadata endpoint (v4) a Fargate container reads: there is no
+ * local ECS; it answers the one request the backup task makes, with its ARN and log stream.
+ */
+async function startTaskMetadata(taskId: string): Promise<{ endpoint: string; stop(): void }> {
+  const server = createServer((_request, response) => {
+    response.setHeader('content-type', 'application/json');
+    response.end(
+      JSON.stringify({
+        Name: 'backup',
+        Labels: { 'com.amazonaws.ecs.task-arn': `arn:aws:ecs:us-east-1:123456789012:task/dbbackup/${taskId}` },
+        LogDriver: 'awslogs',
+        LogOptions: {
+          'awslogs-group': '/dbbackup/tasks',
+          'awslogs-region': 'us-east-1',
+          'awslogs-stream': `backup/backup/${taskId}`,
+        },
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { endpoint: `http://127.0.0.1:${port}/v4/container`, stop: () => server.close() };
+}
+
+describe('the functions and the Fargate backup task (compiled, in a child process)', () => {
   let db: string;
   let bucket: string;
   let secrets: SecretsServer;
@@ -159,6 +192,128 @@ describe('the backup function (compiled handler, in a child process)', () => {
     assert.match(String(restored.value.safetyBackup), /^s3:\/\//);
     assert.equal((await sql(db, "select to_regclass('added_later') as t"))[0]?.t, null);
     assert.equal(Number((await sql(db, 'select count(*) as n from invoice_line'))[0]?.n), 2240);
+  });
+
+  test('the Fargate task backs up the event in DBBACKUP_EVENT with the same metrics, and exits 0', async () => {
+    const name = db.replace(/_/g, '-');
+    const metadata = await startTaskMetadata('0a1b2c3d4e5f');
+    const keysBefore = new Set((await listBackups(new S3Target(`s3://${bucket}`), { database: name })).backups.map((b) => b.key));
+    try {
+      const result = await runTask({
+        ...baseEnv,
+        DBBACKUP_CONFIG: configFor(SECRET_ARN, false),
+        DBBACKUP_EVENT: JSON.stringify({ database: name, tier: 'weekly' }),
+        ECS_CONTAINER_METADATA_URI_V4: metadata.endpoint,
+      });
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /"message":"backup completed"/);
+      assert.match(result.stdout, /"runId":"0a1b2c3d4e5f"/);
+      assert.match(result.stdout, /"BackupSucceeded":1/);
+      assert.match(result.stdout, /"Dimensions":\[\["service","database","tier"\]\]/);
+      const { backups } = await listBackups(new S3Target(`s3://${bucket}`), { database: name });
+      const added = backups.filter((b) => !keysBefore.has(b.key));
+      assert.equal(added.length, 1);
+      assert.equal(added[0]?.manifest.label, 'weekly');
+      assert.equal(added[0]?.manifest.storage_class, 'STANDARD_IA');
+    } finally {
+      metadata.stop();
+    }
+  });
+
+  test('a failed Fargate task emails once, with a link to its log stream, and exits 100 so the alert function stays quiet', async () => {
+    const name = db.replace(/_/g, '-');
+    const metadata = await startTaskMetadata('9f8e7d6c5b4a');
+    const before = (await sentEmails()).length;
+    try {
+      const result = await runTask({
+        ...baseEnv,
+        DBBACKUP_CONFIG: configFor(WRONG_SECRET_ARN, false),
+        DBBACKUP_EVENT: JSON.stringify({ database: name, tier: 'weekly' }),
+        ECS_CONTAINER_METADATA_URI_V4: metadata.endpoint,
+      });
+      assert.equal(result.code, REPORTED_FAILURE_EXIT_CODE, result.stdout + result.stderr);
+      assert.match(result.stdout, /"BackupFailed":1/);
+      const mails = (await sentEmails()).slice(before);
+      assert.equal(mails.length, 1, JSON.stringify(mails.map((m) => m.subject)));
+      assert.match(
+        mails[0]?.subject ?? '',
+        new RegExp(`^\\[dbbackup\\] FAILED ${name} weekly backup: PostgreSQL refused the login`),
+      );
+      assert.match(mails[0]?.body.text ?? '', /9f8e7d6c5b4a/);
+      assert.match(
+        mails[0]?.body.text ?? '',
+        /log-group\/\$252Fdbbackup\$252Ftasks\/log-events\/backup\$252Fbackup\$252F9f8e7d6c5b4a/,
+      );
+    } finally {
+      metadata.stop();
+    }
+  });
+
+  test('the alert function emails a backup task that was killed (once, with its log link) and ignores tasks that succeeded or reported', async () => {
+    const stopped = JSON.parse(readFileSync(join(fixturesDir, 'events/ecs-task-stopped.json'), 'utf8')) as {
+      detail: { containers: Array<Record<string, unknown>> };
+    };
+    const env = {
+      ...baseEnv,
+      DBBACKUP_CONFIG: configFor(SECRET_ARN, false),
+      DBBACKUP_TASK_LOG_GROUPS: JSON.stringify({ warehouse: '/dbbackup/warehouse' }),
+    };
+    const exiting = (exitCode: number) => ({
+      ...stopped,
+      detail: { ...stopped.detail, containers: [{ ...stopped.detail.containers[0], exitCode }] },
+    });
+    const before = (await sentEmails()).length;
+    for (const quiet of [exiting(0), exiting(REPORTED_FAILURE_EXIT_CODE)]) {
+      const result = await invoke(quiet, env, 'alert');
+      assert.equal(result.kind, 'RESULT', result.stdout + result.stderr);
+    }
+    assert.equal((await sentEmails()).length, before, 'no email for a task that succeeded or already reported');
+
+    const killed = await invoke(stopped, env, 'alert');
+    assert.equal(killed.kind, 'RESULT', killed.stdout + killed.stderr);
+    assert.match(killed.stdout, /"BackupFailed":1/);
+    const mails = (await sentEmails()).slice(before);
+    assert.equal(mails.length, 1);
+    assert.match(
+      mails[0]?.subject ?? '',
+      /^\[dbbackup\] FAILED warehouse weekly backup: the backup container exited with code 137/,
+    );
+    assert.match(mails[0]?.body.text ?? '', /OutOfMemoryError/);
+    assert.match(
+      mails[0]?.body.text ?? '',
+      /\$252Fdbbackup\$252Fwarehouse\/log-events\/backup\$252Fbackup\$252F4f5c3c3e0b0e4b1d9c7e2f0a1b2c3d4e/,
+    );
+  });
+
+  test('a failed backup invocation handed to the alert function (on-failure destination) is not emailed a second time', async () => {
+    const name = db.replace(/_/g, '-');
+    const env = { ...baseEnv, DBBACKUP_CONFIG: configFor(WRONG_SECRET_ARN, false) };
+    const before = (await sentEmails()).length;
+    const failed = await invoke({ database: name, tier: 'daily' }, env);
+    assert.equal(failed.kind, 'ERROR');
+    // What Lambda sends the destination: the request, and the error the runtime reported.
+    const destinationEvent = (responsePayload: unknown) => ({
+      requestContext: {
+        requestId: 'r-1',
+        functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:b',
+        condition: 'RetriesExhausted',
+      },
+      requestPayload: { database: name, tier: 'daily' },
+      responsePayload,
+    });
+    await invoke(destinationEvent(failed.value), env, 'alert');
+    assert.equal((await sentEmails()).length - before, 1, 'the backup function emailed; the alert function did not again');
+
+    // When the backup's own email could not be sent, the alert function tries.
+    const unsent = await invoke({ database: name, tier: 'daily' }, { ...env, AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:9' });
+    assert.equal(unsent.kind, 'ERROR');
+    await invoke(destinationEvent(unsent.value), env, 'alert');
+    const mails = (await sentEmails()).slice(before);
+    assert.equal(mails.length, 2);
+    assert.match(
+      mails[1]?.subject ?? '',
+      new RegExp(`^\\[dbbackup\\] FAILED ${name} daily backup: PostgreSQL refused the login`),
+    );
   });
 
   after(async () => {

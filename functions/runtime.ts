@@ -20,7 +20,7 @@ export function requiredEnv(name: string): string {
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-/** Built once per cold start and shared by every invocation. */
+/** Built once per cold start (or task start) and shared by every invocation. */
 export const logger = new Logger({ serviceName: 'dbbackup' });
 export const metrics = new Metrics({ namespace: 'dbbackup', serviceName: 'dbbackup' });
 export const config: DeploymentConfig = parseDeploymentConfig(JSON.parse(requiredEnv('DBBACKUP_CONFIG')));
@@ -28,10 +28,10 @@ export const bucket = requiredEnv('DBBACKUP_BUCKET');
 export const kmsKeyId = process.env.DBBACKUP_KMS_KEY_ID || undefined;
 export const notifier = new SesNotifier(config.alerts.sender, config.alerts.recipients);
 
-/** A link to this invocation's log stream in the CloudWatch console. */
-export function logStreamUrl(context: LambdaContext): string {
+/** A link to a log stream (a Lambda invocation's, or a backup task's) in the CloudWatch console. */
+export function logStreamUrl(logGroupName: string, logStreamName: string): string {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   // The console's URL fragment escapes "/" as $252F (an encoded percent sign).
   const escape = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
-  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${escape(context.logGroupName)}/log-events/${escape(context.logStreamName)}`;
+  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${escape(logGroupName)}/log-events/${escape(logStreamName)}`;
 }

@@ -1,0 +1,32 @@
+/**
+ * The Fargate runner: `node dist/functions/backup-task.js`, started by the same schedule as the
+ * backup function, with the same `{ "database": …, "tier": … }` event in DBBACKUP_EVENT. It runs
+ * the same backup with the same logs, metrics and alerts, without Lambda's 15-minute limit.
+ *
+ * Exit codes: 0 backed up; 100 failed and emailed the failure; anything else (a crash, a kill)
+ * is emailed by the alert function, which an EventBridge rule sends every stopped backup task.
+ */
+import { REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from '../shared/backup-task.js';
+import { measuredBackup, ReportedBackupFailure } from './measured-backup.js';
+import { logger } from './runtime.js';
+import { taskIdentity } from './task-identity.js';
+
+const identity = await taskIdentity();
+logger.appendPersistentKeys({ runId: identity.runId });
+try {
+  await measuredBackup(readEvent(), identity);
+  process.exitCode = 0;
+} catch (error) {
+  logger.error('backup task failed', { error: (error as Error).message });
+  process.exitCode = error instanceof ReportedBackupFailure ? REPORTED_FAILURE_EXIT_CODE : 1;
+}
+
+/** The event; one that is missing or not JSON is still handed on, so its failure is emailed by field. */
+function readEvent(): { database?: unknown; tier?: unknown } {
+  const text = process.env[TASK_EVENT_VARIABLE] ?? '{}';
+  try {
+    return JSON.parse(text) as { database?: unknown; tier?: unknown };
+  } catch {
+    return text as never;
+  }
+}
