@@ -7,20 +7,28 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, Validations } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadDeploymentConfig } from '../shared/deployment-config.js';
-import { DbBackupStack } from './dbbackup-stack.js';
+import { DbBackupStack, type DbBackupImage } from './dbbackup-stack.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The container image every function runs, built from the repository's Dockerfile at deploy time. */
-export function imageCode(handler: string): lambda.DockerImageCode {
-  return lambda.DockerImageCode.fromImageAsset(repoRoot, {
-    cmd: [handler],
-    exclude: ['node_modules', 'dist', 'cdk.out', 'backups', '.git', 'test/fixtures', '**/*.db', '**/*.sqlite*'],
-  });
-}
+/**
+ * The image every function and backup task runs, built from the repository's Dockerfile at deploy
+ * time: the same build options give the same asset hash, so it is built and pushed once. Built for
+ * x86_64 on any machine, since the functions and tasks run on x86_64.
+ */
+const assetOptions = {
+  platform: Platform.LINUX_AMD64,
+  exclude: ['node_modules', 'dist', 'cdk.out', 'backups', '.git', 'test/fixtures', '**/*.db', '**/*.sqlite*'],
+};
+export const image: DbBackupImage = {
+  lambda: (handler) => lambda.DockerImageCode.fromImageAsset(repoRoot, { ...assetOptions, cmd: [handler] }),
+  container: () => ecs.ContainerImage.fromAsset(repoRoot, assetOptions),
+};
 
 const app = new App();
 const chosen = app.node.tryGetContext('config') as string | undefined;
@@ -32,7 +40,7 @@ if (!chosen && !existsSync('dbbackup.config.json')) {
 }
 try {
   const config = await loadDeploymentConfig(configPath);
-  new DbBackupStack(app, app.node.tryGetContext('stackName') ?? 'DbBackup', { config, code: imageCode });
+  new DbBackupStack(app, app.node.tryGetContext('stackName') ?? 'DbBackup', { config, image });
 } catch (error) {
   process.stderr.write(
     `dbbackup: ${(error as Error).message}${(error as { hint?: string }).hint ? `. ${(error as { hint?: string }).hint}` : ''}\n`,

@@ -45,6 +45,18 @@ const common = {
   storageClass: tierMap(z.enum(STORAGE_CLASSES)).default({}),
   /** `lambda` (up to 15 minutes) or `fargate` (no time limit) for databases too large to dump in 15 minutes. */
   runner: z.enum(['lambda', 'fargate']).default('lambda'),
+  /** The size of the Fargate task (runner `fargate` only). */
+  task: z
+    .object({
+      /** vCPU in units of 1/1024: 1024, 2048 (default), 4096, 8192 or 16384. */
+      cpu: z.union([z.literal(1024), z.literal(2048), z.literal(4096), z.literal(8192), z.literal(16384)]).default(2048),
+      /** Memory in MiB; Fargate allows 2 to 8 GiB per vCPU (4096 with the default cpu). */
+      memoryMiB: z.number().int().optional(),
+      /** Disk for the SQLite snapshot, 21-200 GiB. */
+      ephemeralStorageGiB: z.number().int().min(21).max(200).default(21),
+    })
+    .strict()
+    .optional(),
   compression: z.enum(['gzip', 'zstd']).default('gzip'),
 };
 
@@ -131,6 +143,23 @@ export const deploymentConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `"${db.name}" is used twice` });
       seen.add(db.name);
     }
+    for (const [i, db] of config.databases.entries()) {
+      if (db.runner !== 'fargate') continue;
+      if (db.engine === 'postgres' && !db.vpc)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'vpc'],
+          message: 'is required with runner "fargate": a Fargate task runs in your subnets, with your security groups',
+        });
+      const { cpu, memoryMiB: memory } = taskSize(db);
+      const [min, max, step] = FARGATE_MEMORY[cpu];
+      if (memory < min || memory > max || memory % step !== 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', i, 'task', 'memoryMiB'],
+          message: `must be ${min}-${max} in steps of ${step} with cpu ${cpu} (got ${memory})`,
+        });
+    }
     if (!isTimeZone(config.timeZone))
       ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be an IANA time zone such as Europe/Berlin' });
   });
@@ -138,6 +167,25 @@ export const deploymentConfigSchema = z
 export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
 export type DatabaseConfig = DeploymentConfig['databases'][number];
 export type PostgresDatabaseConfig = Extract<DatabaseConfig, { engine: 'postgres' }>;
+
+/** Fargate's memory choices per cpu: [min, max, step] in MiB. */
+const FARGATE_MEMORY: Record<1024 | 2048 | 4096 | 8192 | 16384, [number, number, number]> = {
+  1024: [2048, 8192, 1024],
+  2048: [4096, 16384, 1024],
+  4096: [8192, 30720, 1024],
+  8192: [16384, 61440, 4096],
+  16384: [32768, 122880, 8192],
+};
+
+/** A database's backup task size (Fargate runner), defaults applied: memory 2 GiB per vCPU, like the functions. */
+export function taskSize(db: DatabaseConfig): {
+  cpu: 1024 | 2048 | 4096 | 8192 | 16384;
+  memoryMiB: number;
+  ephemeralStorageGiB: number;
+} {
+  const cpu = db.task?.cpu ?? 2048;
+  return { cpu, memoryMiB: db.task?.memoryMiB ?? cpu * 2, ephemeralStorageGiB: db.task?.ephemeralStorageGiB ?? 21 };
+}
 
 /** Where SQLite databases' EFS access points are mounted in the functions. */
 export const EFS_MOUNT_PATH = '/mnt/data';

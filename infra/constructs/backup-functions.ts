@@ -2,7 +2,6 @@ import { Duration, Size, Stack, Validations } from 'aws-cdk-lib';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,6 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment-config.js';
 import { functionName } from '../../shared/function-names.js';
+import { allowSendingAlerts, runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
 /** Properties of {@link BackupFunctions}. */
@@ -28,7 +28,8 @@ export interface BackupFunctionsProps {
 /** The functions of one database. */
 export interface DatabaseFunctions {
   readonly database: DatabaseConfig;
-  readonly backup: lambda.Function;
+  /** The backup function; none when the database runs on the Fargate runner. */
+  readonly backup?: lambda.Function;
   readonly restore: lambda.Function;
 }
 
@@ -52,10 +53,10 @@ export class BackupFunctions extends Construct {
       code: props.code('dist/functions/alert.handler'),
       memorySize: 512,
       timeout: Duration.seconds(60),
-      environment: this.environment(config, storage, undefined),
+      environment: runtimeEnvironment(config, storage, undefined),
       logGroup: this.logGroup('Alert'),
     });
-    this.allowSendingEmail(this.alert, config);
+    allowSendingAlerts(this.alert, config, Stack.of(this));
     // Every function logs to CloudWatch through the AWS managed basic execution policy.
     acknowledge(
       this,
@@ -65,22 +66,26 @@ export class BackupFunctions extends Construct {
 
     for (const db of config.databases) {
       const network = this.network(db);
-      const environment = this.environment(config, storage, db);
-      const backup = new lambda.DockerImageFunction(this, `Backup-${db.name}`, {
-        // A predictable name, so `dbbackup invoke backup --stack S --database D` finds it.
-        functionName: functionName(Stack.of(this).stackName, db.name, 'backup'),
-        description: `dbbackup: backs up ${db.name}`,
-        code: props.code('dist/functions/backup.handler'),
-        memorySize,
-        timeout: Duration.minutes(15),
-        ephemeralStorageSize: Size.gibibytes(props.backupEphemeralGiB ?? 2),
-        environment,
-        logGroup: this.logGroup(`Backup-${db.name}`),
-        // A retried backup would run beside or after a slow first attempt; failures are reported instead.
-        retryAttempts: 0,
-        onFailure: new destinations.LambdaDestination(this.alert),
-        ...network,
-      });
+      const environment = runtimeEnvironment(config, storage, db);
+      // A database on the Fargate runner is backed up by a task (BackupTasks), not a function.
+      const backup =
+        db.runner === 'lambda'
+          ? new lambda.DockerImageFunction(this, `Backup-${db.name}`, {
+              // A predictable name, so `dbbackup invoke backup --stack S --database D` finds it.
+              functionName: functionName(Stack.of(this).stackName, db.name, 'backup'),
+              description: `dbbackup: backs up ${db.name}`,
+              code: props.code('dist/functions/backup.handler'),
+              memorySize,
+              timeout: Duration.minutes(15),
+              ephemeralStorageSize: Size.gibibytes(props.backupEphemeralGiB ?? 2),
+              environment,
+              logGroup: this.logGroup(`Backup-${db.name}`),
+              // A retried backup would run beside or after a slow first attempt; failures are reported instead.
+              retryAttempts: 0,
+              onFailure: new destinations.LambdaDestination(this.alert),
+              ...network,
+            })
+          : undefined;
       const restore = new lambda.DockerImageFunction(this, `Restore-${db.name}`, {
         functionName: functionName(Stack.of(this).stackName, db.name, 'restore'),
         description: `dbbackup: restores ${db.name} (invoked by hand, with a confirmation)`,
@@ -93,19 +98,18 @@ export class BackupFunctions extends Construct {
         retryAttempts: 0,
         ...network,
       });
-      // Backup writes and reads what it wrote (free key, size check); it is never given s3:DeleteObject.
-      storage.bucket.grantPut(backup);
-      storage.bucket.grantRead(backup);
-      storage.bucket.grantRead(restore);
-      storage.bucket.grantPut(restore);
-      if (db.engine === 'postgres') {
-        const secret = secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn);
-        secret.grantRead(backup);
-        secret.grantRead(restore);
-      }
-      this.allowSendingEmail(backup, config);
-      this.allowSendingEmail(restore, config);
-      for (const fn of [backup, restore]) {
+      const functions = backup ? [backup, restore] : [restore];
+      const secret =
+        db.engine === 'postgres'
+          ? secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn)
+          : undefined;
+      for (const fn of functions) {
+        // Backup writes and reads what it wrote (free key, size check); it is never given s3:DeleteObject.
+        // Restore reads backups and writes its pre-restore safety copy.
+        storage.bucket.grantRead(fn);
+        storage.bucket.grantPut(fn);
+        allowSendingAlerts(fn, config, Stack.of(this));
+        secret?.grantRead(fn);
         acknowledge(
           fn,
           [
@@ -139,24 +143,14 @@ export class BackupFunctions extends Construct {
           );
         }
       }
-      acknowledge(
-        backup,
-        [`IAM5[Resource::${arnInFinding(this, this.alert.functionArn)}:*]`],
-        'Lambda destinations invoke any version of the alert function; added by LambdaDestination.',
-      );
+      if (backup)
+        acknowledge(
+          backup,
+          [`IAM5[Resource::${arnInFinding(this, this.alert.functionArn)}:*]`],
+          'Lambda destinations invoke any version of the alert function; added by LambdaDestination.',
+        );
       this.databases.push({ database: db, backup, restore });
     }
-  }
-
-  private environment(config: DeploymentConfig, storage: BackupBucket, db: DatabaseConfig | undefined): Record<string, string> {
-    // Each function carries only its own database's settings (Lambda environments hold 4 KB).
-    const own = { ...config, databases: db ? [db] : config.databases.slice(0, 1) };
-    return {
-      DBBACKUP_CONFIG: JSON.stringify(own),
-      DBBACKUP_BUCKET: storage.bucket.bucketName,
-      ...(storage.key ? { DBBACKUP_KMS_KEY_ID: storage.key.keyArn } : {}),
-      NODE_OPTIONS: '--enable-source-maps',
-    };
   }
 
   private network(db: DatabaseConfig): Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'> {
@@ -194,16 +188,5 @@ export class BackupFunctions extends Construct {
 
   private logGroup(name: string): logs.LogGroup {
     return new logs.LogGroup(this, `Logs-${name}`, { retention: logs.RetentionDays.THREE_MONTHS });
-  }
-
-  private allowSendingEmail(fn: lambda.Function, config: DeploymentConfig): void {
-    const domain = config.alerts.sender.split('@')[1] as string;
-    const identity = (name: string) => Stack.of(this).formatArn({ service: 'ses', resource: 'identity', resourceName: name });
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ses:SendEmail'],
-        resources: [identity(config.alerts.sender), identity(domain)],
-      }),
-    );
   }
 }

@@ -73,21 +73,25 @@ export class BackupMonitoring extends Construct {
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
-      const crashed = new cloudwatch.Alarm(this, `FunctionErrors-${database.name}`, {
-        alarmDescription: `The backup function of ${database.name} timed out or crashed`,
-        metric: backup.metricErrors({ period: Duration.hours(1) }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      for (const alarm of [stale, failed, crashed]) {
+      // A Fargate task that crashes is counted in BackupFailed by the alert function instead.
+      const crashed =
+        backup &&
+        new cloudwatch.Alarm(this, `FunctionErrors-${database.name}`, {
+          alarmDescription: `The backup function of ${database.name} timed out or crashed`,
+          metric: backup.metricErrors({ period: Duration.hours(1) }),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+      const alarms = crashed ? [stale, failed, crashed] : [stale, failed];
+      for (const alarm of alarms) {
         alarm.addAlarmAction(notify);
         this.alarms.push(alarm);
       }
       this.dashboard.addWidgets(
         new cloudwatch.TextWidget({ markdown: `## ${database.name}`, width: 24, height: 1 }),
-        new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [stale, failed, crashed], width: 6, height: 6 }),
+        new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 6, height: 6 }),
         new cloudwatch.GraphWidget({
           title: 'Backups succeeded / failed',
           left: ['daily', 'weekly', 'monthly'].flatMap((t) => [

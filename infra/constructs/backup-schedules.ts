@@ -2,19 +2,31 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
-import { type DeploymentConfig, type Schedule, TIERS, tierSettings } from '../../shared/deployment-config.js';
+import {
+  type DatabaseConfig,
+  type DeploymentConfig,
+  type Schedule,
+  type Tier,
+  TIERS,
+  tierSettings,
+} from '../../shared/deployment-config.js';
+import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE } from '../../shared/backup-task.js';
 import type { DatabaseFunctions } from './backup-functions.js';
+import type { BackupTasks } from './backup-tasks.js';
 
 /** Properties of {@link BackupSchedules}. */
 export interface BackupSchedulesProps {
   readonly config: DeploymentConfig;
   readonly functions: readonly DatabaseFunctions[];
+  /** The Fargate runner's tasks, when a database uses it. */
+  readonly tasks?: BackupTasks;
 }
 
 /**
  * One EventBridge Scheduler schedule per database and tier, in the deployment's time zone
  * (Scheduler, unlike EventBridge rules, understands time zones and daylight saving), each
- * invoking the database's backup function with `{ "database": …, "tier": … }`.
+ * invoking the database's backup function with `{ "database": …, "tier": … }`, or, on the
+ * Fargate runner, starting its backup task with the same event in DBBACKUP_EVENT.
  */
 export class BackupSchedules extends Construct {
   readonly schedules: scheduler.CfnSchedule[] = [];
@@ -23,34 +35,86 @@ export class BackupSchedules extends Construct {
     super(scope, id);
     const role = new iam.Role(this, 'InvokeRole', {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com'),
-      description: 'dbbackup: lets EventBridge Scheduler invoke the backup functions',
+      description: 'dbbackup: lets EventBridge Scheduler start the backups',
     });
     for (const { database, backup } of props.functions) {
+      if (!backup) continue;
       backup.grantInvoke(role);
       acknowledge(
         role,
         [`IAM5[Resource::${arnInFinding(this, backup.functionArn)}:*]`],
         'Function.grantInvoke covers the function and its versions; the role can invoke nothing else.',
       );
-      for (const tier of TIERS) {
-        const { schedule } = tierSettings(database, tier);
-        if (!schedule.enabled) continue;
-        this.schedules.push(
-          new scheduler.CfnSchedule(this, `${database.name}-${tier}`, {
-            description: `dbbackup: ${tier} backup of ${database.name}`,
-            scheduleExpression: cronExpression(tier, schedule),
-            scheduleExpressionTimezone: props.config.timeZone,
-            flexibleTimeWindow: { mode: 'OFF' },
-            target: {
-              arn: backup.functionArn,
-              roleArn: role.roleArn,
-              input: JSON.stringify({ database: database.name, tier }),
-              // A retry could overlap a slow run; failures are emailed and alarmed on instead.
-              retryPolicy: { maximumRetryAttempts: 0 },
+      this.scheduleEach(database, props.config, (tier) => ({
+        arn: backup.functionArn,
+        roleArn: role.roleArn,
+        input: JSON.stringify({ database: database.name, tier }),
+      }));
+    }
+    for (const task of props.tasks?.tasks ?? []) {
+      const cluster = (props.tasks as BackupTasks).cluster.attrArn;
+      const { database, taskDefinition } = task;
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['ecs:RunTask'],
+          resources: [taskDefinition.taskDefinitionArn],
+          conditions: { ArnEquals: { 'ecs:cluster': cluster } },
+        }),
+      );
+      // RunTask hands the task its two roles.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [taskDefinition.taskRole.roleArn, taskDefinition.obtainExecutionRole().roleArn],
+        }),
+      );
+      this.scheduleEach(database, props.config, (tier) => ({
+        arn: cluster,
+        roleArn: role.roleArn,
+        ecsParameters: {
+          taskDefinitionArn: taskDefinition.taskDefinitionArn,
+          launchType: 'FARGATE',
+          platformVersion: 'LATEST',
+          taskCount: 1,
+          networkConfiguration: {
+            awsvpcConfiguration: {
+              subnets: [...task.subnetIds],
+              securityGroups: [...task.securityGroupIds],
+              assignPublicIp: 'DISABLED',
             },
-          }),
-        );
-      }
+          },
+        },
+        // For an ECS target, Scheduler reads the input as the task's overrides.
+        input: JSON.stringify({
+          containerOverrides: [
+            {
+              name: BACKUP_CONTAINER,
+              environment: [{ name: TASK_EVENT_VARIABLE, value: JSON.stringify({ database: database.name, tier }) }],
+            },
+          ],
+        }),
+      }));
+    }
+  }
+
+  private scheduleEach(
+    database: DatabaseConfig,
+    config: DeploymentConfig,
+    target: (tier: Tier) => Omit<scheduler.CfnSchedule.TargetProperty, 'retryPolicy'>,
+  ): void {
+    for (const tier of TIERS) {
+      const { schedule } = tierSettings(database, tier);
+      if (!schedule.enabled) continue;
+      this.schedules.push(
+        new scheduler.CfnSchedule(this, `${database.name}-${tier}`, {
+          description: `dbbackup: ${tier} backup of ${database.name}`,
+          scheduleExpression: cronExpression(tier, schedule),
+          scheduleExpressionTimezone: config.timeZone,
+          flexibleTimeWindow: { mode: 'OFF' },
+          // A retry could overlap a slow run; failures are emailed and alarmed on instead.
+          target: { ...target(tier), retryPolicy: { maximumRetryAttempts: 0 } },
+        }),
+      );
     }
   }
 }

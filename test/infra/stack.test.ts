@@ -6,30 +6,39 @@ import { before, describe, test } from 'node:test';
 import { App, Validations } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DbBackupStack } from '../../infra/dbbackup-stack.js';
-import { type DeploymentConfig, loadDeploymentConfig } from '../../shared/deployment-config.js';
+import { DbBackupStack, type DbBackupImage } from '../../infra/dbbackup-stack.js';
+import {
+  type DeploymentConfig,
+  loadDeploymentConfig,
+  parseDeploymentConfig,
+  type PostgresDatabaseConfig,
+} from '../../shared/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
 
 /** A stand-in build context (a one-line Dockerfile): the template is the same, without copying the repository. */
-function imageCode(): (handler: string) => lambda.DockerImageCode {
+function image(): DbBackupImage {
   const dir = mkdtempSync(join(tmpdir(), 'dbbackup-image-'));
   writeFileSync(join(dir, 'Dockerfile'), 'FROM public.ecr.aws/lambda/nodejs:22\n');
-  return (handler) => lambda.DockerImageCode.fromImageAsset(dir, { cmd: [handler] });
+  return {
+    lambda: (handler) => lambda.DockerImageCode.fromImageAsset(dir, { cmd: [handler] }),
+    container: () => ecs.ContainerImage.fromAsset(dir),
+  };
 }
 
 /** Synthesizes an app with cdk-nag registered as cdk synth does; throws on unacknowledged findings. */
 function synthWithNag(config: DeploymentConfig): void {
   const app = new App();
-  new DbBackupStack(app, 'DbBackup', { config, code: imageCode() });
+  new DbBackupStack(app, 'DbBackup', { config, image: image() });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   app.synth();
 }
 
 function synth(config: DeploymentConfig): { stack: DbBackupStack; template: Template } {
   const app = new App();
-  const stack = new DbBackupStack(app, 'DbBackup', { config, code: imageCode() });
+  const stack = new DbBackupStack(app, 'DbBackup', { config, image: image() });
   return { stack, template: Template.fromStack(stack) };
 }
 
@@ -190,7 +199,7 @@ describe('the CDK stack, from the example config', () => {
 
   test('an unacknowledged finding fails synthesis, so the check above can fail', () => {
     const app = new App();
-    const bare = new DbBackupStack(app, 'Bare', { config, code: imageCode() });
+    const bare = new DbBackupStack(app, 'Bare', { config, image: image() });
     new sns.Topic(bare, 'Unencrypted');
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     assert.throws(() => app.synth(), /Validation failed/);
@@ -204,11 +213,6 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('options that are not available yet are refused by name, not silently ignored', () => {
-    const db = config.databases[0] as DeploymentConfig['databases'][number];
-    assert.throws(
-      () => synth({ ...config, databases: [{ ...db, runner: 'fargate' }] }),
-      /runner "fargate" is not available yet \(databases: school\)/,
-    );
     assert.throws(
       () => synth({ ...config, bucket: { ...config.bucket, replicationRegion: 'eu-central-1' } }),
       /replicationRegion is not available yet/,
@@ -227,9 +231,9 @@ describe('the CDK stack, from the example config', () => {
           efs: {
             fileSystemId: 'fs-12345678',
             accessPointId: 'fsap-0123456789abcdef0',
-            vpcId: 'vpc-1',
-            subnetIds: ['subnet-1'],
-            securityGroupIds: ['sg-1'],
+            vpcId: 'vpc-0aaaabbbbccccdddd',
+            subnetIds: ['subnet-0aaaabbbbccccdddd'],
+            securityGroupIds: ['sg-0aaaabbbbccccdddd'],
           },
           schedules: { monthly: { hour: 4, minute: 30, enabled: false } },
           retention: {},
@@ -247,5 +251,164 @@ describe('the CDK stack, from the example config', () => {
     t.hasResourceProperties('AWS::Lambda::Function', { FileSystemConfigs: [Match.objectLike({ LocalMountPath: '/mnt/data' })] });
     assert.ok(s.node.id);
     assert.doesNotThrow(() => synthWithNag(alt));
+  });
+});
+
+describe('the CDK stack, with databases on the Fargate runner', () => {
+  let config: DeploymentConfig;
+  let template: Template;
+  let stack: DbBackupStack;
+
+  before(async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const school = example.databases[0] as PostgresDatabaseConfig;
+    config = parseDeploymentConfig({
+      ...example,
+      databases: [
+        school,
+        { ...school, name: 'warehouse', database: 'warehouse', runner: 'fargate', task: { cpu: 4096, memoryMiB: 16384 } },
+        {
+          name: 'app',
+          engine: 'sqlite',
+          path: 'app/app.db',
+          runner: 'fargate',
+          efs: {
+            fileSystemId: 'fs-12345678',
+            accessPointId: 'fsap-0123456789abcdef0',
+            vpcId: 'vpc-0aaaabbbbccccdddd',
+            subnetIds: ['subnet-0aaaabbbbccccdddd'],
+            securityGroupIds: ['sg-0aaaabbbbccccdddd'],
+          },
+        },
+      ],
+    });
+    ({ template, stack } = synth(config));
+  });
+
+  test('a task definition per Fargate database, sized from the config, running the backup task from the functions’ image', () => {
+    template.resourceCountIs('AWS::ECS::Cluster', 1);
+    template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+    template.resourceCountIs('AWS::ECS::TaskDefinition', 2);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: 'DbBackup-warehouse-backup',
+      Cpu: '4096',
+      Memory: '16384',
+      RequiresCompatibilities: ['FARGATE'],
+      NetworkMode: 'awsvpc',
+      EphemeralStorage: { SizeInGiB: 21 },
+      ContainerDefinitions: [
+        Match.objectLike({
+          Name: 'backup',
+          EntryPoint: ['/var/lang/bin/node'],
+          Command: ['/var/task/dist/functions/backup-task.js'],
+          Environment: Match.arrayWith([
+            { Name: 'DBBACKUP_EVENT', Value: JSON.stringify({ database: 'warehouse', tier: 'daily' }) },
+          ]),
+          LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+        }),
+      ],
+    });
+    // One image: the task's image and the functions' image come from the same asset.
+    const hashes = new Set(JSON.stringify(template.toJSON()).match(/[0-9a-f]{64}/g));
+    assert.equal(hashes.size, 1, [...hashes].join());
+  });
+
+  test('Fargate databases get no backup function (the task backs them up) but keep their restore function', () => {
+    const names = Object.values(template.findResources('AWS::Lambda::Function')).map(
+      (f) => (f as { Properties: { FunctionName?: string } }).Properties.FunctionName,
+    );
+    assert.deepEqual(names.filter(Boolean).sort(), [
+      'DbBackup-app-restore',
+      'DbBackup-school-backup',
+      'DbBackup-school-restore',
+      'DbBackup-warehouse-restore',
+    ]);
+  });
+
+  test('the same schedules start the task with the same event, as a container environment override, never retried', () => {
+    template.resourceCountIs('AWS::Scheduler::Schedule', 9);
+    const clusterArn = { 'Fn::GetAtt': [stack.getLogicalId(stack.tasks?.cluster as ecs.CfnCluster), 'Arn'] };
+    for (const tier of ['daily', 'weekly', 'monthly']) {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Description: `dbbackup: ${tier} backup of warehouse`,
+        Target: Match.objectLike({
+          Arn: clusterArn,
+          EcsParameters: Match.objectLike({
+            LaunchType: 'FARGATE',
+            TaskCount: 1,
+            NetworkConfiguration: {
+              AwsvpcConfiguration: {
+                Subnets: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+                SecurityGroups: ['sg-0123456789abcdef0'],
+                AssignPublicIp: 'DISABLED',
+              },
+            },
+          }),
+          Input: JSON.stringify({
+            containerOverrides: [
+              {
+                name: 'backup',
+                environment: [{ name: 'DBBACKUP_EVENT', value: JSON.stringify({ database: 'warehouse', tier }) }],
+              },
+            ],
+          }),
+          RetryPolicy: { MaximumRetryAttempts: 0 },
+        }),
+      });
+    }
+    // The scheduler may run only the backup tasks, in this cluster, and pass only their roles.
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: 'ecs:RunTask', Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } }),
+          Match.objectLike({ Action: 'iam:PassRole' }),
+        ]),
+      },
+    });
+  });
+
+  test('the task role writes backups but never deletes, reads its secret, sends alerts; the SQLite task mounts its EFS access point over TLS', () => {
+    const task = actionsOf(template, 'TaskwarehouseTaskRole');
+    for (const action of ['s3:PutObject', 'ses:SendEmail', 'secretsmanager:GetSecretValue'])
+      assert.ok(task.includes(action), `${action} in ${task.join()}`);
+    assert.ok(!task.some((a) => /^s3:(Delete|\*)/.test(a) || a === '*'), `no delete: ${task.join()}`);
+    assert.ok(actionsOf(template, 'TaskappTaskRole').includes('elasticfilesystem:ClientWrite'));
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: 'DbBackup-app-backup',
+      Volumes: [
+        {
+          Name: 'data',
+          EFSVolumeConfiguration: {
+            FilesystemId: 'fs-12345678',
+            TransitEncryption: 'ENABLED',
+            AuthorizationConfig: { AccessPointId: 'fsap-0123456789abcdef0', IAM: 'ENABLED' },
+          },
+        },
+      ],
+      ContainerDefinitions: [
+        Match.objectLike({ MountPoints: [{ SourceVolume: 'data', ContainerPath: '/mnt/data', ReadOnly: false }] }),
+      ],
+    });
+  });
+
+  test('stopped tasks go to the alert function, which knows their log groups; alarms cover Fargate databases too', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change'],
+        detail: { clusterArn: [Match.anyValue()], lastStatus: ['STOPPED'] },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FunctionsAlert'), 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ImageConfig: { Command: ['dist/functions/alert.handler'] },
+      Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUPS: Match.anyValue() }) },
+    });
+    // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed).
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+  });
+
+  test('cdk-nag finds nothing unacknowledged with Fargate databases', () => {
+    assert.doesNotThrow(() => synthWithNag(config));
   });
 });

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError } from '../../shared/errors.js';
+import {
+  loadDeploymentConfig,
+  parseDeploymentConfig,
+  taskSize,
+  tierSettings,
+  type DeploymentConfig,
+} from '../../shared/deployment-config.js';
+import { repoRoot } from '../harness/test-env.js';
+
+const base = {
+  alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+  databases: [
+    {
+      name: 'warehouse',
+      engine: 'postgres',
+      host: 'db.internal',
+      database: 'warehouse',
+      secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:warehouse-AbCdEf',
+      vpc: {
+        vpcId: 'vpc-0123456789abcdef0',
+        subnetIds: ['subnet-0123456789abcdef0'],
+        securityGroupIds: ['sg-0123456789abcdef0'],
+      },
+    },
+  ],
+};
+const withDatabase = (fields: Record<string, unknown>) => ({ ...base, databases: [{ ...base.databases[0], ...fields }] });
+const errorOf = (input: unknown): string => {
+  try {
+    parseDeploymentConfig(input);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  return assert.fail('accepted');
+};
+
+describe('the deployment config', () => {
+  test('the shipped example (with its comments) is valid, and defaults follow what users asked for', async () => {
+    const config: DeploymentConfig = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const db = config.databases[0];
+    assert.ok(db);
+    assert.deepEqual(
+      ['daily', 'weekly', 'monthly'].map((t) => tierSettings(db, t as 'daily')).map((s) => [s.keep, s.storageClass]),
+      [
+        [7, 'STANDARD'],
+        [4, 'STANDARD_IA'],
+        [12, 'GLACIER_IR'],
+      ],
+    );
+    assert.equal(db.runner, 'lambda');
+  });
+
+  test('a Fargate task defaults to 2 vCPU and 4 GiB; memory follows cpu unless set', () => {
+    const config = parseDeploymentConfig(withDatabase({ runner: 'fargate' }));
+    assert.deepEqual(taskSize(config.databases[0] as never), { cpu: 2048, memoryMiB: 4096, ephemeralStorageGiB: 21 });
+    const big = parseDeploymentConfig(withDatabase({ runner: 'fargate', task: { cpu: 8192, memoryMiB: 32768 } }));
+    assert.deepEqual(taskSize(big.databases[0] as never), { cpu: 8192, memoryMiB: 32768, ephemeralStorageGiB: 21 });
+  });
+
+  test('errors name the field and the allowed values', () => {
+    assert.match(
+      errorOf(withDatabase({ runner: 'fargate', task: { cpu: 1024, memoryMiB: 16384 } })),
+      /databases\.0\.task\.memoryMiB.*must be 2048-8192 in steps of 1024 with cpu 1024 \(got 16384\)/,
+    );
+    assert.match(
+      errorOf(withDatabase({ runner: 'fargate', vpc: undefined })),
+      /databases\.0\.vpc.*is required with runner "fargate"/,
+    );
+    assert.match(errorOf(withDatabase({ runner: 'ec2' })), /databases\.0\.runner/);
+    assert.match(errorOf({ ...base, timeZone: 'Mars/Olympus' }), /timeZone.*IANA time zone/);
+  });
+});
