@@ -12,7 +12,8 @@ import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadDeploymentConfig } from '../shared/deployment-config.js';
-import { DbBackupStack, type DbBackupImage } from './dbbackup-stack.js';
+import { addDeployment } from './add-deployment.js';
+import type { DbBackupImage } from './dbbackup-stack.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -40,7 +41,7 @@ if (!chosen && !existsSync('dbbackup.config.json')) {
 }
 try {
   const config = await loadDeploymentConfig(configPath);
-  new DbBackupStack(app, app.node.tryGetContext('stackName') ?? 'DbBackup', { config, image });
+  addDeployment(app, { config, stackName: app.node.tryGetContext('stackName') ?? 'DbBackup', image });
 } catch (error) {
   process.stderr.write(
     `dbbackup: ${(error as Error).message}${(error as { hint?: string }).hint ? `. ${(error as { hint?: string }).hint}` : ''}\n`,

@@ -3,7 +3,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../shared/deployment-config.js';
-import { BackupBucket } from './constructs/backup-bucket.js';
+import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
 import { BackupFunctions } from './constructs/backup-functions.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';
 import { BackupSchedules } from './constructs/backup-schedules.js';
@@ -33,8 +33,11 @@ export class DbBackupStack extends Stack {
   constructor(scope: Construct, id: string, props: DbBackupStackProps) {
     super(scope, id, props);
     const { config } = props;
-    if (config.bucket.replicationRegion) throw new Error('bucket.replicationRegion is not available yet; remove it to deploy');
-    this.storage = new BackupBucket(this, 'Storage', config.bucket);
+    const { replicationRegion, ...bucket } = config.bucket;
+    this.storage = new BackupBucket(this, 'Storage', {
+      ...bucket,
+      replicateTo: replicationRegion ? replicaLocation(this.stackName, replicationRegion, bucket.encryption) : undefined,
+    });
     this.functions = new BackupFunctions(this, 'Functions', { config, storage: this.storage, code: props.image.lambda });
     // The cluster, task definitions and stopped-task rule exist only when a database uses them.
     this.tasks = config.databases.some((d) => d.runner === 'fargate')
@@ -50,6 +53,9 @@ export class DbBackupStack extends Stack {
       config,
       functions: this.functions.databases,
       key: this.storage.key,
+      replication: this.storage.replicationDestination
+        ? { sourceBucket: this.storage.bucket.bucketName, destinationBucket: this.storage.replicationDestination }
+        : undefined,
     });
   }
 }

@@ -39,7 +39,7 @@ export async function invokeFunction(
     const name = (error as Error).name;
     if (name === 'ResourceNotFoundException') {
       throw new ConfigError(`no function named ${functionName}`, {
-        hint: 'check --stack and --database (or pass --function-name), and the AWS region',
+        hint: 'check --stack and --database (or pass --function-name), and the AWS region; a database on the Fargate runner has no backup function: run the command in the stack output RunBackupTask<database>',
         cause: error,
       });
     }

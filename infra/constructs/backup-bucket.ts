@@ -1,5 +1,5 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { acknowledge } from '../acknowledge.js';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { acknowledge, arnInFinding } from '../acknowledge.js';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -13,18 +13,36 @@ export interface BackupBucketProps {
   readonly noncurrentVersionDays?: number;
   /** Object Lock in governance mode for this many days. @default no Object Lock */
   readonly objectLockDays?: number;
+  /** A fixed bucket name (the replica's, which the primary must know). @default a generated name */
+  readonly bucketName?: string;
+  /** An alias for the key (the replica's, which the primary must know). @default no alias */
+  readonly keyAlias?: string;
+  /** Replicate every object to this bucket (in another region, with its own key). @default no replication */
+  readonly replicateTo?: ReplicaLocation;
+}
+
+/** Where a replica bucket is, by names both stacks derive (no cross-region references needed). */
+export interface ReplicaLocation {
+  readonly region: string;
+  readonly bucketName: string;
+  /** The bucket name as cdk-nag writes it in a finding (`<AWS::AccountId>` for the account). */
+  readonly bucketNameInFinding: string;
+  /** `alias/…` of the replica's KMS key, when it uses SSE-KMS. */
+  readonly keyAlias?: string;
 }
 
 /**
  * The bucket backups live in: encrypted (SSE-KMS with a customer managed key by default), all
  * public access blocked, TLS only, uploads that ask for another encryption refused, versioned,
  * incomplete multipart uploads aborted after a day, noncurrent versions expired, access logged,
- * and retained when the stack is deleted.
+ * and retained when the stack is deleted; optionally replicated to a bucket in another region.
  */
 export class BackupBucket extends Construct {
   readonly bucket: s3.Bucket;
   /** The customer managed key, when `encryption` is `kms`. */
   readonly key?: kms.Key;
+  /** The replica bucket's name, when backups are replicated. */
+  replicationDestination?: string;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps = {}) {
     super(scope, id);
@@ -34,6 +52,7 @@ export class BackupBucket extends Construct {
         description: 'dbbackup: encrypts database backups',
         enableKeyRotation: true,
         removalPolicy: RemovalPolicy.RETAIN,
+        alias: props.keyAlias,
       });
     }
     const accessLogs = new s3.Bucket(this, 'AccessLogs', {
@@ -47,6 +66,7 @@ export class BackupBucket extends Construct {
     acknowledge(accessLogs, ['S1'], 'This is the access log bucket of the backup bucket; logging it would recurse.');
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      bucketName: props.bucketName,
       encryption: encryption === 'kms' ? s3.BucketEncryption.KMS : s3.BucketEncryption.S3_MANAGED,
       encryptionKey: this.key,
       bucketKeyEnabled: encryption === 'kms',
@@ -79,5 +99,107 @@ export class BackupBucket extends Construct {
         },
       }),
     );
+    if (props.replicateTo) this.replicate(props.replicateTo);
   }
+
+  /**
+   * Replicates every new object version, delete markers included (so the replica follows retention;
+   * its own noncurrent versions keep deleted backups for `noncurrentVersionDays`), re-encrypted with
+   * the replica's key. Replication metrics are on, for the failed-replication alarm.
+   */
+  private replicate(to: ReplicaLocation): void {
+    const stack = Stack.of(this);
+    const destination = `arn:${stack.partition}:s3:::${to.bucketName}`;
+    const role = new iam.Role(this, 'ReplicationRole', {
+      assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
+      description: 'dbbackup: lets S3 replicate backups to the second region',
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          's3:GetObjectVersionForReplication',
+          's3:GetObjectVersionAcl',
+          's3:GetObjectVersionTagging',
+          's3:GetObjectRetention',
+          's3:GetObjectLegalHold',
+        ],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ReplicateObject', 's3:ReplicateDelete', 's3:ReplicateTags'],
+        resources: [`${destination}/*`],
+      }),
+    );
+    this.key?.grantDecrypt(role);
+    if (to.keyAlias) {
+      // The replica's key is known by its alias only (it lives in another stack and region).
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+          resources: [`arn:${stack.partition}:kms:${to.region}:${stack.account}:key/*`],
+          conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': to.keyAlias } },
+        }),
+      );
+    }
+    const cfn = this.bucket.node.defaultChild as s3.CfnBucket;
+    cfn.replicationConfiguration = {
+      role: role.roleArn,
+      rules: [
+        {
+          id: REPLICATION_RULE_ID,
+          status: 'Enabled',
+          priority: 0,
+          filter: { prefix: '' },
+          deleteMarkerReplication: { status: 'Enabled' },
+          sourceSelectionCriteria: this.key ? { sseKmsEncryptedObjects: { status: 'Enabled' } } : undefined,
+          destination: {
+            bucket: destination,
+            encryptionConfiguration: to.keyAlias
+              ? { replicaKmsKeyId: `arn:${stack.partition}:kms:${to.region}:${stack.account}:${to.keyAlias}` }
+              : undefined,
+            metrics: { status: 'Enabled' },
+          },
+        },
+      ],
+    };
+    this.replicationDestination = to.bucketName;
+    acknowledge(
+      role,
+      [
+        `IAM5[Resource::${arnInFinding(this, this.bucket.bucketArn)}/*]`,
+        `IAM5[Resource::arn:<AWS::Partition>:s3:::${to.bucketNameInFinding}/*]`,
+        `IAM5[Resource::arn:<AWS::Partition>:kms:${to.region}:<AWS::AccountId>:key/*]`,
+      ],
+      'S3 replication reads every backup object and writes its replica (bucket/*); the replica key is matched by its alias in a condition.',
+    );
+  }
+}
+
+/** The ID of the replication rule, a dimension of S3's replication metrics. */
+export const REPLICATION_RULE_ID = 'replicate-backups';
+
+/**
+ * The names of a deployment's replica bucket and key in `region`, derived from the stack name on
+ * both sides: `<stack>-replica-<account>-<region>` (globally unique) and `alias/<stack>-replica`.
+ */
+export function replicaLocation(primaryStackName: string, region: string, encryption: 'kms' | 's3'): ReplicaLocation {
+  const prefix = primaryStackName
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 26);
+  return {
+    region,
+    // The account resolves in each stack's own template: both are deployed to the same account.
+    bucketName: `${prefix}-replica-${Aws.ACCOUNT_ID}-${region}`,
+    bucketNameInFinding: `${prefix}-replica-<AWS::AccountId>-${region}`,
+    keyAlias: encryption === 'kms' ? `alias/${primaryStackName}-replica` : undefined,
+  };
 }

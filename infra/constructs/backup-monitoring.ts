@@ -6,6 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment-config.js';
+import { REPLICATION_RULE_ID } from './backup-bucket.js';
 import type { DatabaseFunctions } from './backup-functions.js';
 
 /** Properties of {@link BackupMonitoring}. */
@@ -14,6 +15,8 @@ export interface BackupMonitoringProps {
   readonly functions: readonly DatabaseFunctions[];
   /** Encrypts the alarm topic. @default the AWS managed SNS key */
   readonly key?: kms.IKey;
+  /** The replicated bucket, for the failed-replication alarm. @default no replication */
+  readonly replication?: { readonly sourceBucket: string; readonly destinationBucket: string };
   /** A daily backup older than this raises the "no recent backup" alarm. @default 26 hours */
   readonly maxBackupAge?: Duration;
 }
@@ -39,6 +42,32 @@ export class BackupMonitoring extends Construct {
     const notify = new actions.SnsAction(this.topic);
     const maxAge = props.maxBackupAge ?? Duration.hours(26);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: 'dbbackup' });
+
+    if (props.replication) {
+      const replicationFailed = new cloudwatch.Alarm(this, 'ReplicationFailed', {
+        alarmDescription: `Backups failed to replicate to ${props.replication.destinationBucket}`,
+        metric: new cloudwatch.Metric({
+          namespace: 'AWS/S3',
+          metricName: 'OperationsFailedReplication',
+          dimensionsMap: {
+            SourceBucket: props.replication.sourceBucket,
+            DestinationBucket: props.replication.destinationBucket,
+            RuleId: REPLICATION_RULE_ID,
+          },
+          statistic: 'Sum',
+          period: Duration.hours(1),
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      replicationFailed.addAlarmAction(notify);
+      this.alarms.push(replicationFailed);
+      this.dashboard.addWidgets(
+        new cloudwatch.AlarmStatusWidget({ title: 'Replication', alarms: [replicationFailed], width: 24, height: 2 }),
+      );
+    }
 
     for (const { database, backup } of props.functions) {
       const metric = (name: string, tier: string, statistic: string) =>

@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -121,6 +121,16 @@ export class BackupTasks extends Construct {
         ['IAM5[Resource::*]'],
         'The execution role added by FargateTaskDefinition: ecr:GetAuthorizationToken has no resource to scope to.',
       );
+      // A backup by hand, as the schedule starts it; the console's "Run new task" works too.
+      new CfnOutput(this, `RunBackupTask-${db.name}`, {
+        key: `RunBackupTask${db.name.replace(/[^A-Za-z0-9]/g, '')}`,
+        description: `Starts a daily backup of ${db.name} now (the Fargate runner)`,
+        value: [
+          `aws ecs run-task --cluster ${this.cluster.ref} --task-definition ${taskDefinition.family}`,
+          '--launch-type FARGATE --network-configuration',
+          `'awsvpcConfiguration={subnets=[${network.subnetIds.join(',')}],securityGroups=[${network.securityGroupIds.join(',')}],assignPublicIp=DISABLED}'`,
+        ].join(' '),
+      });
       this.tasks.push({
         database: db,
         taskDefinition,
