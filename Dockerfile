@@ -1,4 +1,5 @@
-# One image for every dbbackup function (backup, restore, alert).
+# One image for every dbbackup function (backup, restore, alert) and the Fargate backup task, which runs it with
+# entry point `node dist/functions/backup-task.js`.
 #   docker build -t dbbackup .        (cdk deploy builds it; nothing else in this repository needs Docker)
 # Size: about 450 MB (Lambda Node.js 22 base ~330 MB, app and node_modules ~60 MB, ~15 MB per PostgreSQL major).
 
