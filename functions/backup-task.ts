@@ -7,7 +7,8 @@
  * is emailed by the alert function, which an EventBridge rule sends every stopped backup task.
  */
 import { REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from '../shared/backup-task.js';
-import { measuredBackup, ReportedBackupFailure } from './measured-backup.js';
+import { ScheduledBackupFailure } from '../shared/run-scheduled-backup.js';
+import { measuredBackup } from './measured-backup.js';
 import { logger } from './runtime.js';
 import { taskIdentity } from './task-identity.js';
 
@@ -18,15 +19,15 @@ try {
   process.exitCode = 0;
 } catch (error) {
   logger.error('backup task failed', { error: (error as Error).message });
-  process.exitCode = error instanceof ReportedBackupFailure ? REPORTED_FAILURE_EXIT_CODE : 1;
+  process.exitCode = error instanceof ScheduledBackupFailure && error.alerted ? REPORTED_FAILURE_EXIT_CODE : 1;
 }
 
 /** The event; one that is missing or not JSON is still handed on, so its failure is emailed by field. */
-function readEvent(): { database?: unknown; tier?: unknown } {
+function readEvent(): unknown {
   const text = process.env[TASK_EVENT_VARIABLE] ?? '{}';
   try {
-    return JSON.parse(text) as { database?: unknown; tier?: unknown };
+    return JSON.parse(text);
   } catch {
-    return text as never;
+    return text;
   }
 }

@@ -6,7 +6,7 @@ import { type LambdaContext, logger, logStreamUrl } from './runtime.js';
  * Backs up one database: `{ "database": "school", "tier": "daily" }`, from a schedule or by hand.
  * Returns the manifest; a failure is emailed, then rethrown so the invocation counts as failed.
  */
-export async function handler(event: { database?: unknown; tier?: unknown }, context: LambdaContext): Promise<Manifest> {
+export async function handler(event: unknown, context: LambdaContext): Promise<Manifest> {
   logger.addContext(context as never);
   return measuredBackup(event, {
     runId: context.awsRequestId,

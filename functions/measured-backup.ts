@@ -1,32 +1,20 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { formatErrorLine } from '../shared/errors.js';
+import { backupEventLabels } from '../shared/backup-event.js';
 import { secretsManagerCredentials } from '../shared/fetch-credentials.js';
 import type { Manifest } from '../shared/manifest.js';
-import { REPORTED_FAILURE_ERROR } from '../shared/notify/unreported-failure.js';
-import { runScheduledBackup, ScheduledBackupFailure } from '../shared/run-scheduled-backup.js';
+import { runScheduledBackup } from '../shared/run-scheduled-backup.js';
 import { bucket, config, kmsKeyId, logger, metrics, notifier } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 
-/** A backup failure that has been emailed already; whoever sees it next must not email it again. */
-export class ReportedBackupFailure extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = REPORTED_FAILURE_ERROR;
-  }
-}
-
 /**
  * Runs one scheduled backup with the logs and metrics every runner (Lambda or Fargate) emits:
  * duration, stored and source bytes, compression ratio, success or failure, by database and
- * tier. A failure is emailed, then rethrown: as a {@link ReportedBackupFailure} when the email
- * went out, otherwise as it is, so the alert function (on-failure destination) tries again.
+ * tier. A failure is emailed, then thrown as runScheduledBackup's ScheduledBackupFailure, which
+ * says whether the email went out.
  */
-export async function measuredBackup(
-  event: { database?: unknown; tier?: unknown } | undefined,
-  run: { runId: string; logUrl?: string },
-): Promise<Manifest> {
-  const dimensions = { database: String(event?.database), tier: String(event?.tier ?? 'daily') };
+export async function measuredBackup(event: unknown, run: { runId: string; logUrl?: string }): Promise<Manifest> {
+  const dimensions = backupEventLabels(event);
   logger.appendKeys(dimensions);
   metrics.addDimensions(dimensions);
   try {
@@ -52,8 +40,7 @@ export async function measuredBackup(
     return manifest;
   } catch (error) {
     metrics.addMetric('BackupFailed', MetricUnit.Count, 1);
-    if (error instanceof ScheduledBackupFailure && error.alerted) throw new ReportedBackupFailure(error.message);
-    throw new Error(formatErrorLine(error));
+    throw error;
   } finally {
     metrics.publishStoredMetrics();
     logger.resetKeys();

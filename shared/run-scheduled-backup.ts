@@ -1,21 +1,13 @@
-import { z } from 'zod';
+import { backupEventLabels, scheduledBackupEventSchema } from './backup-event.js';
 import { parseOrConfigError } from './parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
-import { type DeploymentConfig, findDatabase, TIERS, tierSettings } from './deployment-config.js';
+import { type DeploymentConfig, findDatabase, tierSettings } from './deployment-config.js';
 import { formatErrorLine } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { composeAlert } from './notify/alert.js';
 import { type Notifier, sendAlert } from './notify/notifier.js';
+import { REPORTED_FAILURE_ERROR } from './notify/unreported-failure.js';
 import { runBackup } from './run-backup.js';
-
-/** The event a schedule (or a person, from the console) sends the backup function. */
-export const scheduledBackupEventSchema = z
-  .object({
-    database: z.string().min(1),
-    tier: z.enum(TIERS).default('daily'),
-  })
-  .strict();
-export type ScheduledBackupEvent = z.output<typeof scheduledBackupEventSchema>;
 
 /** What a scheduled backup needs from its runtime (Lambda or Fargate). */
 export interface ScheduledBackupDeps {
@@ -32,13 +24,17 @@ export interface ScheduledBackupDeps {
   readonly now?: () => Date;
 }
 
-/** A scheduled backup that failed; `alerted` says whether its failure email was sent. */
+/**
+ * A scheduled backup that failed; `alerted` says whether its failure email was sent. Once it was,
+ * the error is named {@link REPORTED_FAILURE_ERROR}: Lambda reports the name as the `errorType`
+ * the alert function reads, so the failure is not emailed a second time.
+ */
 export class ScheduledBackupFailure extends Error {
   readonly alerted: boolean;
 
   constructor(cause: unknown, alerted: boolean) {
     super(formatErrorLine(cause), { cause });
-    this.name = 'ScheduledBackupFailure';
+    this.name = alerted ? REPORTED_FAILURE_ERROR : 'ScheduledBackupFailure';
     this.alerted = alerted;
   }
 }
@@ -53,16 +49,11 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
   const now = deps.now ?? (() => new Date());
   const alerts = deps.config.alerts;
   // What the event says, for the failure email even when the event itself is what is wrong.
-  const raw = (input ?? {}) as { database?: unknown; tier?: unknown };
-  let event: { database: string; tier: string } = {
-    database: String(raw.database ?? 'unknown database'),
-    tier: String(raw.tier ?? 'daily'),
-  };
+  const event = backupEventLabels(input);
   try {
     const parsed = parseOrConfigError(scheduledBackupEventSchema, input);
-    event = parsed;
     deps.log('backup started', { database: event.database, tier: event.tier, runId: deps.runId });
-    const db = findDatabase(deps.config, event.database);
+    const db = findDatabase(deps.config, parsed.database);
     const { storageClass } = tierSettings(db, parsed.tier);
     const manifest = await runBackup({
       source: await databaseUrl(db, deps.credentials),

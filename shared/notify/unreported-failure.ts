@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { backupEventLabels } from '../backup-event.js';
 import { BACKUP_CONTAINER, REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from '../backup-task.js';
 
 /**
@@ -56,7 +57,6 @@ const taskStateChangeSchema = z.object({
   }),
 });
 
-const backupEventSchema = z.object({ database: z.string().optional(), tier: z.string().optional() }).loose();
 const errorPayloadSchema = z.object({ errorType: z.string().optional(), errorMessage: z.string().optional() }).loose();
 
 /**
@@ -76,13 +76,11 @@ function fromFailedInvocation(event: z.output<typeof lambdaFailureSchema>): Unre
   const response = errorPayloadSchema.safeParse(event.responsePayload);
   const errorType = response.success ? response.data.errorType : undefined;
   if (errorType === REPORTED_FAILURE_ERROR) return undefined;
-  const request = backupEventSchema.safeParse(event.requestPayload);
   const { requestContext } = event;
   const reason = (response.success ? response.data.errorMessage : undefined) ?? 'the invocation failed';
   const where = [requestContext.functionArn ?? 'backup function', requestContext.condition].filter(Boolean).join(', ');
   return {
-    database: (request.success ? request.data.database : undefined) ?? 'unknown database',
-    tier: (request.success ? request.data.tier : undefined) ?? 'daily',
+    ...backupEventLabels(event.requestPayload),
     error: `${reason} (${where})`,
     runId: requestContext.requestId,
   };
@@ -95,10 +93,9 @@ function fromStoppedTask(task: z.output<typeof taskStateChangeSchema>['detail'])
   if (exitCode === 0 || exitCode === REPORTED_FAILURE_EXIT_CODE) return undefined;
   const override = task.overrides?.containerOverrides.find((o) => o.name === BACKUP_CONTAINER);
   const variable = override?.environment?.find((e) => e.name === TASK_EVENT_VARIABLE)?.value;
-  let backup: { database?: string; tier?: string } = {};
+  let backup: unknown;
   try {
-    const parsed = backupEventSchema.safeParse(variable ? JSON.parse(variable) : {});
-    if (parsed.success) backup = parsed.data;
+    backup = variable ? JSON.parse(variable) : undefined;
   } catch {
     // An override that is not JSON still leaves the task's own failure to report.
   }
@@ -110,8 +107,7 @@ function fromStoppedTask(task: z.output<typeof taskStateChangeSchema>['detail'])
     task.stoppedReason,
   ].filter((part): part is string => Boolean(part));
   return {
-    database: backup.database ?? `task ${family}`,
-    tier: backup.tier ?? 'daily',
+    ...backupEventLabels(backup, `task ${family}`),
     error: `${why.length > 0 ? why.join('; ') : 'the backup task stopped'} (${task.stopCode ?? 'stopped'}, task ${taskId})`,
     runId: taskId,
     taskId,

@@ -249,6 +249,20 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     }
   });
 
+  test('a Fargate task started with a bad event emails what is wrong with it, and exits 100', async () => {
+    const name = db.replace(/_/g, '-');
+    const before = (await sentEmails()).length;
+    const result = await runTask({
+      ...baseEnv,
+      DBBACKUP_CONFIG: configFor(SECRET_ARN, false),
+      DBBACKUP_EVENT: JSON.stringify({ database: name, tier: 'hourly' }),
+    });
+    assert.equal(result.code, REPORTED_FAILURE_EXIT_CODE, result.stdout + result.stderr);
+    const mails = (await sentEmails()).slice(before);
+    assert.equal(mails.length, 1);
+    assert.match(mails[0]?.subject ?? '', new RegExp(`^\\[dbbackup\\] FAILED ${name} hourly backup: tier: `));
+  });
+
   test('the alert function emails a backup task that was killed (once, with its log link) and ignores tasks that succeeded or reported', async () => {
     const stopped = JSON.parse(readFileSync(join(fixturesDir, 'events/ecs-task-stopped.json'), 'utf8')) as {
       detail: { containers: Array<Record<string, unknown>> };

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { functionRestoreEventSchema } from '../../shared/run-function-restore.js';
-import { scheduledBackupEventSchema } from '../../shared/run-scheduled-backup.js';
+import { scheduledBackupEventSchema } from '../../shared/backup-event.js';
 import { repoRoot } from '../harness/test-env.js';
 
 test('every sample test event in functions/events is one its function accepts', () => {
