@@ -1,5 +1,3 @@
-import { Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type { DatabaseConfig, DeploymentConfig } from '../shared/deployment-config.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 
@@ -19,16 +17,4 @@ export function runtimeEnvironment(
     ...(storage.key ? { DBBACKUP_KMS_KEY_ID: storage.key.keyArn } : {}),
     NODE_OPTIONS: '--enable-source-maps',
   };
-}
-
-/** Lets a function or task send alert emails from the configured sender (or its domain) only. */
-export function allowSendingAlerts(grantee: iam.IGrantable, config: DeploymentConfig, scope: Stack): void {
-  const domain = config.alerts.sender.split('@')[1] as string;
-  const identity = (name: string) => scope.formatArn({ service: 'ses', resource: 'identity', resourceName: name });
-  grantee.grantPrincipal.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['ses:SendEmail'],
-      resources: [identity(config.alerts.sender), identity(domain)],
-    }),
-  );
 }

@@ -9,7 +9,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment-config.js';
 import { functionName } from '../../shared/function-names.js';
-import { allowSendingAlerts, runtimeEnvironment } from '../runtime-environment.js';
+import { allowSendingAlerts, grantBackupAccess } from '../grant-backup-access.js';
+import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
 /** Properties of {@link BackupFunctions}. */
@@ -104,30 +105,7 @@ export class BackupFunctions extends Construct {
           ? secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn)
           : undefined;
       for (const fn of functions) {
-        // Backup writes and reads what it wrote (free key, size check); it is never given s3:DeleteObject.
-        // Restore reads backups and writes its pre-restore safety copy.
-        storage.bucket.grantRead(fn);
-        storage.bucket.grantPut(fn);
-        allowSendingAlerts(fn, config, Stack.of(this));
-        secret?.grantRead(fn);
-        acknowledge(
-          fn,
-          [
-            `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/*]`,
-            'IAM5[Action::s3:GetObject*]',
-            'IAM5[Action::s3:GetBucket*]',
-            'IAM5[Action::s3:List*]',
-            'IAM5[Action::s3:Abort*]',
-          ],
-          'Granted by Bucket.grantRead/grantPut: backups are objects under the bucket (bucket/*), read and written by name; no delete is granted.',
-        );
-        if (storage.key) {
-          acknowledge(
-            fn,
-            ['IAM5[Action::kms:GenerateDataKey*]', 'IAM5[Action::kms:ReEncrypt*]'],
-            'Granted by Bucket.grantPut on the bucket key: what SSE-KMS uploads need, on that one key.',
-          );
-        }
+        grantBackupAccess(fn, fn, { storage, config, secret });
         if (db.engine === 'sqlite') {
           acknowledge(
             fn,

@@ -51,24 +51,16 @@ export class BackupSchedules extends Construct {
         input: JSON.stringify({ database: database.name, tier }),
       }));
     }
-    for (const task of props.tasks?.tasks ?? []) {
-      const cluster = (props.tasks as BackupTasks).cluster.attrArn;
+    if (props.tasks) this.scheduleTasks(props.tasks, role, props.config);
+  }
+
+  /** Schedules on the Fargate runner: Scheduler's ECS target starts the task, the event in an override. */
+  private scheduleTasks(tasks: BackupTasks, role: iam.Role, config: DeploymentConfig): void {
+    tasks.grantRun(role);
+    const cluster = tasks.cluster.attrArn;
+    for (const task of tasks.tasks) {
       const { database, taskDefinition } = task;
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['ecs:RunTask'],
-          resources: [taskDefinition.taskDefinitionArn],
-          conditions: { ArnEquals: { 'ecs:cluster': cluster } },
-        }),
-      );
-      // RunTask hands the task its two roles.
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          actions: ['iam:PassRole'],
-          resources: [taskDefinition.taskRole.roleArn, taskDefinition.obtainExecutionRole().roleArn],
-        }),
-      );
-      this.scheduleEach(database, props.config, (tier) => ({
+      this.scheduleEach(database, config, (tier) => ({
         arn: cluster,
         roleArn: role.roleArn,
         ecsParameters: {

@@ -9,8 +9,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE, TASK_LOG_PREFIX } from '../../shared/backup-task.js';
 import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH, taskSize } from '../../shared/deployment-config.js';
-import { acknowledge, arnInFinding } from '../acknowledge.js';
-import { allowSendingAlerts, runtimeEnvironment } from '../runtime-environment.js';
+import { acknowledge } from '../acknowledge.js';
+import { grantBackupAccess } from '../grant-backup-access.js';
+import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
 /** Properties of {@link BackupTasks}. */
@@ -85,32 +86,15 @@ export class BackupTasks extends Construct {
         logging: ecs.LogDrivers.awsLogs({ streamPrefix: TASK_LOG_PREFIX, logGroup }),
       });
 
-      const role = taskDefinition.taskRole;
-      storage.bucket.grantRead(role);
-      storage.bucket.grantPut(role);
-      allowSendingAlerts(role, config, stack);
-      if (db.engine === 'postgres') {
-        secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn).grantRead(role);
-      } else {
-        this.mountEfs(taskDefinition, container, db);
-      }
-      acknowledge(
-        taskDefinition,
-        [
-          `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/*]`,
-          'IAM5[Action::s3:GetObject*]',
-          'IAM5[Action::s3:GetBucket*]',
-          'IAM5[Action::s3:List*]',
-          'IAM5[Action::s3:Abort*]',
-        ],
-        'Granted by Bucket.grantRead/grantPut: backups are objects under the bucket (bucket/*), read and written by name; no delete is granted.',
-      );
-      if (storage.key)
-        acknowledge(
-          taskDefinition,
-          ['IAM5[Action::kms:GenerateDataKey*]', 'IAM5[Action::kms:ReEncrypt*]'],
-          'Granted by Bucket.grantPut on the bucket key: what SSE-KMS uploads need, on that one key.',
-        );
+      grantBackupAccess(taskDefinition.taskRole, taskDefinition, {
+        storage,
+        config,
+        secret:
+          db.engine === 'postgres'
+            ? secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn)
+            : undefined,
+      });
+      if (db.engine === 'sqlite') this.mountEfs(taskDefinition, container, db);
       acknowledge(
         taskDefinition,
         ['ECS2'],
@@ -151,6 +135,25 @@ export class BackupTasks extends Construct {
       targets: [new targets.LambdaFunction(props.alert, { retryAttempts: 2 })],
     });
     props.alert.addEnvironment('DBBACKUP_TASK_LOG_GROUPS', stack.toJsonString(logGroups));
+  }
+
+  /** Lets `grantee` (the scheduler) start the backup tasks, in this cluster only, handing them their roles. */
+  grantRun(grantee: iam.IGrantable): void {
+    for (const { taskDefinition } of this.tasks) {
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['ecs:RunTask'],
+          resources: [taskDefinition.taskDefinitionArn],
+          conditions: { ArnEquals: { 'ecs:cluster': this.cluster.attrArn } },
+        }),
+      );
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [taskDefinition.taskRole.roleArn, taskDefinition.obtainExecutionRole().roleArn],
+        }),
+      );
+    }
   }
 
   /** Mounts the database's EFS access point where the backup looks for it, over TLS, with IAM. */
