@@ -34,6 +34,10 @@ const scheduleSchema = z
   .strict();
 export type Schedule = z.input<typeof scheduleSchema>;
 
+/** The vCPU sizes of a Fargate task, in units of 1/1024 vCPU. */
+const TASK_CPUS = [1024, 2048, 4096, 8192, 16384] as const;
+type TaskCpu = (typeof TASK_CPUS)[number];
+
 const tierMap = <T extends z.ZodType>(value: T) =>
   z.object({ daily: value.optional(), weekly: value.optional(), monthly: value.optional() }).strict();
 
@@ -49,7 +53,7 @@ const common = {
   task: z
     .object({
       /** vCPU in units of 1/1024: 1024, 2048 (default), 4096, 8192 or 16384. */
-      cpu: z.union([z.literal(1024), z.literal(2048), z.literal(4096), z.literal(8192), z.literal(16384)]).default(2048),
+      cpu: z.literal(TASK_CPUS).default(2048),
       /** Memory in MiB; Fargate allows 2 to 8 GiB per vCPU (4096 with the default cpu). */
       memoryMiB: z.number().int().optional(),
       /** Disk for the SQLite snapshot, 21-200 GiB. */
@@ -169,7 +173,7 @@ export type DatabaseConfig = DeploymentConfig['databases'][number];
 export type PostgresDatabaseConfig = Extract<DatabaseConfig, { engine: 'postgres' }>;
 
 /** Fargate's memory choices per cpu: [min, max, step] in MiB. */
-const FARGATE_MEMORY: Record<1024 | 2048 | 4096 | 8192 | 16384, [number, number, number]> = {
+const FARGATE_MEMORY: Record<TaskCpu, [number, number, number]> = {
   1024: [2048, 8192, 1024],
   2048: [4096, 16384, 1024],
   4096: [8192, 30720, 1024],
@@ -179,7 +183,7 @@ const FARGATE_MEMORY: Record<1024 | 2048 | 4096 | 8192 | 16384, [number, number,
 
 /** A database's backup task size (Fargate runner), defaults applied: memory 2 GiB per vCPU, like the functions. */
 export function taskSize(db: DatabaseConfig): {
-  cpu: 1024 | 2048 | 4096 | 8192 | 16384;
+  cpu: TaskCpu;
   memoryMiB: number;
   ephemeralStorageGiB: number;
 } {

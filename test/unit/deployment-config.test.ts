@@ -72,6 +72,10 @@ describe('the deployment config', () => {
       /databases\.0\.vpc.*is required with runner "fargate"/,
     );
     assert.match(errorOf(withDatabase({ runner: 'ec2' })), /databases\.0\.runner/);
+    assert.match(
+      errorOf(withDatabase({ runner: 'fargate', task: { cpu: 3000 } })),
+      /databases\.0\.task\.cpu: .*1024\|2048\|4096\|8192\|16384 \(got 3000\)/,
+    );
     assert.match(errorOf({ ...base, timeZone: 'Mars/Olympus' }), /timeZone.*IANA time zone/);
   });
 });
