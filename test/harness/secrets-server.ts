@@ -8,12 +8,16 @@ import { freePort } from './postgres-cluster.js';
  */
 export interface SecretsServer {
   readonly endpoint: string;
+  /** How many GetSecretValue requests it has answered (or refused). */
+  readonly requests: number;
   stop(): Promise<void>;
 }
 
 export async function startSecretsServer(secrets: () => Record<string, string>): Promise<SecretsServer> {
   const port = await freePort();
+  let requests = 0;
   const server: Server = createServer((request, response) => {
+    requests++;
     let body = '';
     request.on('data', (c) => {
       body += c;
@@ -34,5 +38,11 @@ export async function startSecretsServer(secrets: () => Record<string, string>):
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    get requests() {
+      return requests;
+    },
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { secretsManagerCredentials } from '../../shared/fetch-credentials.js';
 import { listBackups } from '../../shared/list-backups.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
 import { startSecretsServer, type SecretsServer } from '../harness/secrets-server.js';
@@ -328,6 +330,20 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
       mails[1]?.subject ?? '',
       new RegExp(`^\\[dbbackup\\] FAILED ${name} daily backup: PostgreSQL refused the login`),
     );
+  });
+
+  test('credentials are read from Secrets Manager once per process (a cold start); a failed read is retried', async () => {
+    const client = new SecretsManagerClient({ endpoint: secrets.endpoint, region: 'us-east-1' });
+    const credentials = secretsManagerCredentials(client);
+    const start = secrets.requests;
+    const [first, second] = [await credentials(SECRET_ARN), await credentials(SECRET_ARN)];
+    assert.deepEqual(first, { username: 'postgres', password: pgPassword() });
+    assert.deepEqual(second, first);
+    assert.equal(secrets.requests - start, 1);
+    const missing = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf';
+    await assert.rejects(credentials(missing), /cannot read secret .*missing-AbCdEf: ResourceNotFoundException/);
+    await assert.rejects(credentials(missing));
+    assert.equal(secrets.requests - start, 3, 'the failed read was not cached');
   });
 
   after(async () => {
