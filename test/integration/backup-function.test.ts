@@ -27,6 +27,25 @@ async function invoke(event: unknown, env: NodeJS.ProcessEnv, fn = 'backup') {
   return { ...result, kind, value: JSON.parse(json || 'null') as Record<string, unknown> };
 }
 
+/** The metrics a run published in the embedded metric format (its stdout), by name, with their dimensions. */
+function publishedMetrics(stdout: string): { names: string[]; dimensions: Record<string, string> } {
+  const line = stdout.split('\n').find((l) => l.includes('"CloudWatchMetrics"'));
+  assert.ok(line, `no EMF line in: ${stdout}`);
+  const emf = JSON.parse(line) as Record<string, unknown> & {
+    _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> };
+  };
+  const [directive] = emf._aws.CloudWatchMetrics;
+  assert.equal(directive?.Namespace, 'dbbackup');
+  const keys = directive?.Dimensions[0] ?? [];
+  return {
+    names: (directive?.Metrics ?? []).map((m) => m.Name).sort(),
+    dimensions: Object.fromEntries(keys.map((k) => [k, String(emf[k])])),
+  };
+}
+
+/** What every successful run publishes, in the Lambda function and the Fargate task alike. */
+const SUCCESS_METRICS = ['BackupDuration', 'BackupSucceeded', 'CompressionRatio', 'SourceBytes', 'StoredBytes'];
+
 /** Runs the compiled Fargate entry point in a child process, as the container's command would. */
 function runTask(env: NodeJS.ProcessEnv) {
   return runAllowingFailure(process.execPath, [join(repoRoot, 'dist/functions/backup-task.js')], { env });
@@ -107,6 +126,10 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     assert.equal(result.value.label, 'weekly');
     assert.match(result.stdout, /"_aws":\{"Timestamp":\d+,"CloudWatchMetrics":\[\{"Namespace":"dbbackup"/);
     assert.match(result.stdout, /"BackupSucceeded":1/);
+    assert.deepEqual(publishedMetrics(result.stdout), {
+      names: SUCCESS_METRICS,
+      dimensions: { service: 'dbbackup', database: name, tier: 'weekly' },
+    });
     assert.ok(!result.stdout.includes(pgPassword()) && !result.stderr.includes(pgPassword()), 'the password is never logged');
     const { backups } = await listBackups(new S3Target(`s3://${bucket}`), { database: name });
     assert.equal(backups.length, 1);
@@ -212,6 +235,10 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
       assert.match(result.stdout, /"runId":"0a1b2c3d4e5f"/);
       assert.match(result.stdout, /"BackupSucceeded":1/);
       assert.match(result.stdout, /"Dimensions":\[\["service","database","tier"\]\]/);
+      assert.deepEqual(publishedMetrics(result.stdout), {
+        names: SUCCESS_METRICS,
+        dimensions: { service: 'dbbackup', database: name, tier: 'weekly' },
+      });
       const { backups } = await listBackups(new S3Target(`s3://${bucket}`), { database: name });
       const added = backups.filter((b) => !keysBefore.has(b.key));
       assert.equal(added.length, 1);
