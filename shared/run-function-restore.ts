@@ -38,8 +38,9 @@ export async function runFunctionRestore(
 ): Promise<RestoreResult> {
   const event = parseOrConfigError(functionRestoreEventSchema, input);
   const db = findDatabase(deps.config, event.database);
-  if (!event.latest && !event.file && !event.path) {
-    throw new ConfigError('choose what to restore: "latest": true, "file": "<backup file name>" or "path": "s3://…"');
+  // locateBackup enforces the same rule, in the CLI's words; the event's fields are named here.
+  if ([event.latest, event.file, event.path].filter(Boolean).length !== 1) {
+    throw new ConfigError('choose exactly one of "latest": true, "file": "<backup file name>" and "path": "s3://…"');
   }
   return runRestore(
     {
