@@ -1,4 +1,4 @@
-import type { BackupProgress } from '../shared/run-backup.js';
+import type { BackupProgress } from '../shared/backup/run-backup.js';
 import { formatBytes, formatDuration } from './format-units.js';
 
 /**

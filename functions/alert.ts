@@ -1,8 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { taskLogStream } from '../shared/backup-task.js';
+import { taskLogStream } from '../shared/deployment/backup-task.js';
 import { composeAlert } from '../shared/notify/alert.js';
 import { sendAlert } from '../shared/notify/notifier.js';
-import { unreportedFailure } from '../shared/notify/unreported-failure.js';
+import { unreportedFailure } from '../shared/deployment/unreported-failure.js';
 import { type LambdaContext, logger, logStreamUrl, metrics, notifier } from './runtime.js';
 
 /** The log group of each database's backup task (Fargate runner), to link a crashed task's log. */

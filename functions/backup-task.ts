@@ -6,8 +6,8 @@
  * Exit codes: 0 backed up; 100 failed and emailed the failure; anything else (a crash, a kill)
  * is emailed by the alert function, which an EventBridge rule sends every stopped backup task.
  */
-import { REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from '../shared/backup-task.js';
-import { ScheduledBackupFailure } from '../shared/run-scheduled-backup.js';
+import { REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from '../shared/deployment/backup-task.js';
+import { ScheduledBackupFailure } from '../shared/deployment/run-scheduled-backup.js';
 import { measuredBackup } from './measured-backup.js';
 import { logger } from './runtime.js';
 import { taskIdentity } from './task-identity.js';

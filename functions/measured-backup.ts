@@ -1,8 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { backupEventLabels } from '../shared/backup-event.js';
-import { secretsManagerCredentials } from '../shared/fetch-credentials.js';
+import { backupEventLabels } from '../shared/deployment/backup-event.js';
+import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import type { Manifest } from '../shared/manifest.js';
-import { runScheduledBackup } from '../shared/run-scheduled-backup.js';
+import { runScheduledBackup } from '../shared/deployment/run-scheduled-backup.js';
 import { bucket, config, kmsKeyId, logger, metrics, notifier } from './runtime.js';
 
 const credentials = secretsManagerCredentials();

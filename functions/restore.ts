@@ -1,7 +1,7 @@
 import { formatErrorLine } from '../shared/errors.js';
-import { secretsManagerCredentials } from '../shared/fetch-credentials.js';
-import { runFunctionRestore } from '../shared/run-function-restore.js';
-import type { RestoreResult } from '../shared/run-restore.js';
+import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
+import { runFunctionRestore } from '../shared/deployment/run-function-restore.js';
+import type { RestoreResult } from '../shared/restore/run-restore.js';
 import { bucket, config, type LambdaContext, logger } from './runtime.js';
 
 const credentials = secretsManagerCredentials();

@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { type DeploymentConfig, parseDeploymentConfig } from '../shared/deployment-config.js';
+import { type DeploymentConfig, parseDeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
 
 /** What the Lambda runtime passes a handler (the part dbbackup uses). */

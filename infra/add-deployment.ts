@@ -1,5 +1,5 @@
 import type { App } from 'aws-cdk-lib';
-import type { DeploymentConfig } from '../shared/deployment-config.js';
+import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { type DbBackupImage, DbBackupStack } from './dbbackup-stack.js';
 import { DbBackupReplicaStack } from './dbbackup-replica-stack.js';
 

@@ -11,7 +11,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadDeploymentConfig } from '../shared/deployment-config.js';
+import { loadDeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { addDeployment } from './add-deployment.js';
 import type { DbBackupImage } from './dbbackup-stack.js';
 
@@ -24,7 +24,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
  */
 const assetOptions = {
   platform: Platform.LINUX_AMD64,
-  exclude: ['node_modules', 'dist', 'cdk.out', 'backups', '.git', 'test/fixtures', '**/*.db', '**/*.sqlite*'],
+  exclude: ['node_modules', 'dist', 'cdk.out', 'backups', '.git', 'test', 'bench', 'samples', '**/*.db', '**/*.sqlite*'],
 };
 export const image: DbBackupImage = {
   lambda: (handler) => lambda.DockerImageCode.fromImageAsset(repoRoot, { ...assetOptions, cmd: [handler] }),

@@ -1,6 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig } from '../shared/deployment-config.js';
+import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
 
 /** Properties of {@link DbBackupReplicaStack}. */

@@ -2,7 +2,7 @@ import { Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig } from '../shared/deployment-config.js';
+import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
 import { BackupFunctions } from './constructs/backup-functions.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';

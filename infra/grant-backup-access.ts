@@ -2,7 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { IConstruct } from 'constructs';
-import type { DeploymentConfig } from '../shared/deployment-config.js';
+import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { acknowledge, arnInFinding } from './acknowledge.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 

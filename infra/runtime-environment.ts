@@ -1,4 +1,4 @@
-import type { DatabaseConfig, DeploymentConfig } from '../shared/deployment-config.js';
+import type { DatabaseConfig, DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 
 /**

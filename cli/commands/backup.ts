@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { COMPRESSIONS } from '../../shared/compression/compression.js';
 import type { Manifest } from '../../shared/manifest.js';
-import { runBackup } from '../../shared/run-backup.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
 import { STORAGE_CLASSES } from '../../shared/targets/target.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { ProgressLine } from '../progress-line.js';

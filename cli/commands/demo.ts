@@ -6,7 +6,7 @@ import { action } from '../action.js';
 import { backupWithProgress, summaryLine } from './backup.js';
 
 /** The Chinook sample database shipped with the repository (MIT, see its LICENSE.md). */
-const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/chinook/Chinook_Sqlite.sqlite');
+const SAMPLE = join(dirname(fileURLToPath(import.meta.url)), '../../../samples/chinook/Chinook_Sqlite.sqlite');
 
 /** `dbbackup demo` (what `npm start` runs): backs up the bundled sample database into ./backups. */
 export function registerDemo(program: Command): void {

@@ -1,6 +1,6 @@
 import { Argument, type Command, Option } from 'commander';
-import { TIERS } from '../../shared/deployment-config.js';
-import { functionName } from '../../shared/function-names.js';
+import { TIERS } from '../../shared/deployment/deployment-config.js';
+import { functionName } from '../../shared/deployment/function-names.js';
 import { action } from '../action.js';
 
 interface InvokeFlags {
@@ -50,7 +50,7 @@ export function registerInvoke(program: Command): void {
               };
         const name = flags.functionName ?? functionName(flags.stack, flags.database, which);
         // Loaded here, not at start-up: every other command would pay for the Lambda client.
-        const { FunctionError, invokeFunction } = await import('../../shared/invoke-function.js');
+        const { FunctionError, invokeFunction } = await import('../../shared/deployment/invoke-function.js');
         const result = await invokeFunction(name, JSON.parse(JSON.stringify(event)));
         if (flags.logs || result.failed) process.stderr.write(`--- log of ${name} (last 4 KB) ---\n${result.logTail}\n`);
         if (result.failed) {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listBackups } from '../../shared/list-backups.js';
+import { listBackups } from '../../shared/catalog/list-backups.js';
 import { formatAge, formatBytes } from '../format-units.js';
 import { renderTable } from '../render-table.js';
 import { action } from '../action.js';

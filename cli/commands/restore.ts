@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/run-restore.js';
+import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/restore/run-restore.js';
 import { formatAge, formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
 

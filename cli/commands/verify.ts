@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../shared/errors.js';
-import { chooseBackup, type ListedBackup, listBackups } from '../../shared/list-backups.js';
-import { verifyBackup } from '../../shared/verify-backup.js';
+import { chooseBackup, type ListedBackup, listBackups } from '../../shared/catalog/list-backups.js';
+import { verifyBackup } from '../../shared/verify/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';

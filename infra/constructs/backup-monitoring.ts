@@ -5,7 +5,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { DeploymentConfig } from '../../shared/deployment-config.js';
+import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { REPLICATION_RULE_ID } from './backup-bucket.js';
 import type { DatabaseFunctions } from './backup-functions.js';
 

@@ -9,8 +9,8 @@ import {
   type Tier,
   TIERS,
   tierSettings,
-} from '../../shared/deployment-config.js';
-import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE } from '../../shared/backup-task.js';
+} from '../../shared/deployment/deployment-config.js';
+import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE } from '../../shared/deployment/backup-task.js';
 import type { DatabaseFunctions } from './backup-functions.js';
 import type { BackupTasks } from './backup-tasks.js';
 

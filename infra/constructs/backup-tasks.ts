@@ -7,8 +7,13 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE, TASK_LOG_PREFIX } from '../../shared/backup-task.js';
-import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH, taskSize } from '../../shared/deployment-config.js';
+import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE, TASK_LOG_PREFIX } from '../../shared/deployment/backup-task.js';
+import {
+  type DatabaseConfig,
+  type DeploymentConfig,
+  EFS_MOUNT_PATH,
+  taskSize,
+} from '../../shared/deployment/deployment-config.js';
 import { acknowledge } from '../acknowledge.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';

@@ -14,9 +14,9 @@ export interface OpenEngineOptions {
 export async function openEngine(source: string, options: OpenEngineOptions = {}): Promise<Engine> {
   const location = locateDatabase(source, 'source');
   if (location.engine === 'postgres') {
-    const { PostgresEngine } = await import('./postgres.js');
+    const { PostgresEngine } = await import('./postgres/postgres-engine.js');
     return new PostgresEngine(source, options);
   }
-  const { SqliteEngine } = await import('./sqlite.js');
+  const { SqliteEngine } = await import('./sqlite/sqlite-engine.js');
   return new SqliteEngine(location.path, { label: options.label });
 }

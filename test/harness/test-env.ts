@@ -10,6 +10,8 @@ import pg from 'pg';
 /** The repository root (tests run from dist/test/...). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const fixturesDir = join(repoRoot, 'test/fixtures');
+/** Product samples (the demo's Chinook database) that tests read too. */
+export const samplesDir = join(repoRoot, 'samples');
 
 function required(name: string): string {
   const value = process.env[name];
@@ -72,7 +74,7 @@ export async function psqlFile(db: string, file: string): Promise<void> {
 /** Loads the Chinook sample into a new database (the fixture's own CREATE DATABASE is rewritten). */
 export async function loadChinook(): Promise<string> {
   const name = uniqueName('chinook');
-  const original = await fs.readFile(join(fixturesDir, 'chinook/Chinook_PostgreSql.sql'), 'utf8');
+  const original = await fs.readFile(join(samplesDir, 'chinook/Chinook_PostgreSql.sql'), 'utf8');
   const script = original
     .replace(/DROP DATABASE IF EXISTS chinook;/, '')
     .replace(/CREATE DATABASE chinook;/, `CREATE DATABASE ${name};`)

@@ -16,7 +16,7 @@ import {
   loadDeploymentConfig,
   parseDeploymentConfig,
   type PostgresDatabaseConfig,
-} from '../../shared/deployment-config.js';
+} from '../../shared/deployment/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
 
 /** A stand-in build context (a one-line Dockerfile): the template is the same, without copying the repository. */

@@ -4,13 +4,13 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { secretsManagerCredentials } from '../../shared/fetch-credentials.js';
-import { listBackups } from '../../shared/list-backups.js';
+import { secretsManagerCredentials } from '../../shared/deployment/fetch-credentials.js';
+import { listBackups } from '../../shared/catalog/list-backups.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
 import { startSecretsServer, type SecretsServer } from '../harness/secrets-server.js';
 import { sentEmails } from '../harness/ses-server.js';
 import { createBucket, fixturesDir, loadChinook, pgPassword, repoRoot, runAllowingFailure, sql } from '../harness/test-env.js';
-import { REPORTED_FAILURE_EXIT_CODE } from '../../shared/backup-task.js';
+import { REPORTED_FAILURE_EXIT_CODE } from '../../shared/deployment/backup-task.js';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:school-db-AbCdEf';
 const WRONG_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:wrong-password-AbCdEf';

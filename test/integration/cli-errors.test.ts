@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { bucketKeys, cli, createBucket, fixturesDir, tempDir } from '../harness/test-env.js';
+import { bucketKeys, cli, createBucket, samplesDir, tempDir } from '../harness/test-env.js';
 
-const chinook = join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
 
 /** Asserts the CLI failed the way a user should see it: the exit code and exactly one line on stderr. */
 function assertOneLineFailure(result: { code: number; stderr: string }, code: number, pattern: RegExp): void {

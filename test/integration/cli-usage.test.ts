@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runBackup } from '../../shared/run-backup.js';
-import { cli, fixturesDir, repoRoot, tempDir } from '../harness/test-env.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
+import { cli, samplesDir, repoRoot, tempDir } from '../harness/test-env.js';
 
-const chinook = join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
 
 /** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `input` at its prompt. */
 function onTerminal(args: string[], input: string, cwd: string): Promise<{ code: number; output: string }> {

@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { DumpError } from '../../shared/errors.js';
-import { listBackups } from '../../shared/list-backups.js';
-import { runBackup } from '../../shared/run-backup.js';
+import { listBackups } from '../../shared/catalog/list-backups.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
 import { fingerprint } from '../harness/compare-databases.js';
 import {

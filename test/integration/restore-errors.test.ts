@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runBackup } from '../../shared/run-backup.js';
-import { cli, fixturesDir, tempDir } from '../harness/test-env.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
+import { cli, samplesDir, tempDir } from '../harness/test-env.js';
 
 async function setUp(): Promise<{ dir: string; path: string; location: string; before: Buffer }> {
   const dir = await tempDir('restore-errors');
   const path = join(dir, 'app.db');
-  await fs.copyFile(join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite'), path);
+  await fs.copyFile(join(samplesDir, 'chinook/Chinook_Sqlite.sqlite'), path);
   const manifest = await runBackup({ source: path, target: join(dir, 'b') });
   return { dir, path, location: manifest.location, before: await fs.readFile(path) };
 }

@@ -4,9 +4,9 @@ import { promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { listBackups } from '../../shared/list-backups.js';
-import { runBackup } from '../../shared/run-backup.js';
-import { runRestore } from '../../shared/run-restore.js';
+import { listBackups } from '../../shared/catalog/list-backups.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
+import { runRestore } from '../../shared/restore/run-restore.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
 import { fingerprint } from '../harness/compare-databases.js';
 import {

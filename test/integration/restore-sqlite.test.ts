@@ -3,10 +3,10 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { listBackups } from '../../shared/list-backups.js';
-import { runBackup } from '../../shared/run-backup.js';
+import { listBackups } from '../../shared/catalog/list-backups.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
-import { cli, fixturesDir, killCliAt, tempDir } from '../harness/test-env.js';
+import { cli, samplesDir, killCliAt, tempDir } from '../harness/test-env.js';
 
 /** Every table's rows in rowid order, and the schema: what "the same database" means here. */
 function contents(path: string): { schema: unknown[]; tables: Record<string, unknown[]> } {
@@ -25,7 +25,7 @@ function contents(path: string): { schema: unknown[]; tables: Record<string, unk
 
 async function chinookCopy(dir: string, name = 'app.db'): Promise<string> {
   const path = join(dir, name);
-  await fs.copyFile(join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite'), path);
+  await fs.copyFile(join(samplesDir, 'chinook/Chinook_Sqlite.sqlite'), path);
   return path;
 }
 

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { runBackup } from '../../shared/run-backup.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
 import {
   cli,
   createBucket,
-  fixturesDir,
+  samplesDir,
   getObject,
   loadChinook,
   pgUrl,
@@ -19,7 +19,7 @@ import {
   tempDir,
 } from '../harness/test-env.js';
 
-const sqliteChinook = join(fixturesDir, 'chinook/Chinook_Sqlite.sqlite');
+const sqliteChinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
 
 describe('verify', () => {
   let pgChinook: string;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { buildBackupKey, formatTimestamp } from '../../shared/backup-key.js';
-import { parseBackupOptions } from '../../shared/backup-options.js';
+import { buildBackupKey, formatTimestamp } from '../../shared/backup/backup-key.js';
+import { parseBackupOptions } from '../../shared/backup/backup-options.js';
 import { resolveLevel } from '../../shared/compression/compression.js';
 import { keySafeName } from '../../shared/engines/engine.js';
-import { choosePgTool, type PgTool } from '../../shared/engines/find-pg-tools.js';
+import { choosePgTool, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
 import { ConfigError } from '../../shared/errors.js';
 import { parseManifest } from '../../shared/manifest.js';
 

@@ -8,7 +8,7 @@ import {
   taskSize,
   tierSettings,
   type DeploymentConfig,
-} from '../../shared/deployment-config.js';
+} from '../../shared/deployment/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
 
 const base = {

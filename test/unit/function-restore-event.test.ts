@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDeploymentConfig } from '../../shared/deployment-config.js';
+import { parseDeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { ConfigError } from '../../shared/errors.js';
-import { runFunctionRestore } from '../../shared/run-function-restore.js';
+import { runFunctionRestore } from '../../shared/deployment/run-function-restore.js';
 
 const config = parseDeploymentConfig({
   alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { functionRestoreEventSchema } from '../../shared/run-function-restore.js';
-import { scheduledBackupEventSchema } from '../../shared/backup-event.js';
+import { functionRestoreEventSchema } from '../../shared/deployment/run-function-restore.js';
+import { scheduledBackupEventSchema } from '../../shared/deployment/backup-event.js';
 import { repoRoot } from '../harness/test-env.js';
 
 test('every sample test event in functions/events is one its function accepts', () => {

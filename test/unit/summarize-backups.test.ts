@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ListedBackup } from '../../shared/list-backups.js';
+import type { ListedBackup } from '../../shared/catalog/list-backups.js';
 import type { Manifest } from '../../shared/manifest.js';
-import { summarizeBackups } from '../../shared/summarize-backups.js';
+import { summarizeBackups } from '../../shared/catalog/summarize-backups.js';
 
 const backup = (database: string, engine: 'postgres' | 'sqlite', datetime: string, size: number): ListedBackup => ({
   key: `${engine}/${database}/${datetime}`,

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { REPORTED_FAILURE_EXIT_CODE } from '../../shared/backup-task.js';
-import { REPORTED_FAILURE_ERROR, unreportedFailure } from '../../shared/notify/unreported-failure.js';
+import { REPORTED_FAILURE_EXIT_CODE } from '../../shared/deployment/backup-task.js';
+import { REPORTED_FAILURE_ERROR, unreportedFailure } from '../../shared/deployment/unreported-failure.js';
 import { fixturesDir } from '../harness/test-env.js';
 
 /** A real-shaped "ECS Task State Change" event of a backup task killed for memory. */

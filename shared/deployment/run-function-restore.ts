@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { parseOrConfigError } from './parse-or-config-error.js';
+import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
-import { ConfigError } from './errors.js';
-import { type RestoreResult, runRestore } from './run-restore.js';
+import { ConfigError } from '../errors.js';
+import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 
 /**
  * The restore function's event, pasted into the Lambda console's Test tab:

@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 import type { DatabaseCredentials } from './database-url.js';
 
 /**

@@ -1,11 +1,11 @@
 import { basename, dirname, resolve, win32 } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, StorageError } from './errors.js';
+import { ConfigError, StorageError } from '../errors.js';
 import { chooseBackup, type ListedBackup, listBackups } from './list-backups.js';
-import { MANIFEST_SUFFIX, type Manifest, parseManifest } from './manifest.js';
-import { openTarget } from './targets/open-target.js';
-import type { S3TargetOptions } from './targets/s3-target.js';
-import type { Target } from './targets/target.js';
+import { MANIFEST_SUFFIX, type Manifest, parseManifest } from '../manifest.js';
+import { openTarget } from '../targets/open-target.js';
+import type { S3TargetOptions } from '../targets/s3-target.js';
+import type { Target } from '../targets/target.js';
 
 /** How the user chose a backup: the newest, one by file name, or any path or S3 URI. */
 export interface BackupSelector {

@@ -1,5 +1,5 @@
 import { type DatabaseConfig, EFS_MOUNT_PATH } from './deployment-config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 
 /** Database credentials as Secrets Manager holds them for RDS. */
 export interface DatabaseCredentials {

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { ConfigError, DumpError } from '../errors.js';
-import { spawnReadable } from '../pipeline/child-process-stream.js';
-import { redactText } from '../redact.js';
-import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from './engine.js';
-import { keySafeName } from './engine.js';
+import { ConfigError, DumpError } from '../../errors.js';
+import { spawnReadable } from '../../pipeline/child-process-stream.js';
+import { redactText } from '../../redact.js';
+import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from '../engine.js';
+import { keySafeName } from '../engine.js';
 import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
 import { connectPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';

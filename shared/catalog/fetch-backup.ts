@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Compression, createDecompressor, isCorruptData } from './compression/compression.js';
-import type { DumpFormat } from './engines/engine.js';
-import { ConfigError, IntegrityError } from './errors.js';
+import { type Compression, createDecompressor, isCorruptData } from '../compression/compression.js';
+import type { DumpFormat } from '../engines/engine.js';
+import { ConfigError, IntegrityError } from '../errors.js';
 import type { LocatedBackup } from './locate-backup.js';
-import { pausePoint } from './pause-point.js';
-import { Meter } from './pipeline/meter.js';
+import { pausePoint } from '../pipeline/pause-point.js';
+import { Meter } from '../pipeline/meter.js';
 
 /** A backup downloaded, decompressed and checked against its manifest, in a temp file. */
 export interface FetchedBackup {

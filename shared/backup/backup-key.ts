@@ -1,6 +1,6 @@
-import type { Compression } from './compression/compression.js';
-import { COMPRESSION_SUFFIX } from './compression/compression.js';
-import type { DumpFormat, EngineKind } from './engines/engine.js';
+import type { Compression } from '../compression/compression.js';
+import { COMPRESSION_SUFFIX } from '../compression/compression.js';
+import type { DumpFormat, EngineKind } from '../engines/engine.js';
 
 const FORMAT_EXTENSION: Record<DumpFormat, string> = { custom: '.dump', plain: '.sql', sqlite: '.db' };
 

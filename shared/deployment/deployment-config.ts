@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { parseOrConfigError } from './parse-or-config-error.js';
-import { ConfigError } from './errors.js';
-import { STORAGE_CLASSES } from './targets/target.js';
+import { parseOrConfigError } from '../parse-or-config-error.js';
+import { ConfigError } from '../errors.js';
+import { STORAGE_CLASSES } from '../targets/target.js';
 
 /** The schedule tiers of grandfather-father-son retention. */
 export const TIERS = ['daily', 'weekly', 'monthly'] as const;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { backupEventLabels } from '../backup-event.js';
-import { BACKUP_CONTAINER, REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from '../backup-task.js';
+import { backupEventLabels } from './backup-event.js';
+import { BACKUP_CONTAINER, REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from './backup-task.js';
 
 /**
  * The error name a backup function's invocation fails with once it has emailed the failure

@@ -1,5 +1,5 @@
-import type { Check } from '../compare-row-counts.js';
-import type { FetchedBackup } from '../fetch-backup.js';
+import type { Check } from '../verify/compare-row-counts.js';
+import type { FetchedBackup } from '../catalog/fetch-backup.js';
 import type { Manifest } from '../manifest.js';
 
 /** What a restore would replace, shown before the user confirms. */

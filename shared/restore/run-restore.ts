@@ -1,11 +1,11 @@
-import { ConfigError } from './errors.js';
-import { fetchBackup } from './fetch-backup.js';
-import { type BackupSelector, type LocatedBackup, locateBackup } from './locate-backup.js';
-import type { Manifest } from './manifest.js';
-import type { DestinationState, RestoreCheck } from './restore/destination.js';
-import { openDestination } from './restore/open-destination.js';
-import { runBackup } from './run-backup.js';
-import type { ChecksumMode } from './targets/s3-target.js';
+import { ConfigError } from '../errors.js';
+import { fetchBackup } from '../catalog/fetch-backup.js';
+import { type BackupSelector, type LocatedBackup, locateBackup } from '../catalog/locate-backup.js';
+import type { Manifest } from '../manifest.js';
+import type { DestinationState, RestoreCheck } from '../engines/destination.js';
+import { openDestination } from '../engines/open-destination.js';
+import { runBackup } from '../backup/run-backup.js';
+import type { ChecksumMode } from '../targets/s3-target.js';
 
 /** What to restore, where, and how carefully. */
 export interface RestoreRequest extends BackupSelector {

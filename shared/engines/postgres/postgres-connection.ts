@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../errors.js';
 
 /** A parsed PostgreSQL connection: what libpq and node-postgres need, password kept apart. */
 export interface PostgresConnection {

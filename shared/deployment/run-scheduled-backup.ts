@@ -1,13 +1,13 @@
 import { backupEventLabels, scheduledBackupEventSchema } from './backup-event.js';
-import { parseOrConfigError } from './parse-or-config-error.js';
+import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase, tierSettings } from './deployment-config.js';
-import { formatErrorLine } from './errors.js';
-import type { Manifest } from './manifest.js';
-import { composeAlert } from './notify/alert.js';
-import { type Notifier, sendAlert } from './notify/notifier.js';
-import { REPORTED_FAILURE_ERROR } from './notify/unreported-failure.js';
-import { runBackup } from './run-backup.js';
+import { formatErrorLine } from '../errors.js';
+import type { Manifest } from '../manifest.js';
+import { composeAlert } from '../notify/alert.js';
+import { type Notifier, sendAlert } from '../notify/notifier.js';
+import { REPORTED_FAILURE_ERROR } from './unreported-failure.js';
+import { runBackup } from '../backup/run-backup.js';
 
 /** What a scheduled backup needs from its runtime (Lambda or Fargate). */
 export interface ScheduledBackupDeps {

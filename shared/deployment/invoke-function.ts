@@ -1,5 +1,5 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ConfigError, DbBackupError, StorageError } from './errors.js';
+import { ConfigError, DbBackupError, StorageError } from '../errors.js';
 
 /** What a deployed function answered. */
 export interface InvocationResult {

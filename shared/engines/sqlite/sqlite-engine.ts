@@ -3,9 +3,9 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { ConfigError, DumpError } from '../errors.js';
-import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from './engine.js';
-import { keySafeName } from './engine.js';
+import { ConfigError, DumpError } from '../../errors.js';
+import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from '../engine.js';
+import { keySafeName } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
 
 /** A lock file older than this was left by a killed run (Lambda runs at most 15 minutes). */

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compareRowCounts } from './compare-row-counts.js';
-import { createDecompressor, isCorruptData } from './compression/compression.js';
-import { choosePgTool, findPgTools } from './engines/find-pg-tools.js';
-import { ConfigError, IntegrityError } from './errors.js';
-import type { ListedBackup } from './list-backups.js';
-import type { Manifest } from './manifest.js';
-import { spawnDuplex } from './pipeline/child-process-stream.js';
-import { Meter } from './pipeline/meter.js';
-import type { Target } from './targets/target.js';
+import { createDecompressor, isCorruptData } from '../compression/compression.js';
+import { choosePgTool, findPgTools } from '../engines/postgres/find-pg-tools.js';
+import { ConfigError, IntegrityError } from '../errors.js';
+import type { ListedBackup } from '../catalog/list-backups.js';
+import type { Manifest } from '../manifest.js';
+import { spawnDuplex } from '../pipeline/child-process-stream.js';
+import { Meter } from '../pipeline/meter.js';
+import type { Target } from '../targets/target.js';
 
 /** The outcome of re-reading one backup. */
 export interface VerifyResult {
@@ -145,7 +145,7 @@ async function contentChecker(manifest: Manifest, env: NodeJS.ProcessEnv): Promi
 
 /** Checks a decompressed SQLite backup: integrity_check passes and each table has the manifest's row count. */
 export async function checkSqliteFile(file: string, manifest: Manifest): Promise<void> {
-  const { inspectSqliteFile } = await import('./engines/sqlite-file.js');
+  const { inspectSqliteFile } = await import('../engines/sqlite/sqlite-file.js');
   let report: ReturnType<typeof inspectSqliteFile>;
   try {
     report = inspectSqliteFile(file);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { COMPRESSIONS } from './compression/compression.js';
-import { parseOrConfigError } from './parse-or-config-error.js';
-import { STORAGE_CLASSES } from './targets/target.js';
+import { COMPRESSIONS } from '../compression/compression.js';
+import { parseOrConfigError } from '../parse-or-config-error.js';
+import { STORAGE_CLASSES } from '../targets/target.js';
 
 /** Everything that describes one backup run, as the CLI and the Lambda handler both pass it. */
 export const backupOptionsSchema = z.object({

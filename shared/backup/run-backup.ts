@@ -1,16 +1,16 @@
 import { pipeline, Readable } from 'node:stream';
 import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
-import { checkCompressionAvailable, createCompressor, resolveLevel } from './compression/compression.js';
-import type { DumpFormat, Engine } from './engines/engine.js';
-import { openEngine } from './engines/open-engine.js';
-import { ConfigError, DbBackupError, DumpError } from './errors.js';
-import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from './manifest.js';
-import { Meter } from './pipeline/meter.js';
-import { redactUrl } from './redact.js';
-import { openTarget } from './targets/open-target.js';
-import type { Target } from './targets/target.js';
-import { toolVersion } from './tool-version.js';
+import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
+import type { DumpFormat, Engine } from '../engines/engine.js';
+import { openEngine } from '../engines/open-engine.js';
+import { ConfigError, DbBackupError, DumpError } from '../errors.js';
+import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from '../manifest.js';
+import { Meter } from '../pipeline/meter.js';
+import { redactUrl } from '../redact.js';
+import { openTarget } from '../targets/open-target.js';
+import type { Target } from '../targets/target.js';
+import { toolVersion } from '../tool-version.js';
 
 /** What a running backup reports, a few times a second. */
 export interface BackupProgress {

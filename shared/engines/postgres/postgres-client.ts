@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { ConfigError, DumpError } from '../errors.js';
-import { redactText } from '../redact.js';
+import { ConfigError, DumpError } from '../../errors.js';
+import { redactText } from '../../redact.js';
 import type { PostgresConnection } from './postgres-connection.js';
 
 /**

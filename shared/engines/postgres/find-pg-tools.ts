@@ -1,7 +1,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { ConfigError } from '../errors.js';
-import { runCommand } from '../pipeline/run-command.js';
+import { ConfigError } from '../../errors.js';
+import { runCommand } from '../../pipeline/run-command.js';
 
 /** A PostgreSQL client program found on this machine. */
 export interface PgTool {

@@ -1,6 +1,6 @@
-import { ConfigError, StorageError } from './errors.js';
-import { MANIFEST_SUFFIX, type Manifest, parseManifest } from './manifest.js';
-import type { Target } from './targets/target.js';
+import { ConfigError, StorageError } from '../errors.js';
+import { MANIFEST_SUFFIX, type Manifest, parseManifest } from '../manifest.js';
+import type { Target } from '../targets/target.js';
 
 /** A completed backup: its manifest and the key of its data, relative to the target root. */
 export interface ListedBackup {
