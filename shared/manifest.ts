@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { COMPRESSIONS } from './compression/compression.js';
+import { isDumpFormat, isEngineKind } from './engines/registry.js';
 import { STORAGE_CLASSES } from './targets/target.js';
 
 /** The manifest's own format version; readers refuse versions they do not know. */
@@ -22,8 +23,10 @@ export const manifestSchema = z.object({
   manifest_version: z.literal(MANIFEST_VERSION),
   key: z.string().min(1),
   location: z.string().min(1),
-  engine: z.enum(['postgres', 'sqlite']),
-  format: z.enum(['custom', 'plain', 'sqlite']),
+  // Checked against the engines this version knows; typed as strings so the manifest's type does
+  // not depend on the engines' (which depend on it).
+  engine: z.string().refine((v): boolean => isEngineKind(v), 'an engine this version of dbbackup does not know'),
+  format: z.string().refine((v): boolean => isDumpFormat(v), 'a format this version of dbbackup does not know'),
   compression: z.enum(COMPRESSIONS),
   compression_level: z.number().int().nullable(),
   hash_algorithm: z.literal('sha256'),

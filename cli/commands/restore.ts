@@ -82,8 +82,8 @@ function planText(plan: RestorePlan): string {
     ? `taken ${b.datetime.replace(/\.\d+Z$/, 'Z')} (${formatAge(b.ageSeconds ?? 0)} ago)`
     : 'of unknown date (no manifest)';
   const replaced = d.exists
-    ? `REPLACES ${d.kind === 'sqlite' ? 'SQLite database' : 'database'} "${d.name}" at ${d.description}: ${formatBytes(d.sizeBytes ?? 0)}, ${d.tables} tables${d.hasData ? '' : ' (no data)'}`
-    : `creates ${d.kind === 'sqlite' ? 'SQLite database' : 'database'} "${d.name}" at ${d.description}`;
+    ? `REPLACES ${d.noun} "${d.name}" at ${d.description}: ${formatBytes(d.sizeBytes ?? 0)}, ${d.tables} tables${d.hasData ? '' : ' (no data)'}`
+    : `creates ${d.noun} "${d.name}" at ${d.description}`;
   return [
     `backup:      ${b.location}`,
     `             ${taken}, ${formatBytes(b.sizeBytes)}, ${b.verified ? 'size and SHA-256 match its manifest' : 'NOT VERIFIED (no manifest)'}`,

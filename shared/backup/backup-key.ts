@@ -1,8 +1,7 @@
 import type { Compression } from '../compression/compression.js';
 import { COMPRESSION_SUFFIX } from '../compression/compression.js';
-import type { DumpFormat, EngineKind } from '../engines/engine.js';
-
-const FORMAT_EXTENSION: Record<DumpFormat, string> = { custom: '.dump', plain: '.sql', sqlite: '.db' };
+import type { DumpFormat } from '../engines/engine.js';
+import { formatOf } from '../engines/registry.js';
 
 /** `YYYYMMDD_HHMMSS` in UTC, the timestamp in backup file names and manifests. */
 export function formatTimestamp(date: Date): string {
@@ -17,11 +16,11 @@ export interface BackupKey {
 }
 
 /**
- * Builds `<engine>/<database>/<YYYY>/backup_<database>_<YYYYMMDD_HHMMSS>[_N].<dump|sql|db>[.gz|.zst]`.
+ * Builds `<engine>/<database>/<YYYY>/backup_<database>_<YYYYMMDD_HHMMSS>[_N]<format's extension>[.gz|.zst]`.
  * `sequence` > 0 adds `_N`, for a second backup of the same database in the same second.
  */
 export function buildBackupKey(input: {
-  engine: EngineKind;
+  engine: string;
   database: string;
   format: DumpFormat;
   compression: Compression;
@@ -30,7 +29,7 @@ export function buildBackupKey(input: {
 }): BackupKey {
   const stamp = formatTimestamp(input.date);
   const seq = input.sequence ? `_${input.sequence}` : '';
-  const fileName = `backup_${input.database}_${stamp}${seq}${FORMAT_EXTENSION[input.format]}${COMPRESSION_SUFFIX[input.compression]}`;
+  const fileName = `backup_${input.database}_${stamp}${seq}${formatOf(input.format).extension}${COMPRESSION_SUFFIX[input.compression]}`;
   return { key: `${input.engine}/${input.database}/${stamp.slice(0, 4)}/${fileName}`, fileName };
 }
 
@@ -38,5 +37,5 @@ export function buildBackupKey(input: {
 export function contentTypeOf(compression: Compression, format: DumpFormat): string {
   if (compression === 'gzip') return 'application/gzip';
   if (compression === 'zstd') return 'application/zstd';
-  return format === 'plain' ? 'application/sql' : 'application/octet-stream';
+  return formatOf(format).contentType;
 }

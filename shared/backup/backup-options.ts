@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { COMPRESSIONS } from '../compression/compression.js';
+import { DUMP_FORMATS } from '../engines/registry.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { STORAGE_CLASSES } from '../targets/target.js';
 
@@ -16,8 +17,8 @@ export const backupOptionsSchema = z.object({
     .optional(),
   compression: z.enum(COMPRESSIONS).default('gzip'),
   level: z.number().int().optional(),
-  /** PostgreSQL only: custom (for pg_restore) or plain SQL. @default custom */
-  format: z.enum(['custom', 'plain']).optional(),
+  /** One of the source engine's formats (PostgreSQL: custom for pg_restore, or plain SQL). @default the engine's first */
+  format: z.enum(DUMP_FORMATS).optional(),
   /** S3 only. @default STANDARD (S3's own default) */
   storageClass: z.enum(STORAGE_CLASSES).optional(),
   /** S3 only. @default AES256 */

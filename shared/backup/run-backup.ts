@@ -2,8 +2,8 @@ import { pipeline, Readable } from 'node:stream';
 import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
-import type { DumpFormat, Engine } from '../engines/engine.js';
-import { openEngine } from '../engines/open-engine.js';
+import type { DumpFormat, Engine, EngineDefinition } from '../engines/engine.js';
+import { locateDatabase } from '../engines/registry.js';
 import { ConfigError, DbBackupError, DumpError } from '../errors.js';
 import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from '../manifest.js';
 import { Meter } from '../pipeline/meter.js';
@@ -65,7 +65,9 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   const env = context.env ?? process.env;
   const started = Date.now();
   const level = resolveLevel(options.compression, options.level);
-  const engine = await openEngine(options.source, { label: options.name, env });
+  const definition = locateDatabase(options.source, 'source');
+  const format = chooseFormat(definition, options.format);
+  const engine = await definition.openSource(options.source, { label: options.name, env });
   const target =
     context.target ??
     (await openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env }));
@@ -79,11 +81,8 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
           : undefined;
     if (s3Only) throw new ConfigError(`${s3Only} applies to S3 targets only (target is ${target.url})`);
   }
-  if (engine.kind === 'sqlite' && options.format) {
-    throw new ConfigError(`--format ${options.format} applies to PostgreSQL only; SQLite backups are the database file`);
-  }
   try {
-    return await backupProbed(engine, target, options, level, context, started);
+    return await backupProbed(engine, definition, format, target, options, level, context, started);
   } finally {
     await engine.close();
   }
@@ -92,6 +91,8 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
 /** Probes, dumps, stores and commits; `engine` and `target` are open and validated. */
 async function backupProbed(
   engine: Engine,
+  definition: EngineDefinition,
+  format: DumpFormat,
   target: Target,
   options: BackupOptions,
   level: number | undefined,
@@ -99,7 +100,6 @@ async function backupProbed(
   started: number,
 ): Promise<Manifest> {
   const now = context.now ?? (() => new Date());
-  const format: DumpFormat = engine.kind === 'sqlite' ? 'sqlite' : (options.format ?? 'custom');
   const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
     context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
   report({ phase: 'probing', sourceBytes: 0, storedBytes: 0 });
@@ -118,7 +118,7 @@ async function backupProbed(
     }),
   );
 
-  if (engine.kind === 'sqlite') report({ phase: 'snapshotting', sourceBytes: 0, storedBytes: 0 });
+  if (definition.preparingPhase) report({ phase: definition.preparingPhase, sourceBytes: 0, storedBytes: 0 });
   const dump = await engine.dump({ format });
   try {
     const sourceMeter = new Meter();
@@ -211,6 +211,18 @@ async function backupProbed(
   } finally {
     await dump.cleanup();
   }
+}
+
+/** The format to dump in: the one asked for, if the engine writes it, else the engine's default. */
+function chooseFormat(definition: EngineDefinition, asked: DumpFormat | undefined): DumpFormat {
+  const formats = definition.formats.map((f) => f.name as DumpFormat);
+  if (asked === undefined) return formats[0] as DumpFormat;
+  if (formats.includes(asked)) return asked;
+  throw new ConfigError(
+    formats.length === 1
+      ? `--format ${asked} does not apply to ${definition.title}: its backups are always in the ${formats[0]} format`
+      : `--format ${asked} is not a ${definition.title} format (use one of ${formats.join(', ')})`,
+  );
 }
 
 /** Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, … */

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Compression, createDecompressor, isCorruptData } from '../compression/compression.js';
-import type { DumpFormat } from '../engines/engine.js';
-import { ConfigError, IntegrityError } from '../errors.js';
+import { formatOf, inferFromName } from '../engines/registry.js';
+import { IntegrityError } from '../errors.js';
 import type { LocatedBackup } from './locate-backup.js';
 import { pausePoint } from '../pipeline/pause-point.js';
 import { Meter } from '../pipeline/meter.js';
@@ -14,7 +14,7 @@ import { Meter } from '../pipeline/meter.js';
 export interface FetchedBackup {
   /** The decompressed archive (custom dump, SQL script or SQLite file). */
   readonly file: string;
-  readonly format: DumpFormat;
+  readonly format: string;
   readonly compression: Compression;
   readonly storedBytes: number;
   readonly archiveBytes: number;
@@ -29,21 +29,17 @@ export interface FetchedBackup {
  * the next older one; nothing outside the temp dir has been touched by then. pg_restore wants a
  * seekable file anyway (and parallel restore needs one), hence the temp file.
  */
-export async function fetchBackup(
-  located: LocatedBackup,
-  options: { tmpDir?: string; env?: NodeJS.ProcessEnv; onBytes?: (stored: number) => void } = {},
-): Promise<FetchedBackup> {
+export async function fetchBackup(located: LocatedBackup, options: { env?: NodeJS.ProcessEnv } = {}): Promise<FetchedBackup> {
   const env = options.env ?? process.env;
   const { format, compression } = located.manifest ?? inferFromName(located.fileName);
-  const dir = await fs.mkdtemp(join(options.tmpDir ?? env.DBBACKUP_TMPDIR ?? tmpdir(), 'dbbackup-restore-'));
+  const dir = await fs.mkdtemp(join(env.DBBACKUP_TMPDIR ?? tmpdir(), 'dbbackup-restore-'));
   const cleanup = () => fs.rm(dir, { recursive: true, force: true });
-  const file = join(dir, format === 'sqlite' ? 'restore.db' : format === 'plain' ? 'restore.sql' : 'restore.dump');
+  const file = join(dir, `restore${formatOf(format).extension}`);
   const meter = new Meter({ sha256: true });
   const archive = new Meter();
   let first = true;
   const watch = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      options.onBytes?.(meter.bytes);
       if (!first) return callback(null, chunk);
       first = false;
       pausePoint('download', env).then(() => callback(null, chunk), callback);
@@ -96,18 +92,4 @@ export async function fetchBackup(
     }
     throw error;
   }
-}
-
-/** Format and compression from a file name, for a backup restored without its manifest. */
-export function inferFromName(fileName: string): { format: DumpFormat; compression: Compression } {
-  const match = /\.(dump|sql|db|sqlite3?)(\.gz|\.zst)?$/i.exec(fileName);
-  if (!match) {
-    throw new ConfigError(`cannot tell the format of "${fileName}" without its manifest`, {
-      hint: 'expected a name ending in .dump, .sql or .db, optionally followed by .gz or .zst',
-    });
-  }
-  const ext = (match[1] as string).toLowerCase();
-  const format: DumpFormat = ext === 'dump' ? 'custom' : ext === 'sql' ? 'plain' : 'sqlite';
-  const compression: Compression = match[2] === '.gz' ? 'gzip' : match[2] === '.zst' ? 'zstd' : 'none';
-  return { format, compression };
 }

@@ -1,14 +1,15 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { Manifest } from '../manifest.js';
+import type { Destination } from './destination.js';
 
-/** The database engines dbbackup can back up. */
-export type EngineKind = 'postgres' | 'sqlite';
-
-/** Dump formats: PostgreSQL custom (pg_restore) or plain SQL; SQLite's is the database file. */
-export type DumpFormat = 'custom' | 'plain' | 'sqlite';
+// The contract speaks of engines and formats by name (strings): the closed lists, EngineKind and
+// DumpFormat, are derived from the engines themselves in registry.ts.
+export type { DumpFormat, EngineKind } from './registry.js';
 
 /** What a probe learns about a source before anything is dumped. */
 export interface SourceInfo {
-  readonly engine: EngineKind;
+  /** The engine's kind, as its definition names it. */
+  readonly engine: string;
   /** The database's name as used in object keys and manifests (safe characters only). */
   readonly database: string;
   /** Where the source is, for messages and manifests; never contains a password. */
@@ -33,7 +34,7 @@ export interface Dump {
    */
   readonly stream: Readable;
   /** The dump format, which decides the stored file's extension. */
-  readonly format: DumpFormat;
+  readonly format: string;
   /** Exact byte count of the stream, when known in advance (SQLite snapshot). */
   readonly sizeBytes?: number;
   /** Row counts taken for the manifest (restore compares against them). */
@@ -50,11 +51,70 @@ export interface Dump {
  * database as it was at one instant, even while the application keeps writing.
  */
 export interface Engine {
-  readonly kind: EngineKind;
+  readonly kind: string;
   probe(): Promise<SourceInfo>;
-  dump(options: { format?: DumpFormat }): Promise<Dump>;
+  /** Dumps in `format`, one of the engine's declared formats (the caller checks), else its default. */
+  dump(options: { format?: string }): Promise<Dump>;
   /** Releases what `probe` holds open (a snapshot's connection). Safe to call more than once. */
   close(): Promise<void>;
+}
+
+/** A dump format an engine writes, and how its archive is named and labelled. */
+export interface FormatDefinition {
+  readonly name: string;
+  /** The archive's file extension, before any compression suffix: `.dump`. */
+  readonly extension: string;
+  /** Other extensions a backup of this format may carry when restored from a path (`.sqlite`). */
+  readonly otherExtensions?: readonly string[];
+  /** The content type of an uncompressed archive. */
+  readonly contentType: string;
+}
+
+/** Options passed to whichever engine a source URL picks. */
+export interface OpenEngineOptions {
+  /** Overrides the database name used in keys and manifests. */
+  readonly label?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Reads a decompressed archive to the end and judges its content (verify): the sink errors, or
+ * `finish` rejects, with an IntegrityError when the archive is damaged or incomplete.
+ */
+export interface ContentCheck {
+  readonly sink: Writable;
+  finish(): Promise<void>;
+  /** Removes anything the check wrote (a temp file). Safe to call more than once. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * What an engine declares about itself, so that backup, restore and verify ask the engine
+ * instead of testing its kind. One per folder under `engines/`, listed in `registry.ts`.
+ * Loading a definition loads no driver: each `open…` imports its engine's code on demand,
+ * because start-up time counts for a CLI and a Lambda cold start.
+ */
+export interface EngineDefinition {
+  readonly kind: string;
+  /** The engine's name in messages: `PostgreSQL`. */
+  readonly title: string;
+  /** How URLs that choose this engine begin, lower case: `postgres://`, `sqlite:`. */
+  readonly urlPrefixes: readonly string[];
+  /** Plain paths (no scheme) this engine claims, by their file name (SQLite's `.db`). */
+  readonly pathPattern?: RegExp;
+  /** How to write a URL for this engine, for the message that lists them. */
+  readonly urlExample: string;
+  /** The formats it writes; the first is the default. With one, the format is not a choice. */
+  readonly formats: readonly FormatDefinition[];
+  /**
+   * A phase a backup passes through after probing and before any byte flows (SQLite copies
+   * the database to a snapshot file first), shown as progress.
+   */
+  readonly preparingPhase?: 'snapshotting';
+  openSource(url: string, options: OpenEngineOptions): Promise<Engine>;
+  openDestination(url: string, env: NodeJS.ProcessEnv): Promise<Destination>;
+  /** The content check verify runs on a decompressed archive of this engine. */
+  checkContent(manifest: Manifest, env: NodeJS.ProcessEnv): Promise<ContentCheck>;
 }
 
 /** Makes a database name safe for object keys: anything but `[A-Za-z0-9._-]` becomes `_`. */

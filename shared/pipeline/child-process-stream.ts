@@ -14,8 +14,6 @@ export type ChildFailure = (failure: { exit?: ChildExit; spawnError?: NodeJS.Err
 export interface ChildStreamOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly describeFailure: ChildFailure;
-  /** Bytes of stderr kept for the error message. */
-  readonly stderrLimit?: number;
   /** Called once, when the first output byte arrives (without consuming anything). */
   readonly onFirstOutput?: () => void;
 }
@@ -101,12 +99,26 @@ class ChildDuplex extends Duplex {
   }
 }
 
+/** Bytes of a child's stderr kept for its error message: the end says what went wrong. */
+const STDERR_KEPT_BYTES = 8192;
+
+/**
+ * The one line of a client program's stderr worth showing: PostgreSQL's programs print
+ * `pg_dump: error: …` and then detail lines, so the first error line, else the last line.
+ */
+export function summarizeStderr(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return (lines.find((l) => /\berror\b/i.test(l)) ?? lines.at(-1) ?? '').slice(0, 500);
+}
+
 function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable {
-  const limit = options.stderrLimit ?? 8192;
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {
-    stderr = (stderr + text).slice(-limit);
+    stderr = (stderr + text).slice(-STDERR_KEPT_BYTES);
   });
   let spawnError: NodeJS.ErrnoException | undefined;
   const exited = new Promise<ChildExit>((resolve) => {

@@ -3,7 +3,7 @@ import { fetchBackup } from '../catalog/fetch-backup.js';
 import { type BackupSelector, type LocatedBackup, locateBackup } from '../catalog/locate-backup.js';
 import type { Manifest } from '../manifest.js';
 import type { DestinationState, RestoreCheck } from '../engines/destination.js';
-import { openDestination } from '../engines/open-destination.js';
+import { formatOf, inferFromName, openDestination } from '../engines/registry.js';
 import { runBackup } from '../backup/run-backup.js';
 import type { ChecksumMode } from '../targets/s3-target.js';
 
@@ -32,7 +32,12 @@ export interface RestorePlan {
     readonly sizeBytes: number;
     readonly verified: boolean;
   };
-  readonly destination: { readonly name: string; readonly description: string; readonly kind: string } & DestinationState;
+  readonly destination: {
+    readonly name: string;
+    readonly description: string;
+    readonly kind: string;
+    readonly noun: string;
+  } & DestinationState;
 }
 
 /** The result of a restore (or of a dry run). */
@@ -71,8 +76,10 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
   const env = context.env ?? process.env;
   const destination = await openDestination(request.to, env);
   const located = await locateBackup(request, { checksums: request.s3Checksums, env });
-  if (located.manifest && located.manifest.engine !== destination.kind) {
-    throw new ConfigError(`${located.fileName} is a ${located.manifest.engine} backup; --to is a ${destination.kind} database`);
+  // Without a manifest the file name tells the format, and so the engine.
+  const backupEngine = located.manifest?.engine ?? formatOf(inferFromName(located.fileName).format).engine.kind;
+  if (backupEngine !== destination.kind) {
+    throw new ConfigError(`${located.fileName} is a ${backupEngine} backup; --to is a ${destination.kind} database`);
   }
   context.onPhase?.('downloading and checking the backup');
   const fetched = await fetchBackup(located, { env });
@@ -146,7 +153,7 @@ function planOf(
   located: LocatedBackup,
   sizeBytes: number,
   verified: boolean,
-  destination: { name: string; description: string; kind: string },
+  destination: { name: string; description: string; kind: string; noun: string },
   state: DestinationState,
   now: Date,
 ): RestorePlan {
@@ -159,14 +166,20 @@ function planOf(
       sizeBytes,
       verified,
     },
-    destination: { name: destination.name, description: destination.description, kind: destination.kind, ...state },
+    destination: {
+      name: destination.name,
+      description: destination.description,
+      kind: destination.kind,
+      noun: destination.noun,
+      ...state,
+    },
   };
 }
 
 /** `database "school" at postgres://app@db:5432/school (12 MB, 8 tables)` */
 export function describe(plan: RestorePlan): string {
   const d = plan.destination;
-  const what = d.kind === 'sqlite' ? `SQLite database ${d.description}` : `database "${d.name}" at ${d.description}`;
+  const what = `${d.noun} "${d.name}" at ${d.description}`;
   if (!d.exists) return `${what} (it does not exist yet)`;
   return `${what} (${d.sizeBytes ?? 0} bytes, ${d.tables} tables)`;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { sqlitePath } from '../../shared/engines/database-location.js';
-import { openEngine } from '../../shared/engines/open-engine.js';
+import { sqlitePath } from '../../shared/engines/sqlite/sqlite-path.js';
+import { openEngine } from '../../shared/engines/registry.js';
 import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js';
 import { libpqEnvironment, parsePostgresUrl } from '../../shared/engines/postgres/postgres-connection.js';
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
@@ -19,7 +19,7 @@ describe('source URLs', () => {
     ]) {
       const engine = await openEngine(url, { env: {} });
       assert.ok(engine instanceof PostgresEngine);
-      assert.equal(engine.description, `${url.split(':')[0]}://app@db.example.com:6543/school`);
+      assert.equal(parsePostgresUrl(url, {}).url, `${url.split(':')[0]}://app@db.example.com:6543/school`);
     }
     const conn = parsePostgresUrl('postgres://app:s3cr%40t@db.example.com:6543/school?sslmode=require', {});
     assert.equal(conn.password, 's3cr@t');

@@ -55,9 +55,9 @@ async function probeTool(path: string, preferred: boolean): Promise<PgTool | und
   try {
     const { code, stdout } = await runCommand(path, ['--version'], { timeoutMs: 10_000 });
     const version = stdout.trim();
-    const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(version);
-    if (code !== 0 || !match) return undefined;
-    return { path, major: Number(match[1]), version, preferred };
+    const major = majorOf(version);
+    if (code !== 0 || major === undefined) return undefined;
+    return { path, major, version, preferred };
   } catch {
     return undefined;
   }
@@ -77,4 +77,18 @@ export function choosePgTool(tools: readonly PgTool[], serverMajor: number, serv
       hint: `install the PostgreSQL ${serverMajor} client (Debian: apt-get install postgresql-client-${serverMajor}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
     },
   );
+}
+
+/** The major version a client program's version line names: `pg_dump (PostgreSQL) 15.18 …` → 15. */
+export function majorOf(version: string | undefined): number | undefined {
+  const match = /\(PostgreSQL\)\s+(\d+)/.exec(version ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Picks a pg_restore that can read an archive written by `dumpedBy` (a pg_dump version line):
+ * its major must be at least the pg_dump's. Unknown: any pg_restore is tried.
+ */
+export function choosePgRestore(tools: readonly PgTool[], dumpedBy: string | undefined): PgTool {
+  return choosePgTool(tools, majorOf(dumpedBy) ?? 0, dumpedBy ?? 'unknown', 'pg_restore');
 }

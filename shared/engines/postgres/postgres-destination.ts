@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { compareRowCounts } from '../../verify/compare-row-counts.js';
-import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
+import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-tools.js';
 import { connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
@@ -11,6 +11,7 @@ import { ConfigError, RestoreError } from '../../errors.js';
 import type { FetchedBackup } from '../../catalog/fetch-backup.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
+import { summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { runCommand } from '../../pipeline/run-command.js';
 import { redactText } from '../../redact.js';
 import type { Destination, DestinationState, RestoreCheck, RestoreOptions, RestoreOutcome } from '../destination.js';
@@ -27,6 +28,7 @@ const MAX_IDENTIFIER = 63;
  */
 export class PostgresDestination implements Destination {
   readonly kind = 'postgres' as const;
+  readonly noun = 'database';
   private readonly conn: PostgresConnection;
   private readonly env: NodeJS.ProcessEnv;
 
@@ -65,7 +67,6 @@ export class PostgresDestination implements Destination {
   }
 
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
-    if (backup.format === 'sqlite') throw new ConfigError('this is a SQLite backup; restore it into a sqlite:// destination');
     const tool = await this.restoreTool(backup, manifest);
     const admin = await this.connectAdmin();
     const suffix = randomBytes(4).toString('hex');
@@ -139,9 +140,9 @@ export class PostgresDestination implements Destination {
   private async restoreTool(backup: FetchedBackup, manifest: Manifest | undefined): Promise<PgTool> {
     const tools = await findPgTools('pg_restore', this.env);
     const dumpedBy = manifest?.engine_version.pg_dump ?? (await archiveVersion(tools[0], backup));
-    const major = Number(/(\d+)(?:\.\d+)?/.exec(dumpedBy ?? '')?.[1] ?? 0);
+    const major = majorOf(dumpedBy) ?? 0;
     try {
-      return choosePgTool(tools, major, dumpedBy ?? 'unknown', 'pg_restore');
+      return choosePgRestore(tools, dumpedBy);
     } catch (error) {
       const newest = tools[0] ? `the newest pg_restore here is ${tools[0].version}` : 'no pg_restore was found';
       throw new ConfigError(`this backup was written by ${dumpedBy}; ${newest}, which cannot read it`, {
@@ -182,14 +183,8 @@ export class PostgresDestination implements Destination {
       result = await runCommand(psql, args, { env, timeoutMs: 0 });
     }
     if (result.code !== 0) {
-      const said = redactText(
-        result.stderr
-          .trim()
-          .split('\n')
-          .find((l) => /error/i.test(l)) ?? result.stderr.trim(),
-        [this.conn.password],
-      );
-      throw new RestoreError(`${backup.format === 'custom' ? 'pg_restore' : 'psql'} failed: ${said.slice(0, 500)}`, {
+      const said = redactText(summarizeStderr(result.stderr), [this.conn.password]);
+      throw new RestoreError(`${backup.format === 'custom' ? 'pg_restore' : 'psql'} failed: ${said}`, {
         hint: 'the destination was not changed',
       });
     }

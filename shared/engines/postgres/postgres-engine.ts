@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { ConfigError, DumpError } from '../../errors.js';
-import { spawnReadable } from '../../pipeline/child-process-stream.js';
+import { spawnReadable, summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { redactText } from '../../redact.js';
-import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from '../engine.js';
+import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { keySafeName } from '../engine.js';
 import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
 import { connectPostgres } from './postgres-client.js';
@@ -44,11 +44,6 @@ export class PostgresEngine implements Engine {
     this.env = options.env ?? process.env;
     this.conn = parsePostgresUrl(url, this.env);
     this.label = options.label;
-  }
-
-  /** The connection as shown to users: `postgres://user@host:5432/db`. */
-  get description(): string {
-    return this.conn.url;
   }
 
   async probe(): Promise<SourceInfo> {
@@ -105,11 +100,9 @@ export class PostgresEngine implements Engine {
     await this.probed?.session.end().catch(() => {});
   }
 
-  async dump(options: { format?: DumpFormat } = {}): Promise<Dump> {
+  async dump(options: { format?: string } = {}): Promise<Dump> {
+    // The caller chose among this engine's declared formats (run-backup checks the choice).
     const format = options.format ?? 'custom';
-    if (format !== 'custom' && format !== 'plain') {
-      throw new ConfigError(`PostgreSQL dumps are "custom" or "plain" (got "${format}")`);
-    }
     if (!this.probed) await this.probe();
     const { pgDump, tableCounts, session, snapshotId } = this.probed as Probed;
     const endSnapshot = once(async () => {
@@ -134,7 +127,7 @@ export class PostgresEngine implements Engine {
           });
         }
         const how = exit?.signal ? `was killed by ${exit.signal}` : `exited with code ${exit?.code}`;
-        const said = errorLine(redactText(exit?.stderrTail ?? '', [this.conn.password]));
+        const said = redactText(summarizeStderr(exit?.stderrTail ?? ''), [this.conn.password]);
         return new DumpError(`pg_dump of ${this.conn.url} ${how}${said ? `: ${said}` : ''}`, {
           hint: 'no backup was stored; check the message above and run the backup again',
         });
@@ -182,13 +175,4 @@ function once(work: () => Promise<void>): () => Promise<void> {
     running ??= work();
     return running;
   };
-}
-
-/** pg_dump prints "pg_dump: error: ..." then detail lines; the error line says most. */
-function errorLine(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  return lines.find((l) => l.includes('error:')) ?? lines.at(-1) ?? '';
 }

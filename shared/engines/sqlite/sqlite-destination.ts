@@ -20,6 +20,7 @@ import type { Destination, DestinationState, RestoreCheck, RestoreOptions, Resto
  */
 export class SqliteDestination implements Destination {
   readonly kind = 'sqlite' as const;
+  readonly noun = 'SQLite database';
   readonly path: string;
 
   constructor(path: string) {
@@ -69,8 +70,6 @@ export class SqliteDestination implements Destination {
   }
 
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
-    if (backup.format !== 'sqlite')
-      throw new ConfigError('this is a PostgreSQL backup; restore it into a postgres:// destination');
     const env = options.env ?? process.env;
     options.onPhase?.('checking the backup');
     const before = check(backup.file, manifest);

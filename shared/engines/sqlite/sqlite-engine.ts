@@ -4,7 +4,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { ConfigError, DumpError } from '../../errors.js';
-import type { Dump, DumpFormat, Engine, SourceInfo, TableCounts } from '../engine.js';
+import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { keySafeName } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
 
@@ -15,8 +15,6 @@ const STALE_LOCK_MS = 6 * 3600 * 1000;
 export interface SqliteEngineOptions {
   /** Overrides the database name used in keys. @default the file name without its extension */
   readonly label?: string;
-  /** Where the snapshot is written before upload. @default DBBACKUP_TMPDIR or the OS temp dir */
-  readonly tmpDir?: string;
   /** Snapshot attempts while the source is locked by a writer, each waiting up to 2 s for the lock. @default 10 */
   readonly busyRetries?: number;
 }
@@ -59,12 +57,9 @@ export class SqliteEngine implements Engine {
     };
   }
 
-  async dump(options: { format?: DumpFormat } = {}): Promise<Dump> {
-    if (options.format && options.format !== 'sqlite') {
-      throw new ConfigError(`--format ${options.format} applies to PostgreSQL only; SQLite backups are the database file`);
-    }
+  async dump(_options: { format?: string } = {}): Promise<Dump> {
     const unlock = await this.lock();
-    const base = this.options.tmpDir ?? process.env.DBBACKUP_TMPDIR ?? tmpdir();
+    const base = process.env.DBBACKUP_TMPDIR ?? tmpdir();
     const dir = await fs.mkdtemp(join(base, 'dbbackup-sqlite-')).catch(async (error) => {
       await unlock();
       throw error;

@@ -1,0 +1,50 @@
+import { Writable } from 'node:stream';
+import { ConfigError, IntegrityError } from '../../errors.js';
+import type { Manifest } from '../../manifest.js';
+import { spawnDuplex, summarizeStderr } from '../../pipeline/child-process-stream.js';
+import type { ContentCheck } from '../engine.js';
+import { choosePgRestore, findPgTools } from './find-pg-tools.js';
+
+/** Plain-format dumps end with this line; its absence means the dump was cut short. */
+const PLAIN_DUMP_TRAILER = '-- PostgreSQL database dump complete';
+
+/**
+ * Checks a PostgreSQL archive as verify reads it: a custom archive is read whole by
+ * `pg_restore -f /dev/null` (unlike `pg_restore -l`, that parses every data block, so it fails
+ * on a truncated or bit-flipped archive); a plain script must end with pg_dump's closing line.
+ */
+export async function checkPostgresArchive(manifest: Manifest, env: NodeJS.ProcessEnv): Promise<ContentCheck> {
+  const none = async () => {};
+  if (manifest.format === 'plain') {
+    let tail = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        tail = (tail + chunk.toString('latin1')).slice(-512);
+        callback();
+      },
+    });
+    const finish = async () => {
+      if (!tail.includes(PLAIN_DUMP_TRAILER))
+        throw new IntegrityError('the SQL dump is incomplete (its closing line is missing)');
+    };
+    return { sink, finish, cleanup: none };
+  }
+  const tools = await findPgTools('pg_restore', env);
+  if (tools.length === 0) {
+    throw new ConfigError('verifying a custom-format backup needs pg_restore, which was not found', {
+      hint: 'install the PostgreSQL client (Debian: apt-get install postgresql-client) or set DBBACKUP_PG_BIN_DIR',
+    });
+  }
+  const pgRestore = choosePgRestore(tools, manifest.engine_version.pg_dump);
+  const restore = spawnDuplex(pgRestore.path, ['-f', '/dev/null'], {
+    env,
+    describeFailure: ({ exit, spawnError }) =>
+      spawnError
+        ? new ConfigError(`pg_restore could not be started: ${spawnError.message}`)
+        : new IntegrityError(
+            `pg_restore cannot read the archive: ${summarizeStderr(exit?.stderrTail ?? '') || `exit ${exit?.code}`}`,
+          ),
+  });
+  restore.resume();
+  return { sink: restore, finish: none, cleanup: none };
+}

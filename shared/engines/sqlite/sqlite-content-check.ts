@@ -1,0 +1,34 @@
+import { createWriteStream, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IntegrityError } from '../../errors.js';
+import type { Manifest } from '../../manifest.js';
+import { compareRowCounts } from '../../verify/compare-row-counts.js';
+import type { ContentCheck } from '../engine.js';
+import { inspectSqliteFile } from './sqlite-file.js';
+
+/**
+ * Checks a SQLite backup as verify reads it: written to a temp file (SQLite cannot read a
+ * stream), then integrity_check passes and each table has the manifest's row count.
+ */
+export async function checkSqliteArchive(manifest: Manifest, env: NodeJS.ProcessEnv): Promise<ContentCheck> {
+  const dir = await fs.mkdtemp(join(env.DBBACKUP_TMPDIR ?? tmpdir(), 'dbbackup-verify-'));
+  const file = join(dir, 'restored.db');
+  return {
+    sink: createWriteStream(file),
+    finish: async () => checkSqliteFile(file, manifest),
+    cleanup: () => fs.rm(dir, { recursive: true, force: true }),
+  };
+}
+
+function checkSqliteFile(file: string, manifest: Manifest): void {
+  let report: ReturnType<typeof inspectSqliteFile>;
+  try {
+    report = inspectSqliteFile(file);
+  } catch (error) {
+    throw new IntegrityError(`the backup is not a readable SQLite database: ${(error as Error).message}`);
+  }
+  if (report.verdict !== 'ok') throw new IntegrityError(`SQLite integrity_check failed: ${report.verdict.slice(0, 300)}`);
+  const failed = compareRowCounts(manifest.tables, new Set(), report.tables).find((c) => !c.ok);
+  if (failed) throw new IntegrityError(failed.detail);
+}
