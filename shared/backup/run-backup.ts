@@ -213,7 +213,12 @@ async function backupProbed(
   }
 }
 
-/** Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, … */
+/**
+ * Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, …
+ * These are the only existence checks of a backup: put's conditional write refuses a key taken since,
+ * and checking here, before the dump starts, is what moves a backup on to the next free name (and is
+ * the guard on S3-compatible servers that ignore If-None-Match).
+ */
 async function chooseFreeKey(
   target: Target,
   build: (sequence: number) => { key: string; fileName: string },

@@ -134,12 +134,16 @@ export class S3Target implements Target {
   }
 
   async put(key: string, body: Readable, options: PutOptions): Promise<StoredObject> {
-    const Key = this.objectKey(key);
-    // If-None-Match below closes the race on AWS; this check also holds on S3-compatible servers that ignore it.
-    if (await this.stat(key)) {
-      body.destroy();
-      throw new StorageError(`${this.locate(key)} already exists; backups are never overwritten`);
-    }
+    let size = 0;
+    const counted = Readable.from(
+      (async function* () {
+        for await (const chunk of body) {
+          size += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+      })(),
+      { objectMode: false },
+    );
     const upload = new Upload({
       client: this.client,
       partSize: partSizeFor(options.expectedSizeBytes),
@@ -147,28 +151,30 @@ export class S3Target implements Target {
       leavePartsOnError: false,
       params: {
         Bucket: this.bucket,
-        Key,
-        Body: body,
+        Key: this.objectKey(key),
+        Body: counted,
         ContentType: options.contentType,
         Metadata: options.metadata,
         StorageClass: options.storageClass,
         ServerSideEncryption: this.sse,
         SSEKMSKeyId: this.kmsKeyId,
-        // Never overwrite: S3 rejects the write (412) if the key already exists.
+        // The guard against overwriting, with no request before the upload: S3 refuses the
+        // write (412) if the key exists, and the upload is aborted. A server that ignores the
+        // condition cannot refuse; runBackup has checked its keys are free before it writes.
         IfNoneMatch: '*',
       },
     });
     try {
       await upload.done();
     } catch (error) {
+      counted.destroy();
       body.destroy();
       // The body's own error (a failed dump) explains more than the aborted upload.
       if (body.errored) throw body.errored;
       throw this.storageError('uploading', this.locate(key), error);
     }
-    const stored = await this.stat(key);
-    if (!stored) throw new StorageError(`upload of ${this.locate(key)} completed but the object is not there`);
-    return stored;
+    // What was sent, not read back: seal reads the stored object once, where a backup needs it.
+    return { key, size };
   }
 
   async seal(key: string, stored: { size: number; sha256: string }): Promise<void> {
