@@ -29,17 +29,17 @@ export interface S3TargetOptions {
   readonly kmsKeyId?: string;
   /** @default AWS_REQUEST_CHECKSUM_CALCULATION, else 'when_supported' */
   readonly checksums?: ChecksumMode;
-  /**
-   * Parts uploaded at once. The upload buffers at most `queueSize * partSize` bytes, where the
-   * part size is 8 MiB until a backup is expected to exceed 24 GB, then grows to stay under
-   * S3's 10,000 parts. @default 4 (32 MiB)
-   */
-  readonly queueSize?: number;
   /** A client to use instead of one built from the environment (tests, custom credentials). */
   readonly client?: S3Client;
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * Parts uploaded at once. An upload buffers at most `UPLOAD_QUEUE_SIZE * partSize` bytes: 32 MiB
+ * with 8 MiB parts, more once a backup is expected to exceed 24 GB and its parts grow to stay
+ * under S3's 10,000 (see partSizeFor).
+ */
+const UPLOAD_QUEUE_SIZE = 4;
 const MIN_PART_SIZE = 8 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 /** Parts we plan for, below S3's 10,000, because the expected size is an estimate. */
@@ -95,7 +95,6 @@ export class S3Target implements Target {
   readonly prefix: string;
   readonly sse: Sse;
   private readonly kmsKeyId: string | undefined;
-  private readonly queueSize: number;
   private readonly client: S3Client;
   private readonly endpoint: string;
 
@@ -106,7 +105,6 @@ export class S3Target implements Target {
     if (this.kmsKeyId && this.sse !== 'aws:kms') {
       throw new ConfigError('--kms-key-id needs --sse aws:kms', { hint: 'add --sse aws:kms or drop --kms-key-id' });
     }
-    this.queueSize = options.queueSize ?? 4;
     const env = options.env ?? process.env;
     this.client = options.client ?? createS3Client({ checksums: options.checksums, env });
     this.endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || 'the AWS S3 endpoint';
@@ -147,7 +145,7 @@ export class S3Target implements Target {
     const upload = new Upload({
       client: this.client,
       partSize: partSizeFor(options.expectedSizeBytes),
-      queueSize: this.queueSize,
+      queueSize: UPLOAD_QUEUE_SIZE,
       leavePartsOnError: false,
       params: {
         Bucket: this.bucket,
