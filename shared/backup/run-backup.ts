@@ -1,4 +1,5 @@
 import { pipeline, Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
@@ -33,8 +34,12 @@ export interface RunBackupContext {
   readonly signal?: AbortSignal;
   readonly now?: () => Date;
   readonly env?: NodeJS.ProcessEnv;
-  /** A target to use instead of opening `options.target` (tests, the Lambda's shared client). */
-  readonly target?: Target;
+  /**
+   * The S3 client for an `s3://` target, instead of one built for this run: a warm Lambda
+   * container keeps its connections and credentials across backups. Its own settings (endpoint,
+   * checksums) apply, so `s3Checksums` has no effect with it.
+   */
+  readonly s3Client?: S3Client;
 }
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -66,9 +71,13 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   const started = Date.now();
   const level = resolveLevel(options.compression, options.level);
   const engine = await openEngine(options.source, { label: options.name, env });
-  const target =
-    context.target ??
-    (await openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env }));
+  const target = await openTarget(options.target, {
+    sse: options.sse,
+    kmsKeyId: options.kmsKeyId,
+    checksums: options.s3Checksums,
+    client: context.s3Client,
+    env,
+  });
   if (target.kind !== 's3') {
     const s3Only = options.storageClass
       ? '--storage-class'
