@@ -3,9 +3,11 @@ import { backupEventLabels } from '../shared/deployment/backup-event.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import type { Manifest } from '../shared/manifest.js';
 import { runScheduledBackup } from '../shared/deployment/run-scheduled-backup.js';
+import { createS3Client } from '../shared/targets/s3-target.js';
 import { bucket, config, kmsKeyId, logger, metrics, notifier } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
+const s3Client = createS3Client();
 
 /**
  * Runs one scheduled backup with the logs and metrics every runner (Lambda or Fargate) emits:
@@ -22,6 +24,7 @@ export async function measuredBackup(event: unknown, run: { runId: string; logUr
       config,
       bucket,
       kmsKeyId,
+      s3Client,
       credentials,
       notifier,
       runId: run.runId,

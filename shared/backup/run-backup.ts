@@ -1,4 +1,5 @@
 import { pipeline, Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
@@ -33,8 +34,12 @@ export interface RunBackupContext {
   readonly signal?: AbortSignal;
   readonly now?: () => Date;
   readonly env?: NodeJS.ProcessEnv;
-  /** A target to use instead of opening `options.target` (tests, the Lambda's shared client). */
-  readonly target?: Target;
+  /**
+   * The S3 client for an `s3://` target, instead of one built for this run: a warm Lambda
+   * container keeps its connections and credentials across backups. Its own settings (endpoint,
+   * checksums) apply, so `s3Checksums` has no effect with it.
+   */
+  readonly s3Client?: S3Client;
 }
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -68,9 +73,13 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   const definition = locateDatabase(options.source, 'source');
   const format = chooseFormat(definition, options.format);
   const engine = await definition.openSource(options.source, { label: options.name, env });
-  const target =
-    context.target ??
-    (await openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env }));
+  const target = await openTarget(options.target, {
+    sse: options.sse,
+    kmsKeyId: options.kmsKeyId,
+    checksums: options.s3Checksums,
+    client: context.s3Client,
+    env,
+  });
   if (target.kind !== 's3') {
     const s3Only = options.storageClass
       ? '--storage-class'
@@ -225,7 +234,12 @@ function chooseFormat(definition: EngineDefinition, asked: DumpFormat | undefine
   );
 }
 
-/** Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, … */
+/**
+ * Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, …
+ * These are the only existence checks of a backup: put's conditional write refuses a key taken since,
+ * and checking here, before the dump starts, is what moves a backup on to the next free name (and is
+ * the guard on S3-compatible servers that ignore If-None-Match).
+ */
 async function chooseFreeKey(
   target: Target,
   build: (sequence: number) => { key: string; fileName: string },

@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { backupEventLabels, scheduledBackupEventSchema } from './backup-event.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
@@ -16,6 +17,8 @@ export interface ScheduledBackupDeps {
   readonly bucket: string;
   /** The bucket's KMS key, when it uses SSE-KMS. */
   readonly kmsKeyId?: string;
+  /** The runtime's one S3 client, built once per cold start and used by every backup it runs. */
+  readonly s3Client: S3Client;
   readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
   readonly notifier: Notifier;
   readonly runId: string;
@@ -55,17 +58,20 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
     deps.log('backup started', { database: event.database, tier: event.tier, runId: deps.runId });
     const db = findDatabase(deps.config, parsed.database);
     const { storageClass } = tierSettings(db, parsed.tier);
-    const manifest = await runBackup({
-      source: await databaseUrl(db, deps.credentials),
-      target: `s3://${deps.bucket}`,
-      name: db.name,
-      compression: db.compression,
-      storageClass,
-      sse: deps.kmsKeyId ? 'aws:kms' : 'AES256',
-      kmsKeyId: deps.kmsKeyId,
-      kind: 'scheduled',
-      label: parsed.tier,
-    });
+    const manifest = await runBackup(
+      {
+        source: await databaseUrl(db, deps.credentials),
+        target: `s3://${deps.bucket}`,
+        name: db.name,
+        compression: db.compression,
+        storageClass,
+        sse: deps.kmsKeyId ? 'aws:kms' : 'AES256',
+        kmsKeyId: deps.kmsKeyId,
+        kind: 'scheduled',
+        label: parsed.tier,
+      },
+      { s3Client: deps.s3Client },
+    );
     deps.log('backup completed', {
       database: db.name,
       tier: event.tier,

@@ -60,8 +60,8 @@ export class FileTarget implements Target {
   async put(key: string, body: Readable, _options: PutOptions): Promise<StoredObject> {
     const path = this.pathOf(key);
     const tmp = path + TMP_SUFFIX;
+    // No check that `path` is free: publish's link() refuses an existing name, with no race.
     await fs.mkdir(dirname(path), { recursive: true });
-    if (await exists(path)) throw new StorageError(`${path} already exists; backups are never overwritten`);
     let size = 0;
     // 'wx': a temp file already there belongs to another writer (or a crashed one); leave it be.
     const handle = await fs.open(tmp, 'wx').catch((cause: Error) => {

@@ -29,17 +29,17 @@ export interface S3TargetOptions {
   readonly kmsKeyId?: string;
   /** @default AWS_REQUEST_CHECKSUM_CALCULATION, else 'when_supported' */
   readonly checksums?: ChecksumMode;
-  /**
-   * Parts uploaded at once. The upload buffers at most `queueSize * partSize` bytes, where the
-   * part size is 8 MiB until a backup is expected to exceed 24 GB, then grows to stay under
-   * S3's 10,000 parts. @default 4 (32 MiB)
-   */
-  readonly queueSize?: number;
   /** A client to use instead of one built from the environment (tests, custom credentials). */
   readonly client?: S3Client;
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * Parts uploaded at once. An upload buffers at most `UPLOAD_QUEUE_SIZE * partSize` bytes: 32 MiB
+ * with 8 MiB parts, more once a backup is expected to exceed 24 GB and its parts grow to stay
+ * under S3's 10,000 (see partSizeFor).
+ */
+const UPLOAD_QUEUE_SIZE = 4;
 const MIN_PART_SIZE = 8 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 /** Parts we plan for, below S3's 10,000, because the expected size is an estimate. */
@@ -95,7 +95,6 @@ export class S3Target implements Target {
   readonly prefix: string;
   readonly sse: Sse;
   private readonly kmsKeyId: string | undefined;
-  private readonly queueSize: number;
   private readonly client: S3Client;
   private readonly endpoint: string;
 
@@ -106,7 +105,6 @@ export class S3Target implements Target {
     if (this.kmsKeyId && this.sse !== 'aws:kms') {
       throw new ConfigError('--kms-key-id needs --sse aws:kms', { hint: 'add --sse aws:kms or drop --kms-key-id' });
     }
-    this.queueSize = options.queueSize ?? 4;
     const env = options.env ?? process.env;
     this.client = options.client ?? createS3Client({ checksums: options.checksums, env });
     this.endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || 'the AWS S3 endpoint';
@@ -134,41 +132,47 @@ export class S3Target implements Target {
   }
 
   async put(key: string, body: Readable, options: PutOptions): Promise<StoredObject> {
-    const Key = this.objectKey(key);
-    // If-None-Match below closes the race on AWS; this check also holds on S3-compatible servers that ignore it.
-    if (await this.stat(key)) {
-      body.destroy();
-      throw new StorageError(`${this.locate(key)} already exists; backups are never overwritten`);
-    }
+    let size = 0;
+    const counted = Readable.from(
+      (async function* () {
+        for await (const chunk of body) {
+          size += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+      })(),
+      { objectMode: false },
+    );
     const upload = new Upload({
       client: this.client,
       partSize: partSizeFor(options.expectedSizeBytes),
-      queueSize: this.queueSize,
+      queueSize: UPLOAD_QUEUE_SIZE,
       leavePartsOnError: false,
       params: {
         Bucket: this.bucket,
-        Key,
-        Body: body,
+        Key: this.objectKey(key),
+        Body: counted,
         ContentType: options.contentType,
         Metadata: options.metadata,
         StorageClass: options.storageClass,
         ServerSideEncryption: this.sse,
         SSEKMSKeyId: this.kmsKeyId,
-        // Never overwrite: S3 rejects the write (412) if the key already exists.
+        // The guard against overwriting, with no request before the upload: S3 refuses the
+        // write (412) if the key exists, and the upload is aborted. A server that ignores the
+        // condition cannot refuse; runBackup has checked its keys are free before it writes.
         IfNoneMatch: '*',
       },
     });
     try {
       await upload.done();
     } catch (error) {
+      counted.destroy();
       body.destroy();
       // The body's own error (a failed dump) explains more than the aborted upload.
       if (body.errored) throw body.errored;
       throw this.storageError('uploading', this.locate(key), error);
     }
-    const stored = await this.stat(key);
-    if (!stored) throw new StorageError(`upload of ${this.locate(key)} completed but the object is not there`);
-    return stored;
+    // What was sent, not read back: seal reads the stored object once, where a backup needs it.
+    return { key, size };
   }
 
   async seal(key: string, stored: { size: number; sha256: string }): Promise<void> {

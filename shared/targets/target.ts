@@ -38,7 +38,12 @@ export interface StoredObject {
  * Contract, which every implementation passes (test/integration/target-contract):
  * - `put` is atomic and never overwrites: on success the whole object exists; on any failure,
  *   including an error from `body`, nothing exists at `key` and no partial upload remains. An
- *   existing `key` fails with a StorageError.
+ *   existing `key` fails with a StorageError. The write itself is the guard (S3 `If-None-Match: *`,
+ *   a directory's `link()`), so no check goes before it and no second writer can slip in; an
+ *   S3-compatible server that ignores `If-None-Match` cannot refuse, so a caller that may meet
+ *   an existing key `stat`s it first, as runBackup does when it chooses one.
+ * - `put` resolves with the number of bytes it sent and does not read the object back: `seal`
+ *   is the one confirmation of what was stored.
  * - `get` of a missing key rejects with a StorageError whose `notFound` is true.
  * - `stat` returns undefined for a missing key.
  * - `list` yields every object under a key prefix, in no particular order, and never
@@ -55,9 +60,9 @@ export interface Target {
   preflight(): Promise<void>;
   put(key: string, body: Readable, options: PutOptions): Promise<StoredObject>;
   /**
-   * Confirms a stored object has the size that was sent, and records its SHA-256 where the
-   * target can (an S3 object tag: S3 metadata is fixed when the upload starts, before the hash
-   * is known). Fails with an IntegrityError on a size mismatch.
+   * Reads a stored object's size once and confirms it is the size that was sent, and records its
+   * SHA-256 where the target can (an S3 object tag: S3 metadata is fixed when the upload starts,
+   * before the hash is known). Fails with an IntegrityError on a size mismatch.
    */
   seal(key: string, stored: { size: number; sha256: string }): Promise<void>;
   get(key: string): Promise<Readable>;

@@ -169,7 +169,7 @@ describe('PostgreSQL backups to S3', () => {
       runBackup(
         { source: pgUrl(big), target, level: 9 },
         {
-          target: new S3Target(target, { client }),
+          s3Client: client,
           env: { ...process.env, DBBACKUP_PG_BIN_DIR: wrapper },
           onProgress: (p) => {
             if (!killed && p.storedBytes > 12_000_000) {

@@ -98,6 +98,26 @@ for (const { name, make } of targets) {
       assert.equal((await readAll(await target.get('once.txt'))).toString(), 'first');
     });
 
+    test('a multi-part body never overwrites an existing key either, and leaves no upload open', async () => {
+      const { target, sent } = await make();
+      await target.preflight();
+      await target.put('once.bin', Readable.from([Buffer.from('first')]), { contentType: 'application/octet-stream' });
+      const body = Readable.from(
+        (function* () {
+          for (let i = 0; i < 20; i++) yield Buffer.alloc(1 << 20, 1);
+        })(),
+      );
+      await assert.rejects(
+        target.put('once.bin', body, { contentType: 'application/octet-stream', expectedSizeBytes: 20 << 20 }),
+        (e: unknown) => e instanceof StorageError && /already exists; backups are never overwritten/.test(e.message),
+      );
+      assert.equal((await readAll(await target.get('once.bin'))).toString(), 'first');
+      if (sent) {
+        assert.ok(sent.includes('CompleteMultipartUploadCommand'), 'S3 itself refused the write');
+        assert.ok(sent.includes('AbortMultipartUploadCommand'));
+      }
+    });
+
     test('get of a missing key fails as not found; stat returns undefined; delete is idempotent', async () => {
       const { target } = await make();
       await target.preflight();

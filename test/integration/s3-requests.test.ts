@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { runBackup } from '../../shared/backup/run-backup.js';
+import { parseDeploymentConfig } from '../../shared/deployment/deployment-config.js';
+import { runScheduledBackup } from '../../shared/deployment/run-scheduled-backup.js';
+import { createBucket, createDatabase, observedS3Client, pgPassword, pgUrl, sql } from '../harness/test-env.js';
+
+describe('the S3 requests of a backup', () => {
+  test('one backup checks its two keys are free, writes conditionally and reads the stored size back once: at most 3 HeadObject calls', async () => {
+    const db = await createDatabase('requests');
+    await sql(db, 'create table t as select g from generate_series(1, 1000) g');
+    const target = `s3://${await createBucket('requests')}/prod`;
+    const { client, sent } = observedS3Client();
+
+    await runBackup({ source: pgUrl(db), target }, { s3Client: client });
+
+    const heads = sent.filter((command) => command === 'HeadObjectCommand').length;
+    assert.ok(heads <= 3, `${heads} HeadObject calls: ${sent.join(', ')}`);
+    assert.deepEqual(sent, [
+      'HeadBucketCommand', // preflight: the bucket exists and can be reached
+      'HeadObjectCommand', // the backup's key is free
+      'HeadObjectCommand', // and so is its manifest's
+      'PutObjectCommand', // the dump, in one part (it is small), If-None-Match: *
+      'HeadObjectCommand', // seal: the stored size is the size sent
+      'PutObjectTaggingCommand', // seal: the SHA-256 as a tag
+      'PutObjectCommand', // the manifest, last, If-None-Match: *
+    ]);
+    await sql('postgres', `drop database "${db}" with (force)`);
+  });
+
+  test('scheduled backups in one warm function reuse the S3 client it holds', async () => {
+    const db = await createDatabase('warm');
+    await sql(db, 'create table t as select g from generate_series(1, 1000) g');
+    const bucket = await createBucket('warm');
+    const { client, sent } = observedS3Client();
+    const deps = {
+      config: parseDeploymentConfig({
+        alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+        databases: [
+          {
+            name: 'warm',
+            engine: 'postgres',
+            host: '127.0.0.1',
+            port: Number(new URL(pgUrl()).port),
+            database: db,
+            secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:warm-AbCdEf',
+            sslmode: 'disable',
+          },
+        ],
+      }),
+      bucket,
+      s3Client: client,
+      credentials: async () => ({ username: 'postgres', password: pgPassword() }),
+      notifier: { description: 'nobody', send: async () => {} },
+      runId: 'warm',
+      log: () => {},
+    };
+
+    const first = await runScheduledBackup({ database: 'warm', tier: 'daily' }, deps);
+    const second = await runScheduledBackup({ database: 'warm', tier: 'daily' }, deps);
+
+    assert.notEqual(second.key, first.key);
+    // Each backup seals its object and writes its manifest through the client it was given.
+    assert.equal(sent.filter((command) => command === 'PutObjectTaggingCommand').length, 2);
+    assert.equal(sent.filter((command) => command === 'PutObjectCommand').length, 4);
+    await sql('postgres', `drop database "${db}" with (force)`);
+  });
+});
