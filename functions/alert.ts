@@ -1,9 +1,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Handler } from 'aws-lambda';
 import { taskLogStream } from '../shared/deployment/backup-task.js';
 import { composeAlert } from '../shared/notify/alert.js';
 import { sendAlert } from '../shared/notify/notifier.js';
 import { unreportedFailure } from '../shared/deployment/unreported-failure.js';
-import { type LambdaContext, logger, logStreamUrl, metrics, notifier } from './runtime.js';
+import { logger, logStreamUrl, metrics, notifier } from './runtime.js';
 
 /** The log group of each database's backup task (Fargate runner), to link a crashed task's log. */
 const taskLogGroups = JSON.parse(process.env.DBBACKUP_TASK_LOG_GROUPS || '{}') as Record<string, string>;
@@ -14,8 +15,8 @@ const taskLogGroups = JSON.parse(process.env.DBBACKUP_TASK_LOG_GROUPS || '{}') a
  * was killed or never started (an EventBridge rule sends it every stopped backup task). Failures
  * the backup already emailed, and runs that succeeded, are only logged.
  */
-export async function handler(event: unknown, context: LambdaContext): Promise<void> {
-  logger.addContext(context as never);
+export const handler: Handler<unknown, void> = async (event, context) => {
+  logger.addContext(context);
   const failure = unreportedFailure(event);
   if (!failure) {
     logger.info('nothing to report: the run succeeded or already sent its alert');
@@ -37,4 +38,4 @@ export async function handler(event: unknown, context: LambdaContext): Promise<v
     logUrl: logGroup && failure.taskId ? logStreamUrl(logGroup, taskLogStream(failure.taskId)) : undefined,
   });
   await sendAlert(notifier, message, (m, fields) => logger.info(m, fields));
-}
+};

@@ -3,14 +3,6 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type DeploymentConfig, parseDeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
 
-/** What the Lambda runtime passes a handler (the part dbbackup uses). */
-export interface LambdaContext {
-  readonly awsRequestId: string;
-  readonly functionName: string;
-  readonly logGroupName: string;
-  readonly logStreamName: string;
-}
-
 /** Reads an environment variable the stack sets; without it the cold start fails, naming it. */
 export function requiredEnv(name: string): string {
   const value = process.env[name];
