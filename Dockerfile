@@ -11,15 +11,19 @@ ARG PG_MAJORS="15 16 17 18"
 FROM public.ecr.aws/lambda/nodejs:22 AS build
 RUN dnf install -y gcc-c++ make python3 && dnf clean all
 WORKDIR /build
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+# Only the runtime code (tsconfig.build.json): the image holds no tests, benchmarks or CDK app.
 COPY shared shared
 COPY cli cli
 COPY functions functions
-COPY infra infra
-COPY bench bench
-COPY test test
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+# better-sqlite3 needs only its compiled addon at run time; its SQLite and C++ sources, object files
+# and makefiles (~27 MB) are build leftovers. Loading it once proves the addon is still found.
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev \
+    && cd node_modules/better-sqlite3 \
+    && mv build/Release/better_sqlite3.node . && rm -rf build deps src binding.gyp \
+    && mkdir -p build/Release && mv better_sqlite3.node build/Release/ \
+    && node -e "new (require('better-sqlite3'))(':memory:').close()"
 
 # PostgreSQL clients: Amazon Linux's postgresqlNN packages conflict with each other, so each major is
 # installed into its own root and only its client programs are kept (they share libpq.so.5).

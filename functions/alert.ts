@@ -1,12 +1,15 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Handler } from 'aws-lambda';
+import type { BackupLabels } from '../shared/deployment/backup-event.js';
 import { taskLogStream } from '../shared/deployment/backup-task.js';
+import { ENVIRONMENT, METRICS } from '../shared/deployment/deployment-names.js';
 import { composeAlert } from '../shared/notify/alert.js';
 import { sendAlert } from '../shared/notify/notifier.js';
 import { unreportedFailure } from '../shared/deployment/unreported-failure.js';
-import { type LambdaContext, logger, logStreamUrl, metrics, notifier } from './runtime.js';
+import { logger, logStreamUrl, metrics, notifier } from './runtime.js';
 
 /** The log group of each database's backup task (Fargate runner), to link a crashed task's log. */
-const taskLogGroups = JSON.parse(process.env.DBBACKUP_TASK_LOG_GROUPS || '{}') as Record<string, string>;
+const taskLogGroups = JSON.parse(process.env[ENVIRONMENT.taskLogGroups] || '{}') as Record<string, string>;
 
 /**
  * Emails a backup that could not report its own failure: a function that timed out, crashed or
@@ -14,8 +17,8 @@ const taskLogGroups = JSON.parse(process.env.DBBACKUP_TASK_LOG_GROUPS || '{}') a
  * was killed or never started (an EventBridge rule sends it every stopped backup task). Failures
  * the backup already emailed, and runs that succeeded, are only logged.
  */
-export async function handler(event: unknown, context: LambdaContext): Promise<void> {
-  logger.addContext(context as never);
+export const handler: Handler<unknown, void> = async (event, context) => {
+  logger.addContext(context);
   const failure = unreportedFailure(event);
   if (!failure) {
     logger.info('nothing to report: the run succeeded or already sent its alert');
@@ -23,8 +26,8 @@ export async function handler(event: unknown, context: LambdaContext): Promise<v
   }
   logger.info('backup failed', { database: failure.database, tier: failure.tier, error: failure.error });
   // Counted here because the run itself never got to count it.
-  metrics.addDimensions({ database: failure.database, tier: failure.tier });
-  metrics.addMetric('BackupFailed', MetricUnit.Count, 1);
+  metrics.addDimensions({ database: failure.database, tier: failure.tier } satisfies BackupLabels);
+  metrics.addMetric(METRICS.failed, MetricUnit.Count, 1);
   metrics.publishStoredMetrics();
   const logGroup = failure.taskId ? taskLogGroups[failure.database] : undefined;
   const message = composeAlert({
@@ -37,4 +40,4 @@ export async function handler(event: unknown, context: LambdaContext): Promise<v
     logUrl: logGroup && failure.taskId ? logStreamUrl(logGroup, taskLogStream(failure.taskId)) : undefined,
   });
   await sendAlert(notifier, message, (m, fields) => logger.info(m, fields));
-}
+};

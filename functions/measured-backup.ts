@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { backupEventLabels } from '../shared/deployment/backup-event.js';
+import { METRICS } from '../shared/deployment/deployment-names.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import type { Manifest } from '../shared/manifest.js';
 import { runScheduledBackup } from '../shared/deployment/run-scheduled-backup.js';
@@ -31,18 +32,18 @@ export async function measuredBackup(event: unknown, run: { runId: string; logUr
       logUrl: run.logUrl,
       log: (message, fields) => logger.info(message, fields),
     });
-    metrics.addMetric('BackupSucceeded', MetricUnit.Count, 1);
-    metrics.addMetric('BackupDuration', MetricUnit.Milliseconds, manifest.duration_ms);
-    metrics.addMetric('StoredBytes', MetricUnit.Bytes, manifest.size_bytes);
-    metrics.addMetric('SourceBytes', MetricUnit.Bytes, manifest.source_size_bytes);
+    metrics.addMetric(METRICS.succeeded, MetricUnit.Count, 1);
+    metrics.addMetric(METRICS.duration, MetricUnit.Milliseconds, manifest.duration_ms);
+    metrics.addMetric(METRICS.storedBytes, MetricUnit.Bytes, manifest.size_bytes);
+    metrics.addMetric(METRICS.sourceBytes, MetricUnit.Bytes, manifest.source_size_bytes);
     metrics.addMetric(
-      'CompressionRatio',
+      METRICS.compressionRatio,
       MetricUnit.NoUnit,
       manifest.size_bytes > 0 ? manifest.source_size_bytes / manifest.size_bytes : 0,
     );
     return manifest;
   } catch (error) {
-    metrics.addMetric('BackupFailed', MetricUnit.Count, 1);
+    metrics.addMetric(METRICS.failed, MetricUnit.Count, 1);
     throw error;
   } finally {
     metrics.publishStoredMetrics();

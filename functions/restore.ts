@@ -1,8 +1,9 @@
+import type { Handler } from 'aws-lambda';
 import { formatErrorLine } from '../shared/errors.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import { runFunctionRestore } from '../shared/deployment/run-function-restore.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
-import { bucket, config, type LambdaContext, logger } from './runtime.js';
+import { bucket, config, logger } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 
@@ -10,8 +11,8 @@ const credentials = secretsManagerCredentials();
  * Restores a backup, invoked by hand: `{ "database": "school", "latest": true, "confirm": "school" }`.
  * Without a matching "confirm" it refuses and says what it would have replaced.
  */
-export async function handler(event: unknown, context: LambdaContext): Promise<RestoreResult> {
-  logger.addContext(context as never);
+export const handler: Handler<unknown, RestoreResult> = async (event, context) => {
+  logger.addContext(context);
   logger.info('restore started', { event });
   try {
     const result = await runFunctionRestore(event, { config, bucket, credentials, onPhase: (phase) => logger.info(phase) });
@@ -27,4 +28,4 @@ export async function handler(event: unknown, context: LambdaContext): Promise<R
     logger.error('restore failed', { error: reason });
     throw new Error(reason);
   }
-}
+};

@@ -1,15 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type DeploymentConfig, parseDeploymentConfig } from '../shared/deployment/deployment-config.js';
+import { ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
-
-/** What the Lambda runtime passes a handler (the part dbbackup uses). */
-export interface LambdaContext {
-  readonly awsRequestId: string;
-  readonly functionName: string;
-  readonly logGroupName: string;
-  readonly logStreamName: string;
-}
 
 /** Reads an environment variable the stack sets; without it the cold start fails, naming it. */
 export function requiredEnv(name: string): string {
@@ -21,11 +14,11 @@ export function requiredEnv(name: string): string {
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Built once per cold start (or task start) and shared by every invocation. */
-export const logger = new Logger({ serviceName: 'dbbackup' });
-export const metrics = new Metrics({ namespace: 'dbbackup', serviceName: 'dbbackup' });
-export const config: DeploymentConfig = parseDeploymentConfig(JSON.parse(requiredEnv('DBBACKUP_CONFIG')));
-export const bucket = requiredEnv('DBBACKUP_BUCKET');
-export const kmsKeyId = process.env.DBBACKUP_KMS_KEY_ID || undefined;
+export const logger = new Logger({ serviceName: SERVICE_NAME });
+export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
+export const config: DeploymentConfig = parseDeploymentConfig(JSON.parse(requiredEnv(ENVIRONMENT.config)));
+export const bucket = requiredEnv(ENVIRONMENT.bucket);
+export const kmsKeyId = process.env[ENVIRONMENT.kmsKeyId] || undefined;
 export const notifier = new SesNotifier(config.alerts.sender, config.alerts.recipients);
 
 /** A link to a log stream (a Lambda invocation's, or a backup task's) in the CloudWatch console. */

@@ -20,12 +20,10 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /**
  * The image every function and backup task runs, built from the repository's Dockerfile at deploy
  * time: the same build options give the same asset hash, so it is built and pushed once. Built for
- * x86_64 on any machine, since the functions and tasks run on x86_64.
+ * x86_64 on any machine, since the functions and tasks run on x86_64. What goes into the build
+ * context (and the hash) is listed once, in .dockerignore, which CDK reads as Docker does.
  */
-const assetOptions = {
-  platform: Platform.LINUX_AMD64,
-  exclude: ['node_modules', 'dist', 'cdk.out', 'backups', '.git', 'test', 'bench', 'samples', '**/*.db', '**/*.sqlite*'],
-};
+const assetOptions = { platform: Platform.LINUX_AMD64 };
 export const image: DbBackupImage = {
   lambda: (handler) => lambda.DockerImageCode.fromImageAsset(repoRoot, { ...assetOptions, cmd: [handler] }),
   container: () => ecs.ContainerImage.fromAsset(repoRoot, assetOptions),

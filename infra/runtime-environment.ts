@@ -1,4 +1,5 @@
 import type { DatabaseConfig, DeploymentConfig } from '../shared/deployment/deployment-config.js';
+import { ENVIRONMENT } from '../shared/deployment/deployment-names.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 
 /**
@@ -12,9 +13,9 @@ export function runtimeEnvironment(
 ): Record<string, string> {
   const own = { ...config, databases: db ? [db] : config.databases.slice(0, 1) };
   return {
-    DBBACKUP_CONFIG: JSON.stringify(own),
-    DBBACKUP_BUCKET: storage.bucket.bucketName,
-    ...(storage.key ? { DBBACKUP_KMS_KEY_ID: storage.key.keyArn } : {}),
+    [ENVIRONMENT.config]: JSON.stringify(own),
+    [ENVIRONMENT.bucket]: storage.bucket.bucketName,
+    ...(storage.key ? { [ENVIRONMENT.kmsKeyId]: storage.key.keyArn } : {}),
     NODE_OPTIONS: '--enable-source-maps',
   };
 }

@@ -1,6 +1,6 @@
 import { Argument, type Command, Option } from 'commander';
 import { TIERS } from '../../shared/deployment/deployment-config.js';
-import { functionName } from '../../shared/deployment/function-names.js';
+import { functionName } from '../../shared/deployment/deployment-names.js';
 import { action } from '../action.js';
 
 interface InvokeFlags {

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment/deployment-config.js';
-import { functionName } from '../../shared/deployment/function-names.js';
+import { functionName } from '../../shared/deployment/deployment-names.js';
 import { allowSendingAlerts, grantBackupAccess } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';

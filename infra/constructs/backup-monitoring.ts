@@ -5,7 +5,8 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
+import { type DeploymentConfig, type Tier, TIERS } from '../../shared/deployment/deployment-config.js';
+import { METRIC_NAMESPACE, METRICS, metricDimensions } from '../../shared/deployment/deployment-names.js';
 import { REPLICATION_RULE_ID } from './backup-bucket.js';
 import type { DatabaseFunctions } from './backup-functions.js';
 
@@ -20,8 +21,6 @@ export interface BackupMonitoringProps {
   /** A daily backup older than this raises the "no recent backup" alarm. @default 26 hours */
   readonly maxBackupAge?: Duration;
 }
-
-const NAMESPACE = 'dbbackup';
 
 /**
  * Alarms and a dashboard: per database, no successful daily backup within 26 hours, any failed
@@ -70,17 +69,18 @@ export class BackupMonitoring extends Construct {
     }
 
     for (const { database, backup } of props.functions) {
-      const metric = (name: string, tier: string, statistic: string) =>
+      // The metrics the backup runs publish (functions/measured-backup.ts), by the same names.
+      const metric = (name: string, tier: Tier, statistic: string) =>
         new cloudwatch.Metric({
-          namespace: NAMESPACE,
+          namespace: METRIC_NAMESPACE,
           metricName: name,
-          dimensionsMap: { service: 'dbbackup', database: database.name, tier },
+          dimensionsMap: metricDimensions({ database: database.name, tier }),
           statistic,
           period: Duration.hours(1),
         });
       const stale = new cloudwatch.Alarm(this, `NoRecentBackup-${database.name}`, {
         alarmDescription: `No successful daily backup of ${database.name} within ${maxAge.toHours()} hours`,
-        metric: metric('BackupSucceeded', 'daily', 'Sum').with({ period: maxAge }),
+        metric: metric(METRICS.succeeded, 'daily', 'Sum').with({ period: maxAge }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -89,12 +89,8 @@ export class BackupMonitoring extends Construct {
       const failed = new cloudwatch.Alarm(this, `BackupFailed-${database.name}`, {
         alarmDescription: `A backup of ${database.name} failed`,
         metric: new cloudwatch.MathExpression({
-          expression: 'daily + weekly + monthly',
-          usingMetrics: {
-            daily: metric('BackupFailed', 'daily', 'Sum'),
-            weekly: metric('BackupFailed', 'weekly', 'Sum'),
-            monthly: metric('BackupFailed', 'monthly', 'Sum'),
-          },
+          expression: TIERS.join(' + '),
+          usingMetrics: Object.fromEntries(TIERS.map((t) => [t, metric(METRICS.failed, t, 'Sum')])),
           period: Duration.hours(1),
         }),
         threshold: 1,
@@ -123,24 +119,19 @@ export class BackupMonitoring extends Construct {
         new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 6, height: 6 }),
         new cloudwatch.GraphWidget({
           title: 'Backups succeeded / failed',
-          left: ['daily', 'weekly', 'monthly'].flatMap((t) => [
-            metric('BackupSucceeded', t, 'Sum'),
-            metric('BackupFailed', t, 'Sum'),
-          ]),
+          left: TIERS.flatMap((t) => [metric(METRICS.succeeded, t, 'Sum'), metric(METRICS.failed, t, 'Sum')]),
           width: 6,
           height: 6,
         }),
         new cloudwatch.GraphWidget({
           title: 'Duration (ms)',
-          left: ['daily', 'weekly', 'monthly'].map((t) =>
-            metric('BackupDuration', t, 'Maximum').with({ period: Duration.days(1) }),
-          ),
+          left: TIERS.map((t) => metric(METRICS.duration, t, 'Maximum').with({ period: Duration.days(1) })),
           width: 6,
           height: 6,
         }),
         new cloudwatch.GraphWidget({
           title: 'Stored bytes',
-          left: ['daily', 'weekly', 'monthly'].map((t) => metric('StoredBytes', t, 'Maximum').with({ period: Duration.days(1) })),
+          left: TIERS.map((t) => metric(METRICS.storedBytes, t, 'Maximum').with({ period: Duration.days(1) })),
           width: 6,
           height: 6,
         }),

@@ -14,6 +14,7 @@ import {
   EFS_MOUNT_PATH,
   taskSize,
 } from '../../shared/deployment/deployment-config.js';
+import { ENVIRONMENT } from '../../shared/deployment/deployment-names.js';
 import { acknowledge } from '../acknowledge.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
@@ -139,7 +140,7 @@ export class BackupTasks extends Construct {
       },
       targets: [new targets.LambdaFunction(props.alert, { retryAttempts: 2 })],
     });
-    props.alert.addEnvironment('DBBACKUP_TASK_LOG_GROUPS', stack.toJsonString(logGroups));
+    props.alert.addEnvironment(ENVIRONMENT.taskLogGroups, stack.toJsonString(logGroups));
   }
 
   /** Lets `grantee` (the scheduler) start the backup tasks, in this cluster only, handing them their roles. */

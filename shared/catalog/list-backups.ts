@@ -1,3 +1,4 @@
+import { text } from 'node:stream/consumers';
 import { ConfigError, StorageError } from '../errors.js';
 import { MANIFEST_SUFFIX, type Manifest, parseManifest } from '../manifest.js';
 import type { Target } from '../targets/target.js';
@@ -37,7 +38,7 @@ export async function listBackups(
   await forEachLimited(manifestKeys, READ_CONCURRENCY, async (manifestKey) => {
     const key = manifestKey.slice(0, -MANIFEST_SUFFIX.length);
     try {
-      const parsed = parseManifest(await readText(target, manifestKey));
+      const parsed = parseManifest(await text(await target.get(manifestKey)));
       if ('error' in parsed) problems.push({ key: manifestKey, error: parsed.error });
       else if (!filter.database || parsed.manifest.database === filter.database) backups.push({ key, manifest: parsed.manifest });
     } catch (error) {
@@ -77,12 +78,6 @@ export function chooseBackup(
   const newest = backups[0];
   if (!newest) throw new ConfigError(`no completed backups in ${where}`, { hint });
   return newest;
-}
-
-async function readText(target: Target, key: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await target.get(key)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

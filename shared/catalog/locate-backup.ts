@@ -1,4 +1,5 @@
 import { basename, dirname, resolve, win32 } from 'node:path';
+import { text } from 'node:stream/consumers';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, StorageError } from '../errors.js';
 import { chooseBackup, type ListedBackup, listBackups } from './list-backups.js';
@@ -80,9 +81,7 @@ async function locateByPath(path: string, noManifest: boolean, s3Options: S3Targ
   }
   let manifest: Manifest | undefined;
   try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await target.get(key + MANIFEST_SUFFIX)) chunks.push(chunk as Buffer);
-    const parsed = parseManifest(Buffer.concat(chunks).toString('utf8'));
+    const parsed = parseManifest(await text(await target.get(key + MANIFEST_SUFFIX)));
     if ('error' in parsed)
       throw new ConfigError(`the manifest ${target.locate(key + MANIFEST_SUFFIX)} is invalid: ${parsed.error}`);
     manifest = parsed.manifest;

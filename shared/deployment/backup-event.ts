@@ -10,11 +10,20 @@ export const scheduledBackupEventSchema = z
   .strict();
 
 /**
+ * Which database and tier a backup run is of: its log keys and its metrics' dimensions. A type,
+ * not an interface, so it passes where Powertools takes a `Record<string, …>` of keys.
+ */
+export type BackupLabels = {
+  readonly database: string;
+  readonly tier: string;
+};
+
+/**
  * What an event says, for logs, metric dimensions and alerts, whether or not it is valid: the
  * database (or `fallbackDatabase`) and the tier (daily unless it says otherwise). For a valid
  * event these are exactly its parsed values.
  */
-export function backupEventLabels(input: unknown, fallbackDatabase = 'unknown database'): { database: string; tier: string } {
+export function backupEventLabels(input: unknown, fallbackDatabase = 'unknown database'): BackupLabels {
   const event = (typeof input === 'object' && input !== null ? input : {}) as { database?: unknown; tier?: unknown };
   const label = (value: unknown, fallback: string) =>
     value === undefined || value === null || value === '' ? fallback : String(value);

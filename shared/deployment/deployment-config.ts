@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import { z } from 'zod';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { ConfigError } from '../errors.js';
@@ -210,11 +211,19 @@ export async function loadDeploymentConfig(path: string): Promise<DeploymentConf
       cause,
     });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(stripJsonComments(text));
-  } catch (cause) {
-    throw new ConfigError(`${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+  // JSON with comments, so the example config can explain itself; trailing commas stay errors, as in JSON.
+  const errors: ParseError[] = [];
+  const json: unknown = parseJsonc(text, errors, { disallowComments: false, allowTrailingComma: false });
+  const [first] = errors;
+  if (first) {
+    const before = text.slice(0, first.offset);
+    const line = before.split('\n').length;
+    const column = first.offset - before.lastIndexOf('\n');
+    // PropertyNameExpected -> "property name expected"
+    const reason = printParseErrorCode(first.error)
+      .replace(/([a-z])([A-Z])/g, '$1 $2')
+      .toLowerCase();
+    throw new ConfigError(`${path}:${line}:${column} is not valid JSON: ${reason}`);
   }
   return parseDeploymentConfig(json);
 }
@@ -250,27 +259,4 @@ function isTimeZone(zone: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Removes // and block comments outside strings, so the example config can explain itself. */
-export function stripJsonComments(text: string): string {
-  let out = '';
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      const start = i;
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
-      out += text.slice(start, i + 1);
-    } else if (c === '/' && text[i + 1] === '/') {
-      while (i < text.length && text[i] !== '\n') i++;
-      out += '\n';
-    } else if (c === '/' && text[i + 1] === '*') {
-      i = text.indexOf('*/', i + 2);
-      if (i < 0) break;
-      i++;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }

@@ -6,19 +6,32 @@
  */
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import type { Callback, Context, Handler } from 'aws-lambda';
 
 const [modulePath, eventJson] = process.argv.slice(2);
 if (!modulePath || !eventJson) throw new Error('usage: invoke-handler <module> <event json>');
-const context = {
-  awsRequestId: randomUUID(),
+/** The callback style is for handlers that do not return a promise; dbbackup's all do. */
+const noCallbacks = (): never => {
+  throw new Error('dbbackup handlers return a promise; the callback-style context methods are not used');
+};
+const context: Context = {
+  callbackWaitsForEmptyEventLoop: true,
   functionName: 'dbbackup-test',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:dbbackup-test',
+  memoryLimitInMB: '3584',
+  awsRequestId: randomUUID(),
   logGroupName: '/aws/lambda/dbbackup-test',
   logStreamName: `2026/11/21/[$LATEST]${randomUUID().replace(/-/g, '')}`,
   getRemainingTimeInMillis: () => 900_000,
+  done: noCallbacks,
+  fail: noCallbacks,
+  succeed: noCallbacks,
 };
+const callback: Callback = noCallbacks;
 try {
-  const { handler } = (await import(pathToFileURL(modulePath).href)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
-  const result = await handler(JSON.parse(eventJson), context);
+  const { handler } = (await import(pathToFileURL(modulePath).href)) as { handler: Handler };
+  const result = await handler(JSON.parse(eventJson), context, callback);
   process.stdout.write(`RESULT ${JSON.stringify(result ?? null)}\n`);
 } catch (error) {
   process.stdout.write(`ERROR ${JSON.stringify({ errorType: (error as Error).name, errorMessage: (error as Error).message })}\n`);

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { text } from 'node:stream/consumers';
 import { freePort } from './postgres-cluster.js';
 
 /**
@@ -16,26 +17,21 @@ export interface SecretsServer {
 export async function startSecretsServer(secrets: () => Record<string, string>): Promise<SecretsServer> {
   const port = await freePort();
   let requests = 0;
-  const server: Server = createServer((request, response) => {
+  const server: Server = createServer(async (request, response) => {
     requests++;
-    let body = '';
-    request.on('data', (c) => {
-      body += c;
-    });
-    request.on('end', () => {
-      const target = String(request.headers['x-amz-target'] ?? '');
-      const { SecretId } = JSON.parse(body || '{}') as { SecretId?: string };
-      const value = SecretId ? secrets()[SecretId] : undefined;
-      response.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (target !== 'secretsmanager.GetSecretValue' || value === undefined) {
-        response.statusCode = 400;
-        response.end(
-          JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }),
-        );
-        return;
-      }
-      response.end(JSON.stringify({ ARN: SecretId, Name: SecretId, SecretString: value, VersionId: 'v1', CreatedDate: 0 }));
-    });
+    const body = await text(request);
+    const target = String(request.headers['x-amz-target'] ?? '');
+    const { SecretId } = JSON.parse(body || '{}') as { SecretId?: string };
+    const value = SecretId ? secrets()[SecretId] : undefined;
+    response.setHeader('content-type', 'application/x-amz-json-1.1');
+    if (target !== 'secretsmanager.GetSecretValue' || value === undefined) {
+      response.statusCode = 400;
+      response.end(
+        JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }),
+      );
+      return;
+    }
+    response.end(JSON.stringify({ ARN: SecretId, Name: SecretId, SecretString: value, VersionId: 'v1', CreatedDate: 0 }));
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {

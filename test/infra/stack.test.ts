@@ -194,8 +194,20 @@ describe('the CDK stack, from the example config', () => {
     }
   });
 
+  test('functions get the config, the bucket and its key under the names the handlers read', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    }>;
+    assert.equal(functions.length, 3);
+    for (const fn of functions) {
+      const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
+      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG', 'DBBACKUP_KMS_KEY_ID']);
+    }
+  });
+
   test('alarms: no recent backup, failed backups, crashed functions; they email the recipients; a dashboard', () => {
     template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    // The namespace, metric and dimensions the backup function publishes (test/integration/backup-function.test.ts).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'BackupSucceeded',
       Namespace: 'dbbackup',
@@ -204,7 +216,26 @@ describe('the CDK stack, from the example config', () => {
       TreatMissingData: 'breaching',
       Dimensions: Match.arrayWith([
         { Name: 'database', Value: 'school' },
+        { Name: 'service', Value: 'dbbackup' },
         { Name: 'tier', Value: 'daily' },
+      ]),
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          Id: 'weekly',
+          MetricStat: Match.objectLike({
+            Metric: {
+              MetricName: 'BackupFailed',
+              Namespace: 'dbbackup',
+              Dimensions: [
+                { Name: 'database', Value: 'school' },
+                { Name: 'service', Value: 'dbbackup' },
+                { Name: 'tier', Value: 'weekly' },
+              ],
+            },
+          }),
+        }),
       ]),
     });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
@@ -292,6 +323,9 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
           EntryPoint: ['/var/lang/bin/node'],
           Command: ['/var/task/dist/functions/backup-task.js'],
           Environment: Match.arrayWith([
+            { Name: 'DBBACKUP_CONFIG', Value: Match.anyValue() },
+            { Name: 'DBBACKUP_BUCKET', Value: Match.anyValue() },
+            { Name: 'DBBACKUP_KMS_KEY_ID', Value: Match.anyValue() },
             { Name: 'DBBACKUP_EVENT', Value: JSON.stringify({ database: 'warehouse', tier: 'daily' }) },
           ]),
           LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),

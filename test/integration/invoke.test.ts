@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { text } from 'node:stream/consumers';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../harness/postgres-cluster.js';
 import { cli } from '../harness/test-env.js';
@@ -16,27 +17,22 @@ describe('dbbackup invoke (against a stand-in Lambda endpoint)', () => {
 
   before(async () => {
     const port = await freePort();
-    server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (c) => {
-        body += c;
-      });
-      request.on('end', () => {
-        const name = decodeURIComponent(/\/functions\/([^/]+)\/invocations/.exec(request.url ?? '')?.[1] ?? '');
-        calls.push({ name, event: JSON.parse(body), logType: request.headers['x-amz-log-type'] as string | undefined });
-        response.setHeader(
-          'x-amz-log-result',
-          Buffer.from(`START RequestId: abc\n{"message":"backup completed"}\nEND RequestId: abc\n`).toString('base64'),
+    server = createServer(async (request, response) => {
+      const body = await text(request);
+      const name = decodeURIComponent(/\/functions\/([^/]+)\/invocations/.exec(request.url ?? '')?.[1] ?? '');
+      calls.push({ name, event: JSON.parse(body), logType: request.headers['x-amz-log-type'] as string | undefined });
+      response.setHeader(
+        'x-amz-log-result',
+        Buffer.from(`START RequestId: abc\n{"message":"backup completed"}\nEND RequestId: abc\n`).toString('base64'),
+      );
+      if (name.includes('-broken-')) {
+        response.setHeader('x-amz-function-error', 'Unhandled');
+        response.end(
+          JSON.stringify({ errorType: 'Error', errorMessage: 'pg_dump of postgres://app@db/school exited with code 1' }),
         );
-        if (name.includes('-broken-')) {
-          response.setHeader('x-amz-function-error', 'Unhandled');
-          response.end(
-            JSON.stringify({ errorType: 'Error', errorMessage: 'pg_dump of postgres://app@db/school exited with code 1' }),
-          );
-          return;
-        }
-        response.end(JSON.stringify({ backup_file: 'backup_school_20261121_230000.dump.gz', status: 'completed' }));
-      });
+        return;
+      }
+      response.end(JSON.stringify({ backup_file: 'backup_school_20261121_230000.dump.gz', status: 'completed' }));
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     endpoint = `http://127.0.0.1:${port}`;

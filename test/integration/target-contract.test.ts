@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { buffer, text } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
 import { StorageError } from '../../shared/errors.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
@@ -21,12 +22,6 @@ const targets: Array<{ name: string; make: () => Promise<{ target: Target; sent?
   },
 ];
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** A body that yields some bytes, then fails like a dump that dies halfway. */
 function failingBody(bytes: number): Readable {
   return Readable.from(
@@ -45,7 +40,7 @@ for (const { name, make } of targets) {
       const body = Buffer.from('hello\0world, ünïcødé');
       const stored = await target.put('a/b/c.bin', Readable.from([body]), { contentType: 'application/octet-stream' });
       assert.deepEqual(stored, { key: 'a/b/c.bin', size: body.length });
-      assert.deepEqual(await readAll(await target.get('a/b/c.bin')), body);
+      assert.deepEqual(await buffer(await target.get('a/b/c.bin')), body);
       assert.deepEqual(await target.stat('a/b/c.bin'), { key: 'a/b/c.bin', size: body.length });
       const listed = [];
       for await (const o of target.list('a/')) listed.push(o);
@@ -64,7 +59,7 @@ for (const { name, make } of targets) {
       );
       const stored = await target.put('big.bin', body, { contentType: 'application/octet-stream', expectedSizeBytes: 20 << 20 });
       assert.equal(stored.size, 20 << 20);
-      const back = await readAll(await target.get('big.bin'));
+      const back = await buffer(await target.get('big.bin'));
       assert.equal(back.length, 20 << 20);
       assert.deepEqual(back.subarray((19 << 20) + 5, (19 << 20) + 10), part.subarray(5, 10));
     });
@@ -95,7 +90,7 @@ for (const { name, make } of targets) {
         target.put('once.txt', Readable.from([Buffer.from('second')]), { contentType: 'text/plain' }),
         StorageError,
       );
-      assert.equal((await readAll(await target.get('once.txt'))).toString(), 'first');
+      assert.equal(await text(await target.get('once.txt')), 'first');
     });
 
     test('a multi-part body never overwrites an existing key either, and leaves no upload open', async () => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../shared/errors.js';
@@ -53,6 +55,26 @@ describe('the deployment config', () => {
       ],
     );
     assert.equal(db.runner, 'lambda');
+  });
+
+  test('a config file may hold comments, and "//" inside a string is not one', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'dbbackup-config-')), 'dbbackup.config.json');
+    const body = JSON.stringify({ ...base, $schema: 'https://example.com/dbbackup.schema.json' }, null, 2);
+    await writeFile(file, `// the deployment\n/* block\n comment */\n${body.replace('{', '{ // opening\n')}\n`);
+    const config = await loadDeploymentConfig(file);
+    assert.equal(config.$schema, 'https://example.com/dbbackup.schema.json');
+    assert.equal(config.databases[0]?.name, 'warehouse');
+  });
+
+  test('a config file that is not JSON is refused naming the file, line and column', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'dbbackup-config-')), 'dbbackup.config.json');
+    // A trailing comma (comments are allowed, trailing commas are not): reported at the "}" after it, line 5.
+    await writeFile(file, '{\n  // who gets the emails\n  "alerts": {\n    "sender": "backups@example.com",\n  }\n}\n');
+    await assert.rejects(loadDeploymentConfig(file), (error) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.equal(error.message, `${file}:5:3 is not valid JSON: property name expected`);
+      return true;
+    });
   });
 
   test('a Fargate task defaults to 2 vCPU and 4 GiB; memory follows cpu unless set', () => {

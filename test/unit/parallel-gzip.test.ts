@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ParallelGzip } from '../../shared/compression/parallel-gzip.js';
@@ -9,9 +10,7 @@ import { ParallelGzip } from '../../shared/compression/parallel-gzip.js';
 async function compress(input: Buffer, options: ConstructorParameters<typeof ParallelGzip>[0], chunk = 65536): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for (let i = 0; i < input.length; i += chunk) chunks.push(input.subarray(i, i + chunk));
-  const out: Buffer[] = [];
-  for await (const piece of Readable.from(chunks).pipe(new ParallelGzip(options))) out.push(piece as Buffer);
-  return Buffer.concat(out);
+  return buffer(Readable.from(chunks).pipe(new ParallelGzip(options)));
 }
 
 /** Text that compresses like a real dump: repetitive structure with varying values. */
