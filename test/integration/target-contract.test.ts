@@ -106,7 +106,7 @@ for (const { name, make } of targets) {
         target.put('once.bin', body, { contentType: 'application/octet-stream', expectedSizeBytes: 20 << 20 }),
         (e: unknown) => e instanceof StorageError && /already exists; backups are never overwritten/.test(e.message),
       );
-      assert.equal((await readAll(await target.get('once.bin'))).toString(), 'first');
+      assert.equal(await text(await target.get('once.bin')), 'first');
       if (sent) {
         assert.ok(sent.includes('CompleteMultipartUploadCommand'), 'S3 itself refused the write');
         assert.ok(sent.includes('AbortMultipartUploadCommand'));
