@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { DbBackupError, exitCodeOf, formatErrorLine } from '../shared/errors.js';
+import { ConfigError, DbBackupError, formatErrorLine, IntegrityError } from '../shared/errors.js';
 import { redactText } from '../shared/redact.js';
 
 /** Whether `--debug` was given anywhere on the command line (stack traces on errors). */
@@ -25,6 +25,16 @@ export function action<A extends unknown[]>(name: string, work: (...args: A) => 
       process.exitCode = exitCodeOf(error);
     }
   };
+}
+
+/**
+ * The CLI's exit code for a failure: 2 bad usage or configuration, 3 an integrity check failed,
+ * 1 anything else (a dump, storage or restore failure, or an unexpected error).
+ */
+export function exitCodeOf(error: unknown): 1 | 2 | 3 {
+  if (error instanceof ConfigError) return 2;
+  if (error instanceof IntegrityError) return 3;
+  return 1;
 }
 
 /** Parses an integer option, failing as a usage error. */

@@ -1,12 +1,11 @@
 /**
- * The error tree every front end maps to exit codes and messages.
+ * The error tree of the core; each front end maps it to its own words and outcome (the CLI to
+ * a line on stderr and an exit code, a function to its error message).
  *
  * Each error carries a `hint`: the next step for the person reading it. Messages name the
  * operation, the subject and the reason, never a secret (callers redact before constructing).
  */
 export abstract class DbBackupError extends Error {
-  /** The process exit code this error maps to on the CLI. */
-  abstract readonly exitCode: 1 | 2 | 3;
   readonly hint: string | undefined;
 
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
@@ -16,19 +15,14 @@ export abstract class DbBackupError extends Error {
   }
 }
 
-/** Bad usage or configuration: a URL, an option, a missing file the user named. Exit 2. */
-export class ConfigError extends DbBackupError {
-  readonly exitCode = 2 as const;
-}
+/** Bad usage or configuration: a URL, an option, a missing file the user named. */
+export class ConfigError extends DbBackupError {}
 
-/** Reading the source database failed: connection, permissions, the dump process. Exit 1. */
-export class DumpError extends DbBackupError {
-  readonly exitCode = 1 as const;
-}
+/** Reading the source database failed: connection, permissions, the dump process. */
+export class DumpError extends DbBackupError {}
 
-/** Writing to or reading from a target failed. Exit 1. */
+/** Writing to or reading from a target failed. */
 export class StorageError extends DbBackupError {
-  readonly exitCode = 1 as const;
   /** True when the object or backup asked for does not exist. */
   readonly notFound: boolean;
 
@@ -38,10 +32,8 @@ export class StorageError extends DbBackupError {
   }
 }
 
-/** Stored bytes do not match their manifest, or the archive inside is unreadable. Exit 3. */
-export class IntegrityError extends DbBackupError {
-  readonly exitCode = 3 as const;
-}
+/** Stored bytes do not match their manifest, or the archive inside is unreadable. */
+export class IntegrityError extends DbBackupError {}
 
 /** Formats an error as the one line a user sees: message, then the hint. */
 export function formatErrorLine(error: unknown): string {
@@ -51,12 +43,5 @@ export function formatErrorLine(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Maps any error to the CLI's exit code: 1 unless it is one of ours that says otherwise. */
-export function exitCodeOf(error: unknown): 1 | 2 | 3 {
-  return error instanceof DbBackupError ? error.exitCode : 1;
-}
-
-/** Restoring failed; the destination was left as it was. Exit 1. */
-export class RestoreError extends DbBackupError {
-  readonly exitCode = 1 as const;
-}
+/** Restoring failed; the destination was left as it was. */
+export class RestoreError extends DbBackupError {}

@@ -53,7 +53,7 @@ export async function listBackups(
 /**
  * Picks the backup a user named: by file name (as `list` shows it), or else the newest. Without
  * a name or a database, a target holding several databases is ambiguous and refused.
- * Every refusal is a usage error (exit 2) that says where it looked.
+ * Every refusal is a ConfigError that says where it looked.
  */
 export function chooseBackup(
   backups: readonly ListedBackup[],

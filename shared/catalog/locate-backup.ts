@@ -32,7 +32,7 @@ export interface LocatedBackup {
   readonly older?: ListedBackup;
 }
 
-/** Finds the backup a selector names, failing with a ConfigError (exit 2) if it names none. */
+/** Finds the backup a selector names, failing with a ConfigError if it names none. */
 export async function locateBackup(selector: BackupSelector, s3Options: S3TargetOptions = {}): Promise<LocatedBackup> {
   const modes = [selector.latest, selector.file, selector.path].filter(Boolean).length;
   if (modes !== 1) throw new ConfigError('choose exactly one of --latest, --file NAME and --path PATH_OR_URI');

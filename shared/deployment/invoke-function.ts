@@ -11,10 +11,8 @@ export interface InvocationResult {
   readonly logTail: string;
 }
 
-/** An invocation that the function itself failed (its error, not ours). Exit 1. */
-export class FunctionError extends DbBackupError {
-  readonly exitCode = 1 as const;
-}
+/** An invocation that the function itself failed (its error, not ours). */
+export class FunctionError extends DbBackupError {}
 
 /**
  * Invokes a deployed dbbackup function and waits for it (up to its 15 minutes), returning its
