@@ -70,17 +70,14 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
     context.target ??
     (await openTarget(options.target, { sse: options.sse, kmsKeyId: options.kmsKeyId, checksums: options.s3Checksums, env }));
   if (target.kind !== 's3') {
-    const s3Only = options.storageClass
-      ? '--storage-class'
-      : options.sse
-        ? '--sse'
-        : options.kmsKeyId
-          ? '--kms-key-id'
-          : undefined;
-    if (s3Only) throw new ConfigError(`${s3Only} applies to S3 targets only (target is ${target.url})`);
+    const s3Only = options.storageClass ? 'storageClass' : options.sse ? 'sse' : options.kmsKeyId ? 'kmsKeyId' : undefined;
+    if (s3Only) throw new ConfigError((w) => `${w.option(s3Only)} applies to S3 targets only (target is ${target.url})`);
   }
   if (engine.kind === 'sqlite' && options.format) {
-    throw new ConfigError(`--format ${options.format} applies to PostgreSQL only; SQLite backups are the database file`);
+    const format = options.format;
+    throw new ConfigError(
+      (w) => `${w.setting('format', format)} applies to PostgreSQL only; SQLite backups are the database file`,
+    );
   }
   try {
     return await backupProbed(engine, target, options, level, context, started);

@@ -60,7 +60,7 @@ export function chooseBackup(
   selector: { file?: string; database?: string; where: string },
 ): ListedBackup {
   const where = `${selector.where}${selector.database ? ` for database ${selector.database}` : ''}`;
-  const hint = 'run "dbbackup list --target URL" to see the backups that exist';
+  const hint = 'list the backups there to see which exist';
   if (selector.file) {
     const found = backups.find((b) => b.manifest.backup_file === selector.file || b.key === selector.file);
     if (!found) throw new ConfigError(`no completed backup named "${selector.file}" in ${where}`, { hint });
@@ -70,7 +70,7 @@ export function chooseBackup(
     const databases = [...new Set(backups.map((b) => b.manifest.database))];
     if (databases.length > 1) {
       throw new ConfigError(`${selector.where} holds backups of several databases (${databases.join(', ')})`, {
-        hint: 'name one with --database',
+        hint: (w) => `name one with ${w.option('database')}`,
       });
     }
   }

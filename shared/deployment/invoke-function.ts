@@ -37,7 +37,8 @@ export async function invokeFunction(
     const name = (error as Error).name;
     if (name === 'ResourceNotFoundException') {
       throw new ConfigError(`no function named ${functionName}`, {
-        hint: 'check --stack and --database (or pass --function-name), and the AWS region; a database on the Fargate runner has no backup function: run the command in the stack output RunBackupTask<database>',
+        hint: (w) =>
+          `check ${w.option('stack')} and ${w.option('database')} (or pass ${w.option('functionName')}), and the AWS region; a database on the Fargate runner has no backup function: run the command in the stack output RunBackupTask<database>`,
         cause: error,
       });
     }

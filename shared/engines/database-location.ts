@@ -18,10 +18,11 @@ export function locateDatabase(url: string, role: 'source' | 'destination'): Dat
   if (scheme === 'sqlite') return { engine: 'sqlite', path: sqlitePath(url) };
   const windowsDrive = /^[a-z]:[\\/]/i.test(url);
   if ((scheme === undefined || windowsDrive) && SQLITE_EXTENSIONS.test(url)) return { engine: 'sqlite', path: url };
-  const flag = role === 'source' ? '--source' : '--to';
+  const option = role === 'source' ? 'source' : 'to';
   if (scheme === undefined) {
     throw new ConfigError(`cannot tell the database engine of ${role} "${url}"`, {
-      hint: `use ${flag} postgres://user@host/db, sqlite:///absolute/path.db, or a path ending in .db, .sqlite or .sqlite3`,
+      hint: (w) =>
+        `use ${w.setting(option, 'postgres://user@host/db')}, sqlite:///absolute/path.db, or a path ending in .db, .sqlite or .sqlite3`,
     });
   }
   throw new ConfigError(`unsupported ${role} URL scheme "${scheme}" in "${redactUrl(url)}"`, {

@@ -72,7 +72,10 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
   const destination = await openDestination(request.to, env);
   const located = await locateBackup(request, { checksums: request.s3Checksums, env });
   if (located.manifest && located.manifest.engine !== destination.kind) {
-    throw new ConfigError(`${located.fileName} is a ${located.manifest.engine} backup; --to is a ${destination.kind} database`);
+    const backupEngine = located.manifest.engine;
+    throw new ConfigError(
+      (w) => `${located.fileName} is a ${backupEngine} backup; ${w.option('to')} is a ${destination.kind} database`,
+    );
   }
   context.onPhase?.('downloading and checking the backup');
   const fetched = await fetchBackup(located, { env });
@@ -94,12 +97,12 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
     const typed = request.confirm ?? (context.ask ? await context.ask(plan) : undefined);
     if (typed === undefined) {
       throw new ConfigError(`restore would replace ${describe(plan)}; refusing without confirmation`, {
-        hint: `confirm with the destination's name: --confirm ${destination.name} (CLI) or "confirm": "${destination.name}" (restore function)`,
+        hint: (w) => `confirm with the destination's name: ${w.setting('confirm', destination.name)}`,
       });
     }
     if (typed !== destination.name) {
       throw new ConfigError(`confirmation "${typed}" does not match the destination "${destination.name}"; nothing was changed`, {
-        hint: `give exactly the destination's name: --confirm ${destination.name} (CLI) or "confirm": "${destination.name}" (restore function)`,
+        hint: (w) => `give exactly the destination's name: ${w.setting('confirm', destination.name)}`,
       });
     }
     if (request.confirm !== undefined) context.onPlan?.(plan);
