@@ -32,12 +32,17 @@ export interface LocatedBackup {
   readonly older?: ListedBackup;
 }
 
-/** Finds the backup a selector names, failing with a ConfigError if it names none. */
-export async function locateBackup(selector: BackupSelector, s3Options: S3TargetOptions = {}): Promise<LocatedBackup> {
+/** Checks that a selector chooses exactly one way to find a backup, failing with a ConfigError before anything is read. */
+export function checkBackupSelector(selector: BackupSelector): void {
   const modes = [selector.latest, selector.file, selector.path].filter(Boolean).length;
   if (modes !== 1) {
     throw new ConfigError((w) => `choose exactly one of ${w.setting('latest')}, ${w.setting('file')} and ${w.setting('path')}`);
   }
+}
+
+/** Finds the backup a selector names, failing with a ConfigError if it names none. */
+export async function locateBackup(selector: BackupSelector, s3Options: S3TargetOptions = {}): Promise<LocatedBackup> {
+  checkBackupSelector(selector);
   if (selector.path) return locateByPath(selector.path, selector.noManifest ?? false, s3Options);
   if (!selector.target) {
     const chosen = selector.latest ? 'latest' : 'file';

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
-import { ConfigError, coreWording, DbBackupError, type OptionName, type Wording } from '../errors.js';
+import { coreWording, DbBackupError, type OptionName, type Wording } from '../errors.js';
+import { checkBackupSelector } from '../catalog/locate-backup.js';
 import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 
 /**
@@ -75,17 +76,12 @@ export async function runFunctionRestore(input: unknown, deps: FunctionRestoreDe
 async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<RestoreResult> {
   const event = parseOrConfigError(functionRestoreEventSchema, input);
   const db = findDatabase(deps.config, event.database);
-  // locateBackup enforces the same rule, in the CLI's words; the event's fields are named here.
-  if ([event.latest, event.file, event.path].filter(Boolean).length !== 1) {
-    throw new ConfigError('choose exactly one of "latest": true, "file": "<backup file name>" and "path": "s3://…"');
-  }
+  const selector = { target: `s3://${deps.bucket}`, database: db.name, latest: event.latest, file: event.file, path: event.path };
+  // Checked before the database's secret is read for the default destination.
+  checkBackupSelector(selector);
   return runRestore(
     {
-      target: `s3://${deps.bucket}`,
-      database: db.name,
-      latest: event.latest,
-      file: event.file,
-      path: event.path,
+      ...selector,
       to: event.to ?? (await databaseUrl(db, deps.credentials)),
       confirm: event.confirm,
       dryRun: event.dryRun,
