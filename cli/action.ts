@@ -7,9 +7,9 @@ export const debugEnabled = (): boolean => process.argv.includes('--debug') || p
 
 /**
  * The flag that sets each option a core message may name, with a placeholder for its value
- * (none for a switch). The commands in cli/commands/ declare these flags.
+ * (none for a switch). The commands in cli/commands/ declare these flags (a test checks).
  */
-const FLAGS: Record<OptionName, readonly [flag: string, placeholder?: string]> = {
+export const FLAGS: Readonly<Record<OptionName, readonly [flag: string, placeholder?: string]>> = {
   source: ['--source', 'URL'],
   target: ['--target', 'URL'],
   compression: ['--compression', 'KIND'],
