@@ -1,9 +1,43 @@
 import { InvalidArgumentError } from 'commander';
-import { DbBackupError, exitCodeOf, formatErrorLine } from '../shared/errors.js';
+import { ConfigError, DbBackupError, formatErrorLine, IntegrityError, type OptionName, type Wording } from '../shared/errors.js';
 import { redactText } from '../shared/redact.js';
 
 /** Whether `--debug` was given anywhere on the command line (stack traces on errors). */
 export const debugEnabled = (): boolean => process.argv.includes('--debug') || process.env.DBBACKUP_DEBUG === '1';
+
+/**
+ * The flag that sets each option a core message may name, with a placeholder for its value
+ * (none for a switch). The commands in cli/commands/ declare these flags (a test checks).
+ */
+export const FLAGS: Readonly<Record<OptionName, readonly [flag: string, placeholder?: string]>> = {
+  source: ['--source', 'URL'],
+  target: ['--target', 'URL'],
+  compression: ['--compression', 'KIND'],
+  level: ['--level', 'N'],
+  format: ['--format', 'FORMAT'],
+  storageClass: ['--storage-class', 'CLASS'],
+  sse: ['--sse', 'MODE'],
+  kmsKeyId: ['--kms-key-id', 'ID'],
+  database: ['--database', 'NAME'],
+  latest: ['--latest'],
+  file: ['--file', 'NAME'],
+  path: ['--path', 'PATH_OR_URI'],
+  noManifest: ['--no-manifest'],
+  to: ['--to', 'URL'],
+  confirm: ['--confirm', 'NAME'],
+  stack: ['--stack', 'NAME'],
+  functionName: ['--function-name', 'NAME'],
+};
+
+/** The CLI's words for options: its flags, `--file NAME`, `--confirm app.db`. */
+export const cliWording: Wording = {
+  option: (name) => FLAGS[name][0],
+  setting: (name, value) => {
+    const [flag, placeholder] = FLAGS[name];
+    const shown = value ?? placeholder;
+    return shown === undefined ? flag : `${flag} ${shown}`;
+  },
+};
 
 /**
  * Runs a subcommand's action and turns any failure into one line on stderr and the exit code:
@@ -14,7 +48,7 @@ export function action<A extends unknown[]>(name: string, work: (...args: A) => 
     try {
       process.exitCode = (await work(...args)) ?? 0;
     } catch (error) {
-      process.stderr.write(`dbbackup ${name}: ${redactText(formatErrorLine(error))}\n`);
+      process.stderr.write(`dbbackup ${name}: ${redactText(formatErrorLine(error, cliWording))}\n`);
       if (debugEnabled()) {
         for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
           process.stderr.write(`${redactText(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
@@ -25,6 +59,16 @@ export function action<A extends unknown[]>(name: string, work: (...args: A) => 
       process.exitCode = exitCodeOf(error);
     }
   };
+}
+
+/**
+ * The CLI's exit code for a failure: 2 bad usage or configuration, 3 an integrity check failed,
+ * 1 anything else (a dump, storage or restore failure, or an unexpected error).
+ */
+export function exitCodeOf(error: unknown): 1 | 2 | 3 {
+  if (error instanceof ConfigError) return 2;
+  if (error instanceof IntegrityError) return 3;
+  return 1;
 }
 
 /** Parses an integer option, failing as a usage error. */

@@ -1,62 +1,132 @@
+import type { BackupOptionsInput } from './backup/backup-options.js';
+import type { RestoreRequest } from './restore/run-restore.js';
+
 /**
- * The error tree every front end maps to exit codes and messages.
+ * An option a core message may refer to: a property of a backup's options or of a restore
+ * request, or what names a deployed function (its stack, or the function's own name).
+ */
+export type OptionName =
+  | RequestOption<
+      | 'source'
+      | 'target'
+      | 'compression'
+      | 'level'
+      | 'format'
+      | 'storageClass'
+      | 'sse'
+      | 'kmsKeyId'
+      | 'database'
+      | 'latest'
+      | 'file'
+      | 'path'
+      | 'noManifest'
+      | 'to'
+      | 'confirm'
+    >
+  | 'stack'
+  | 'functionName';
+
+/** Keeps OptionName to names the core's request types really have. */
+type RequestOption<T extends keyof BackupOptionsInput | keyof RestoreRequest> = T;
+
+/** How a front end words the options its user sets. */
+export interface Wording {
+  /** Names an option: `--storage-class` on the CLI, `"storageClass"` in an event. */
+  option(name: OptionName): string;
+  /**
+   * An option as the user sets it: with `value`, `--confirm app.db` or `"confirm": "app.db"`;
+   * without, with a placeholder for its value (`--file NAME`), or alone if it takes none (`--latest`).
+   */
+  setting(name: OptionName, value?: string): string;
+}
+
+/** A message or hint: plain text, or text that refers to options, in whichever words it is given. */
+export type Text = string | ((words: Wording) => string);
+
+/** The core's own words, for `message` and `hint` until a front end rewords them: `storageClass`, `confirm "app.db"`. */
+export const coreWording: Wording = {
+  option: (name) => name,
+  setting: (name, value) => (value === undefined ? name : `${name} ${JSON.stringify(value)}`),
+};
+
+const render = (text: Text, words: Wording): string => (typeof text === 'string' ? text : text(words));
+
+/**
+ * The error tree of the core; each front end maps it to its own words and outcome (the CLI to
+ * a line on stderr and an exit code, a function to its error message).
  *
  * Each error carries a `hint`: the next step for the person reading it. Messages name the
  * operation, the subject and the reason, never a secret (callers redact before constructing).
+ * A message that refers to an option the user chose names the option, never a front end's way
+ * of setting it: it is a {@link Text} built from a {@link Wording}, so the CLI says `--file`
+ * and the restore function says `"file"`.
  */
 export abstract class DbBackupError extends Error {
-  /** The process exit code this error maps to on the CLI. */
-  abstract readonly exitCode: 1 | 2 | 3;
-  readonly hint: string | undefined;
+  /** The next step, in the core's words until {@link DbBackupError.reword} gives it a front end's. */
+  hint: string | undefined;
+  /** The options the message and hint refer to, in order: what the user may need to change. */
+  readonly options: readonly OptionName[];
+  readonly #text: { readonly message: Text; readonly hint: Text | undefined };
 
-  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
+  constructor(message: Text, options: { hint?: Text; cause?: unknown } = {}) {
+    super(render(message, coreWording), { cause: options.cause });
     this.name = new.target.name;
-    this.hint = options.hint;
+    this.#text = { message, hint: options.hint };
+    this.hint = options.hint === undefined ? undefined : render(options.hint, coreWording);
+    const named: OptionName[] = [];
+    const recorder: Wording = {
+      option: (name) => (named.push(name), name),
+      setting: (name) => (named.push(name), name),
+    };
+    render(message, recorder);
+    if (options.hint !== undefined) render(options.hint, recorder);
+    this.options = [...new Set(named)];
+  }
+
+  /** The message and hint in a front end's words. */
+  worded(words: Wording): { message: string; hint: string | undefined } {
+    const hint = this.#text.hint;
+    return { message: render(this.#text.message, words), hint: hint === undefined ? undefined : render(hint, words) };
+  }
+
+  /** Puts `message` and `hint` in a front end's words, for a front end that rethrows the error; returns it. */
+  reword(words: Wording): this {
+    ({ message: this.message, hint: this.hint } = this.worded(words));
+    return this;
   }
 }
 
-/** Bad usage or configuration: a URL, an option, a missing file the user named. Exit 2. */
-export class ConfigError extends DbBackupError {
-  readonly exitCode = 2 as const;
-}
+/** Bad usage or configuration: a URL, an option, a missing file the user named. */
+export class ConfigError extends DbBackupError {}
 
-/** Reading the source database failed: connection, permissions, the dump process. Exit 1. */
-export class DumpError extends DbBackupError {
-  readonly exitCode = 1 as const;
-}
+/** Reading the source database failed: connection, permissions, the dump process. */
+export class DumpError extends DbBackupError {}
 
-/** Writing to or reading from a target failed. Exit 1. */
+/** Writing to or reading from a target failed. */
 export class StorageError extends DbBackupError {
-  readonly exitCode = 1 as const;
   /** True when the object or backup asked for does not exist. */
   readonly notFound: boolean;
 
-  constructor(message: string, options: { hint?: string; cause?: unknown; notFound?: boolean } = {}) {
+  constructor(message: Text, options: { hint?: Text; cause?: unknown; notFound?: boolean } = {}) {
     super(message, options);
     this.notFound = options.notFound ?? false;
   }
 }
 
-/** Stored bytes do not match their manifest, or the archive inside is unreadable. Exit 3. */
-export class IntegrityError extends DbBackupError {
-  readonly exitCode = 3 as const;
-}
+/** Stored bytes do not match their manifest, or the archive inside is unreadable. */
+export class IntegrityError extends DbBackupError {}
 
-/** Formats an error as the one line a user sees: message, then the hint. */
-export function formatErrorLine(error: unknown): string {
+/**
+ * Formats an error as the one line a user sees: message, then the hint; in a front end's words
+ * when it gives them, else as the error stands (the core's words, or those of a rewording).
+ */
+export function formatErrorLine(error: unknown, words?: Wording): string {
   if (error instanceof DbBackupError) {
-    return error.hint ? `${error.message}. ${error.hint}` : error.message;
+    const { message, hint } = words ? error.worded(words) : error;
+    return hint ? `${message}. ${hint}` : message;
   }
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Maps any error to the CLI's exit code: 1 unless it is one of ours that says otherwise. */
-export function exitCodeOf(error: unknown): 1 | 2 | 3 {
-  return error instanceof DbBackupError ? error.exitCode : 1;
-}
-
-/** Restoring failed; the destination was left as it was. Exit 1. */
-export class RestoreError extends DbBackupError {
-  readonly exitCode = 1 as const;
-}
+/** Restoring failed; the destination was left as it was. */
+export class RestoreError extends DbBackupError {}

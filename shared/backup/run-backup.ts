@@ -81,14 +81,8 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
     env,
   });
   if (target.kind !== 's3') {
-    const s3Only = options.storageClass
-      ? '--storage-class'
-      : options.sse
-        ? '--sse'
-        : options.kmsKeyId
-          ? '--kms-key-id'
-          : undefined;
-    if (s3Only) throw new ConfigError(`${s3Only} applies to S3 targets only (target is ${target.url})`);
+    const s3Only = options.storageClass ? 'storageClass' : options.sse ? 'sse' : options.kmsKeyId ? 'kmsKeyId' : undefined;
+    if (s3Only) throw new ConfigError((w) => `${w.option(s3Only)} applies to S3 targets only (target is ${target.url})`);
   }
   try {
     return await backupProbed(engine, definition, format, target, options, level, context, started);
@@ -227,10 +221,10 @@ function chooseFormat(definition: EngineDefinition, asked: DumpFormat | undefine
   const formats = definition.formats.map((f) => f.name as DumpFormat);
   if (asked === undefined) return formats[0] as DumpFormat;
   if (formats.includes(asked)) return asked;
-  throw new ConfigError(
+  throw new ConfigError((w) =>
     formats.length === 1
-      ? `--format ${asked} does not apply to ${definition.title}: its backups are always in the ${formats[0]} format`
-      : `--format ${asked} is not a ${definition.title} format (use one of ${formats.join(', ')})`,
+      ? `${w.setting('format', asked)} does not apply to ${definition.title}: its backups are always in the ${formats[0]} format`
+      : `${w.setting('format', asked)} is not a ${definition.title} format (use one of ${formats.join(', ')})`,
   );
 }
 

@@ -79,13 +79,14 @@ export async function fetchBackup(located: LocatedBackup, options: { env?: NodeJ
   } catch (error) {
     await cleanup();
     if (error instanceof IntegrityError) {
-      const older = located.older
-        ? ` The next older backup is ${located.older.manifest.backup_file} (${located.older.manifest.datetime}): restore it with --file ${located.older.manifest.backup_file}.`
-        : '';
+      const older = located.older?.manifest;
       throw new IntegrityError(
         `backup ${located.target.locate(located.key)} is corrupt: ${error.message}; the destination was not touched`,
         {
-          hint: `Do not use this backup.${older}`,
+          hint: (w) =>
+            older
+              ? `Do not use this backup. The next older backup is ${older.backup_file} (${older.datetime}): restore it with ${w.setting('file', older.backup_file)}.`
+              : 'Do not use this backup.',
           cause: error,
         },
       );

@@ -54,14 +54,14 @@ export async function listBackups(
 /**
  * Picks the backup a user named: by file name (as `list` shows it), or else the newest. Without
  * a name or a database, a target holding several databases is ambiguous and refused.
- * Every refusal is a usage error (exit 2) that says where it looked.
+ * Every refusal is a ConfigError that says where it looked.
  */
 export function chooseBackup(
   backups: readonly ListedBackup[],
   selector: { file?: string; database?: string; where: string },
 ): ListedBackup {
   const where = `${selector.where}${selector.database ? ` for database ${selector.database}` : ''}`;
-  const hint = 'run "dbbackup list --target URL" to see the backups that exist';
+  const hint = 'list the backups there to see which exist';
   if (selector.file) {
     const found = backups.find((b) => b.manifest.backup_file === selector.file || b.key === selector.file);
     if (!found) throw new ConfigError(`no completed backup named "${selector.file}" in ${where}`, { hint });
@@ -71,7 +71,7 @@ export function chooseBackup(
     const databases = [...new Set(backups.map((b) => b.manifest.database))];
     if (databases.length > 1) {
       throw new ConfigError(`${selector.where} holds backups of several databases (${databases.join(', ')})`, {
-        hint: 'name one with --database',
+        hint: (w) => `name one with ${w.option('database')}`,
       });
     }
   }

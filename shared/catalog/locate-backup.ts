@@ -33,12 +33,22 @@ export interface LocatedBackup {
   readonly older?: ListedBackup;
 }
 
-/** Finds the backup a selector names, failing with a ConfigError (exit 2) if it names none. */
-export async function locateBackup(selector: BackupSelector, s3Options: S3TargetOptions = {}): Promise<LocatedBackup> {
+/** Checks that a selector chooses exactly one way to find a backup, failing with a ConfigError before anything is read. */
+export function checkBackupSelector(selector: BackupSelector): void {
   const modes = [selector.latest, selector.file, selector.path].filter(Boolean).length;
-  if (modes !== 1) throw new ConfigError('choose exactly one of --latest, --file NAME and --path PATH_OR_URI');
+  if (modes !== 1) {
+    throw new ConfigError((w) => `choose exactly one of ${w.setting('latest')}, ${w.setting('file')} and ${w.setting('path')}`);
+  }
+}
+
+/** Finds the backup a selector names, failing with a ConfigError if it names none. */
+export async function locateBackup(selector: BackupSelector, s3Options: S3TargetOptions = {}): Promise<LocatedBackup> {
+  checkBackupSelector(selector);
   if (selector.path) return locateByPath(selector.path, selector.noManifest ?? false, s3Options);
-  if (!selector.target) throw new ConfigError(`--${selector.latest ? 'latest' : 'file'} needs --target URL`);
+  if (!selector.target) {
+    const chosen = selector.latest ? 'latest' : 'file';
+    throw new ConfigError((w) => `${w.option(chosen)} needs ${w.setting('target')}`);
+  }
 
   const target = await openTarget(selector.target, s3Options);
   const listed = await listBackups(target, { database: selector.database });
@@ -77,7 +87,9 @@ async function locateByPath(path: string, noManifest: boolean, s3Options: S3Targ
     key = basename(local);
   }
   if (!(await target.stat(key))) {
-    throw new ConfigError(`backup ${target.locate(key)} does not exist`, { hint: 'check the path or URI given to --path' });
+    throw new ConfigError(`backup ${target.locate(key)} does not exist`, {
+      hint: (w) => `check the path or URI given to ${w.option('path')}`,
+    });
   }
   let manifest: Manifest | undefined;
   try {
@@ -89,7 +101,7 @@ async function locateByPath(path: string, noManifest: boolean, s3Options: S3Targ
     if (!(error instanceof StorageError && error.notFound)) throw error;
     if (!noManifest) {
       throw new ConfigError(`no manifest beside ${target.locate(key)} (expected ${basename(key)}${MANIFEST_SUFFIX})`, {
-        hint: 'without it nothing can be verified; pass --no-manifest to restore anyway',
+        hint: (w) => `without it nothing can be verified; pass ${w.setting('noManifest')} to restore anyway`,
       });
     }
   }

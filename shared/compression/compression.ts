@@ -1,6 +1,6 @@
 import { type Duplex, PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { ConfigError, DumpError, IntegrityError } from '../errors.js';
+import { ConfigError, DumpError, IntegrityError, type Text } from '../errors.js';
 import { spawnDuplex } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
 import { ParallelGzip } from './parallel-gzip.js';
@@ -24,7 +24,9 @@ export const COMPRESSION_SUFFIX: Record<Compression, string> = { gzip: '.gz', zs
 export function resolveLevel(compression: Compression, level: number | undefined): number | undefined {
   const range = COMPRESSION_LEVELS[compression];
   if (!range) {
-    if (level !== undefined) throw new ConfigError(`--level does not apply to compression "none" (got ${level})`);
+    if (level !== undefined) {
+      throw new ConfigError((w) => `${w.option('level')} does not apply to compression "none" (got ${level})`);
+    }
     return undefined;
   }
   if (level === undefined) return range.default;
@@ -34,7 +36,7 @@ export function resolveLevel(compression: Compression, level: number | undefined
   return level;
 }
 
-const ZSTD_HINT = 'install zstd (Debian: apt-get install zstd) or use --compression gzip';
+const ZSTD_HINT: Text = (w) => `install zstd (Debian: apt-get install zstd) or use ${w.setting('compression', 'gzip')}`;
 
 /** Fails before any work if a compression needs a program that is not installed. */
 export async function checkCompressionAvailable(compression: Compression): Promise<void> {

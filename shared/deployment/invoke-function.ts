@@ -11,10 +11,8 @@ export interface InvocationResult {
   readonly logTail: string;
 }
 
-/** An invocation that the function itself failed (its error, not ours). Exit 1. */
-export class FunctionError extends DbBackupError {
-  readonly exitCode = 1 as const;
-}
+/** An invocation that the function itself failed (its error, not ours). */
+export class FunctionError extends DbBackupError {}
 
 /**
  * Invokes a deployed dbbackup function and waits for it (up to its 15 minutes), returning its
@@ -39,7 +37,8 @@ export async function invokeFunction(
     const name = (error as Error).name;
     if (name === 'ResourceNotFoundException') {
       throw new ConfigError(`no function named ${functionName}`, {
-        hint: 'check --stack and --database (or pass --function-name), and the AWS region; a database on the Fargate runner has no backup function: run the command in the stack output RunBackupTask<database>',
+        hint: (w) =>
+          `check ${w.option('stack')} and ${w.option('database')} (or pass ${w.option('functionName')}), and the AWS region; a database on the Fargate runner has no backup function: run the command in the stack output RunBackupTask<database>`,
         cause: error,
       });
     }

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
-import { ConfigError } from '../errors.js';
+import { coreWording, DbBackupError, type OptionName, type Wording } from '../errors.js';
+import { checkBackupSelector } from '../catalog/locate-backup.js';
 import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 
 /**
@@ -26,29 +27,61 @@ export const functionRestoreEventSchema = z
   })
   .strict();
 
-/** Restores as the CLI does, with the deployment's bucket and the database's own credentials. */
-export async function runFunctionRestore(
-  input: unknown,
-  deps: {
-    config: DeploymentConfig;
-    bucket: string;
-    credentials: (secretArn: string) => Promise<DatabaseCredentials>;
-    onPhase?: (phase: string) => void;
-  },
-): Promise<RestoreResult> {
+type FunctionRestoreEvent = z.input<typeof functionRestoreEventSchema>;
+
+/** A placeholder for the value of each event field a core message may name. */
+const FIELD_PLACEHOLDERS: Record<OptionName & keyof FunctionRestoreEvent, string> = {
+  database: '"<database name>"',
+  latest: 'true',
+  file: '"<backup file name>"',
+  path: '"s3://…"',
+  to: '"<database URL>"',
+  confirm: '"<destination name>"',
+};
+
+const isEventField = (name: OptionName): name is keyof typeof FIELD_PLACEHOLDERS => Object.hasOwn(FIELD_PLACEHOLDERS, name);
+
+/**
+ * The restore event's words for options: its fields, `"file": "<backup file name>"`,
+ * `"confirm": "school"`. An option the event has no field for keeps the core's name.
+ */
+export const restoreEventWording: Wording = {
+  option: (name) => (isEventField(name) ? `"${name}"` : coreWording.option(name)),
+  setting: (name, value) =>
+    isEventField(name)
+      ? `"${name}": ${value === undefined ? FIELD_PLACEHOLDERS[name] : JSON.stringify(value)}`
+      : coreWording.setting(name, value),
+};
+
+/** What a restore function gives each restore: its deployment, bucket and credentials. */
+export interface FunctionRestoreDeps {
+  readonly config: DeploymentConfig;
+  readonly bucket: string;
+  readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
+  readonly onPhase?: (phase: string) => void;
+}
+
+/**
+ * Restores as the CLI does, with the deployment's bucket and the database's own credentials.
+ * Its errors name the event's fields, not the CLI's flags.
+ */
+export async function runFunctionRestore(input: unknown, deps: FunctionRestoreDeps): Promise<RestoreResult> {
+  try {
+    return await restoreEvent(input, deps);
+  } catch (error) {
+    throw error instanceof DbBackupError ? error.reword(restoreEventWording) : error;
+  }
+}
+
+async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<RestoreResult> {
   const event = parseOrConfigError(functionRestoreEventSchema, input);
   const db = findDatabase(deps.config, event.database);
-  // locateBackup enforces the same rule, in the CLI's words; the event's fields are named here.
-  if ([event.latest, event.file, event.path].filter(Boolean).length !== 1) {
-    throw new ConfigError('choose exactly one of "latest": true, "file": "<backup file name>" and "path": "s3://…"');
-  }
+  const selector = { target: `s3://${deps.bucket}`, database: db.name, latest: event.latest, file: event.file, path: event.path };
+  // Checked before the database's secret is read for the default destination.
+  checkBackupSelector(selector);
   return runRestore(
     {
-      target: `s3://${deps.bucket}`,
-      database: db.name,
-      latest: event.latest,
-      file: event.file,
-      path: event.path,
+      ...selector,
       to: event.to ?? (await databaseUrl(db, deps.credentials)),
       confirm: event.confirm,
       dryRun: event.dryRun,

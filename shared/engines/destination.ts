@@ -44,7 +44,7 @@ export interface Destination {
   readonly kind: 'postgres' | 'sqlite';
   /** What it is called in messages, before its name: `database`, `SQLite database`. */
   readonly noun: string;
-  /** The name `--confirm` must repeat: the database name, or the SQLite file's name. */
+  /** The name a restore's confirmation must repeat: the database name, or the SQLite file's name. */
   readonly name: string;
   /** Where it is, without secrets: `postgres://user@host:5432/db` or the file path. */
   readonly description: string;

@@ -62,10 +62,14 @@ export function locateDatabase(url: string, role: 'source' | 'destination'): Eng
     const found = engines.find((e) => e.pathPattern?.test(url));
     if (found) return found;
   }
-  const flag = role === 'source' ? '--source' : '--to';
+  const option = role === 'source' ? 'source' : 'to';
   if (scheme === undefined || windowsDrive) {
     throw new ConfigError(`cannot tell the database engine of ${role} "${url}"`, {
-      hint: `use ${flag} ${engines.map((e) => e.urlExample).join(', ')}`,
+      hint: (w) =>
+        `use ${w.setting(option, engines[0]?.urlExample)}, ${engines
+          .slice(1)
+          .map((e) => e.urlExample)
+          .join(', ')}`,
     });
   }
   throw new ConfigError(`unsupported ${role} URL scheme "${scheme}" in "${redactUrl(url)}"`, {

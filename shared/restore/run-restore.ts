@@ -79,7 +79,9 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
   // Without a manifest the file name tells the format, and so the engine.
   const backupEngine = located.manifest?.engine ?? formatOf(inferFromName(located.fileName).format).engine.kind;
   if (backupEngine !== destination.kind) {
-    throw new ConfigError(`${located.fileName} is a ${backupEngine} backup; --to is a ${destination.kind} database`);
+    throw new ConfigError(
+      (w) => `${located.fileName} is a ${backupEngine} backup; ${w.option('to')} is a ${destination.kind} database`,
+    );
   }
   context.onPhase?.('downloading and checking the backup');
   const fetched = await fetchBackup(located, { env });
@@ -101,12 +103,12 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
     const typed = request.confirm ?? (context.ask ? await context.ask(plan) : undefined);
     if (typed === undefined) {
       throw new ConfigError(`restore would replace ${describe(plan)}; refusing without confirmation`, {
-        hint: `confirm with the destination's name: --confirm ${destination.name} (CLI) or "confirm": "${destination.name}" (restore function)`,
+        hint: (w) => `confirm with the destination's name: ${w.setting('confirm', destination.name)}`,
       });
     }
     if (typed !== destination.name) {
       throw new ConfigError(`confirmation "${typed}" does not match the destination "${destination.name}"; nothing was changed`, {
-        hint: `give exactly the destination's name: --confirm ${destination.name} (CLI) or "confirm": "${destination.name}" (restore function)`,
+        hint: (w) => `give exactly the destination's name: ${w.setting('confirm', destination.name)}`,
       });
     }
     if (request.confirm !== undefined) context.onPlan?.(plan);

@@ -40,7 +40,9 @@ export class FileTarget implements Target {
       const stat = await fs.stat(dir).catch(() => undefined);
       if (stat) {
         if (!stat.isDirectory())
-          throw new StorageError(`backup target ${dir} is not a directory`, { hint: 'choose another --target' });
+          throw new StorageError(`backup target ${dir} is not a directory`, {
+            hint: (w) => `choose another ${w.option('target')}`,
+          });
         break;
       }
       const parent = dirname(dir);
@@ -51,7 +53,7 @@ export class FileTarget implements Target {
       await fs.access(dir, fs.constants.W_OK);
     } catch (cause) {
       throw new StorageError(`backup directory ${this.root} cannot be created or written (${dir} is not writable)`, {
-        hint: 'choose another --target or fix the directory permissions',
+        hint: (w) => `choose another ${w.option('target')} or fix the directory permissions`,
         cause,
       });
     }

@@ -26,6 +26,8 @@ export async function openTarget(url: string, s3Options: S3TargetOptions = {}): 
       hint: 'use s3://bucket/prefix, file:///absolute/dir or a directory path',
     });
   }
-  if (!url.trim()) throw new ConfigError('--target is empty', { hint: 'use s3://bucket/prefix or a directory path' });
+  if (!url.trim()) {
+    throw new ConfigError((w) => `${w.option('target')} is empty`, { hint: 'use s3://bucket/prefix or a directory path' });
+  }
   return new FileTarget(url);
 }

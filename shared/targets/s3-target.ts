@@ -103,7 +103,9 @@ export class S3Target implements Target {
     this.sse = options.sse ?? 'AES256';
     this.kmsKeyId = options.kmsKeyId;
     if (this.kmsKeyId && this.sse !== 'aws:kms') {
-      throw new ConfigError('--kms-key-id needs --sse aws:kms', { hint: 'add --sse aws:kms or drop --kms-key-id' });
+      throw new ConfigError((w) => `${w.option('kmsKeyId')} needs ${w.setting('sse', 'aws:kms')}`, {
+        hint: (w) => `add ${w.setting('sse', 'aws:kms')} or drop ${w.option('kmsKeyId')}`,
+      });
     }
     const env = options.env ?? process.env;
     this.client = options.client ?? createS3Client({ checksums: options.checksums, env });
@@ -244,7 +246,7 @@ export class S3Target implements Target {
     const network = networkCode(error);
     if (name === 'NoSuchBucket' || (status === 404 && operation === 'checking bucket')) {
       return new StorageError(`${operation} ${subject} failed: bucket "${this.bucket}" does not exist`, {
-        hint: 'create the bucket or fix the bucket name in --target',
+        hint: (w) => `create the bucket or fix the bucket name in ${w.option('target')}`,
         cause: error,
       });
     }

@@ -197,6 +197,17 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     assert.match(String(cold.value.errorMessage), /^Environment variable DBBACKUP_BUCKET is required$/);
   });
 
+  test('the restore function refuses two backups at once, naming its event fields where the CLI names flags', async () => {
+    const env = { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false) };
+    const event = { database: db.replace(/_/g, '-'), latest: true, file: 'backup_school_20261121_230000.dump.gz' };
+    const refused = await invoke(event, env, 'restore');
+    assert.equal(refused.kind, 'ERROR');
+    assert.equal(
+      refused.value.errorMessage,
+      'choose exactly one of "latest": true, "file": "<backup file name>" and "path": "s3://…"',
+    );
+  });
+
   test('the restore function refuses without "confirm", saying what it would replace; with it, restores the latest backup exactly', async () => {
     const name = db.replace(/_/g, '-');
     const env = { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false) };
@@ -209,6 +220,7 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
       String(refused.value.errorMessage),
       new RegExp(`restore would replace database "${db}" at postgres://postgres@127\\.0\\.0\\.1:\\d+/${db}.*"confirm": "${db}"`),
     );
+    assert.ok(!String(refused.value.errorMessage).includes('--confirm'), 'the function names its event field, not the CLI flag');
     assert.equal((await sql(db, "select to_regclass('added_later') as t"))[0]?.t, 'added_later', 'nothing changed');
 
     const restored = await invoke({ database: name, latest: true, confirm: db }, env, 'restore');

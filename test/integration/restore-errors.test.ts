@@ -27,6 +27,7 @@ describe('restore refuses bad requests with exit 2 and changes nothing', () => {
       result,
       /restore would replace SQLite database .*app\.db \(\d+ bytes, 11 tables\); refusing without confirmation\. confirm with the destination's name: --confirm app\.db/,
     );
+    assert.ok(!result.stderr.includes('"confirm"'), "the CLI names its flag, not the restore event's field");
     assert.deepEqual(await fs.readFile(path), before);
   });
 
@@ -96,5 +97,24 @@ describe('restore refuses bad requests with exit 2 and changes nothing', () => {
       await cli(['restore', '--target', join(dir, 'b'), '--to', path]),
       /choose exactly one of --latest, --file NAME and --path/,
     );
+  });
+
+  test('two backups chosen at once: the refusal names the CLI flags, not the restore event fields', async () => {
+    const { dir, path, before } = await setUp();
+    const result = await cli([
+      'restore',
+      '--target',
+      join(dir, 'b'),
+      '--latest',
+      '--file',
+      'backup_app_20000101_000000.db.gz',
+      '--to',
+      path,
+      '--confirm',
+      'app.db',
+    ]);
+    assertRefused(result, /^dbbackup restore: choose exactly one of --latest, --file NAME and --path PATH_OR_URI$/m);
+    assert.ok(!result.stderr.includes('"latest"'), result.stderr);
+    assert.deepEqual(await fs.readFile(path), before);
   });
 });

@@ -5,7 +5,8 @@ import { openEngine } from '../../shared/engines/registry.js';
 import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js';
 import { libpqEnvironment, parsePostgresUrl } from '../../shared/engines/postgres/postgres-connection.js';
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
-import { ConfigError } from '../../shared/errors.js';
+import { cliWording } from '../../cli/action.js';
+import { ConfigError, formatErrorLine } from '../../shared/errors.js';
 import { redactText, redactUrl } from '../../shared/redact.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
 import { openTarget } from '../../shared/targets/open-target.js';
@@ -88,7 +89,13 @@ describe('target URLs', () => {
   test('bad bucket names and unknown schemes are configuration errors', async () => {
     await assert.rejects(() => openTarget('s3://Bad_Bucket/x'), /invalid S3 bucket name "Bad_Bucket"/);
     await assert.rejects(() => openTarget('gs://bucket/x'), /unsupported target URL scheme "gs"/);
-    await assert.rejects(() => openTarget('s3://bucket/x', { kmsKeyId: 'k' }), /--kms-key-id needs --sse aws:kms/);
+    await assert.rejects(
+      () => openTarget('s3://bucket/x', { kmsKeyId: 'k' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /--kms-key-id needs --sse aws:kms/.test(formatErrorLine(error, cliWording)) &&
+        /^kmsKeyId needs sse "aws:kms"$/.test(error.message),
+    );
   });
 
   test('part sizes keep every expected size under 10,000 parts and memory flat for ordinary sizes', () => {

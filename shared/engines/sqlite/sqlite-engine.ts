@@ -39,7 +39,7 @@ export class SqliteEngine implements Engine {
     const stat = await fs.stat(this.path).catch(() => undefined);
     if (!stat) {
       throw new ConfigError(`SQLite database ${this.path} does not exist`, {
-        hint: 'check the path in --source (sqlite:///absolute/path.db or sqlite:relative/path.db)',
+        hint: (w) => `check the path in ${w.option('source')} (sqlite:///absolute/path.db or sqlite:relative/path.db)`,
       });
     }
     if (!stat.isFile()) throw new ConfigError(`SQLite source ${this.path} is not a file`);
@@ -167,7 +167,10 @@ export class SqliteEngine implements Engine {
       return work(db);
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_NOTADB') {
-        throw new ConfigError(`${this.path} is not a SQLite database`, { hint: 'check the path in --source', cause: error });
+        throw new ConfigError(`${this.path} is not a SQLite database`, {
+          hint: (w) => `check the path in ${w.option('source')}`,
+          cause: error,
+        });
       }
       throw new DumpError(`reading SQLite database ${this.path} failed: ${describe(error)}`, {
         hint: isBusy(error) ? 'another connection kept it locked for over 10 s; retry' : undefined,
