@@ -38,17 +38,30 @@ export async function listBackups(
   await forEachLimited(manifestKeys, READ_CONCURRENCY, async (manifestKey) => {
     const key = manifestKey.slice(0, -MANIFEST_SUFFIX.length);
     try {
-      const parsed = parseManifest(await text(await target.get(manifestKey)));
-      if ('error' in parsed) problems.push({ key: manifestKey, error: parsed.error });
-      else if (!filter.database || parsed.manifest.database === filter.database) backups.push({ key, manifest: parsed.manifest });
-    } catch (error) {
+      const read = await readManifest(target, key);
       // A manifest deleted between listing and reading (retention running) is simply gone.
-      if (!(error instanceof StorageError && error.notFound))
-        problems.push({ key: manifestKey, error: (error as Error).message });
+      if (read === undefined) return;
+      if ('error' in read) problems.push({ key: manifestKey, error: read.error });
+      else if (!filter.database || read.manifest.database === filter.database) backups.push({ key, manifest: read.manifest });
+    } catch (error) {
+      problems.push({ key: manifestKey, error: (error as Error).message });
     }
   });
   backups.sort((a, b) => b.manifest.datetime.localeCompare(a.manifest.datetime) || b.key.localeCompare(a.key));
   return { backups, problems };
+}
+
+/**
+ * Reads and validates the manifest of the backup at `key` (the one reading of a stored manifest):
+ * undefined when there is none, `{ error }` when it is unreadable or invalid.
+ */
+export async function readManifest(target: Target, key: string): Promise<{ manifest: Manifest } | { error: string } | undefined> {
+  try {
+    return parseManifest(await text(await target.get(key + MANIFEST_SUFFIX)));
+  } catch (error) {
+    if (error instanceof StorageError && error.notFound) return undefined;
+    throw error;
+  }
 }
 
 /**

@@ -1,9 +1,8 @@
 import { basename, dirname, resolve, win32 } from 'node:path';
-import { text } from 'node:stream/consumers';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, StorageError } from '../errors.js';
-import { chooseBackup, type ListedBackup, listBackups } from './list-backups.js';
-import { MANIFEST_SUFFIX, type Manifest, parseManifest } from '../manifest.js';
+import { ConfigError } from '../errors.js';
+import { chooseBackup, type ListedBackup, listBackups, readManifest } from './list-backups.js';
+import { MANIFEST_SUFFIX, type Manifest } from '../manifest.js';
 import { openTarget } from '../targets/open-target.js';
 import type { S3TargetOptions } from '../targets/s3-target.js';
 import type { Target } from '../targets/target.js';
@@ -91,19 +90,14 @@ async function locateByPath(path: string, noManifest: boolean, s3Options: S3Targ
       hint: (w) => `check the path or URI given to ${w.option('path')}`,
     });
   }
-  let manifest: Manifest | undefined;
-  try {
-    const parsed = parseManifest(await text(await target.get(key + MANIFEST_SUFFIX)));
-    if ('error' in parsed)
-      throw new ConfigError(`the manifest ${target.locate(key + MANIFEST_SUFFIX)} is invalid: ${parsed.error}`);
-    manifest = parsed.manifest;
-  } catch (error) {
-    if (!(error instanceof StorageError && error.notFound)) throw error;
-    if (!noManifest) {
-      throw new ConfigError(`no manifest beside ${target.locate(key)} (expected ${basename(key)}${MANIFEST_SUFFIX})`, {
-        hint: (w) => `without it nothing can be verified; pass ${w.setting('noManifest')} to restore anyway`,
-      });
-    }
+  const read = await readManifest(target, key);
+  if (read && 'error' in read) {
+    throw new ConfigError(`the manifest ${target.locate(key + MANIFEST_SUFFIX)} is invalid: ${read.error}`);
   }
-  return { target, key, manifest, fileName: basename(key) };
+  if (!read && !noManifest) {
+    throw new ConfigError(`no manifest beside ${target.locate(key)} (expected ${basename(key)}${MANIFEST_SUFFIX})`, {
+      hint: (w) => `without it nothing can be verified; pass ${w.setting('noManifest')} to restore anyway`,
+    });
+  }
+  return { target, key, manifest: read?.manifest, fileName: basename(key) };
 }
