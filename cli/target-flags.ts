@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { openTarget } from '../shared/targets/open-target.js';
 import type { Target } from '../shared/targets/target.js';
+import { settings } from './cli-settings.js';
 
 /** Flags every command that reads a target shares. */
 export interface TargetFlags {
@@ -22,5 +23,5 @@ export function targetOptions(command: Command): Command {
 
 /** Opens the target the flags name. */
 export function openTargetFromFlags(flags: TargetFlags): Promise<Target> {
-  return openTarget(flags.target, { checksums: flags.s3Checksums });
+  return openTarget(flags.target, { checksums: flags.s3Checksums, settings });
 }

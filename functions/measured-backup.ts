@@ -5,10 +5,10 @@ import { secretsManagerCredentials } from '../shared/deployment/fetch-credential
 import type { Manifest } from '../shared/manifest.js';
 import { runScheduledBackup } from '../shared/deployment/run-scheduled-backup.js';
 import { createS3Client } from '../shared/targets/s3-target.js';
-import { bucket, config, kmsKeyId, logger, metrics, notifier } from './runtime.js';
+import { bucket, config, kmsKeyId, logger, metrics, notifier, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
-const s3Client = createS3Client();
+const s3Client = createS3Client({ settings });
 
 /**
  * Runs one scheduled backup with the logs and metrics every runner (Lambda or Fargate) emits:
@@ -26,6 +26,7 @@ export async function measuredBackup(event: unknown, run: { runId: string; logUr
       bucket,
       kmsKeyId,
       s3Client,
+      settings,
       credentials,
       notifier,
       runId: run.runId,

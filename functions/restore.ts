@@ -3,7 +3,7 @@ import { formatErrorLine } from '../shared/errors.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import { runFunctionRestore } from '../shared/deployment/run-function-restore.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
-import { bucket, config, logger } from './runtime.js';
+import { bucket, config, logger, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 
@@ -15,7 +15,13 @@ export const handler: Handler<unknown, RestoreResult> = async (event, context) =
   logger.addContext(context);
   logger.info('restore started', { event });
   try {
-    const result = await runFunctionRestore(event, { config, bucket, credentials, onPhase: (phase) => logger.info(phase) });
+    const result = await runFunctionRestore(event, {
+      config,
+      bucket,
+      credentials,
+      settings,
+      onPhase: (phase) => logger.info(phase),
+    });
     logger.info('restore completed', {
       tables: result.tables,
       rows: result.rows,

@@ -3,6 +3,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type DeploymentConfig, parseDeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
+import { readSettings } from '../shared/settings.js';
 
 /** Reads an environment variable the stack sets; without it the cold start fails, naming it. */
 export function requiredEnv(name: string): string {
@@ -18,6 +19,8 @@ export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 export const config: DeploymentConfig = parseDeploymentConfig(JSON.parse(requiredEnv(ENVIRONMENT.config)));
 export const bucket = requiredEnv(ENVIRONMENT.bucket);
+/** Temp dir, client-program dirs, S3 endpoint: read once, passed to the core. */
+export const settings = readSettings(process.env);
 export const kmsKeyId = process.env[ENVIRONMENT.kmsKeyId] || undefined;
 export const notifier = new SesNotifier(config.alerts.sender, config.alerts.recipients);
 

@@ -7,6 +7,7 @@ import { formatBytes, formatDuration } from '../format-units.js';
 import { ProgressLine } from '../progress-line.js';
 import { action, integerOption } from '../action.js';
 import { targetOptions } from '../target-flags.js';
+import { settings } from '../cli-settings.js';
 
 interface BackupFlags {
   source: string;
@@ -72,7 +73,7 @@ export async function backupWithProgress(flags: BackupFlags): Promise<Manifest> 
         kmsKeyId: flags.kmsKeyId,
         s3Checksums: flags.s3Checksums,
       },
-      { onProgress: (p) => progress.update(p), signal: controller.signal },
+      { onProgress: (p) => progress.update(p), signal: controller.signal, settings },
     );
   } finally {
     progress.clear();

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/restore/run-restore.js';
 import { formatAge, formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
+import { settings } from '../cli-settings.js';
 
 interface RestoreFlags {
   target?: string;
@@ -64,6 +65,7 @@ export function registerRestore(program: Command): void {
           },
           {
             onPhase: (phase) => (tty ? say(`… ${phase}`) : undefined),
+            settings,
             onPlan: (plan) => say(planText(plan)),
             ask: tty && !flags.confirm ? (plan) => prompt(plan) : undefined,
           },

@@ -5,6 +5,7 @@ import { verifyBackup } from '../../shared/verify/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
+import { settings } from '../cli-settings.js';
 
 interface VerifyFlags extends TargetFlags {
   database?: string;
@@ -35,7 +36,7 @@ export function registerVerify(program: Command): void {
       const chosen = chooseBackups(backups, flags, target.url);
       const results = [];
       for (const backup of chosen) {
-        const result = await verifyBackup(target, backup);
+        const result = await verifyBackup(target, backup, settings);
         results.push(result);
         if (!flags.json) {
           const what = `${backup.manifest.backup_file} (${formatBytes(backup.manifest.size_bytes)})`;

@@ -12,6 +12,7 @@ import { redactUrl } from '../redact.js';
 import { openTarget } from '../targets/open-target.js';
 import type { Target } from '../targets/target.js';
 import { toolVersion } from '../tool-version.js';
+import { defaultSettings, type Settings } from '../settings.js';
 
 /** What a running backup reports, a few times a second. */
 export interface BackupProgress {
@@ -33,7 +34,8 @@ export interface RunBackupContext {
   /** Aborting cancels the run: the upload is aborted and no manifest is written. */
   readonly signal?: AbortSignal;
   readonly now?: () => Date;
-  readonly env?: NodeJS.ProcessEnv;
+  /** What the edge read from its environment. @default defaultSettings() */
+  readonly settings?: Settings;
   /**
    * The S3 client for an `s3://` target, instead of one built for this run: a warm Lambda
    * container keeps its connections and credentials across backups. Its own settings (endpoint,
@@ -67,18 +69,18 @@ export async function runBackup(input: BackupOptionsInput, context: RunBackupCon
 
 async function backupOnce(input: BackupOptionsInput, context: RunBackupContext): Promise<Manifest> {
   const options = parseBackupOptions(input);
-  const env = context.env ?? process.env;
+  const settings = context.settings ?? defaultSettings();
   const started = Date.now();
   const level = resolveLevel(options.compression, options.level);
   const definition = locateDatabase(options.source, 'source');
   const format = chooseFormat(definition, options.format);
-  const engine = await definition.openSource(options.source, { label: options.name, env });
+  const engine = await definition.openSource(options.source, { label: options.name, settings });
   const target = await openTarget(options.target, {
     sse: options.sse,
     kmsKeyId: options.kmsKeyId,
     checksums: options.s3Checksums,
     client: context.s3Client,
-    env,
+    settings,
   });
   if (target.kind !== 's3') {
     const s3Only = options.storageClass ? 'storageClass' : options.sse ? 'sse' : options.kmsKeyId ? 'kmsKeyId' : undefined;

@@ -1,5 +1,4 @@
 import { createWriteStream, promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +8,7 @@ import { IntegrityError } from '../errors.js';
 import type { LocatedBackup } from './locate-backup.js';
 import { pausePoint } from '../pipeline/pause-point.js';
 import { Meter } from '../pipeline/meter.js';
+import type { Settings } from '../settings.js';
 
 /** A backup downloaded, decompressed and checked against its manifest, in a temp file. */
 export interface FetchedBackup {
@@ -29,10 +29,9 @@ export interface FetchedBackup {
  * the next older one; nothing outside the temp dir has been touched by then. pg_restore wants a
  * seekable file anyway (and parallel restore needs one), hence the temp file.
  */
-export async function fetchBackup(located: LocatedBackup, options: { env?: NodeJS.ProcessEnv } = {}): Promise<FetchedBackup> {
-  const env = options.env ?? process.env;
+export async function fetchBackup(located: LocatedBackup, settings: Settings): Promise<FetchedBackup> {
   const { format, compression } = located.manifest ?? inferFromName(located.fileName);
-  const dir = await fs.mkdtemp(join(env.DBBACKUP_TMPDIR ?? tmpdir(), 'dbbackup-restore-'));
+  const dir = await fs.mkdtemp(join(settings.tmpDir, 'dbbackup-restore-'));
   const cleanup = () => fs.rm(dir, { recursive: true, force: true });
   const file = join(dir, `restore${formatOf(format).extension}`);
   const meter = new Meter({ sha256: true });
@@ -42,7 +41,7 @@ export async function fetchBackup(located: LocatedBackup, options: { env?: NodeJ
     transform(chunk: Buffer, _encoding, callback) {
       if (!first) return callback(null, chunk);
       first = false;
-      pausePoint('download', env).then(() => callback(null, chunk), callback);
+      pausePoint('download', settings).then(() => callback(null, chunk), callback);
     },
   });
   try {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Settings } from '../settings.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
@@ -59,6 +60,8 @@ export interface FunctionRestoreDeps {
   readonly bucket: string;
   readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
   readonly onPhase?: (phase: string) => void;
+  /** @default defaultSettings() */
+  readonly settings?: Settings;
 }
 
 /**
@@ -87,6 +90,6 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,
     },
-    { onPhase: deps.onPhase },
+    { onPhase: deps.onPhase, settings: deps.settings },
   );
 }

@@ -9,6 +9,7 @@ import { composeAlert } from '../notify/alert.js';
 import { type Notifier, sendAlert } from '../notify/notifier.js';
 import { REPORTED_FAILURE_ERROR } from './unreported-failure.js';
 import { runBackup } from '../backup/run-backup.js';
+import type { Settings } from '../settings.js';
 
 /** What a scheduled backup needs from its runtime (Lambda or Fargate). */
 export interface ScheduledBackupDeps {
@@ -19,6 +20,7 @@ export interface ScheduledBackupDeps {
   readonly kmsKeyId?: string;
   /** The runtime's one S3 client, built once per cold start and used by every backup it runs. */
   readonly s3Client: S3Client;
+  readonly settings: Settings;
   readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
   readonly notifier: Notifier;
   readonly runId: string;
@@ -70,7 +72,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
         kind: 'scheduled',
         label: parsed.tier,
       },
-      { s3Client: deps.s3Client },
+      { s3Client: deps.s3Client, settings: deps.settings },
     );
     deps.log('backup completed', {
       database: db.name,

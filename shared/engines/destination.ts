@@ -1,6 +1,7 @@
 import type { Check } from '../verify/compare-row-counts.js';
 import type { FetchedBackup } from '../catalog/fetch-backup.js';
 import type { Manifest } from '../manifest.js';
+import type { Settings } from '../settings.js';
 
 /** What a restore would replace, shown before the user confirms. */
 export interface DestinationState {
@@ -29,7 +30,7 @@ export interface RestoreOutcome {
 export interface RestoreOptions {
   /** PostgreSQL: keep the archive's object owners (they must exist here). @default false: objects belong to the restoring user */
   readonly keepOwner?: boolean;
-  readonly env?: NodeJS.ProcessEnv;
+  readonly settings: Settings;
   readonly onPhase?: (phase: string) => void;
 }
 

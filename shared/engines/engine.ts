@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Manifest } from '../manifest.js';
 import type { Destination } from './destination.js';
+import type { Settings } from '../settings.js';
 
 // The contract speaks of engines and formats by name (strings): the closed lists, EngineKind and
 // DumpFormat, are derived from the engines themselves in registry.ts.
@@ -74,7 +75,7 @@ export interface FormatDefinition {
 export interface OpenEngineOptions {
   /** Overrides the database name used in keys and manifests. */
   readonly label?: string;
-  readonly env?: NodeJS.ProcessEnv;
+  readonly settings: Settings;
 }
 
 /**
@@ -112,9 +113,9 @@ export interface EngineDefinition {
    */
   readonly preparingPhase?: 'snapshotting';
   openSource(url: string, options: OpenEngineOptions): Promise<Engine>;
-  openDestination(url: string, env: NodeJS.ProcessEnv): Promise<Destination>;
+  openDestination(url: string, settings: Settings): Promise<Destination>;
   /** The content check verify runs on a decompressed archive of this engine. */
-  checkContent(manifest: Manifest, env: NodeJS.ProcessEnv): Promise<ContentCheck>;
+  checkContent(manifest: Manifest, settings: Settings): Promise<ContentCheck>;
 }
 
 /** Makes a database name safe for object keys: anything but `[A-Za-z0-9._-]` becomes `_`. */

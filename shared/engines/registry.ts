@@ -5,6 +5,7 @@ import type { Destination } from './destination.js';
 import type { Engine, EngineDefinition, FormatDefinition, OpenEngineOptions } from './engine.js';
 import { postgres } from './postgres/postgres-definition.js';
 import { sqlite } from './sqlite/sqlite-definition.js';
+import { defaultSettings, type Settings } from '../settings.js';
 
 /**
  * Every engine dbbackup knows, in the order URLs are matched. A new engine is a folder under
@@ -78,13 +79,13 @@ export function locateDatabase(url: string, role: 'source' | 'destination'): Eng
 }
 
 /** Opens the source a URL names, loading only its engine's driver. */
-export async function openEngine(source: string, options: OpenEngineOptions = {}): Promise<Engine> {
+export async function openEngine(source: string, options: OpenEngineOptions = { settings: defaultSettings() }): Promise<Engine> {
   return locateDatabase(source, 'source').openSource(source, options);
 }
 
 /** Opens the restore destination a URL names, read as a backup's source is. */
-export async function openDestination(url: string, env: NodeJS.ProcessEnv = process.env): Promise<Destination> {
-  return locateDatabase(url, 'destination').openDestination(url, env);
+export async function openDestination(url: string, settings: Settings = defaultSettings()): Promise<Destination> {
+  return locateDatabase(url, 'destination').openDestination(url, settings);
 }
 
 /** Format and compression from a file name, for a backup restored without its manifest. */

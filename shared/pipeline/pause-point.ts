@@ -1,3 +1,5 @@
+import type { PausePoint, Settings } from '../settings.js';
+
 /**
  * A seam for crash tests, and nothing else: with `DBBACKUP_TEST_PAUSE_AT=<point>` the process
  * says `dbbackup: paused at <point>` on stderr and waits there forever, so a test can kill it
@@ -6,8 +8,8 @@
  * exists, pg_restore not yet run), `swap` (restored and verified, before it replaces the
  * destination).
  */
-export async function pausePoint(point: 'download' | 'restore' | 'swap', env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  if (env.DBBACKUP_TEST_PAUSE_AT !== point) return;
+export async function pausePoint(point: PausePoint, settings: Settings): Promise<void> {
+  if (settings.pauseAt !== point) return;
   process.stderr.write(`dbbackup: paused at ${point}\n`);
   await new Promise<never>(() => {
     setInterval(() => {}, 1 << 30);

@@ -6,6 +6,7 @@ import type { DestinationState, RestoreCheck } from '../engines/destination.js';
 import { formatOf, inferFromName, openDestination } from '../engines/registry.js';
 import { runBackup } from '../backup/run-backup.js';
 import type { ChecksumMode } from '../targets/s3-target.js';
+import { defaultSettings, type Settings } from '../settings.js';
 
 /** What to restore, where, and how carefully. */
 export interface RestoreRequest extends BackupSelector {
@@ -61,7 +62,8 @@ export interface RestoreContext {
   /** Told the plan before confirmation, so the user sees what will be replaced. */
   readonly onPlan?: (plan: RestorePlan) => void;
   readonly onPhase?: (phase: string) => void;
-  readonly env?: NodeJS.ProcessEnv;
+  /** What the edge read from its environment. @default defaultSettings() */
+  readonly settings?: Settings;
   readonly now?: () => Date;
 }
 
@@ -73,9 +75,9 @@ export interface RestoreContext {
  */
 export async function runRestore(request: RestoreRequest, context: RestoreContext = {}): Promise<RestoreResult> {
   const started = Date.now();
-  const env = context.env ?? process.env;
-  const destination = await openDestination(request.to, env);
-  const located = await locateBackup(request, { checksums: request.s3Checksums, env });
+  const settings = context.settings ?? defaultSettings();
+  const destination = await openDestination(request.to, settings);
+  const located = await locateBackup(request, { checksums: request.s3Checksums, settings });
   // Without a manifest the file name tells the format, and so the engine.
   const backupEngine = located.manifest?.engine ?? formatOf(inferFromName(located.fileName).format).engine.kind;
   if (backupEngine !== destination.kind) {
@@ -84,7 +86,7 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
     );
   }
   context.onPhase?.('downloading and checking the backup');
-  const fetched = await fetchBackup(located, { env });
+  const fetched = await fetchBackup(located, settings);
   try {
     const state = await destination.inspect();
     const plan = planOf(located, fetched.storedBytes, fetched.verified, destination, state, context.now?.() ?? new Date());
@@ -125,14 +127,14 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
           label: `before restoring ${located.fileName}`,
           s3Checksums: request.s3Checksums,
         },
-        { env },
+        { settings },
       );
       safetyBackup = manifest.location;
     }
 
     const outcome = await destination.restore(fetched, located.manifest, {
       keepOwner: request.keepOwner,
-      env,
+      settings,
       onPhase: context.onPhase,
     });
     return {

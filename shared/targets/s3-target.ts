@@ -12,6 +12,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, IntegrityError, StorageError } from '../errors.js';
 import { assertSafeKey, type PutOptions, type Sse, type StoredObject, type Target } from './target.js';
+import { defaultSettings, type Settings } from '../settings.js';
 
 /**
  * When the SDK adds checksums to requests and checks them on responses. `when_supported`
@@ -31,7 +32,8 @@ export interface S3TargetOptions {
   readonly checksums?: ChecksumMode;
   /** A client to use instead of one built from the environment (tests, custom credentials). */
   readonly client?: S3Client;
-  readonly env?: NodeJS.ProcessEnv;
+  /** Endpoint, region and checksum default, as read at the edge. @default defaultSettings() */
+  readonly settings?: Settings;
 }
 
 /**
@@ -67,12 +69,12 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
 }
 
 /** Builds an S3 client the standard AWS way: env/profile credentials, region, AWS_ENDPOINT_URL_S3. */
-export function createS3Client(options: { checksums?: ChecksumMode; env?: NodeJS.ProcessEnv } = {}): S3Client {
-  const env = options.env ?? process.env;
-  const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
-  const checksums = options.checksums ?? checksumModeFromEnv(env);
+export function createS3Client(options: { checksums?: ChecksumMode; settings?: Settings } = {}): S3Client {
+  const s3 = (options.settings ?? defaultSettings()).s3;
+  const endpoint = s3.endpoint;
+  const checksums = options.checksums ?? s3.checksums;
   const config: S3ClientConfig = {
-    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+    region: s3.region,
     endpoint,
     // Custom endpoints (MinIO, s3rver, LocalStack) rarely have wildcard DNS for bucket hosts.
     forcePathStyle: endpoint !== undefined,
@@ -82,10 +84,6 @@ export function createS3Client(options: { checksums?: ChecksumMode; env?: NodeJS
     responseChecksumValidation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
   };
   return new S3Client(config);
-}
-
-function checksumModeFromEnv(env: NodeJS.ProcessEnv): ChecksumMode {
-  return env.AWS_REQUEST_CHECKSUM_CALCULATION?.toLowerCase() === 'when_required' ? 'when_required' : 'when_supported';
 }
 
 /** Stores backups under an S3 prefix with multipart uploads, encrypted server-side. */
@@ -107,9 +105,9 @@ export class S3Target implements Target {
         hint: (w) => `add ${w.setting('sse', 'aws:kms')} or drop ${w.option('kmsKeyId')}`,
       });
     }
-    const env = options.env ?? process.env;
-    this.client = options.client ?? createS3Client({ checksums: options.checksums, env });
-    this.endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || 'the AWS S3 endpoint';
+    const settings = options.settings ?? defaultSettings();
+    this.client = options.client ?? createS3Client({ checksums: options.checksums, settings });
+    this.endpoint = settings.s3.endpoint ?? 'the AWS S3 endpoint';
   }
 
   get url(): string {

@@ -5,6 +5,7 @@ import { IntegrityError } from '../errors.js';
 import type { ListedBackup } from '../catalog/list-backups.js';
 import { Meter } from '../pipeline/meter.js';
 import type { Target } from '../targets/target.js';
+import { defaultSettings, type Settings } from '../settings.js';
 
 /** The outcome of re-reading one backup. */
 export interface VerifyResult {
@@ -27,7 +28,7 @@ export interface VerifyResult {
 export async function verifyBackup(
   target: Target,
   backup: ListedBackup,
-  env: NodeJS.ProcessEnv = process.env,
+  settings: Settings = defaultSettings(),
 ): Promise<VerifyResult> {
   const started = Date.now();
   const { manifest, key } = backup;
@@ -50,7 +51,7 @@ export async function verifyBackup(
   }
 
   const meter = new Meter({ sha256: true });
-  const content = await engineOf(manifest.engine).checkContent(manifest, env);
+  const content = await engineOf(manifest.engine).checkContent(manifest, settings);
   let contentProblem: string | undefined;
   try {
     await pipeline(await target.get(key), meter, createDecompressor(manifest.compression), content.sink);

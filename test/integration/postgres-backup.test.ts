@@ -28,6 +28,7 @@ import {
   sql,
   tempDir,
 } from '../harness/test-env.js';
+import { readSettings } from '../../shared/settings.js';
 
 const binDir = () => process.env.DBBACKUP_TEST_PG_BIN_DIR as string;
 
@@ -170,7 +171,7 @@ describe('PostgreSQL backups to S3', () => {
         { source: pgUrl(big), target, level: 9 },
         {
           s3Client: client,
-          env: { ...process.env, DBBACKUP_PG_BIN_DIR: wrapper },
+          settings: readSettings({ ...process.env, DBBACKUP_PG_BIN_DIR: wrapper }),
           onProgress: (p) => {
             if (!killed && p.storedBytes > 12_000_000) {
               killed = true;
@@ -225,7 +226,7 @@ describe('PostgreSQL backups to S3', () => {
     await fs.writeFile(join(dir, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 9.6.24"\nexit 0\n', { mode: 0o755 });
     const manifest = await runBackup(
       { source: pgUrl(chinook), target: `s3://${bucket}/old` },
-      { env: { ...process.env, DBBACKUP_PG_BIN_DIR: dir } },
+      { settings: readSettings({ ...process.env, DBBACKUP_PG_BIN_DIR: dir }) },
     );
     assert.match(manifest.engine_version.pg_dump ?? '', /\(PostgreSQL\) 1[5-9]/);
   });
@@ -249,7 +250,10 @@ describe('overlapping backups', () => {
     });
     const first = runBackup(
       { source: pgUrl(db), target: `s3://${bucket}` },
-      { env: { ...process.env, DBBACKUP_PG_BIN_DIR: slow }, onProgress: (p) => p.phase === 'streaming' && streaming() },
+      {
+        settings: readSettings({ ...process.env, DBBACKUP_PG_BIN_DIR: slow }),
+        onProgress: (p) => p.phase === 'streaming' && streaming(),
+      },
     );
     await firstIsStreaming;
     const second = await cli(['backup', '--source', pgUrl(db), '--target', `s3://${bucket}`]);

@@ -4,6 +4,7 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import { parseDeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { runScheduledBackup } from '../../shared/deployment/run-scheduled-backup.js';
 import { createBucket, createDatabase, observedS3Client, pgPassword, pgUrl, sql } from '../harness/test-env.js';
+import { readSettings } from '../../shared/settings.js';
 
 describe('the S3 requests of a backup', () => {
   test('one backup checks its two keys are free, writes conditionally and reads the stored size back once: at most 3 HeadObject calls', async () => {
@@ -50,6 +51,7 @@ describe('the S3 requests of a backup', () => {
       }),
       bucket,
       s3Client: client,
+      settings: readSettings(process.env),
       credentials: async () => ({ username: 'postgres', password: pgPassword() }),
       notifier: { description: 'nobody', send: async () => {} },
       runId: 'warm',

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
 import { DumpError } from '../../shared/errors.js';
 import { runBackup } from '../../shared/backup/run-backup.js';
+import { readSettings } from '../../shared/settings.js';
 import { cli, createBucket, samplesDir, getObject, tempDir } from '../harness/test-env.js';
 
 const writerScript = fileURLToPath(new URL('../harness/sqlite-writer.js', import.meta.url));
@@ -111,13 +112,37 @@ describe('SQLite backups', () => {
     assert.equal(manifest.tables.writes, 1);
   });
 
+  test("the snapshot goes to the settings' temp dir, as read at the edge, not wherever the process environment says", async () => {
+    const dir = await tempDir('sqlite-tmp');
+    const source = join(dir, 'app.db');
+    await makeDatabase(source, 10, 'delete');
+    const notADirectory = join(dir, 'app.db'); // a file: no snapshot dir can be made under it
+    await assert.rejects(
+      runBackup(
+        { source, target: join(dir, 'out') },
+        { settings: readSettings({ ...process.env, DBBACKUP_TMPDIR: notADirectory }) },
+      ),
+      (e: unknown) => e instanceof Error && e.message.includes(notADirectory),
+    );
+    const manifest = await runBackup(
+      { source, target: join(dir, 'out') },
+      { settings: readSettings({ ...process.env, DBBACKUP_TMPDIR: dir }) },
+    );
+    assert.equal(manifest.tables.payload, 10);
+    assert.deepEqual(
+      (await fs.readdir(dir)).filter((f) => f.startsWith('dbbackup-')),
+      [],
+      'the snapshot dir is removed',
+    );
+  });
+
   test('a source that stays locked fails the backup with a clear error instead of an empty snapshot', async () => {
     const dir = await tempDir('stuck');
     const path = join(dir, 'app.db');
     await makeDatabase(path, 10, 'delete');
     const writer = await startWriter(path, 'lock', 20_000);
     try {
-      const engine = new SqliteEngine(path, { busyRetries: 2 });
+      const engine = new SqliteEngine(path, { busyRetries: 2, tmpDir: dir });
       await assert.rejects(engine.dump({}), (e: unknown) => e instanceof DumpError && /stayed locked/.test(e.hint ?? ''));
     } finally {
       writer.kill();

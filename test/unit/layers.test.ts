@@ -61,4 +61,9 @@ describe('layers', () => {
       .map((s) => s.file);
     assert.deepEqual(offending, []);
   });
+
+  test('the core reads no environment variable: settings are read once, at the edges', () => {
+    const offending = core.filter((s) => s.file !== 'shared/settings.ts' && /process\.env\b/.test(s.text)).map((s) => s.file);
+    assert.deepEqual(offending, []);
+  });
 });

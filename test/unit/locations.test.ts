@@ -8,6 +8,7 @@ import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
 import { cliWording } from '../../cli/action.js';
 import { ConfigError, formatErrorLine } from '../../shared/errors.js';
 import { redactText, redactUrl } from '../../shared/redact.js';
+import { readSettings } from '../../shared/settings.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import { parseS3Url, partSizeFor, S3Target } from '../../shared/targets/s3-target.js';
@@ -18,7 +19,7 @@ describe('source URLs', () => {
       'postgres://app:s3cr%40t@db.example.com:6543/school',
       'postgresql://app:s3cr%40t@db.example.com:6543/school',
     ]) {
-      const engine = await openEngine(url, { env: {} });
+      const engine = await openEngine(url, { settings: readSettings({}) });
       assert.ok(engine instanceof PostgresEngine);
       assert.equal(parsePostgresUrl(url, {}).url, `${url.split(':')[0]}://app@db.example.com:6543/school`);
     }
@@ -77,7 +78,7 @@ describe('source URLs', () => {
 
 describe('target URLs', () => {
   test('s3:// picks S3 with bucket and prefix; file:// and plain paths pick a directory', async () => {
-    const s3 = await openTarget('s3://my-backups/prod/db/', { env: { AWS_REGION: 'eu-west-1' } });
+    const s3 = await openTarget('s3://my-backups/prod/db/', { settings: readSettings({ AWS_REGION: 'eu-west-1' }) });
     assert.ok(s3 instanceof S3Target);
     assert.equal(s3.url, 's3://my-backups/prod/db');
     assert.equal(s3.objectKey('postgres/x/2026/b.dump.gz'), 'prod/db/postgres/x/2026/b.dump.gz');

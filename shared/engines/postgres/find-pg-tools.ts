@@ -1,7 +1,8 @@
 import { constants, promises as fs } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { runCommand } from '../../pipeline/run-command.js';
+import type { Settings } from '../../settings.js';
 
 /** A PostgreSQL client program found on this machine. */
 export interface PgTool {
@@ -14,9 +15,9 @@ export interface PgTool {
 }
 
 /** Finds every copy of `name` (pg_dump or pg_restore), newest major first. */
-export async function findPgTools(name: 'pg_dump' | 'pg_restore', env: NodeJS.ProcessEnv = process.env): Promise<PgTool[]> {
-  const preferredDirs = (env.DBBACKUP_PG_BIN_DIR ?? '').split(delimiter).filter(Boolean);
-  const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), ...(await systemBinDirs())];
+export async function findPgTools(name: 'pg_dump' | 'pg_restore', settings: Settings): Promise<PgTool[]> {
+  const preferredDirs = settings.pgBinDirs;
+  const dirs = [...settings.searchPath, ...(await systemBinDirs())];
   const seen = new Set<string>();
   const candidates: Array<{ path: string; preferred: boolean }> = [];
   for (const [dir, preferred] of [...preferredDirs.map((d) => [d, true] as const), ...dirs.map((d) => [d, false] as const)]) {

@@ -16,7 +16,7 @@ export interface PostgresConnection {
  * Parses `postgres://user:pass@host:port/db?sslmode=...` (or `postgresql://`), filling what the
  * URL leaves out from the standard `PG*` environment variables, as libpq does.
  */
-export function parsePostgresUrl(raw: string, env: NodeJS.ProcessEnv = process.env): PostgresConnection {
+export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>): PostgresConnection {
   let url: URL;
   try {
     url = new URL(raw);
@@ -51,7 +51,7 @@ export function parsePostgresUrl(raw: string, env: NodeJS.ProcessEnv = process.e
 }
 
 /** The environment for a libpq program (pg_dump, pg_restore): password by PGPASSWORD, never argv. */
-export function libpqEnvironment(conn: PostgresConnection, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function libpqEnvironment(conn: PostgresConnection, env: Readonly<NodeJS.ProcessEnv>): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {
     ...env,
     PGAPPNAME: env.PGAPPNAME ?? 'dbbackup',

@@ -4,6 +4,7 @@ import type { Manifest } from '../../manifest.js';
 import { spawnDuplex, summarizeStderr } from '../../pipeline/child-process-stream.js';
 import type { ContentCheck } from '../engine.js';
 import { choosePgRestore, findPgTools } from './find-pg-tools.js';
+import type { Settings } from '../../settings.js';
 
 /** Plain-format dumps end with this line; its absence means the dump was cut short. */
 const PLAIN_DUMP_TRAILER = '-- PostgreSQL database dump complete';
@@ -13,7 +14,7 @@ const PLAIN_DUMP_TRAILER = '-- PostgreSQL database dump complete';
  * `pg_restore -f /dev/null` (unlike `pg_restore -l`, that parses every data block, so it fails
  * on a truncated or bit-flipped archive); a plain script must end with pg_dump's closing line.
  */
-export async function checkPostgresArchive(manifest: Manifest, env: NodeJS.ProcessEnv): Promise<ContentCheck> {
+export async function checkPostgresArchive(manifest: Manifest, settings: Settings): Promise<ContentCheck> {
   const none = async () => {};
   if (manifest.format === 'plain') {
     let tail = '';
@@ -29,7 +30,7 @@ export async function checkPostgresArchive(manifest: Manifest, env: NodeJS.Proce
     };
     return { sink, finish, cleanup: none };
   }
-  const tools = await findPgTools('pg_restore', env);
+  const tools = await findPgTools('pg_restore', settings);
   if (tools.length === 0) {
     throw new ConfigError('verifying a custom-format backup needs pg_restore, which was not found', {
       hint: 'install the PostgreSQL client (Debian: apt-get install postgresql-client) or set DBBACKUP_PG_BIN_DIR',
@@ -37,7 +38,7 @@ export async function checkPostgresArchive(manifest: Manifest, env: NodeJS.Proce
   }
   const pgRestore = choosePgRestore(tools, manifest.engine_version.pg_dump);
   const restore = spawnDuplex(pgRestore.path, ['-f', '/dev/null'], {
-    env,
+    env: settings.env,
     describeFailure: ({ exit, spawnError }) =>
       spawnError
         ? new ConfigError(`pg_restore could not be started: ${spawnError.message}`)

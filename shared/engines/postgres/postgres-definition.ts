@@ -14,12 +14,12 @@ export const postgres = {
     const { PostgresEngine } = await import('./postgres-engine.js');
     return new PostgresEngine(url, options);
   },
-  async openDestination(url, env) {
+  async openDestination(url, settings) {
     const { PostgresDestination } = await import('./postgres-destination.js');
-    return new PostgresDestination(url, env);
+    return new PostgresDestination(url, settings);
   },
-  async checkContent(manifest, env) {
+  async checkContent(manifest, settings) {
     const { checkPostgresArchive } = await import('./postgres-content-check.js');
-    return checkPostgresArchive(manifest, env);
+    return checkPostgresArchive(manifest, settings);
   },
 } as const satisfies EngineDefinition;

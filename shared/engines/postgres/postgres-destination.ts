@@ -15,6 +15,7 @@ import { summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { runCommand } from '../../pipeline/run-command.js';
 import { redactText } from '../../redact.js';
 import type { Destination, DestinationState, RestoreCheck, RestoreOptions, RestoreOutcome } from '../destination.js';
+import type { Settings } from '../../settings.js';
 
 /** The database dbbackup connects to for CREATE/ALTER/DROP DATABASE on the destination server. */
 const MAINTENANCE_DATABASES = ['postgres', 'template1'];
@@ -30,14 +31,14 @@ export class PostgresDestination implements Destination {
   readonly kind = 'postgres' as const;
   readonly noun = 'database';
   private readonly conn: PostgresConnection;
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly settings: Settings;
 
   constructor(
     readonly sourceUrl: string,
-    env: NodeJS.ProcessEnv = process.env,
+    settings: Settings,
   ) {
-    this.env = env;
-    this.conn = parsePostgresUrl(sourceUrl, env);
+    this.settings = settings;
+    this.conn = parsePostgresUrl(sourceUrl, settings.env);
   }
 
   get name(): string {
@@ -94,7 +95,7 @@ export class PostgresDestination implements Destination {
       created = true;
       const warnings: string[] = [];
       if (like) warnings.push(...(await copyDatabaseSettings(admin, like.oid, like.owner, fresh)));
-      await pausePoint('restore', this.env);
+      await pausePoint('restore', this.settings);
 
       options.onPhase?.(backup.format === 'custom' ? 'running pg_restore' : 'running psql');
       warnings.push(...(await this.runRestore(tool, backup, fresh, options)));
@@ -106,7 +107,7 @@ export class PostgresDestination implements Destination {
           hint: 'the destination was not changed',
         });
       }
-      await pausePoint('swap', this.env);
+      await pausePoint('swap', this.settings);
 
       options.onPhase?.('swapping in the restored database');
       await admin.query('begin');
@@ -138,7 +139,7 @@ export class PostgresDestination implements Destination {
 
   /** Picks a pg_restore that can read the archive: its major at least that of the pg_dump that wrote it. */
   private async restoreTool(backup: FetchedBackup, manifest: Manifest | undefined): Promise<PgTool> {
-    const tools = await findPgTools('pg_restore', this.env);
+    const tools = await findPgTools('pg_restore', this.settings);
     const dumpedBy = manifest?.engine_version.pg_dump ?? (await archiveVersion(tools[0], backup));
     const major = majorOf(dumpedBy) ?? 0;
     try {
@@ -155,7 +156,7 @@ export class PostgresDestination implements Destination {
   private async runRestore(tool: PgTool, backup: FetchedBackup, database: string, options: RestoreOptions): Promise<string[]> {
     const url = new URL(this.conn.url);
     url.pathname = `/${encodeURIComponent(database)}`;
-    const env = libpqEnvironment(this.conn, this.env);
+    const env = libpqEnvironment(this.conn, this.settings.env);
     const warnings: string[] = [];
     let result: Awaited<ReturnType<typeof runCommand>>;
     if (backup.format === 'custom') {
@@ -193,12 +194,12 @@ export class PostgresDestination implements Destination {
 
   /** Roles the archive grants privileges to that do not exist on this server. */
   private async missingRoles(tool: PgTool, file: string): Promise<string[]> {
-    const list = await runCommand(tool.path, ['-l', file], { env: this.env });
+    const list = await runCommand(tool.path, ['-l', file], { env: this.settings.env });
     const aclEntries = list.stdout.split('\n').filter((line) => /^\d+;.* ACL /.test(line));
     if (aclEntries.length === 0) return [];
     const listFile = `${file}.acl-list`;
     await fs.writeFile(listFile, `${aclEntries.join('\n')}\n`);
-    const sql = await runCommand(tool.path, ['-L', listFile, '-f', '-', file], { env: this.env });
+    const sql = await runCommand(tool.path, ['-L', listFile, '-f', '-', file], { env: this.settings.env });
     await fs.rm(listFile, { force: true });
     const roles = new Set<string>();
     for (const match of sql.stdout.matchAll(/\b(?:TO|FROM)\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)/g)) {

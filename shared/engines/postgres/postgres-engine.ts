@@ -8,6 +8,7 @@ import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
 import { connectPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
+import type { Settings } from '../../settings.js';
 
 /** Tables smaller than this on disk get an exact `count(*)` in the manifest; larger ones the planner's estimate. */
 const EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024;
@@ -16,7 +17,7 @@ const EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024;
 export interface PostgresEngineOptions {
   /** Overrides the database name used in keys and manifests. @default the database's name */
   readonly label?: string;
-  readonly env?: NodeJS.ProcessEnv;
+  readonly settings: Settings;
 }
 
 interface Probed {
@@ -36,19 +37,19 @@ interface Probed {
 export class PostgresEngine implements Engine {
   readonly kind = 'postgres' as const;
   private readonly conn: PostgresConnection;
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly settings: Settings;
   private readonly label: string | undefined;
   private probed: Probed | undefined;
 
-  constructor(url: string, options: PostgresEngineOptions = {}) {
-    this.env = options.env ?? process.env;
-    this.conn = parsePostgresUrl(url, this.env);
+  constructor(url: string, options: PostgresEngineOptions) {
+    this.settings = options.settings;
+    this.conn = parsePostgresUrl(url, this.settings.env);
     this.label = options.label;
   }
 
   async probe(): Promise<SourceInfo> {
     // One connection for everything (each login costs a SCRAM handshake); the tools are probed meanwhile.
-    const [client, tools] = await Promise.all([connectPostgres(this.conn), findPgTools('pg_dump', this.env)]);
+    const [client, tools] = await Promise.all([connectPostgres(this.conn), findPgTools('pg_dump', this.settings)]);
     let keepOpen = false;
     const database = this.label ?? this.conn.database;
     try {
@@ -117,7 +118,7 @@ export class PostgresEngine implements Engine {
     if (format === 'custom') args.push('-Z0');
     if (snapshotId) args.push(`--snapshot=${snapshotId}`);
     const stream = spawnReadable(pgDump.path, args, {
-      env: libpqEnvironment(this.conn, this.env),
+      env: libpqEnvironment(this.conn, this.settings.env),
       // pg_dump imports the snapshot before it writes its first byte; the exporting transaction may end then.
       onFirstOutput: () => void endSnapshot(),
       describeFailure: ({ exit, spawnError }) => {

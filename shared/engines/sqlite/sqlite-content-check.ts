@@ -1,18 +1,18 @@
 import { createWriteStream, promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IntegrityError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { compareRowCounts } from '../../verify/compare-row-counts.js';
 import type { ContentCheck } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
+import type { Settings } from '../../settings.js';
 
 /**
  * Checks a SQLite backup as verify reads it: written to a temp file (SQLite cannot read a
  * stream), then integrity_check passes and each table has the manifest's row count.
  */
-export async function checkSqliteArchive(manifest: Manifest, env: NodeJS.ProcessEnv): Promise<ContentCheck> {
-  const dir = await fs.mkdtemp(join(env.DBBACKUP_TMPDIR ?? tmpdir(), 'dbbackup-verify-'));
+export async function checkSqliteArchive(manifest: Manifest, settings: Settings): Promise<ContentCheck> {
+  const dir = await fs.mkdtemp(join(settings.tmpDir, 'dbbackup-verify-'));
   const file = join(dir, 'restored.db');
   return {
     sink: createWriteStream(file),

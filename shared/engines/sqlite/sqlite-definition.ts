@@ -14,14 +14,14 @@ export const sqlite = {
   preparingPhase: 'snapshotting',
   async openSource(url, options) {
     const { SqliteEngine } = await import('./sqlite-engine.js');
-    return new SqliteEngine(sqlitePath(url), { label: options.label });
+    return new SqliteEngine(sqlitePath(url), { label: options.label, tmpDir: options.settings.tmpDir });
   },
   async openDestination(url) {
     const { SqliteDestination } = await import('./sqlite-destination.js');
     return new SqliteDestination(sqlitePath(url));
   },
-  async checkContent(manifest, env) {
+  async checkContent(manifest, settings) {
     const { checkSqliteArchive } = await import('./sqlite-content-check.js');
-    return checkSqliteArchive(manifest, env);
+    return checkSqliteArchive(manifest, settings);
   },
 } as const satisfies EngineDefinition;

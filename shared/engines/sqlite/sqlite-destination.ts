@@ -70,7 +70,6 @@ export class SqliteDestination implements Destination {
   }
 
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
-    const env = options.env ?? process.env;
     options.onPhase?.('checking the backup');
     const before = check(backup.file, manifest);
     if (before.checks.some((c) => !c.ok)) {
@@ -78,7 +77,7 @@ export class SqliteDestination implements Destination {
         hint: 'the destination was not changed',
       });
     }
-    await pausePoint('swap', env);
+    await pausePoint('swap', options.settings);
     options.onPhase?.('writing into the destination');
     if (await fs.stat(this.path).catch(() => undefined)) await this.copyInto(backup.file);
     else await this.createFrom(backup.file);

@@ -1,5 +1,5 @@
 import { createReadStream, promises as fs } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -15,6 +15,8 @@ const STALE_LOCK_MS = 6 * 3600 * 1000;
 export interface SqliteEngineOptions {
   /** Overrides the database name used in keys. @default the file name without its extension */
   readonly label?: string;
+  /** Where the snapshot is written before upload (Settings.tmpDir). */
+  readonly tmpDir: string;
   /** Snapshot attempts while the source is locked by a writer, each waiting up to 2 s for the lock. @default 10 */
   readonly busyRetries?: number;
 }
@@ -28,7 +30,7 @@ export class SqliteEngine implements Engine {
   readonly path: string;
   private readonly options: SqliteEngineOptions;
 
-  constructor(path: string, options: SqliteEngineOptions = {}) {
+  constructor(path: string, options: SqliteEngineOptions) {
     this.path = resolve(path);
     this.options = options;
   }
@@ -59,7 +61,7 @@ export class SqliteEngine implements Engine {
 
   async dump(_options: { format?: string } = {}): Promise<Dump> {
     const unlock = await this.lock();
-    const base = process.env.DBBACKUP_TMPDIR ?? tmpdir();
+    const base = this.options.tmpDir;
     const dir = await fs.mkdtemp(join(base, 'dbbackup-sqlite-')).catch(async (error) => {
       await unlock();
       throw error;

@@ -1,0 +1,62 @@
+import { tmpdir } from 'node:os';
+import { delimiter } from 'node:path';
+
+/** The points a crash test can stop a run at (see `pausePoint`). */
+export type PausePoint = 'download' | 'restore' | 'swap';
+
+/**
+ * What dbbackup takes from its environment, read once at the edge (the CLI's start, a
+ * function's cold start) and passed down: the core reads no environment variable itself.
+ */
+export interface Settings {
+  /** Where temporary files go (SQLite snapshots, downloaded backups). From DBBACKUP_TMPDIR, else the OS temp dir. */
+  readonly tmpDir: string;
+  /** Directories searched first for PostgreSQL client programs: DBBACKUP_PG_BIN_DIR, `:`-separated. */
+  readonly pgBinDirs: readonly string[];
+  /** The program search path (PATH), searched after `pgBinDirs`. */
+  readonly searchPath: readonly string[];
+  /** S3 as the AWS SDK is configured: AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL), AWS_REGION, AWS_REQUEST_CHECKSUM_CALCULATION. */
+  readonly s3: {
+    readonly endpoint: string | undefined;
+    readonly region: string | undefined;
+    readonly checksums: 'when_supported' | 'when_required';
+  };
+  /** Test seam only: the point where a run announces itself and waits to be killed (DBBACKUP_TEST_PAUSE_AT). */
+  readonly pauseAt: PausePoint | undefined;
+  /**
+   * The environment client programs run with. libpq reads its `PG*` variables there, and a
+   * PostgreSQL URL takes what it leaves out from them, as libpq does.
+   */
+  readonly env: Readonly<NodeJS.ProcessEnv>;
+}
+
+const PAUSE_POINTS: readonly PausePoint[] = ['download', 'restore', 'swap'];
+
+/** Reads the settings from an environment (the process's at the edges, a made-up one in tests). */
+export function readSettings(env: NodeJS.ProcessEnv): Settings {
+  const list = (value: string | undefined) => (value ?? '').split(delimiter).filter(Boolean);
+  const pauseAt = PAUSE_POINTS.find((p) => p === env.DBBACKUP_TEST_PAUSE_AT);
+  return {
+    tmpDir: env.DBBACKUP_TMPDIR || tmpdir(),
+    pgBinDirs: list(env.DBBACKUP_PG_BIN_DIR),
+    searchPath: list(env.PATH),
+    s3: {
+      endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+      checksums: env.AWS_REQUEST_CHECKSUM_CALCULATION?.toLowerCase() === 'when_required' ? 'when_required' : 'when_supported',
+    },
+    pauseAt,
+    env: { ...env },
+  };
+}
+
+let processSettings: Settings | undefined;
+
+/**
+ * The process's own settings, read on first use and kept: what the core's entry points use when
+ * a library caller passes none. The CLI and the functions read theirs at start and pass them.
+ */
+export function defaultSettings(): Settings {
+  processSettings ??= readSettings(process.env);
+  return processSettings;
+}
