@@ -11,8 +11,7 @@ import { registerInvoke } from '../../cli/commands/invoke.js';
 import { registerList } from '../../cli/commands/list.js';
 import { registerRestore } from '../../cli/commands/restore.js';
 import { registerVerify } from '../../cli/commands/verify.js';
-import { parseDeploymentConfig } from '../../shared/deployment/deployment-config.js';
-import { restoreEventWording, runFunctionRestore } from '../../shared/deployment/run-function-restore.js';
+import { restoreEventWording } from '../../shared/deployment/run-function-restore.js';
 import { ConfigError, formatErrorLine, type OptionName } from '../../shared/errors.js';
 import { locateBackup } from '../../shared/catalog/locate-backup.js';
 
@@ -81,29 +80,5 @@ test('choosing two backups is refused in the words of whoever asked: flags on th
   assert.equal(
     formatErrorLine(error, restoreEventWording),
     'choose exactly one of "latest": true, "file": "<backup file name>" and "path": "s3://…"',
-  );
-
-  const config = parseDeploymentConfig({
-    alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
-    databases: [
-      {
-        name: 'school',
-        engine: 'postgres',
-        host: 'db.internal',
-        database: 'school',
-        secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:school-AbCdEf',
-      },
-    ],
-  });
-  const credentials = () => assert.fail('a refused event reads no secret');
-  await assert.rejects(
-    runFunctionRestore(
-      { database: 'school', latest: true, file: 'backup_school_20261121_230000.dump.gz' },
-      { config, bucket: 'b', credentials },
-    ),
-    (e: unknown) =>
-      e instanceof ConfigError &&
-      formatErrorLine(e) === 'choose exactly one of "latest": true, "file": "<backup file name>" and "path": "s3://…"' &&
-      !/--[a-z]/.test(formatErrorLine(e)),
   );
 });
