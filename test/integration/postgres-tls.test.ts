@@ -7,7 +7,7 @@ import { connectPostgres } from '../../shared/engines/postgres/postgres-client.j
 import { parsePostgresUrl } from '../../shared/engines/postgres/postgres-connection.js';
 import { ConfigError, formatErrorLine } from '../../shared/errors.js';
 import { type PostgresCluster, startPostgresCluster } from '../harness/postgres-cluster.js';
-import { cli, pgUrl, type RunResult, run, tempDir } from '../harness/test-env.js';
+import { cli, pgDumpWrapperDir, pgUrl, type RunResult, run, tempDir } from '../harness/test-env.js';
 
 /**
  * A private CA (one Node and libpq do not trust), a server certificate from it for `localhost`
@@ -295,5 +295,27 @@ describe('PostgreSQL over TLS: sslmode means what it means to libpq, in the prob
     const failure = await probeFailure(plain.toString());
     assert.match(failure, /does not accept TLS/);
     assert.match(failure, /sslmode=require/);
+  });
+
+  test('sslpassword is refused before anything runs: no secret reaches pg_dump or the output', async () => {
+    const dir = await tempDir('tls-argv');
+    const wrapper = await pgDumpWrapperDir(`printf '%s\\n' "$@" > '${dir}/argv'; exec "$REAL" "$@"`);
+    const secret = 'key-passphrase-4711';
+    const refused = await backup(tlsUrl('localhost', { sslmode: 'require', sslpassword: secret }), {
+      DBBACKUP_PG_BIN_DIR: wrapper,
+    });
+    assertOneLineFailure(refused, 2, /sslpassword/);
+    assert.ok(!refused.stderr.includes(secret));
+    assert.equal(await fs.stat(join(dir, 'argv')).catch(() => undefined), undefined, 'pg_dump never started');
+
+    // What pg_dump does receive: the TLS parameters, by URL; the password, by environment only.
+    const result = await backup(tlsUrl('localhost', { sslmode: 'verify-full', sslrootcert: pki.ca }), {
+      DBBACKUP_PG_BIN_DIR: wrapper,
+    });
+    assertBackedUp(result);
+    const argv = await fs.readFile(join(dir, 'argv'), 'utf8');
+    assert.match(argv, /--dbname=postgres:\/\/postgres@localhost:\d+\/shop\?sslmode=verify-full&sslrootcert=/);
+    assert.ok(!argv.includes((cluster as PostgresCluster).password));
+    assert.ok(!result.stdout.includes((cluster as PostgresCluster).password));
   });
 });

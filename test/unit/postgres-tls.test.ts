@@ -117,6 +117,14 @@ describe("sslmode means libpq's", () => {
     );
   });
 
+  test('sslpassword is refused, and its value is not repeated', () => {
+    assert.throws(
+      () => parsePostgresUrl('postgres://app@db/shop?sslmode=require&sslpassword=hunter2-secret', { HOME: home }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.message.startsWith('sslpassword') && !`${e.message} ${e.hint}`.includes('hunter2'),
+    );
+  });
+
   test('sslrootcert=system means verify-full, and refuses weaker modes (libpq 16)', () => {
     assert.equal(parsePostgresUrl('postgres://app@db/shop?sslrootcert=system', { HOME: home }).tls.mode, 'verify-full');
     assert.throws(

@@ -49,8 +49,21 @@ export interface TlsSettings {
 /** How one connection attempt goes: `false` for plain, else node-postgres's `ssl` option. */
 export type TlsAttempt = false | ConnectionOptions;
 
-/** Resolves the TLS parameters of a connection from its URL's query and the PG* variables. */
+/**
+ * Resolves the TLS parameters of a connection from its URL's query and the PG* variables.
+ * Refuses `sslpassword`: libpq takes it only as a connection parameter (there is no PG*
+ * variable for it), so pg_dump could get it only on its command line, which other users of the
+ * machine can read.
+ */
 export function resolveTlsSettings(params: URLSearchParams, env: NodeJS.ProcessEnv): TlsSettings {
+  if (params.has('sslpassword')) {
+    throw new ConfigError(
+      'sslpassword is not supported: pg_dump could only receive it on its command line, where other users of this machine can read it',
+      {
+        hint: 'use a client key without a passphrase (openssl pkey -in client.key -out client-plain.key), readable only by this user (chmod 600), named by sslkey',
+      },
+    );
+  }
   const home = homeDirectory(env);
   const atHome = (file: string) => (home ? join(home, '.postgresql', file) : '');
   const rootCert = params.get('sslrootcert') || env.PGSSLROOTCERT || atHome('root.crt');
