@@ -17,12 +17,28 @@ export interface PostgresCluster {
   stop(): Promise<void>;
 }
 
+/** What a test needs from a cluster beyond the defaults. */
+export interface PostgresClusterOptions {
+  /**
+   * Files written into the data directory before start-up, owned by the server's user with mode
+   * 0600: a TLS certificate and key, or a `pg_hba.conf` that replaces initdb's.
+   * @default none
+   */
+  readonly files?: Readonly<Record<string, string>>;
+  /**
+   * Server settings passed as `-c name=value` after the defaults (so they override them); file
+   * paths relative to the data directory name the `files` above.
+   * @default none
+   */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
 /**
  * Starts the system's PostgreSQL (initdb + postgres) in a temp dir on a free port of
  * 127.0.0.1, with password (scram) authentication over TCP. As root it runs as the `postgres`
  * user, since initdb refuses root. Fails with the package to install when binaries are missing.
  */
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export async function startPostgresCluster(options: PostgresClusterOptions = {}): Promise<PostgresCluster> {
   const binDir = await findServerBinDir();
   const owner = process.getuid?.() === 0 ? systemUser('postgres') : undefined;
   const dir = await fs.mkdtemp(join(tmpdir(), 'dbbackup-test-pg-'));
@@ -53,6 +69,12 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     await fs.rm(dir, { recursive: true, force: true });
     throw new Error(`initdb failed: ${initdb.stderr || initdb.error?.message}`);
   }
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    const file = join(data, name);
+    await fs.writeFile(file, text, { mode: 0o600 });
+    if (owner) await fs.chown(file, owner.uid, owner.gid);
+  }
+  const settings = Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
   const port = await freePort();
   const server: ChildProcess = spawn(
     join(binDir, 'postgres'),
@@ -73,6 +95,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       'full_page_writes=off',
       '-c',
       'max_connections=200',
+      ...settings,
     ],
     { uid: owner?.uid, gid: owner?.gid, stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -106,6 +129,9 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       break;
     } catch (error) {
       await client.end().catch(() => {});
+      // A server that answers with an error other than "starting up" is up, even if this plain
+      // login is not allowed (a pg_hba.conf of `hostssl` lines refuses it).
+      if (error instanceof pg.DatabaseError && error.code !== '57P03') break;
       if (attempt > 150) {
         await stop();
         throw new Error(`postgres did not accept connections: ${(error as Error).message}\n${log}`);

@@ -2,11 +2,13 @@ import pg from 'pg';
 import { ConfigError, DumpError } from '../../errors.js';
 import { redactText } from '../../redact.js';
 import type { PostgresConnection } from './postgres-connection.js';
+import { refusedTls, serverAnswered, type TlsAttempt, tlsAttempts, tlsFailure } from './postgres-tls.js';
 
 /**
- * Opens a node-postgres client for `conn` (or another database on the same server), mapping
- * login failures to errors a user can act on: an unknown database or a refused login is a
- * ConfigError (exit 2), an unreachable server a DumpError (exit 1).
+ * Opens a node-postgres client for `conn` (or another database on the same server), with
+ * libpq's meaning of sslmode (see postgres-tls.ts), mapping login failures to errors a user can
+ * act on: an unknown database, a refused login or a TLS failure is a ConfigError (exit 2), an
+ * unreachable server a DumpError (exit 1).
  */
 export async function connectPostgres(conn: PostgresConnection, database = conn.database): Promise<pg.Client> {
   // In-process only: node-postgres lets a connection string without a password override an
@@ -14,20 +16,32 @@ export async function connectPostgres(conn: PostgresConnection, database = conn.
   const url = new URL(conn.url);
   url.pathname = `/${encodeURIComponent(database)}`;
   if (conn.password !== undefined) url.password = encodeURIComponent(conn.password);
-  const client = new pg.Client({
-    connectionString: url.toString(),
-    application_name: 'dbbackup',
-    connectionTimeoutMillis: 15_000,
-  });
-  // A server that drops the connection emits 'error' on the client; pending queries reject anyway.
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return client;
-  } catch (error) {
-    await client.end().catch(() => {});
-    throw connectError(conn, database, error);
+  // node-postgres would read these itself, with other rules (and a warning); `ssl` says it all.
+  for (const name of [...url.searchParams.keys()]) {
+    if (name.startsWith('ssl') || name === 'uselibpqcompat') url.searchParams.delete(name);
   }
+  const failures: Array<{ ssl: TlsAttempt; error: unknown }> = [];
+  for (const ssl of await tlsAttempts(conn)) {
+    const client = new pg.Client({
+      connectionString: url.toString(),
+      ssl,
+      application_name: 'dbbackup',
+      connectionTimeoutMillis: 15_000,
+    });
+    // A server that drops the connection emits 'error' on the client; pending queries reject anyway.
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => {});
+      failures.push({ ssl, error });
+      if (!serverAnswered(error)) break;
+    }
+  }
+  // Where a TLS attempt got further than the server saying no to TLS, its failure is the telling one.
+  const telling = failures.find((f) => f.ssl !== false && !refusedTls(f.error)) ?? failures[failures.length - 1];
+  throw connectError(conn, database, telling?.error);
 }
 
 /** Runs `work` with a client, always closing it. Query errors become DumpErrors with the password redacted. */
@@ -52,6 +66,8 @@ function connectError(conn: PostgresConnection, database: string, error: unknown
   const code = (error as { code?: string }).code;
   const where = `${conn.host}:${conn.port}`;
   const message = redactText(postgresMessage(error), [conn.password]);
+  const tls = tlsFailure(conn, error);
+  if (tls) return tls;
   if (code === '3D000') {
     return new ConfigError(`database "${database}" does not exist on ${where}`, {
       hint: 'check the database name in the URL (list them with: psql -l)',

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { ConfigError } from '../../errors.js';
+import { resolveTlsSettings, type TlsSettings, tlsEnvironment } from './postgres-tls.js';
 
 /** A parsed PostgreSQL connection: what libpq and node-postgres need, password kept apart. */
 export interface PostgresConnection {
@@ -10,6 +11,8 @@ export interface PostgresConnection {
   readonly port: number;
   readonly user: string;
   readonly database: string;
+  /** sslmode and the certificate files, as libpq resolves them (see postgres-tls.ts). */
+  readonly tls: TlsSettings;
 }
 
 /**
@@ -38,6 +41,7 @@ export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>):
   }
   const user = decodeURIComponent(url.username) || params.get('user') || env.PGUSER || userInfo().username;
   const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || params.get('dbname') || env.PGDATABASE || user;
+  const tls = resolveTlsSettings(params, env);
 
   // Built from the resolved parts, so the shown URL says where pg_dump really connects.
   const query = new URLSearchParams(params);
@@ -47,13 +51,17 @@ export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>):
   if (socket) query.set('host', host);
   const text = query.toString();
   const safe = `${url.protocol}//${encodeURIComponent(user)}@${socket ? '' : host}:${port}/${encodeURIComponent(database)}${text ? `?${text}` : ''}`;
-  return { url: safe, password, host, port, user, database };
+  return { url: safe, password, host, port, user, database, tls };
 }
 
-/** The environment for a libpq program (pg_dump, pg_restore): password by PGPASSWORD, never argv. */
+/**
+ * The environment for a libpq program (pg_dump, pg_restore): password by PGPASSWORD, never argv;
+ * the TLS parameters the in-process client used, so both connect alike.
+ */
 export function libpqEnvironment(conn: PostgresConnection, env: Readonly<NodeJS.ProcessEnv>): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {
     ...env,
+    ...tlsEnvironment(conn.tls),
     PGAPPNAME: env.PGAPPNAME ?? 'dbbackup',
     PGCONNECT_TIMEOUT: env.PGCONNECT_TIMEOUT ?? '15',
   };
