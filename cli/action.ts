@@ -37,6 +37,7 @@ export const cliWording: Wording = {
     const shown = value ?? placeholder;
     return shown === undefined ? flag : `${flag} ${shown}`;
   },
+  howToList: 'run "dbbackup list --target URL"',
 };
 
 /**

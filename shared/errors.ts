@@ -1,12 +1,11 @@
-import type { BackupOptionsInput } from './backup/backup-options.js';
-import type { RestoreRequest } from './restore/run-restore.js';
-
 /**
  * An option a core message may refer to: a property of a backup's options or of a restore
  * request, or what names a deployed function (its stack, or the function's own name).
  */
 export type OptionName =
-  | RequestOption<
+  // Each is a key of BackupOptionsInput or RestoreRequest: test/unit/option-wording.test.ts checks
+  // it at compile time (the model does not import the operations).
+  | (
       | 'source'
       | 'target'
       | 'compression'
@@ -22,12 +21,9 @@ export type OptionName =
       | 'noManifest'
       | 'to'
       | 'confirm'
-    >
+    )
   | 'stack'
   | 'functionName';
-
-/** Keeps OptionName to names the core's request types really have. */
-type RequestOption<T extends keyof BackupOptionsInput | keyof RestoreRequest> = T;
 
 /** How a front end words the options its user sets. */
 export interface Wording {
@@ -38,6 +34,8 @@ export interface Wording {
    * without, with a placeholder for its value (`--file NAME`), or alone if it takes none (`--latest`).
    */
   setting(name: OptionName, value?: string): string;
+  /** How this front end's user sees which backups exist: `run "dbbackup list --target URL"`. */
+  readonly howToList: string;
 }
 
 /** A message or hint: plain text, or text that refers to options, in whichever words it is given. */
@@ -47,6 +45,7 @@ export type Text = string | ((words: Wording) => string);
 export const coreWording: Wording = {
   option: (name) => name,
   setting: (name, value) => (value === undefined ? name : `${name} ${JSON.stringify(value)}`),
+  howToList: 'list the backups there',
 };
 
 const render = (text: Text, words: Wording): string => (typeof text === 'string' ? text : text(words));
@@ -77,6 +76,7 @@ export abstract class DbBackupError extends Error {
     const recorder: Wording = {
       option: (name) => (named.push(name), name),
       setting: (name) => (named.push(name), name),
+      howToList: coreWording.howToList,
     };
     render(message, recorder);
     if (options.hint !== undefined) render(options.hint, recorder);

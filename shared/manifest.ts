@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { COMPRESSIONS } from './compression/compression.js';
-import { isDumpFormat, isEngineKind } from './engines/registry.js';
+import { engineWritesFormat, isDumpFormat, isEngineKind } from './engines/registry.js';
 import { STORAGE_CLASSES } from './targets/target.js';
 
 /** The manifest's own format version; readers refuse versions they do not know. */
@@ -11,39 +11,44 @@ export const MANIFEST_VERSION = 1;
  * exists only when its manifest does. The first seven fields keep the names the team's old
  * Django backup command used.
  */
-export const manifestSchema = z.object({
-  backup_file: z.string().min(1),
-  timestamp: z.string().regex(/^\d{8}_\d{6}$/),
-  datetime: z.string().datetime(),
-  database: z.string().min(1),
-  size_bytes: z.number().int().nonnegative(),
-  hash: z.string().regex(/^[0-9a-f]{64}$/),
-  status: z.literal('completed'),
+export const manifestSchema = z
+  .object({
+    backup_file: z.string().min(1),
+    timestamp: z.string().regex(/^\d{8}_\d{6}$/),
+    datetime: z.string().datetime(),
+    database: z.string().min(1),
+    size_bytes: z.number().int().nonnegative(),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    status: z.literal('completed'),
 
-  manifest_version: z.literal(MANIFEST_VERSION),
-  key: z.string().min(1),
-  location: z.string().min(1),
-  // Checked against the engines this version knows; typed as strings so the manifest's type does
-  // not depend on the engines' (which depend on it).
-  engine: z.string().refine((v): boolean => isEngineKind(v), 'an engine this version of dbbackup does not know'),
-  format: z.string().refine((v): boolean => isDumpFormat(v), 'a format this version of dbbackup does not know'),
-  compression: z.enum(COMPRESSIONS),
-  compression_level: z.number().int().nullable(),
-  hash_algorithm: z.literal('sha256'),
-  source_size_bytes: z.number().int().nonnegative(),
-  database_size_bytes: z.number().int().nonnegative().nullable(),
-  duration_ms: z.number().int().nonnegative(),
-  storage_class: z.enum(STORAGE_CLASSES).nullable(),
-  sse: z.enum(['AES256', 'aws:kms', 'none']),
-  kms_key_id: z.string().nullable(),
-  engine_version: z.record(z.string(), z.string()),
-  tool_version: z.string(),
-  source: z.string(),
-  kind: z.enum(['manual', 'scheduled', 'pre-restore']),
-  label: z.string().nullable(),
-  tables: z.record(z.string(), z.number().int().nonnegative()),
-  tables_estimated: z.array(z.string()),
-});
+    manifest_version: z.literal(MANIFEST_VERSION),
+    key: z.string().min(1),
+    location: z.string().min(1),
+    // Checked against the engines this version knows; typed as strings so the manifest's type does
+    // not depend on the engines' (which depend on it).
+    engine: z.string().refine((v): boolean => isEngineKind(v), 'an engine this version of dbbackup does not know'),
+    format: z.string().refine((v): boolean => isDumpFormat(v), 'a format this version of dbbackup does not know'),
+    compression: z.enum(COMPRESSIONS),
+    compression_level: z.number().int().nullable(),
+    hash_algorithm: z.literal('sha256'),
+    source_size_bytes: z.number().int().nonnegative(),
+    database_size_bytes: z.number().int().nonnegative().nullable(),
+    duration_ms: z.number().int().nonnegative(),
+    storage_class: z.enum(STORAGE_CLASSES).nullable(),
+    sse: z.enum(['AES256', 'aws:kms', 'none']),
+    kms_key_id: z.string().nullable(),
+    engine_version: z.record(z.string(), z.string()),
+    tool_version: z.string(),
+    source: z.string(),
+    kind: z.enum(['manual', 'scheduled', 'pre-restore']),
+    label: z.string().nullable(),
+    tables: z.record(z.string(), z.number().int().nonnegative()),
+    tables_estimated: z.array(z.string()),
+  })
+  .refine((m): boolean => engineWritesFormat(m.engine, m.format), {
+    message: 'the format is not one its engine writes',
+    path: ['format'],
+  });
 
 export type Manifest = z.infer<typeof manifestSchema>;
 

@@ -50,13 +50,11 @@ export function readSettings(env: NodeJS.ProcessEnv): Settings {
   };
 }
 
-let processSettings: Settings | undefined;
-
 /**
- * The process's own settings, read on first use and kept: what the core's entry points use when
- * a library caller passes none. The CLI and the functions read theirs at start and pass them.
+ * The process's own settings, read when called: the default of the core's entry points for a
+ * library caller that passes none (the CLI and the functions read theirs once, at start, and
+ * pass them). The one place the core reads the environment.
  */
 export function defaultSettings(): Settings {
-  processSettings ??= readSettings(process.env);
-  return processSettings;
+  return readSettings(process.env);
 }

@@ -8,6 +8,7 @@ import { ProgressLine } from '../progress-line.js';
 import { action, integerOption } from '../action.js';
 import { targetOptions } from '../target-flags.js';
 import { settings } from '../cli-settings.js';
+import { choosableFormats, type DumpFormat } from '../../shared/engines/registry.js';
 
 interface BackupFlags {
   source: string;
@@ -15,7 +16,7 @@ interface BackupFlags {
   name?: string;
   compression: (typeof COMPRESSIONS)[number];
   level?: number;
-  format?: 'custom' | 'plain';
+  format?: DumpFormat;
   storageClass?: (typeof STORAGE_CLASSES)[number];
   sse?: 'AES256' | 'aws:kms';
   kmsKeyId?: string;
@@ -37,7 +38,12 @@ export function registerBackup(program: Command): void {
     .option('--name <label>', "name used in keys instead of the database's own")
     .addOption(new Option('--compression <kind>', 'compression').choices(COMPRESSIONS).default('gzip'))
     .option('--level <n>', 'compression level (gzip 1-9, default 5; zstd 1-19, default 3)', integerOption('--level'))
-    .addOption(new Option('--format <format>', 'PostgreSQL dump format (default custom)').choices(['custom', 'plain']))
+    .addOption(
+      new Option(
+        '--format <format>',
+        'dump format, for engines that write several (PostgreSQL: custom, the default, or plain)',
+      ).choices(choosableFormats()),
+    )
     .addOption(new Option('--storage-class <class>', 'S3 storage class (default STANDARD)').choices(STORAGE_CLASSES))
     .addOption(new Option('--sse <mode>', 'S3 server-side encryption (default AES256)').choices(['AES256', 'aws:kms']))
     .option('--kms-key-id <id>', 'KMS key id or ARN for --sse aws:kms')

@@ -1,6 +1,6 @@
 import { Argument, type Command, Option } from 'commander';
-import { TIERS } from '../../shared/deployment/deployment-config.js';
-import { functionName } from '../../shared/deployment/deployment-names.js';
+// From the names module, not the config's: importing the config's parser would load it at every CLI start.
+import { functionName, TIERS } from '../../shared/deployment/deployment-names.js';
 import { action } from '../action.js';
 
 interface InvokeFlags {

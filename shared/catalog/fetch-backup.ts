@@ -2,26 +2,16 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Compression, createDecompressor, isCorruptData } from '../compression/compression.js';
+import { createDecompressor, isCorruptData } from '../compression/compression.js';
 import { formatOf, inferFromName } from '../engines/registry.js';
 import { IntegrityError } from '../errors.js';
 import type { LocatedBackup } from './locate-backup.js';
 import { pausePoint } from '../pipeline/pause-point.js';
 import { Meter } from '../pipeline/meter.js';
 import type { Settings } from '../settings.js';
+import type { FetchedBackup } from '../engines/destination.js';
 
-/** A backup downloaded, decompressed and checked against its manifest, in a temp file. */
-export interface FetchedBackup {
-  /** The decompressed archive (custom dump, SQL script or SQLite file). */
-  readonly file: string;
-  readonly format: string;
-  readonly compression: Compression;
-  readonly storedBytes: number;
-  readonly archiveBytes: number;
-  /** True when size and SHA-256 were compared with a manifest. */
-  readonly verified: boolean;
-  cleanup(): Promise<void>;
-}
+export type { FetchedBackup } from '../engines/destination.js';
 
 /**
  * Downloads a backup to a temp file while hashing and decompressing it, then compares its size

@@ -1,5 +1,6 @@
 import { text } from 'node:stream/consumers';
-import { ConfigError, StorageError } from '../errors.js';
+import { ENGINES } from '../engines/registry.js';
+import { ConfigError, StorageError, type Wording } from '../errors.js';
 import { MANIFEST_SUFFIX, type Manifest, parseManifest } from '../manifest.js';
 import type { Target } from '../targets/target.js';
 
@@ -26,7 +27,8 @@ export async function listBackups(
   target: Target,
   filter: { database?: string } = {},
 ): Promise<{ backups: ListedBackup[]; problems: ManifestProblem[] }> {
-  const prefixes = filter.database ? [`postgres/${filter.database}/`, `sqlite/${filter.database}/`] : [''];
+  // Keys begin with the engine's kind, then the database (see buildBackupKey).
+  const prefixes = filter.database ? ENGINES.map((e) => `${e.kind}/${filter.database}/`) : [''];
   const manifestKeys: string[] = [];
   for (const prefix of prefixes) {
     for await (const object of target.list(prefix)) {
@@ -74,7 +76,7 @@ export function chooseBackup(
   selector: { file?: string; database?: string; where: string },
 ): ListedBackup {
   const where = `${selector.where}${selector.database ? ` for database ${selector.database}` : ''}`;
-  const hint = 'list the backups there to see which exist';
+  const hint = (w: Wording) => `${w.howToList} to see the backups that exist`;
   if (selector.file) {
     const found = backups.find((b) => b.manifest.backup_file === selector.file || b.key === selector.file);
     if (!found) throw new ConfigError(`no completed backup named "${selector.file}" in ${where}`, { hint });

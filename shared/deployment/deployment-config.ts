@@ -5,9 +5,9 @@ import { parseOrConfigError } from '../parse-or-config-error.js';
 import { ConfigError } from '../errors.js';
 import { STORAGE_CLASSES } from '../targets/target.js';
 
-/** The schedule tiers of grandfather-father-son retention. */
-export const TIERS = ['daily', 'weekly', 'monthly'] as const;
-export type Tier = (typeof TIERS)[number];
+import type { Tier } from './deployment-names.js';
+
+export { TIERS, type Tier } from './deployment-names.js';
 
 /** When each tier runs, in the deployment's time zone, unless a database says otherwise. */
 export const DEFAULT_SCHEDULES: Record<Tier, Schedule> = {

@@ -7,6 +7,10 @@ import type { BackupLabels } from './backup-event.js';
  * codes, log stream) is in backup-task.ts.
  */
 
+/** The schedule tiers of grandfather-father-son retention. */
+export const TIERS = ['daily', 'weekly', 'monthly'] as const;
+export type Tier = (typeof TIERS)[number];
+
 /** `<stack>-<database>-backup`: how the stack names a database's functions, and how `dbbackup invoke` finds them. */
 export function functionName(stack: string, database: string, role: 'backup' | 'restore'): string {
   return `${stack}-${database}-${role}`.slice(0, 64);

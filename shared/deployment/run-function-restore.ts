@@ -3,7 +3,8 @@ import type { Settings } from '../settings.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
-import { coreWording, DbBackupError, type OptionName, type Wording } from '../errors.js';
+import { DbBackupError, type OptionName, type Wording } from '../errors.js';
+import { deploymentWording } from './deployment-wording.js';
 import { checkBackupSelector } from '../catalog/locate-backup.js';
 import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 
@@ -25,6 +26,8 @@ export const functionRestoreEventSchema = z
     confirm: z.string().optional(),
     dryRun: z.boolean().optional(),
     noSafetyBackup: z.boolean().optional(),
+    /** With `path`: restore an object that has no manifest (nothing can be verified). */
+    noManifest: z.boolean().optional(),
   })
   .strict();
 
@@ -38,20 +41,22 @@ const FIELD_PLACEHOLDERS: Record<OptionName & keyof FunctionRestoreEvent, string
   path: '"s3://…"',
   to: '"<database URL>"',
   confirm: '"<destination name>"',
+  noManifest: 'true',
 };
 
 const isEventField = (name: OptionName): name is keyof typeof FIELD_PLACEHOLDERS => Object.hasOwn(FIELD_PLACEHOLDERS, name);
 
 /**
  * The restore event's words for options: its fields, `"file": "<backup file name>"`,
- * `"confirm": "school"`. An option the event has no field for keeps the core's name.
+ * `"confirm": "school"`. An option the event has no field for is named as the deployment setting that decides it.
  */
 export const restoreEventWording: Wording = {
-  option: (name) => (isEventField(name) ? `"${name}"` : coreWording.option(name)),
+  option: (name) => (isEventField(name) ? `"${name}"` : deploymentWording.option(name)),
   setting: (name, value) =>
     isEventField(name)
       ? `"${name}": ${value === undefined ? FIELD_PLACEHOLDERS[name] : JSON.stringify(value)}`
-      : coreWording.setting(name, value),
+      : deploymentWording.setting(name, value),
+  howToList: deploymentWording.howToList,
 };
 
 /** What a restore function gives each restore: its deployment, bucket and credentials. */
@@ -79,7 +84,14 @@ export async function runFunctionRestore(input: unknown, deps: FunctionRestoreDe
 async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<RestoreResult> {
   const event = parseOrConfigError(functionRestoreEventSchema, input);
   const db = findDatabase(deps.config, event.database);
-  const selector = { target: `s3://${deps.bucket}`, database: db.name, latest: event.latest, file: event.file, path: event.path };
+  const selector = {
+    target: `s3://${deps.bucket}`,
+    database: db.name,
+    latest: event.latest,
+    file: event.file,
+    path: event.path,
+    noManifest: event.noManifest,
+  };
   // Checked before the database's secret is read for the default destination.
   checkBackupSelector(selector);
   return runRestore(

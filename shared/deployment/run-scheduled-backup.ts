@@ -4,6 +4,7 @@ import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase, tierSettings } from './deployment-config.js';
 import { formatErrorLine } from '../errors.js';
+import { deploymentWording } from './deployment-wording.js';
 import type { Manifest } from '../manifest.js';
 import { composeAlert } from '../notify/alert.js';
 import { type Notifier, sendAlert } from '../notify/notifier.js';
@@ -38,7 +39,7 @@ export class ScheduledBackupFailure extends Error {
   readonly alerted: boolean;
 
   constructor(cause: unknown, alerted: boolean) {
-    super(formatErrorLine(cause), { cause });
+    super(formatErrorLine(cause, deploymentWording), { cause });
     this.name = alerted ? REPORTED_FAILURE_ERROR : 'ScheduledBackupFailure';
     this.alerted = alerted;
   }
@@ -96,7 +97,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
     }
     return manifest;
   } catch (error) {
-    const reason = formatErrorLine(error);
+    const reason = formatErrorLine(error, deploymentWording);
     deps.log('backup failed', { database: event.database, tier: event.tier, error: reason });
     const message = composeAlert({
       kind: 'failure',

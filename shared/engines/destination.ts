@@ -1,5 +1,5 @@
-import type { Check } from '../verify/compare-row-counts.js';
-import type { FetchedBackup } from '../catalog/fetch-backup.js';
+import type { Check } from './compare-row-counts.js';
+import type { Compression } from '../compression/compression.js';
 import type { Manifest } from '../manifest.js';
 import type { Settings } from '../settings.js';
 
@@ -53,4 +53,17 @@ export interface Destination {
   readonly sourceUrl: string;
   inspect(): Promise<DestinationState>;
   restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome>;
+}
+
+/** A backup downloaded, decompressed and checked against its manifest, in a temp file. */
+export interface FetchedBackup {
+  /** The decompressed archive (custom dump, SQL script or SQLite file). */
+  readonly file: string;
+  readonly format: string;
+  readonly compression: Compression;
+  readonly storedBytes: number;
+  readonly archiveBytes: number;
+  /** True when size and SHA-256 were compared with a manifest. */
+  readonly verified: boolean;
+  cleanup(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.js';
 import { redactUrl } from '../redact.js';
 import { type Compression, COMPRESSION_SUFFIX, COMPRESSIONS } from '../compression/compression.js';
 import type { Destination } from './destination.js';
-import type { Engine, EngineDefinition, FormatDefinition, OpenEngineOptions } from './engine.js';
+import type { EngineDefinition, FormatDefinition } from './engine.js';
 import { postgres } from './postgres/postgres-definition.js';
 import { sqlite } from './sqlite/sqlite-definition.js';
 import { defaultSettings, type Settings } from '../settings.js';
@@ -18,7 +18,6 @@ export type EngineKind = (typeof ENGINES)[number]['kind'];
 /** Every engine's dump formats: PostgreSQL custom (pg_restore) or plain SQL; SQLite's is the database file. */
 export type DumpFormat = (typeof ENGINES)[number]['formats'][number]['name'];
 
-export const ENGINE_KINDS = ENGINES.map((e) => e.kind) as [EngineKind, ...EngineKind[]];
 export const DUMP_FORMATS = ENGINES.flatMap((e) => e.formats.map((f) => f.name)) as [DumpFormat, ...DumpFormat[]];
 
 // Plain booleans, not type guards: the manifest's schema uses them, and a guard's type would tie
@@ -78,34 +77,46 @@ export function locateDatabase(url: string, role: 'source' | 'destination'): Eng
   });
 }
 
-/** Opens the source a URL names, loading only its engine's driver. */
-export async function openEngine(source: string, options: OpenEngineOptions = { settings: defaultSettings() }): Promise<Engine> {
-  return locateDatabase(source, 'source').openSource(source, options);
-}
-
 /** Opens the restore destination a URL names, read as a backup's source is. */
 export async function openDestination(url: string, settings: Settings = defaultSettings()): Promise<Destination> {
   return locateDatabase(url, 'destination').openDestination(url, settings);
 }
 
-/** Format and compression from a file name, for a backup restored without its manifest. */
+/**
+ * Format and compression from a file name, for a backup restored without its manifest: the
+ * format whose extension is the longest match wins, so a `.mysql.sql` engine could coexist
+ * with PostgreSQL's `.sql`.
+ */
 export function inferFromName(fileName: string): { format: DumpFormat; compression: Compression } {
   const lower = fileName.toLowerCase();
   const compression = COMPRESSIONS.find((c) => c !== 'none' && lower.endsWith(COMPRESSION_SUFFIX[c])) ?? 'none';
   const stem = lower.slice(0, lower.length - COMPRESSION_SUFFIX[compression].length);
+  let best: { format: string; length: number } | undefined;
   for (const engine of ENGINES as readonly EngineDefinition[]) {
     for (const format of engine.formats) {
-      if ([format.extension, ...(format.otherExtensions ?? [])].some((ext) => stem.endsWith(ext))) {
-        return { format: format.name as DumpFormat, compression };
+      for (const ext of [format.extension, ...(format.otherExtensions ?? [])]) {
+        if (stem.endsWith(ext) && ext.length > (best?.length ?? 0)) best = { format: format.name, length: ext.length };
       }
     }
   }
-  const extensions = (ENGINES as readonly EngineDefinition[]).flatMap((e) => e.formats.map((f) => f.extension));
+  if (best) return { format: best.format as DumpFormat, compression };
+  const extensions = (ENGINES as readonly EngineDefinition[]).flatMap((e) =>
+    e.formats.flatMap((f) => [f.extension, ...(f.otherExtensions ?? [])]),
+  );
+  const suffixes = COMPRESSIONS.filter((c) => c !== 'none').map((c) => COMPRESSION_SUFFIX[c]);
   throw new ConfigError(`cannot tell the format of "${fileName}" without its manifest`, {
-    hint: `expected a name ending in ${extensions.join(', ')}, optionally followed by ${COMPRESSIONS.filter((c) => c !== 'none')
-      .map((c) => COMPRESSION_SUFFIX[c])
-      .join(' or ')}`,
+    hint: `expected a name ending in ${listed(extensions)}, optionally followed by ${listed(suffixes)}`,
   });
+}
+
+/** Whether `format` is one of `engine`'s formats (a manifest must not pair one engine with another's format). */
+export function engineWritesFormat(engine: string, format: string): boolean {
+  return (ENGINES as readonly EngineDefinition[]).some((e) => e.kind === engine && e.formats.some((f) => f.name === format));
+}
+
+/** Formats the user may choose among (engines with more than one), for a front end's help. */
+export function choosableFormats(): string[] {
+  return (ENGINES as readonly EngineDefinition[]).flatMap((e) => (e.formats.length > 1 ? e.formats.map((f) => f.name) : []));
 }
 
 /** `a, b or c` */

@@ -206,7 +206,7 @@ export async function pgDumpWrapperDir(body: string): Promise<string> {
 
 /**
  * Runs the CLI with DBBACKUP_TEST_PAUSE_AT=point until it says it paused there, then kills it
- * with SIGKILL: a crash at an exact instant (see shared/pause-point.ts).
+ * with SIGKILL: a crash at an exact instant (see shared/pipeline/pause-point.ts).
  */
 export async function killCliAt(point: string, args: string[]): Promise<void> {
   const child = spawn(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), ...args], {

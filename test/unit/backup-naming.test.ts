@@ -4,8 +4,9 @@ import { buildBackupKey, formatTimestamp } from '../../shared/backup/backup-key.
 import { parseBackupOptions } from '../../shared/backup/backup-options.js';
 import { resolveLevel } from '../../shared/compression/compression.js';
 import { keySafeName } from '../../shared/engines/engine.js';
-import { choosePgTool, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
+import { choosePgTool, majorOf, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
 import { ConfigError } from '../../shared/errors.js';
+import { inferFromName } from '../../shared/engines/registry.js';
 import { parseManifest } from '../../shared/manifest.js';
 
 describe('backup keys', () => {
@@ -136,5 +137,38 @@ describe('manifests', () => {
     assert.ok('error' in badHash && badHash.error.startsWith('hash:'));
     const notCompleted = parseManifest(JSON.stringify({ ...valid, status: 'running' }));
     assert.ok('error' in notCompleted && notCompleted.error.startsWith('status:'));
+  });
+
+  test('a manifest pairing an engine with a format it does not write, or naming an unknown engine, is refused', () => {
+    const crossed = parseManifest(JSON.stringify({ ...valid, engine: 'postgres', format: 'sqlite' }));
+    assert.ok('error' in crossed && crossed.error.startsWith('format:'), JSON.stringify(crossed));
+    const unknown = parseManifest(JSON.stringify({ ...valid, engine: 'mysql' }));
+    assert.ok('error' in unknown && unknown.error.startsWith('engine:'), JSON.stringify(unknown));
+  });
+});
+
+describe('backups restored without a manifest', () => {
+  test('the file name tells format and compression, whatever the case of its extensions', () => {
+    assert.deepEqual(inferFromName('backup_a_1.DB.GZ'), { format: 'sqlite', compression: 'gzip' });
+    assert.deepEqual(inferFromName('x.sqlite3'), { format: 'sqlite', compression: 'none' });
+    assert.deepEqual(inferFromName('x.Dump.Zst'), { format: 'custom', compression: 'zstd' });
+    assert.deepEqual(inferFromName('x.sql.gz'), { format: 'plain', compression: 'gzip' });
+  });
+
+  test('an unknown name is refused with every extension that would do', () => {
+    assert.throws(
+      () => inferFromName('x.tar.gz'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /expected a name ending in \.dump, \.sql, \.db, \.sqlite or \.sqlite3, optionally followed by \.gz or \.zst/.test(
+          e.hint ?? '',
+        ),
+    );
+  });
+
+  test('pg_restore is chosen by the major of the pg_dump that wrote the archive, written as pg_dump prints it or bare', () => {
+    assert.equal(majorOf('pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)'), 15);
+    assert.equal(majorOf('99.1'), 99);
+    assert.equal(majorOf('unknown'), undefined);
   });
 });

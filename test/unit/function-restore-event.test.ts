@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseDeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { ConfigError, formatErrorLine } from '../../shared/errors.js';
-import { runFunctionRestore } from '../../shared/deployment/run-function-restore.js';
+import {
+  functionRestoreEventSchema,
+  restoreEventWording,
+  runFunctionRestore,
+} from '../../shared/deployment/run-function-restore.js';
 
 const config = parseDeploymentConfig({
   alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
@@ -36,4 +40,10 @@ test('a restore event must choose exactly one backup, in the event’s own words
         !/--[a-z]/.test(formatErrorLine(error)),
     );
   }
+});
+
+test('what a restore event cannot set is named as the deployment setting that decides it; what it can, as its field', () => {
+  assert.equal(restoreEventWording.setting('noManifest'), '"noManifest": true');
+  assert.equal(restoreEventWording.option('target'), "the deployment's bucket");
+  assert.ok(functionRestoreEventSchema.safeParse({ database: 'school', path: 's3://b/k.dump.gz', noManifest: true }).success);
 });

@@ -66,4 +66,24 @@ describe('layers', () => {
     const offending = core.filter((s) => s.file !== 'shared/settings.ts' && /process\.env\b/.test(s.text)).map((s) => s.file);
     assert.deepEqual(offending, []);
   });
+
+  test('imports go down the layers: model ← engines, targets and mechanisms ← operations ← deployment', () => {
+    const level = (file: string): number => {
+      const folder = file.split('/')[1] ?? '';
+      if (file.split('/').length === 2) return 0; // shared/*.ts: the model
+      if (['engines', 'targets', 'compression', 'pipeline', 'notify'].includes(folder)) return 1;
+      if (['backup', 'restore', 'verify', 'catalog'].includes(folder)) return 2;
+      return 3; // deployment/
+    };
+    // The one upward edge: the manifest describes what the mechanisms write (engines and formats,
+    // compressions, storage classes), so it takes their lists from them.
+    const allowed = (edge: string) => edge.startsWith('shared/manifest.ts → ') && level(edge.split(' → ')[1] ?? '') === 1;
+    const offending = core.flatMap((s) =>
+      s.imports
+        .filter((i) => i.startsWith('shared/') && level(i) > level(s.file))
+        .map((i) => `${s.file} → ${i}`)
+        .filter((edge) => !allowed(edge)),
+    );
+    assert.deepEqual(offending, []);
+  });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sqlitePath } from '../../shared/engines/sqlite/sqlite-path.js';
-import { openEngine } from '../../shared/engines/registry.js';
+import { locateDatabase } from '../../shared/engines/registry.js';
 import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js';
 import { libpqEnvironment, parsePostgresUrl } from '../../shared/engines/postgres/postgres-connection.js';
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
@@ -13,13 +13,18 @@ import { FileTarget } from '../../shared/targets/file-target.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import { parseS3Url, partSizeFor, S3Target } from '../../shared/targets/s3-target.js';
 
+/** Opens a backup's source as runBackup does: the engine the URL names, then its source. */
+async function openEngine(url: string, settings = readSettings({})) {
+  return locateDatabase(url, 'source').openSource(url, { settings });
+}
+
 describe('source URLs', () => {
   test('postgres:// and postgresql:// pick PostgreSQL; the password stays out of the shown URL', async () => {
     for (const url of [
       'postgres://app:s3cr%40t@db.example.com:6543/school',
       'postgresql://app:s3cr%40t@db.example.com:6543/school',
     ]) {
-      const engine = await openEngine(url, { settings: readSettings({}) });
+      const engine = await openEngine(url);
       assert.ok(engine instanceof PostgresEngine);
       assert.equal(parsePostgresUrl(url, {}).url, `${url.split(':')[0]}://app@db.example.com:6543/school`);
     }

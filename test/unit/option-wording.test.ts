@@ -14,6 +14,13 @@ import { registerVerify } from '../../cli/commands/verify.js';
 import { restoreEventWording } from '../../shared/deployment/run-function-restore.js';
 import { ConfigError, formatErrorLine, type OptionName } from '../../shared/errors.js';
 import { locateBackup } from '../../shared/catalog/locate-backup.js';
+import type { BackupOptionsInput } from '../../shared/backup/backup-options.js';
+import type { RestoreRequest } from '../../shared/restore/run-restore.js';
+
+/** Fails to compile if a core message could name an option no request type has. */
+type NotARequestKey = Exclude<OptionName, keyof BackupOptionsInput | keyof RestoreRequest | 'stack' | 'functionName'>;
+const everyOptionIsARequestKey: [NotARequestKey] extends [never] ? true : NotARequestKey = true;
+void everyOptionIsARequestKey;
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 

@@ -82,7 +82,8 @@ export function choosePgTool(tools: readonly PgTool[], serverMajor: number, serv
 
 /** The major version a client program's version line names: `pg_dump (PostgreSQL) 15.18 …` → 15. */
 export function majorOf(version: string | undefined): number | undefined {
-  const match = /\(PostgreSQL\)\s+(\d+)/.exec(version ?? '');
+  // A bare `15.4` (a hand-written manifest) counts too: the first number is the major.
+  const match = /\(PostgreSQL\)\s+(\d+)/.exec(version ?? '') ?? /^\s*(\d+)(?:\.\d+)*\s*$/.exec(version ?? '');
   return match ? Number(match[1]) : undefined;
 }
 

@@ -2,19 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
-import { compareRowCounts } from '../../verify/compare-row-counts.js';
+import { compareRowCounts } from '../compare-row-counts.js';
 import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-tools.js';
 import { connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 import { ConfigError, RestoreError } from '../../errors.js';
-import type { FetchedBackup } from '../../catalog/fetch-backup.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
 import { summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { runCommand } from '../../pipeline/run-command.js';
 import { redactText } from '../../redact.js';
-import type { Destination, DestinationState, RestoreCheck, RestoreOptions, RestoreOutcome } from '../destination.js';
+import type {
+  Destination,
+  DestinationState,
+  FetchedBackup,
+  RestoreCheck,
+  RestoreOptions,
+  RestoreOutcome,
+} from '../destination.js';
 import type { Settings } from '../../settings.js';
 
 /** The database dbbackup connects to for CREATE/ALTER/DROP DATABASE on the destination server. */
@@ -184,7 +190,7 @@ export class PostgresDestination implements Destination {
       result = await runCommand(psql, args, { env, timeoutMs: 0 });
     }
     if (result.code !== 0) {
-      const said = redactText(summarizeStderr(result.stderr), [this.conn.password]);
+      const said = redactText(summarizeStderr(result.stderr), [this.conn.password]) || `exit code ${result.code}, no message`;
       throw new RestoreError(`${backup.format === 'custom' ? 'pg_restore' : 'psql'} failed: ${said}`, {
         hint: 'the destination was not changed',
       });

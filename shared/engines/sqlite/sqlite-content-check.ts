@@ -2,7 +2,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { IntegrityError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
-import { compareRowCounts } from '../../verify/compare-row-counts.js';
+import { compareRowCounts } from '../compare-row-counts.js';
 import type { ContentCheck } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
 import type { Settings } from '../../settings.js';

@@ -3,13 +3,19 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { compareRowCounts } from '../../verify/compare-row-counts.js';
+import { compareRowCounts } from '../compare-row-counts.js';
 import { inspectSqliteFile, userTableNames } from './sqlite-file.js';
 import { ConfigError, RestoreError } from '../../errors.js';
-import type { FetchedBackup } from '../../catalog/fetch-backup.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
-import type { Destination, DestinationState, RestoreCheck, RestoreOptions, RestoreOutcome } from '../destination.js';
+import type {
+  Destination,
+  DestinationState,
+  FetchedBackup,
+  RestoreCheck,
+  RestoreOptions,
+  RestoreOutcome,
+} from '../destination.js';
 
 /**
  * Restores into a SQLite file. An existing database, even a live one in WAL mode, is replaced
