@@ -206,6 +206,28 @@ describe('secrets reach no output: CLI lines, --json, manifests, client-program 
     assert.deepEqual(new Set(await bin.passwords()), new Set([PASSWORD]));
   });
 
+  test('a password from a password file (PGPASSFILE) logs in, and nothing of the file reaches an output or argument', async () => {
+    const bin = await recordingBinDir();
+    const dir = await tempDir('secrets-pgpass');
+    const passfile = join(dir, 'pgpass');
+    const escaped = PASSWORD.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+    await fs.writeFile(passfile, `127.0.0.1:${port()}:${db}:${role}:${escaped}\n`, { mode: 0o600 });
+    const env: NodeJS.ProcessEnv = { ...process.env, DBBACKUP_PG_BIN_DIR: bin.dir, PGPASSFILE: passfile };
+    delete env.PGPASSWORD;
+    const source = `postgres://${role}@127.0.0.1:${port()}/${db}`;
+    const backup = await cli(['backup', '--source', source, '--target', `s3://${bucket}/passfile`, '--json'], { env });
+    assert.equal(backup.code, 0, backup.stderr);
+    const manifest = JSON.parse(backup.stdout) as { key: string };
+    for (const [where, output] of [
+      ['backup', backup.stdout + backup.stderr],
+      ['the stored manifest', (await getObject(bucket, `${manifest.key}.json`)).toString('utf8')],
+      ['client-program arguments', await bin.argv()],
+    ] as const) {
+      assertNoSecret(output, PASSWORD, where);
+    }
+    assert.deepEqual(await bin.passwords(), [''], 'pg_dump read the file itself');
+  });
+
   test('a secret libpq takes only on its command line (sslpassword, SCRAM keys, an OAuth client secret) is refused before anything runs, naming the parameter, never its value', async () => {
     const bin = await recordingBinDir();
     const tmp = await tempDir('secrets-tmp');
