@@ -1,6 +1,24 @@
 import { InvalidArgumentError } from 'commander';
 import { ConfigError, DbBackupError, formatErrorLine, IntegrityError, type OptionName, type Wording } from '../shared/errors.js';
-import { redactText } from '../shared/redact.js';
+import { isSecretParameter } from '../shared/engines/registry.js';
+import { locationSecrets, redactText } from '../shared/redact.js';
+import { settings } from './cli-settings.js';
+
+/**
+ * What this run was given that it must never print: the secret fields of every location on its
+ * command line (a `--source` or `--to` URL's password, a secret parameter) and PGPASSWORD,
+ * found by parsing them. Whatever text reaches the user from elsewhere (a core error, a
+ * deployed function's log) is cleaned of these.
+ */
+export function commandLineSecrets(argv: readonly string[] = process.argv.slice(2)): string[] {
+  const values = argv.map((arg) => (/^--[^=]+=/.test(arg) ? arg.slice(arg.indexOf('=') + 1) : arg));
+  return [...values.flatMap((value) => locationSecrets(value, isSecretParameter)), settings.env.PGPASSWORD ?? ''];
+}
+
+/** Text for the user, without anything {@link commandLineSecrets} names. */
+export function withoutSecrets(text: string): string {
+  return redactText(text, commandLineSecrets());
+}
 
 /** Whether `--debug` was given anywhere on the command line (stack traces on errors). */
 export const debugEnabled = (): boolean => process.argv.includes('--debug') || process.env.DBBACKUP_DEBUG === '1';
@@ -49,10 +67,10 @@ export function action<A extends unknown[]>(name: string, work: (...args: A) => 
     try {
       process.exitCode = (await work(...args)) ?? 0;
     } catch (error) {
-      process.stderr.write(`dbbackup ${name}: ${redactText(formatErrorLine(error, cliWording))}\n`);
+      process.stderr.write(`dbbackup ${name}: ${withoutSecrets(formatErrorLine(error, cliWording))}\n`);
       if (debugEnabled()) {
         for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
-          process.stderr.write(`${redactText(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
+          process.stderr.write(`${withoutSecrets(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
         }
       } else if (!(error instanceof DbBackupError)) {
         process.stderr.write('(an unexpected error: run again with --debug for details, and please report it)\n');

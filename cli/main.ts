@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { toolVersion } from '../shared/tool-version.js';
+import { withoutSecrets } from './action.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInfo } from './commands/info.js';
@@ -17,6 +18,9 @@ const program = new Command('dbbackup')
   .version(toolVersion())
   .option('--debug', 'print stack traces on errors')
   .showHelpAfterError('(run with --help for usage)')
+  // Commander quotes what it cannot parse (an unknown command may be a URL); set before the
+  // commands are added, which inherit it.
+  .configureOutput({ outputError: (text, write) => write(withoutSecrets(text)) })
   .addHelpText(
     'after',
     `

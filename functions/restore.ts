@@ -1,7 +1,7 @@
 import type { Handler } from 'aws-lambda';
 import { formatErrorLine } from '../shared/errors.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
-import { runFunctionRestore } from '../shared/deployment/run-function-restore.js';
+import { loggableRestoreEvent, runFunctionRestore } from '../shared/deployment/run-function-restore.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
 import { bucket, config, logger, settings } from './runtime.js';
 
@@ -13,7 +13,7 @@ const credentials = secretsManagerCredentials();
  */
 export const handler: Handler<unknown, RestoreResult> = async (event, context) => {
   logger.addContext(context);
-  logger.info('restore started', { event });
+  logger.info('restore started', { event: loggableRestoreEvent(event) });
   try {
     const result = await runFunctionRestore(event, {
       config,

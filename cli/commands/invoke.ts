@@ -1,7 +1,7 @@
 import { Argument, type Command, Option } from 'commander';
 // From the names module, not the config's: importing the config's parser would load it at every CLI start.
 import { functionName, TIERS } from '../../shared/deployment/deployment-names.js';
-import { action } from '../action.js';
+import { action, withoutSecrets } from '../action.js';
 
 interface InvokeFlags {
   database: string;
@@ -52,12 +52,15 @@ export function registerInvoke(program: Command): void {
         // Loaded here, not at start-up: every other command would pay for the Lambda client.
         const { FunctionError, invokeFunction } = await import('../../shared/deployment/invoke-function.js');
         const result = await invokeFunction(name, JSON.parse(JSON.stringify(event)));
-        if (flags.logs || result.failed) process.stderr.write(`--- log of ${name} (last 4 KB) ---\n${result.logTail}\n`);
+        // The function's log and answer may quote the event, and so the --to URL this run sent.
+        if (flags.logs || result.failed) {
+          process.stderr.write(`--- log of ${name} (last 4 KB) ---\n${withoutSecrets(result.logTail)}\n`);
+        }
         if (result.failed) {
           const message = (result.payload as { errorMessage?: string })?.errorMessage ?? JSON.stringify(result.payload);
           throw new FunctionError(`${name} failed: ${message}`);
         }
-        process.stdout.write(`${JSON.stringify(result.payload, null, 2)}\n`);
+        process.stdout.write(`${withoutSecrets(JSON.stringify(result.payload, null, 2))}\n`);
         return 0;
       }),
     );

@@ -4,11 +4,11 @@ import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js'
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
 import type { DumpFormat, Engine, EngineDefinition } from '../engines/engine.js';
-import { locateDatabase } from '../engines/registry.js';
+import { isSecretParameter, locateDatabase } from '../engines/registry.js';
 import { ConfigError, DbBackupError, DumpError } from '../errors.js';
 import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from '../manifest.js';
 import { Meter } from '../pipeline/meter.js';
-import { redactUrl } from '../redact.js';
+import { redactLocation } from '../redact.js';
 import { openTarget } from '../targets/open-target.js';
 import type { Target } from '../targets/target.js';
 import { toolVersion } from '../tool-version.js';
@@ -59,7 +59,9 @@ export async function runBackup(input: BackupOptionsInput, context: RunBackupCon
     if (error instanceof DbBackupError) throw error;
     // Anything not already explained (a driver's own error class) still gets one line that names the source.
     const source =
-      typeof (input as { source?: unknown }).source === 'string' ? redactUrl((input as { source: string }).source) : 'the source';
+      typeof (input as { source?: unknown }).source === 'string'
+        ? redactLocation((input as { source: string }).source, isSecretParameter)
+        : 'the source';
     throw new DumpError(`backup of ${source} failed: ${error instanceof Error ? error.message : String(error)}`, {
       hint: 'no backup was stored',
       cause: error,

@@ -7,7 +7,7 @@ export interface InvocationResult {
   /** The function's return value, or its error as the Lambda runtime reports it. */
   readonly payload: unknown;
   readonly failed: boolean;
-  /** The last 4 KB of the invocation's log. */
+  /** The whole lines of the last 4 KB of the invocation's log. */
   readonly logTail: string;
 }
 
@@ -60,6 +60,20 @@ export async function invokeFunction(
     functionName,
     payload,
     failed: Boolean(response.FunctionError),
-    logTail: response.LogResult ? Buffer.from(response.LogResult, 'base64').toString('utf8') : '',
+    logTail: response.LogResult ? wholeLines(Buffer.from(response.LogResult, 'base64')) : '',
   };
+}
+
+/** What Lambda returns of an invocation's log: its last 4 KB. */
+const LOG_TAIL_BYTES = 4096;
+
+/**
+ * The tail without its first line when Lambda cut the log there: a line cut short may begin with
+ * the end of a secret whose start, which named it, was cut off.
+ */
+function wholeLines(tail: Buffer): string {
+  const text = tail.toString('utf8');
+  if (tail.length < LOG_TAIL_BYTES) return text;
+  const newline = text.indexOf('\n');
+  return newline < 0 ? '' : text.slice(newline + 1);
 }

@@ -7,6 +7,8 @@ import { DbBackupError, type OptionName, type Wording } from '../errors.js';
 import { deploymentWording } from './deployment-wording.js';
 import { checkBackupSelector } from '../catalog/locate-backup.js';
 import { type RestoreResult, runRestore } from '../restore/run-restore.js';
+import { isSecretParameter } from '../engines/registry.js';
+import { REDACTED, redactLocation } from '../redact.js';
 
 /**
  * The restore function's event, pasted into the Lambda console's Test tab:
@@ -58,6 +60,26 @@ export const restoreEventWording: Wording = {
       : deploymentWording.setting(name, value),
   howToList: deploymentWording.howToList,
 };
+
+/**
+ * The event as the function logs it: each field's value with any location's secrets redacted
+ * (`"to"` may hold a password), and the value of a field the event does not have hidden, since
+ * it may be anything.
+ */
+export function loggableRestoreEvent(input: unknown): unknown {
+  if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
+    const { shape } = functionRestoreEventSchema;
+    return Object.fromEntries(
+      Object.entries(input).map(([field, value]) => [field, Object.hasOwn(shape, field) ? loggable(value) : REDACTED]),
+    );
+  }
+  return loggable(input);
+}
+
+function loggable(value: unknown): unknown {
+  if (typeof value === 'string') return redactLocation(value, isSecretParameter);
+  return value === null || typeof value !== 'object' ? value : REDACTED;
+}
 
 /** What a restore function gives each restore: its deployment, bucket and credentials. */
 export interface FunctionRestoreDeps {

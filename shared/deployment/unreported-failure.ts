@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { backupEventLabels } from './backup-event.js';
+import { isSecretParameter } from '../engines/registry.js';
+import { REDACTED, redactLocation } from '../redact.js';
 import { BACKUP_CONTAINER, REPORTED_FAILURE_EXIT_CODE, TASK_EVENT_VARIABLE } from './backup-task.js';
 
 /**
@@ -122,7 +124,11 @@ function signalName(exitCode: number): string {
   return '';
 }
 
+/** The start of an event nobody knows, for the email: any value a secret parameter names, or a location's secrets, redacted. */
 function preview(event: unknown): string {
-  const text = JSON.stringify(event) ?? String(event);
+  const text =
+    JSON.stringify(event, (key, value: unknown) =>
+      typeof value !== 'string' ? value : isSecretParameter(key) ? REDACTED : redactLocation(value, isSecretParameter),
+    ) ?? typeof event;
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }

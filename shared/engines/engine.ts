@@ -105,6 +105,11 @@ export interface EngineDefinition {
   readonly pathPattern?: RegExp;
   /** How to write a URL for this engine, for the message that lists them. */
   readonly urlExample: string;
+  /**
+   * The parameters of its URLs (and connection strings) that hold secrets: their values are
+   * never shown, wherever a URL is. @default none
+   */
+  readonly secretParameters?: readonly string[];
   /** The formats it writes; the first is the default. With one, the format is not a choice. */
   readonly formats: readonly FormatDefinition[];
   /**

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { redactUrl } from '../redact.js';
+import { redactLocation } from '../redact.js';
 import { type Compression, COMPRESSION_SUFFIX, COMPRESSIONS } from '../compression/compression.js';
 import type { Destination } from './destination.js';
 import type { EngineDefinition, FormatDefinition } from './engine.js';
@@ -28,6 +28,15 @@ export function isEngineKind(kind: string): boolean {
 
 export function isDumpFormat(format: string): boolean {
   return (ENGINES as readonly EngineDefinition[]).some((e) => e.formats.some((f) => f.name === format));
+}
+
+/**
+ * Whether a URL or connection-string parameter holds a secret in any engine's URLs: its value
+ * is never shown. Used wherever a location is shown before (or without) knowing its engine.
+ */
+export function isSecretParameter(name: string): boolean {
+  const lower = name.toLowerCase();
+  return (ENGINES as readonly EngineDefinition[]).some((e) => e.secretParameters?.includes(lower));
 }
 
 /** The definition of an engine by its kind (as manifests name it). */
@@ -64,7 +73,7 @@ export function locateDatabase(url: string, role: 'source' | 'destination'): Eng
   }
   const option = role === 'source' ? 'source' : 'to';
   if (scheme === undefined || windowsDrive) {
-    throw new ConfigError(`cannot tell the database engine of ${role} "${url}"`, {
+    throw new ConfigError(`cannot tell the database engine of ${role} "${redactLocation(url, isSecretParameter)}"`, {
       hint: (w) =>
         `use ${w.setting(option, engines[0]?.urlExample)}, ${engines
           .slice(1)
@@ -72,7 +81,7 @@ export function locateDatabase(url: string, role: 'source' | 'destination'): Eng
           .join(', ')}`,
     });
   }
-  throw new ConfigError(`unsupported ${role} URL scheme "${scheme}" in "${redactUrl(url)}"`, {
+  throw new ConfigError(`unsupported ${role} URL scheme "${scheme}" in "${redactLocation(url, isSecretParameter)}"`, {
     hint: `use ${listed(engines.flatMap((e) => e.urlPrefixes))}`,
   });
 }

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
+import { redactLocation } from '../redact.js';
 import { FileTarget } from './file-target.js';
 import type { S3TargetOptions } from './s3-target.js';
 import type { Target } from './target.js';
@@ -18,11 +19,14 @@ export async function openTarget(url: string, s3Options: S3TargetOptions = {}): 
     try {
       return new FileTarget(fileURLToPath(url));
     } catch (cause) {
-      throw new ConfigError(`invalid file URL "${url}"`, { hint: 'use file:///absolute/dir or a plain path', cause });
+      throw new ConfigError(`invalid file URL "${redactLocation(url)}"`, {
+        hint: 'use file:///absolute/dir or a plain path',
+        cause,
+      });
     }
   }
   if (scheme !== undefined) {
-    throw new ConfigError(`unsupported target URL scheme "${scheme}" in "${url}"`, {
+    throw new ConfigError(`unsupported target URL scheme "${scheme}" in "${redactLocation(url)}"`, {
       hint: 'use s3://bucket/prefix, file:///absolute/dir or a directory path',
     });
   }

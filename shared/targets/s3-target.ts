@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, IntegrityError, StorageError } from '../errors.js';
+import { redactLocation } from '../redact.js';
 import { assertSafeKey, type PutOptions, type Sse, type StoredObject, type Target } from './target.js';
 import { defaultSettings, type Settings } from '../settings.js';
 
@@ -60,8 +61,13 @@ export function partSizeFor(expectedBytes: number | undefined): number {
 export function parseS3Url(url: string): { bucket: string; prefix: string } {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
   const bucket = match?.[1] ?? '';
+  if (bucket.includes('@')) {
+    throw new ConfigError(`invalid S3 URL "${redactLocation(url)}": an S3 URL holds no user name or password`, {
+      hint: 'use s3://bucket-name/optional/prefix, with credentials from AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+    });
+  }
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new ConfigError(`invalid S3 bucket name "${bucket}" in "${url}"`, {
+    throw new ConfigError(`invalid S3 bucket name "${bucket}" in "${redactLocation(url)}"`, {
       hint: 'use s3://bucket-name/optional/prefix (3-63 lowercase letters, digits, dots and hyphens)',
     });
   }
@@ -107,7 +113,8 @@ export class S3Target implements Target {
     }
     const settings = options.settings ?? defaultSettings();
     this.client = options.client ?? createS3Client({ checksums: options.checksums, settings });
-    this.endpoint = settings.s3.endpoint ?? 'the AWS S3 endpoint';
+    // Shown in messages: an endpoint URL may carry credentials.
+    this.endpoint = settings.s3.endpoint ? redactLocation(settings.s3.endpoint) : 'the AWS S3 endpoint';
   }
 
   get url(): string {

@@ -7,7 +7,7 @@ import { libpqEnvironment, parsePostgresUrl } from '../../shared/engines/postgre
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
 import { cliWording } from '../../cli/action.js';
 import { ConfigError, formatErrorLine } from '../../shared/errors.js';
-import { redactText, redactUrl } from '../../shared/redact.js';
+import { redactLocation, redactText } from '../../shared/redact.js';
 import { readSettings } from '../../shared/settings.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
 import { openTarget } from '../../shared/targets/open-target.js';
@@ -117,8 +117,8 @@ describe('target URLs', () => {
 
 describe('redaction', () => {
   test('passwords in URLs and known secrets are replaced', () => {
-    assert.equal(redactUrl('postgres://u:hunter2@h/db'), 'postgres://u:***@h/db');
-    assert.equal(redactUrl('postgres://u@h/db'), 'postgres://u@h/db');
+    assert.equal(redactLocation('postgres://u:hunter2@h/db'), 'postgres://u:***@h/db');
+    assert.equal(redactLocation('postgres://u@h/db'), 'postgres://u@h/db');
     assert.equal(
       redactText('failed for postgres://u:hunter2@h/db with hunter2', ['hunter2']),
       'failed for postgres://u:***@h/db with ***',

@@ -1,4 +1,5 @@
 import type { EngineDefinition } from '../engine.js';
+import { LIBPQ_SECRET_PARAMETERS } from './libpq-secret-parameters.js';
 
 /** PostgreSQL, dumped by `pg_dump` and restored by `pg_restore` (custom) or `psql` (plain). */
 export const postgres = {
@@ -6,6 +7,7 @@ export const postgres = {
   title: 'PostgreSQL',
   urlPrefixes: ['postgres://', 'postgresql://'],
   urlExample: 'postgres://user@host/db',
+  secretParameters: LIBPQ_SECRET_PARAMETERS,
   formats: [
     { name: 'custom', extension: '.dump', contentType: 'application/octet-stream' },
     { name: 'plain', extension: '.sql', contentType: 'application/sql' },

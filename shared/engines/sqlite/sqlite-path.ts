@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../errors.js';
+import { redactLocation } from '../../redact.js';
 
 /**
  * The file a SQLite URL names: `sqlite:///abs/x.db` → `/abs/x.db`; `sqlite:rel/x.db` →
@@ -12,7 +13,7 @@ export function sqlitePath(url: string): string {
     try {
       return fileURLToPath(`file:${rest}`);
     } catch (cause) {
-      throw new ConfigError(`invalid SQLite URL "${url}"`, { hint: 'use sqlite:///absolute/path.db', cause });
+      throw new ConfigError(`invalid SQLite URL "${redactLocation(url)}"`, { hint: 'use sqlite:///absolute/path.db', cause });
     }
   }
   if (!rest) throw new ConfigError(`SQLite URL "${url}" names no file`, { hint: 'use sqlite:///absolute/path.db' });
