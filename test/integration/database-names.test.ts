@@ -4,15 +4,38 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { quoteIdent } from '../../shared/engines/postgres/postgres-client.js';
 import type { Manifest } from '../../shared/manifest.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
 import { bucketKeys, cli, createBucket, pgPassword, pgUrl, sql, tempDir } from '../harness/test-env.js';
+
+/**
+ * Runs SQL in a harness database of any name. The harness's `sql` passes the name in a connection
+ * string, which node-postgres decodes with decodeURI (a "?" or "#" would stay encoded).
+ */
+async function sqlIn<T extends pg.QueryResultRow>(database: string, text: string, values?: unknown[]): Promise<T[]> {
+  const url = new URL(pgUrl());
+  const client = new pg.Client({
+    host: url.hostname,
+    port: Number(url.port),
+    user: decodeURIComponent(url.username),
+    password: pgPassword(),
+    database,
+  });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
 
 /** Creates a database with exactly this name, holding one row that says which database it is. */
 async function namedDatabase(name: string): Promise<string> {
   await sql('postgres', `create database ${quoteIdent(name)}`);
-  await sql(name, 'create table whoami (name text)');
-  await sql(name, 'insert into whoami values ($1)', [name]);
+  await sqlIn(name, 'create table whoami (name text)');
+  await sqlIn(name, 'insert into whoami values ($1)', [name]);
   return name;
 }
 
@@ -29,7 +52,7 @@ function serverUrl(): string {
 }
 
 async function whoami(database: string): Promise<string> {
-  return ((await sql<{ name: string }>(database, 'select name from whoami'))[0] as { name: string }).name;
+  return ((await sqlIn<{ name: string }>(database, 'select name from whoami'))[0] as { name: string }).name;
 }
 
 /**
@@ -236,10 +259,42 @@ describe('database names: any valid PostgreSQL name backs up and restores', () =
     const target = await tempDir('each-char');
     for (const char of specials) {
       const name = await namedDatabase(`c${char}${id}`);
-      const manifest = await backupJson(['--source', urlOf(name), '--target', target]);
+      const manifest = await runBackup({ source: urlOf(name), target });
       assert.equal(manifest.database, name, `a database named ${JSON.stringify(name)}`);
       assert.equal(manifest.tables['public.whoami'], 1);
     }
+  });
+
+  test('a non-ASCII name of 63 bytes, the longest there is, restores over itself and leaves no other database behind', async () => {
+    const id = suffix();
+    const stem = 'é'.repeat(28);
+    const name = await namedDatabase(`${stem}_${id}`);
+    assert.equal(Buffer.byteLength(name), 63);
+    const target = await tempDir('long-name');
+    await runBackup({ source: urlOf(name), target });
+    await sqlIn(name, "update whoami set name = 'changed after the backup'");
+
+    const result = await cli([
+      'restore',
+      '--target',
+      target,
+      '--latest',
+      '--database',
+      name,
+      '--to',
+      urlOf(name),
+      '--confirm',
+      name,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await whoami(name), name);
+    const left = await sql<{ datname: string }>('postgres', 'select datname from pg_database where starts_with(datname, $1)', [
+      stem,
+    ]);
+    assert.deepEqual(
+      left.map((r) => r.datname),
+      [name],
+    );
   });
 
   test('a malformed percent-encoding or a bare "#" in the URL is refused with one line and exit 2, leaving nothing behind', async () => {

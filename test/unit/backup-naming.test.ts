@@ -53,7 +53,7 @@ describe('database names in keys', () => {
     assert.equal(keyName('café'), 'caf%C3%A9');
     assert.equal(keyName('100%'), '100%25');
     assert.equal(keyName('..'), '%2E.');
-    for (const name of ['a+b,c:d&e;f/g?h#i@j$k=l', 'sales eu', '日本語', "it's \"quoted\"", '.env']) {
+    for (const name of ['a+b,c:d&e;f/g?h#i@j$k=l', 'sales eu', '日本語', 'it\'s "quoted"', '.env']) {
       assert.equal(decodeURIComponent(keyName(name)), name);
     }
   });
@@ -94,7 +94,7 @@ describe('database names in keys', () => {
     }
   });
 
-  test('a run id makes every run\'s key its own', () => {
+  test("a run id makes every run's key its own", () => {
     const input = { engine: 'postgres', database: 'school', format: 'custom', compression: 'gzip', date } as const;
     assert.deepEqual(buildBackupKey({ ...input, run: '0a1b2c3d' }), {
       key: 'postgres/school/2026/backup_school_20260304_050607_0a1b2c3d.dump.gz',
