@@ -43,6 +43,8 @@ export const manifestSchema = z.object({
   label: z.string().nullable(),
   tables: z.record(z.string(), z.number().int().nonnegative()),
   tables_estimated: z.array(z.string()),
+  /** Tables not counted or not checked, with why (SQLite virtual tables of extensions not loaded); absent before. */
+  tables_skipped: z.record(z.string(), z.string()).default({}),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

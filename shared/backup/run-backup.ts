@@ -206,6 +206,7 @@ async function backupProbed(
       label: options.label ?? null,
       tables: dump.tableCounts?.tables ?? {},
       tables_estimated: [...(dump.tableCounts?.estimated ?? [])],
+      tables_skipped: { ...dump.tableCounts?.skipped },
     } satisfies Manifest);
     // The manifest is the commit marker: written last, and only now does the backup exist.
     await target.put(key + MANIFEST_SUFFIX, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), {

@@ -21,10 +21,15 @@ export interface SourceInfo {
   readonly databaseSizeBytes?: number;
 }
 
-/** Row counts per table, and which of them are estimates rather than exact counts. */
+/** Row counts per table, which of them are estimates rather than exact counts, and what was not counted. */
 export interface TableCounts {
   readonly tables: Record<string, number>;
   readonly estimated: readonly string[];
+  /**
+   * Tables the engine could not count or check, each with why (a SQLite virtual table whose
+   * extension is not loaded). Their data is in the backup all the same.
+   */
+  readonly skipped?: Readonly<Record<string, string>>;
 }
 
 /** A dump in progress. */

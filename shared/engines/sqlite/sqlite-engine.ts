@@ -203,7 +203,7 @@ function checkSnapshot(snapshot: string, source: string): TableCounts {
       hint: 'the source database may be corrupt; run PRAGMA integrity_check on it',
     });
   }
-  return { tables: report.tables, estimated: [] };
+  return { tables: report.tables, estimated: [], skipped: report.skipped };
 }
 
 function isBusy(error: unknown): boolean {
