@@ -17,7 +17,9 @@ export interface PostgresConnection {
 
 /**
  * Parses `postgres://user:pass@host:port/db?sslmode=...` (or `postgresql://`), filling what the
- * URL leaves out from the standard `PG*` environment variables, as libpq does.
+ * URL leaves out from the standard `PG*` environment variables, as libpq does. Every part is
+ * percent-decoded as libpq decodes it (`%2B` is `+`, and a `+` stays a `+`), so any database
+ * name works: `sales eu` as `sales%20eu`, `a/b?c#d` as `a%2Fb%3Fc%23d`.
  */
 export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>): PostgresConnection {
   let url: URL;
@@ -31,16 +33,23 @@ export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>):
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new ConfigError(`not a PostgreSQL URL: scheme "${url.protocol}"`);
   }
-  const password = url.password ? decodeURIComponent(url.password) : env.PGPASSWORD || undefined;
-  const params = url.searchParams;
-  const host = decodeURIComponent(url.hostname) || params.get('host') || env.PGHOST || 'localhost';
+  // A URL ends at "#": what follows would be dropped here while libpq (pg_dump) reads it as part of
+  // the name, and the two would connect to different databases.
+  if (url.hash || raw.includes('#')) {
+    throw new ConfigError('the PostgreSQL URL holds a "#", which ends a URL', {
+      hint: 'where "#" is part of a database name, user or password, percent-encode it as %23',
+    });
+  }
+  const params = libpqQuery(url.search);
+  const password = url.password ? decodePart(url.password, 'password') : env.PGPASSWORD || undefined;
+  const host = decodePart(url.hostname, 'host') || params.get('host') || env.PGHOST || 'localhost';
   const portText = url.port || params.get('port') || env.PGPORT || '5432';
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConfigError(`invalid PostgreSQL port "${portText}"`, { hint: 'use a number from 1 to 65535' });
   }
-  const user = decodeURIComponent(url.username) || params.get('user') || env.PGUSER || userInfo().username;
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || params.get('dbname') || env.PGDATABASE || user;
+  const user = decodePart(url.username, 'user name') || params.get('user') || env.PGUSER || userInfo().username;
+  const database = decodePart(url.pathname.replace(/^\//, ''), 'database name') || params.get('dbname') || env.PGDATABASE || user;
   const tls = resolveTlsSettings(params, env);
 
   // Built from the resolved parts, so the shown URL says where pg_dump really connects.
@@ -49,9 +58,34 @@ export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>):
   for (const name of ['host', 'port', 'user', 'dbname']) query.delete(name);
   const socket = host.startsWith('/');
   if (socket) query.set('host', host);
-  const text = query.toString();
+  // Each part encoded whole: URLSearchParams would write a space as "+", which libpq reads as "+".
+  const text = [...query].map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join('&');
   const safe = `${url.protocol}//${encodeURIComponent(user)}@${socket ? '' : host}:${port}/${encodeURIComponent(database)}${text ? `?${text}` : ''}`;
   return { url: safe, password, host, port, user, database, tls };
+}
+
+/** A URL's query as libpq reads it: `name=value` pairs split on `&`, percent-decoded, and a `+` is a `+`. */
+function libpqQuery(search: string): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const pair of search.replace(/^\?/, '').split('&')) {
+    if (!pair) continue;
+    const at = pair.indexOf('=');
+    const name = decodePart(at < 0 ? pair : pair.slice(0, at), 'parameter names');
+    const value = at < 0 ? '' : decodePart(pair.slice(at + 1), `parameter ${name}`);
+    params.append(name, value);
+  }
+  return params;
+}
+
+/** Percent-decodes a part of the URL, naming the part (never its value: it may be the password) when it is malformed. */
+function decodePart(text: string, part: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ConfigError(`invalid percent-encoding in the PostgreSQL URL's ${part}`, {
+      hint: 'write "%" itself as %25, and any other character as % and two hex digits of its UTF-8 bytes',
+    });
+  }
 }
 
 /**
