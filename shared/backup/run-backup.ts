@@ -1,6 +1,6 @@
 import { pipeline, Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
+import { buildBackupKey, contentTypeOf, formatTimestamp, keyName } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
 import type { DumpFormat, Engine, EngineDefinition } from '../engines/engine.js';
@@ -153,7 +153,8 @@ async function backupProbed(
         expectedSizeBytes: dump.sizeBytes ?? source.databaseSizeBytes,
         storageClass: options.storageClass,
         metadata: {
-          'dbbackup-database': source.database,
+          // S3 metadata is ASCII: the name as keys hold it.
+          'dbbackup-database': keyName(source.database),
           'dbbackup-engine': source.engine,
           'dbbackup-format': format,
           'dbbackup-compression': options.compression,
