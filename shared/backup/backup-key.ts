@@ -10,7 +10,7 @@ export function formatTimestamp(date: Date): string {
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
 }
 
-/** The longest key name: a file name holding one, the timestamp and extensions stays within the 255 bytes file systems allow. */
+/** The longest key name: a file name holding one, the timestamp, run id and extensions stays within the 255 bytes file systems allow. */
 const MAX_KEY_NAME = 200;
 
 /**
@@ -52,9 +52,14 @@ export interface BackupKey {
 }
 
 /**
- * Builds `<engine>/<name>/<YYYY>/backup_<name>_<YYYYMMDD_HHMMSS>[_N]<format's extension>[.gz|.zst]`,
+ * Builds `<engine>/<name>/<YYYY>/backup_<name>_<YYYYMMDD_HHMMSS>[_<run>][_N]<format's extension>[.gz|.zst]`,
  * `<name>` being the database's {@link keyName}.
- * `sequence` > 0 adds `_N`, for a second backup of the same database in the same second.
+ *
+ * `run` is the run's own random id: two runs that back up databases of one name in the same
+ * second (the same `--name` from two sources) get two keys, whatever the storage honours. The
+ * conditional write guards a key only on servers that honour `If-None-Match`, and the existence
+ * check before the dump only against runs that have already written. `sequence` > 0 adds `_N`,
+ * should a key be taken all the same.
  */
 export function buildBackupKey(input: {
   engine: string;
@@ -62,12 +67,14 @@ export function buildBackupKey(input: {
   format: DumpFormat;
   compression: Compression;
   date: Date;
+  run?: string;
   sequence?: number;
 }): BackupKey {
   const name = keyName(input.database);
   const stamp = formatTimestamp(input.date);
+  const run = input.run ? `_${input.run}` : '';
   const seq = input.sequence ? `_${input.sequence}` : '';
-  const fileName = `backup_${name}_${stamp}${seq}${formatOf(input.format).extension}${COMPRESSION_SUFFIX[input.compression]}`;
+  const fileName = `backup_${name}_${stamp}${run}${seq}${formatOf(input.format).extension}${COMPRESSION_SUFFIX[input.compression]}`;
   return { key: `${input.engine}/${name}/${stamp.slice(0, 4)}/${fileName}`, fileName };
 }
 

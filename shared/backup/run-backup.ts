@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { buildBackupKey, contentTypeOf, formatTimestamp, keyName } from './backup-key.js';
@@ -112,6 +113,7 @@ async function backupProbed(
   context.signal?.throwIfAborted();
 
   const date = now();
+  const run = randomBytes(4).toString('hex');
   const { key, fileName } = await chooseFreeKey(target, (sequence) =>
     buildBackupKey({
       engine: source.engine,
@@ -119,6 +121,7 @@ async function backupProbed(
       format,
       compression: options.compression,
       date,
+      run,
       sequence,
     }),
   );
@@ -233,10 +236,11 @@ function chooseFormat(definition: EngineDefinition, asked: DumpFormat | undefine
 }
 
 /**
- * Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, …
+ * Finds a key not used by any backup or manifest yet: should the run's key be taken, `_1`, `_2`, …
  * These are the only existence checks of a backup: put's conditional write refuses a key taken since,
- * and checking here, before the dump starts, is what moves a backup on to the next free name (and is
- * the guard on S3-compatible servers that ignore If-None-Match).
+ * and checking here, before the dump starts, is what moves a backup on to the next free name. Runs
+ * that check at once all find the same key free; the run id in every key is what keeps them apart,
+ * on S3-compatible servers that ignore If-None-Match too.
  */
 async function chooseFreeKey(
   target: Target,

@@ -29,7 +29,7 @@ export interface LocatedBackup {
   readonly target: Target;
   readonly key: string;
   readonly manifest: Manifest | undefined;
-  /** The backup's file name, e.g. `backup_school_20261121_230000.dump.gz`. */
+  /** The backup's file name, e.g. `backup_school_20261121_230000_4f1c9a2e.dump.gz`. */
   readonly fileName: string;
   /** The next older completed backup of the same database, suggested when this one is corrupt. */
   readonly older?: ListedBackup;
