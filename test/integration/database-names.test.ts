@@ -90,9 +90,6 @@ describe('database names: one namespace per database', () => {
 
     const first = await backupJson(['--source', urlOf(underscored), '--target', target]);
     const second = await backupJson(['--source', urlOf(spaced), '--target', target]);
-    assert.equal(first.database, underscored);
-    assert.equal(second.database, spaced);
-    assert.notEqual(first.key.split('/')[2], second.key.split('/')[2], 'each database has its own key prefix');
 
     const fresh = `restored_${id}`;
     const restore = await cli([
@@ -109,6 +106,9 @@ describe('database names: one namespace per database', () => {
     ]);
     assert.equal(restore.code, 0, restore.stderr);
     assert.equal(await whoami(fresh), underscored);
+    assert.equal(first.database, underscored);
+    assert.equal(second.database, spaced);
+    assert.notEqual(first.key.split('/')[2], second.key.split('/')[2], 'each database has its own key prefix');
 
     const listed = await cli(['list', '--target', target, '--database', spaced, '--json']);
     assert.equal(listed.code, 0, listed.stderr);
@@ -218,6 +218,14 @@ describe('database names: one namespace per database', () => {
     const restored = join(dir, 'restored.db');
     const result = await cli(['restore', '--target', target, '--file', legacyFile, '--to', restored, '--confirm', 'restored.db']);
     assert.equal(result.code, 0, result.stderr);
+
+    // Asked for by its own name, it is not mistaken for its backups of old, but pointed to them.
+    const byName = await cli(['restore', '--target', target, '--latest', '--database', 'sales eu', '--to', restored]);
+    assert.equal(byName.code, 2, byName.stderr);
+    assert.match(
+      byName.stderr,
+      /no completed backups in .* for database sales eu\. older versions of dbbackup stored its backups as database sales_eu/,
+    );
   });
 });
 
