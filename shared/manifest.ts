@@ -44,6 +44,8 @@ export const manifestSchema = z
     label: z.string().nullable(),
     tables: z.record(z.string(), z.number().int().nonnegative()),
     tables_estimated: z.array(z.string()),
+    /** Tables not counted or not checked, with why (SQLite virtual tables of extensions not loaded); absent before. */
+    tables_skipped: z.record(z.string(), z.string()).default({}),
   })
   .refine((m): boolean => engineWritesFormat(m.engine, m.format), {
     message: 'the format is not one its engine writes',

@@ -30,7 +30,7 @@ export function registerRestore(program: Command): void {
     .option('-t, --target <url>', 'where backups are (with --latest or --file): s3://bucket/prefix or a directory')
     .option('--latest', 'the newest completed backup of --database (pre-restore safety copies are skipped: use --file for those)')
     .option('--file <name>', 'the backup with this file name, as "list" shows it')
-    .option('-d, --database <name>', 'with --latest: the database, required when the target holds several')
+    .option('-d, --database <name>', 'the database the backup must be of (with --latest, required when the target holds several)')
     .option('--path <path-or-uri>', 'any backup: s3://bucket/key, or a local path (relative, absolute, or C:\\… on Windows)')
     .option('--no-manifest', 'with --path: restore even without the manifest beside it (nothing can be verified)')
     .requiredOption('--to <url>', 'destination: postgres://user@host/db (created if missing) or sqlite:///path/app.db')

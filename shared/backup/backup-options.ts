@@ -27,8 +27,11 @@ export const backupOptionsSchema = z.object({
   /** S3 only; see ChecksumMode. */
   s3Checksums: z.enum(['when_supported', 'when_required']).optional(),
   kind: z.enum(['manual', 'scheduled', 'pre-restore']).default('manual'),
-  /** A free-form label kept in the manifest (e.g. the schedule tier). */
-  label: z.string().max(200).optional(),
+  /**
+   * A free-form label kept in the manifest (e.g. the schedule tier). Long enough for a pre-restore
+   * copy's "before restoring <file name>", a file name being at most 255 bytes.
+   */
+  label: z.string().max(300).optional(),
 });
 
 export type BackupOptionsInput = z.input<typeof backupOptionsSchema>;

@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { buildBackupKey, contentTypeOf, formatTimestamp } from './backup-key.js';
+import { buildBackupKey, contentTypeOf, formatTimestamp, keyName } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
 import type { DumpFormat, Engine, EngineDefinition } from '../engines/engine.js';
@@ -114,6 +115,7 @@ async function backupProbed(
   context.signal?.throwIfAborted();
 
   const date = now();
+  const run = randomBytes(4).toString('hex');
   const { key, fileName } = await chooseFreeKey(target, (sequence) =>
     buildBackupKey({
       engine: source.engine,
@@ -121,6 +123,7 @@ async function backupProbed(
       format,
       compression: options.compression,
       date,
+      run,
       sequence,
     }),
   );
@@ -155,7 +158,8 @@ async function backupProbed(
         expectedSizeBytes: dump.sizeBytes ?? source.databaseSizeBytes,
         storageClass: options.storageClass,
         metadata: {
-          'dbbackup-database': source.database,
+          // S3 metadata is ASCII: the name as keys hold it.
+          'dbbackup-database': keyName(source.database),
           'dbbackup-engine': source.engine,
           'dbbackup-format': format,
           'dbbackup-compression': options.compression,
@@ -208,6 +212,7 @@ async function backupProbed(
       label: options.label ?? null,
       tables: dump.tableCounts?.tables ?? {},
       tables_estimated: [...(dump.tableCounts?.estimated ?? [])],
+      tables_skipped: { ...dump.tableCounts?.skipped },
     } satisfies Manifest);
     // The manifest is the commit marker: written last, and only now does the backup exist.
     await target.put(key + MANIFEST_SUFFIX, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), {
@@ -233,10 +238,11 @@ function chooseFormat(definition: EngineDefinition, asked: DumpFormat | undefine
 }
 
 /**
- * Finds a key not used by any backup or manifest yet: a second backup in the same second gets `_1`, `_2`, …
+ * Finds a key not used by any backup or manifest yet: should the run's key be taken, `_1`, `_2`, …
  * These are the only existence checks of a backup: put's conditional write refuses a key taken since,
- * and checking here, before the dump starts, is what moves a backup on to the next free name (and is
- * the guard on S3-compatible servers that ignore If-None-Match).
+ * and checking here, before the dump starts, is what moves a backup on to the next free name. Runs
+ * that check at once all find the same key free; the run id in every key is what keeps them apart,
+ * on S3-compatible servers that ignore If-None-Match too.
  */
 async function chooseFreeKey(
   target: Target,

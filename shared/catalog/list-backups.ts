@@ -1,4 +1,6 @@
 import { text } from 'node:stream/consumers';
+import { databaseKeyPrefix } from '../backup/backup-key.js';
+import { keySafeName } from '../engines/engine.js';
 import { ENGINES } from '../engines/registry.js';
 import { ConfigError, StorageError, type Wording } from '../errors.js';
 import { MANIFEST_SUFFIX, type Manifest, parseManifest } from '../manifest.js';
@@ -21,14 +23,15 @@ const READ_CONCURRENCY = 16;
 /**
  * Lists the completed backups in a target, newest first. Only manifests count: a data object
  * without one (a backup that failed or is still running) does not exist as far as users,
- * retention and restore are concerned.
+ * retention and restore are concerned. With `database`, only that database's: those under its
+ * key prefix whose manifest names it, so a manifest found there for another name is left out.
  */
 export async function listBackups(
   target: Target,
   filter: { database?: string } = {},
 ): Promise<{ backups: ListedBackup[]; problems: ManifestProblem[] }> {
-  // Keys begin with the engine's kind, then the database (see buildBackupKey).
-  const prefixes = filter.database ? ENGINES.map((e) => `${e.kind}/${filter.database}/`) : [''];
+  const { database } = filter;
+  const prefixes = database ? ENGINES.map((e) => databaseKeyPrefix(e.kind, database)) : [''];
   const manifestKeys: string[] = [];
   for (const prefix of prefixes) {
     for await (const object of target.list(prefix)) {
@@ -44,7 +47,7 @@ export async function listBackups(
       // A manifest deleted between listing and reading (retention running) is simply gone.
       if (read === undefined) return;
       if ('error' in read) problems.push({ key: manifestKey, error: read.error });
-      else if (!filter.database || read.manifest.database === filter.database) backups.push({ key, manifest: read.manifest });
+      else if (!database || read.manifest.database === database) backups.push({ key, manifest: read.manifest });
     } catch (error) {
       problems.push({ key: manifestKey, error: (error as Error).message });
     }
@@ -91,8 +94,16 @@ export function chooseBackup(
     }
   }
   const newest = backups[0];
-  if (!newest) throw new ConfigError(`no completed backups in ${where}`, { hint });
+  if (!newest) throw new ConfigError(`no completed backups in ${where}`, { hint: olderName(selector.database) ?? hint });
   return newest;
+}
+
+/** Where older versions, which sanitised names, may have listed a database: they named `sales eu` `sales_eu`. */
+function olderName(database: string | undefined): string | undefined {
+  if (database === undefined) return undefined;
+  const older = keySafeName(database);
+  if (older === database) return undefined;
+  return `older versions of dbbackup stored its backups as database ${older} (a name other databases may share): list that one to see them`;
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

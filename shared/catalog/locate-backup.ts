@@ -13,7 +13,10 @@ export interface BackupSelector {
   readonly target?: string;
   readonly latest?: boolean;
   readonly file?: string;
-  /** Limits `latest` to one database; required when the target holds several. */
+  /**
+   * Limits `latest` to one database; required when the target holds several. With any way of
+   * choosing, the chosen backup's manifest must name this database.
+   */
   readonly database?: string;
   /** Any backup anywhere: `s3://bucket/key` or a local path; its manifest is `<path>.json`. */
   readonly path?: string;
@@ -26,7 +29,7 @@ export interface LocatedBackup {
   readonly target: Target;
   readonly key: string;
   readonly manifest: Manifest | undefined;
-  /** The backup's file name, e.g. `backup_school_20261121_230000.dump.gz`. */
+  /** The backup's file name, e.g. `backup_school_20261121_230000_4f1c9a2e.dump.gz`. */
   readonly fileName: string;
   /** The next older completed backup of the same database, suggested when this one is corrupt. */
   readonly older?: ListedBackup;
@@ -42,6 +45,12 @@ export function checkBackupSelector(selector: BackupSelector): void {
 
 /** Finds the backup a selector names, failing with a ConfigError if it names none. */
 export async function locateBackup(selector: BackupSelector, s3Options: S3TargetOptions = {}): Promise<LocatedBackup> {
+  const located = await locateSelected(selector, s3Options);
+  checkDatabase(located, selector.database);
+  return located;
+}
+
+async function locateSelected(selector: BackupSelector, s3Options: S3TargetOptions): Promise<LocatedBackup> {
   checkBackupSelector(selector);
   if (selector.path) return locateByPath(selector.path, selector.noManifest ?? false, s3Options);
   if (!selector.target) {
@@ -62,6 +71,24 @@ export async function locateBackup(selector: BackupSelector, s3Options: S3Target
       b.manifest.datetime < chosen.manifest.datetime,
   );
   return { target, key: chosen.key, manifest: chosen.manifest, fileName: chosen.manifest.backup_file, older };
+}
+
+/**
+ * Refuses a backup of another database than the one asked for: names that older versions stored
+ * alike, or a path to the wrong file, must not restore one database's data as another's.
+ */
+function checkDatabase(located: LocatedBackup, database: string | undefined): void {
+  if (database === undefined) return;
+  if (!located.manifest) {
+    throw new ConfigError(`${located.fileName} has no manifest, so nothing says whether it is a backup of "${database}"`, {
+      hint: (w) => `drop ${w.option('database')} to restore it anyway`,
+    });
+  }
+  if (located.manifest.database !== database) {
+    throw new ConfigError(`${located.fileName} is a backup of "${located.manifest.database}", not of "${database}"`, {
+      hint: (w) => `choose a backup of "${database}", or drop ${w.option('database')}`,
+    });
+  }
 }
 
 /**

@@ -106,9 +106,11 @@ export async function runFunctionRestore(input: unknown, deps: FunctionRestoreDe
 async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<RestoreResult> {
   const event = parseOrConfigError(functionRestoreEventSchema, input);
   const db = findDatabase(deps.config, event.database);
+  // The event's database picks the deployment's database (its credentials, the default destination); it
+  // limits the backups to its own only when choosing among them, as a path may name any backup.
   const selector = {
     target: `s3://${deps.bucket}`,
-    database: db.name,
+    database: event.path === undefined ? db.name : undefined,
     latest: event.latest,
     file: event.file,
     path: event.path,

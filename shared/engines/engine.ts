@@ -11,7 +11,10 @@ export type { DumpFormat, EngineKind } from './registry.js';
 export interface SourceInfo {
   /** The engine's kind, as its definition names it. */
   readonly engine: string;
-  /** The database's name as used in object keys and manifests (safe characters only). */
+  /**
+   * The database's own name, or the label that replaces it, as manifests hold it and users ask
+   * for it (`restore --database`); keys hold its `keyName`.
+   */
   readonly database: string;
   /** Where the source is, for messages and manifests; never contains a password. */
   readonly description: string;
@@ -21,10 +24,15 @@ export interface SourceInfo {
   readonly databaseSizeBytes?: number;
 }
 
-/** Row counts per table, and which of them are estimates rather than exact counts. */
+/** Row counts per table, which of them are estimates rather than exact counts, and what was not counted. */
 export interface TableCounts {
   readonly tables: Record<string, number>;
   readonly estimated: readonly string[];
+  /**
+   * Tables the engine could not count or check, each with why (a SQLite virtual table whose
+   * extension is not loaded). Their data is in the backup all the same.
+   */
+  readonly skipped?: Readonly<Record<string, string>>;
 }
 
 /** A dump in progress. */
@@ -123,7 +131,12 @@ export interface EngineDefinition {
   checkContent(manifest: Manifest, settings: Settings): Promise<ContentCheck>;
 }
 
-/** Makes a database name safe for object keys: anything but `[A-Za-z0-9._-]` becomes `_`. */
+/**
+ * The name older versions gave a database in keys and manifests: anything but
+ * `[A-Za-z0-9._-]` became `_`, so `sales eu` and `sales_eu` shared one. Keys now hold
+ * `keyName` (backup/backup-key.ts), one for each name; this one says where an older
+ * version put a database's backups.
+ */
 export function keySafeName(name: string): string {
   const safe = name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.]+/, '_');
   return safe.length > 0 ? safe.slice(0, 100) : 'db';

@@ -13,11 +13,22 @@ export interface S3Server {
 /** s3rver accepts only these credentials. */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
-export async function startS3Server(): Promise<S3Server> {
+/** How the S3 server behaves. */
+export interface S3ServerOptions {
+  /**
+   * Refuse `If-None-Match: *` writes to existing keys, as AWS S3 does. `false` makes a stand-in
+   * for the S3-compatible servers that ignore the header and overwrite. @default true
+   */
+  readonly honourIfNoneMatch?: boolean;
+}
+
+export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Server> {
   const directory = await fs.mkdtemp(join(tmpdir(), 'dbbackup-test-s3-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
   // Just before s3rver's router, the last of its middleware.
-  server.middleware.splice(server.middleware.length - 1, 0, refuseOverwriteIfNoneMatch(server));
+  if (options.honourIfNoneMatch ?? true) {
+    server.middleware.splice(server.middleware.length - 1, 0, refuseOverwriteIfNoneMatch(server));
+  }
   const address = (await server.run()) as { address: string; port: number };
   return {
     endpoint: `http://127.0.0.1:${address.port}`,

@@ -29,7 +29,10 @@ describe('the CLI as a new user meets it', () => {
     const dir = await tempDir('demo');
     const result = await cli(['demo'], { cwd: dir });
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /^backup completed: .*backups\/sqlite\/chinook\/\d{4}\/backup_chinook_\d{8}_\d{6}\.db\.gz/);
+    assert.match(
+      result.stdout,
+      /^backup completed: .*backups\/sqlite\/chinook\/\d{4}\/backup_chinook_\d{8}_\d{6}_[0-9a-f]{8}\.db\.gz/,
+    );
     assert.match(result.stdout, /manifest: backups\/sqlite\/chinook\/.*\.db\.gz\.json/);
     for (const verb of ['list', 'verify', 'restore']) assert.match(result.stdout, new RegExp(`npx dbbackup ${verb} `));
     const verify = await cli(['verify', '--target', 'backups', '--latest'], { cwd: dir });

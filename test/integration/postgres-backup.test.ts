@@ -62,7 +62,10 @@ describe('PostgreSQL backups to S3', () => {
     const manifest = await runBackup({ source: pgUrl(chinook), target: `s3://${bucket}/prod` });
 
     assert.equal(manifest.status, 'completed');
-    assert.match(manifest.key, new RegExp(`^prod/postgres/${chinook}/\\d{4}/backup_${chinook}_\\d{8}_\\d{6}\\.dump\\.gz$`));
+    assert.match(
+      manifest.key,
+      new RegExp(`^prod/postgres/${chinook}/\\d{4}/backup_${chinook}_\\d{8}_\\d{6}_[0-9a-f]{8}\\.dump\\.gz$`),
+    );
     const stored = await getObject(bucket, manifest.key);
     assert.equal(stored.length, manifest.size_bytes);
     assert.equal(createHash('sha256').update(stored).digest('hex'), manifest.hash);
@@ -123,7 +126,7 @@ describe('PostgreSQL backups to S3', () => {
     assert.equal(first.storage_class, 'STANDARD_IA');
     assert.equal(first.sse, 'AES256');
     assert.notEqual(first.key, second.key);
-    assert.match(second.backup_file, /_20260102_030405_1\.dump\.gz$/);
+    assert.match(second.backup_file, /_20260102_030405_[0-9a-f]{8}\.dump\.gz$/);
     const { backups } = await listBackups(new S3Target(`s3://${bucket}/same`), { database: chinook });
     assert.deepEqual(backups.map((b) => b.manifest.backup_file).sort(), [first.backup_file, second.backup_file].sort());
   });

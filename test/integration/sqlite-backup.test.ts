@@ -55,7 +55,7 @@ describe('SQLite backups', () => {
     const source = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
     const manifest = await runBackup({ source: `sqlite://${source}`, target: `s3://${bucket}/apps`, name: 'chinook' });
 
-    assert.match(manifest.key, /^apps\/sqlite\/chinook\/\d{4}\/backup_chinook_\d{8}_\d{6}\.db\.gz$/);
+    assert.match(manifest.key, /^apps\/sqlite\/chinook\/\d{4}\/backup_chinook_\d{8}_\d{6}_[0-9a-f]{8}\.db\.gz$/);
     const stored = await getObject(bucket, manifest.key);
     assert.equal(createHash('sha256').update(stored).digest('hex'), manifest.hash);
     const dir = await tempDir('chinook-sqlite');

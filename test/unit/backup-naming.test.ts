@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { buildBackupKey, formatTimestamp } from '../../shared/backup/backup-key.js';
+import { buildBackupKey, formatTimestamp, keyName } from '../../shared/backup/backup-key.js';
 import { parseBackupOptions } from '../../shared/backup/backup-options.js';
 import { resolveLevel } from '../../shared/compression/compression.js';
 import { keySafeName } from '../../shared/engines/engine.js';
@@ -36,6 +36,75 @@ describe('backup keys', () => {
     assert.equal(keySafeName('my db/ü'), 'my_db__');
     assert.equal(keySafeName('..'), '_');
     assert.equal(keySafeName(''), 'db');
+  });
+});
+
+describe('database names in keys', () => {
+  const date = new Date('2026-03-04T05:06:07.890Z');
+
+  test('a name of safe characters is its own key name, as older versions wrote it', () => {
+    for (const name of ['school', 'sales_eu', 'a.b-c', 'X9', 'x'.repeat(100)]) {
+      assert.equal(keyName(name), name);
+      assert.equal(keySafeName(name), name);
+    }
+  });
+
+  test('other bytes are percent-encoded as UTF-8, so a key name reads back to its name', () => {
+    assert.equal(keyName('sales eu'), 'sales%20eu');
+    assert.equal(keyName('café'), 'caf%C3%A9');
+    assert.equal(keyName('100%'), '100%25');
+    assert.equal(keyName('..'), '%2E.');
+    for (const name of ['a+b,c:d&e;f/g?h#i@j$k=l', 'sales eu', '日本語', 'it\'s "quoted"', '.env']) {
+      assert.equal(decodeURIComponent(keyName(name)), name);
+    }
+  });
+
+  test('distinct names never share a key name; key names are safe path segments of at most 200 characters', () => {
+    const names = [
+      'sales eu',
+      'sales_eu',
+      'sales%20eu',
+      'sales%eu',
+      'café',
+      'cafè',
+      'cafe\u0301',
+      'caf_',
+      '.',
+      '..',
+      '_',
+      '.hidden',
+      '%2Ehidden',
+      'a/b',
+      'a%2Fb',
+      'A',
+      'a',
+      'x'.repeat(200),
+      'x'.repeat(201),
+      `${'x'.repeat(300)}a`,
+      `${'x'.repeat(300)}b`,
+      'é'.repeat(66),
+      'é'.repeat(67),
+      `${'é'.repeat(100)}~`,
+      ...Array.from({ length: 0x7f - 0x20 }, (_, i) => `n${String.fromCharCode(0x20 + i)}`),
+    ];
+    const keys = names.map(keyName);
+    assert.equal(new Set(keys).size, names.length);
+    for (const key of keys) {
+      assert.match(key, /^[A-Za-z0-9_%~-][A-Za-z0-9._%~-]*$/);
+      assert.ok(key.length <= 200, `${key.length} characters`);
+    }
+  });
+
+  test("a run id makes every run's key its own", () => {
+    const input = { engine: 'postgres', database: 'school', format: 'custom', compression: 'gzip', date } as const;
+    assert.deepEqual(buildBackupKey({ ...input, run: '0a1b2c3d' }), {
+      key: 'postgres/school/2026/backup_school_20260304_050607_0a1b2c3d.dump.gz',
+      fileName: 'backup_school_20260304_050607_0a1b2c3d.dump.gz',
+    });
+    assert.equal(
+      buildBackupKey({ ...input, database: 'sales eu', run: '0a1b2c3d', sequence: 1 }).key,
+      'postgres/sales%20eu/2026/backup_sales%20eu_20260304_050607_0a1b2c3d_1.dump.gz',
+    );
   });
 });
 

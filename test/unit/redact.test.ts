@@ -133,7 +133,7 @@ describe('every output redacts by structure', () => {
       () => parsePostgresUrl('postgres://app:Pa1%Pb2@db/school', {}),
       (e: unknown) =>
         e instanceof ConfigError &&
-        /^the password in the PostgreSQL URL holds a "%"/.test(e.message) &&
+        /^invalid percent-encoding in the PostgreSQL URL's password/.test(e.message) &&
         !e.message.includes('Pa1'),
     );
   });

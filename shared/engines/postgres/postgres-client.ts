@@ -11,21 +11,25 @@ import { refusedTls, serverAnswered, type TlsAttempt, tlsAttempts, tlsFailure } 
  * unreachable server a DumpError (exit 1).
  */
 export async function connectPostgres(conn: PostgresConnection, database = conn.database): Promise<pg.Client> {
-  // In-process only: node-postgres lets a connection string without a password override an
-  // explicit `password`, so the password goes into the string it parses, never into argv or logs.
-  const url = new URL(conn.url);
-  url.pathname = `/${encodeURIComponent(database)}`;
-  if (conn.password !== undefined) url.password = encodeURIComponent(conn.password);
-  // node-postgres would read these itself, with other rules (and a warning); `ssl` says it all.
-  for (const name of [...url.searchParams.keys()]) {
-    if (name.startsWith('ssl') || name === 'uselibpqcompat') url.searchParams.delete(name);
+  // Each part given on its own, never as a connection string: node-postgres decodes a string's
+  // database name with decodeURI, which leaves %2B, %2F, %3F, %23 … as they are ("a+b" would be
+  // "a%2Bb"), and lets a string without a password override an explicit one.
+  const params: Record<string, string> = {};
+  for (const [name, value] of new URL(conn.url).searchParams) {
+    // node-postgres would read the ssl ones itself, with other rules (and a warning); `ssl` says it all.
+    if (!name.startsWith('ssl') && name !== 'uselibpqcompat' && name !== 'host') params[name] = value;
   }
   const failures: Array<{ ssl: TlsAttempt; error: unknown }> = [];
   for (const ssl of await tlsAttempts(conn)) {
     const client = new pg.Client({
-      connectionString: url.toString(),
-      ssl,
       application_name: 'dbbackup',
+      ...params,
+      host: conn.host.replace(/^\[(.+)\]$/, '$1'),
+      port: conn.port,
+      user: conn.user,
+      password: conn.password,
+      database,
+      ssl,
       connectionTimeoutMillis: 15_000,
     });
     // A server that drops the connection emits 'error' on the client; pending queries reject anyway.

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { ConfigError } from '../../errors.js';
-import { parseLocation, percentDecoded } from '../../redact.js';
+import { parseLocation } from '../../redact.js';
 import { LIBPQ_SECRET_PARAMETERS } from './libpq-secret-parameters.js';
 import { resolveTlsSettings, type TlsSettings, tlsEnvironment } from './postgres-tls.js';
 
@@ -19,9 +19,11 @@ export interface PostgresConnection {
 
 /**
  * Parses `postgres://user:pass@host:port/db?sslmode=...` (or `postgresql://`), filling what the
- * URL leaves out from the standard `PG*` environment variables, as libpq does. The password may
- * be in the user information or, as libpq allows, in `?password=` (which wins, as in libpq).
- * Secret parameters that libpq takes only as connection parameters are refused (see
+ * URL leaves out from the standard `PG*` environment variables, as libpq does. Every part is
+ * percent-decoded as libpq decodes it (`%2B` is `+`, and a `+` stays a `+`), so any database
+ * name works: `sales eu` as `sales%20eu`, `a/b?c#d` as `a%2Fb%3Fc%23d`. The password may be in
+ * the user information or, as libpq allows, in `?password=` (which wins, as in libpq). Secret
+ * parameters that libpq takes only as connection parameters are refused (see
  * LIBPQ_SECRET_PARAMETERS), and a URL that cannot be read as its writer meant is refused without
  * showing its password.
  */
@@ -35,7 +37,14 @@ export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>):
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new ConfigError(`not a PostgreSQL URL: scheme "${url.protocol}"`);
   }
-  const params = url.searchParams;
+  // A URL ends at "#": what follows would be dropped here while libpq (pg_dump) reads it as part of
+  // the name, and the two would connect to different databases.
+  if (url.hash || raw.includes('#')) {
+    throw new ConfigError('the PostgreSQL URL holds a "#", which ends a URL', {
+      hint: 'where "#" is part of a database name, user or password, percent-encode it as %23',
+    });
+  }
+  const params = libpqQuery(url.search);
   // sslpassword is refused with the TLS settings, whose hint says what to use instead.
   for (const name of LIBPQ_SECRET_PARAMETERS.filter((n) => n !== 'password' && n !== 'sslpassword')) {
     if (params.has(name)) {
@@ -47,15 +56,19 @@ export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>):
       );
     }
   }
-  const password = queryParameter(url.search, 'password') || decoded(url.password, 'password') || env.PGPASSWORD || undefined;
-  const host = decoded(url.hostname, 'host') || params.get('host') || env.PGHOST || 'localhost';
+  const password =
+    params.getAll('password').at(-1) ||
+    (url.password ? decodePart(url.password, 'password') : undefined) ||
+    env.PGPASSWORD ||
+    undefined;
+  const host = decodePart(url.hostname, 'host') || params.get('host') || env.PGHOST || 'localhost';
   const portText = url.port || params.get('port') || env.PGPORT || '5432';
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConfigError(`invalid PostgreSQL port "${portText}"`, { hint: 'use a number from 1 to 65535' });
   }
-  const user = decoded(url.username, 'user name') || params.get('user') || env.PGUSER || userInfo().username;
-  const database = decoded(url.pathname.replace(/^\//, ''), 'database name') || params.get('dbname') || env.PGDATABASE || user;
+  const user = decodePart(url.username, 'user name') || params.get('user') || env.PGUSER || userInfo().username;
+  const database = decodePart(url.pathname.replace(/^\//, ''), 'database name') || params.get('dbname') || env.PGDATABASE || user;
   const tls = resolveTlsSettings(params, env);
 
   // Built from the resolved parts, so the shown URL says where pg_dump really connects.
@@ -63,7 +76,8 @@ export function parsePostgresUrl(raw: string, env: Readonly<NodeJS.ProcessEnv>):
   for (const name of [...LIBPQ_SECRET_PARAMETERS, 'host', 'port', 'user', 'dbname']) query.delete(name);
   const socket = host.startsWith('/');
   if (socket) query.set('host', host);
-  const text = query.toString();
+  // Each part encoded whole: URLSearchParams would write a space as "+", which libpq reads as "+".
+  const text = [...query].map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join('&');
   const safe = `${url.protocol}//${encodeURIComponent(user)}@${socket ? '' : host}:${port}/${encodeURIComponent(database)}${text ? `?${text}` : ''}`;
   return { url: safe, password, host, port, user, database, tls };
 }
@@ -72,25 +86,28 @@ function isLibpqSecret(name: string): boolean {
   return LIBPQ_SECRET_PARAMETERS.includes(name.toLowerCase());
 }
 
-/** A part of the URL, percent-decoded; a malformed escape is refused without showing the part (it may be the password). */
-function decoded(text: string, part: string): string {
-  const value = percentDecoded(text);
-  if (value === undefined) {
-    throw new ConfigError(`the ${part} in the PostgreSQL URL holds a "%" that starts no percent-encoded character`, {
-      hint: 'write each % in it as %25',
-    });
+/** A URL's query as libpq reads it: `name=value` pairs split on `&`, percent-decoded, and a `+` is a `+`. */
+function libpqQuery(search: string): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const pair of search.replace(/^\?/, '').split('&')) {
+    if (!pair) continue;
+    const at = pair.indexOf('=');
+    const name = decodePart(at < 0 ? pair : pair.slice(0, at), 'parameter names');
+    const value = at < 0 ? '' : decodePart(pair.slice(at + 1), `parameter ${name}`);
+    params.append(name, value);
   }
-  return value;
+  return params;
 }
 
-/** The last value of a query parameter, decoded as libpq decodes it (percent-escapes only: a "+" stays a "+"). */
-function queryParameter(search: string, name: string): string | undefined {
-  let value: string | undefined;
-  for (const pair of search.replace(/^\?/, '').split('&')) {
-    const equals = pair.indexOf('=');
-    if (equals >= 0 && pair.slice(0, equals) === name) value = decoded(pair.slice(equals + 1), `${name} parameter`);
+/** Percent-decodes a part of the URL, naming the part (never its value: it may be the password) when it is malformed. */
+function decodePart(text: string, part: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ConfigError(`invalid percent-encoding in the PostgreSQL URL's ${part}`, {
+      hint: 'write "%" itself as %25, and any other character as % and two hex digits of its UTF-8 bytes',
+    });
   }
-  return value;
 }
 
 /**

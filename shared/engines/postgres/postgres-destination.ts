@@ -77,7 +77,7 @@ export class PostgresDestination implements Destination {
     const tool = await this.restoreTool(backup, manifest);
     const admin = await this.connectAdmin();
     const suffix = randomBytes(4).toString('hex');
-    const base = this.name.slice(0, MAX_IDENTIFIER - '__dbbackup_new_'.length - suffix.length);
+    const base = prefixOfBytes(this.name, MAX_IDENTIFIER - '__dbbackup_new_'.length - suffix.length);
     const fresh = `${base}__dbbackup_new_${suffix}`;
     const old = `${base}__dbbackup_old_${suffix}`;
     let created = false;
@@ -245,11 +245,26 @@ export class PostgresDestination implements Destination {
   }
 }
 
+/**
+ * The longest start of `name` that fits in `bytes` bytes of UTF-8, whole characters only: the server
+ * would cut a longer identifier at 63 bytes, cutting off the suffix that tells its databases apart.
+ */
+function prefixOfBytes(name: string, bytes: number): string {
+  let prefix = '';
+  for (const char of name) {
+    if (Buffer.byteLength(prefix + char) > bytes) break;
+    prefix += char;
+  }
+  return prefix;
+}
+
 /** Drops databases left by restores that were killed before their swap (we hold the restore lock). */
 async function dropLeftovers(admin: pg.Client, base: string): Promise<void> {
+  // left() and substr() count characters, as [...] does (length counts UTF-16 units).
+  const start = `${base}__dbbackup_`;
   const { rows } = await admin.query<{ datname: string }>(
     `select datname from pg_database where left(datname, $2) = $1 and substr(datname, $2 + 1) ~ '^(new|old)_[0-9a-f]{8}$'`,
-    [`${base}__dbbackup_`, `${base}__dbbackup_`.length],
+    [start, [...start].length],
   );
   for (const { datname } of rows) await admin.query(`drop database if exists ${quoteIdent(datname)} with (force)`);
 }

@@ -3,7 +3,6 @@ import { ConfigError, DumpError } from '../../errors.js';
 import { spawnReadable, summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { redactText } from '../../redact.js';
 import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
-import { keySafeName } from '../engine.js';
 import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
 import { connectPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
@@ -76,7 +75,7 @@ export class PostgresEngine implements Engine {
       const tableCounts = await tableCountsOf(client);
       const info: SourceInfo = {
         engine: 'postgres',
-        database: keySafeName(database),
+        database,
         description: this.conn.url,
         engineVersion: { server: server.version, pg_dump: pgDump.version },
         databaseSizeBytes: Number(server.size),

@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { compareRowCounts } from '../compare-row-counts.js';
-import { inspectSqliteFile, userTableNames } from './sqlite-file.js';
+import { inspectSqliteFile, listSqliteTables } from './sqlite-file.js';
 import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
@@ -57,11 +57,13 @@ export class SqliteDestination implements Destination {
     try {
       // The application may be writing; wait for its commits rather than fail.
       db.pragma('busy_timeout = 10000');
-      const tables = userTableNames(db);
+      const tables = listSqliteTables(db);
+      // A virtual table's rows live in its shadow tables, looked at here; its module may be an extension not loaded here.
       const hasData = tables.some(
         (t) =>
+          !t.virtual &&
           db
-            .prepare(`select exists (select 1 from "${t.replace(/"/g, '""')}")`)
+            .prepare(`select exists (select 1 from "${t.name.replace(/"/g, '""')}")`)
             .pluck()
             .get() === 1,
       );
@@ -158,7 +160,8 @@ function check(file: string, manifest: Manifest | undefined): RestoreOutcome {
       : [{ name: 'row counts', ok: true, detail: 'not checked: no manifest' }]),
   ];
   const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
-  return { tables: Object.keys(report.tables).length, rows, checks, warnings: [] };
+  const warnings = Object.entries(report.skipped).map(([table, reason]) => `table ${table}: ${reason}`);
+  return { tables: Object.keys(report.tables).length, rows, checks, warnings };
 }
 
 function failures(outcome: RestoreOutcome): string {

@@ -5,7 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { ConfigError, DumpError } from '../../errors.js';
 import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
-import { keySafeName } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
 
 /** A lock file older than this was left by a killed run (Lambda runs at most 15 minutes). */
@@ -52,7 +51,7 @@ export class SqliteEngine implements Engine {
     const label = this.options.label ?? basename(this.path, extname(this.path));
     return {
       engine: 'sqlite',
-      database: keySafeName(label),
+      database: label,
       description: `sqlite://${this.path}`,
       engineVersion: { sqlite: version },
       databaseSizeBytes: stat.size,
@@ -203,7 +202,7 @@ function checkSnapshot(snapshot: string, source: string): TableCounts {
       hint: 'the source database may be corrupt; run PRAGMA integrity_check on it',
     });
   }
-  return { tables: report.tables, estimated: [] };
+  return { tables: report.tables, estimated: [], skipped: report.skipped };
 }
 
 function isBusy(error: unknown): boolean {
