@@ -8,6 +8,7 @@ import { IntegrityError } from '../errors.js';
 import type { LocatedBackup } from './locate-backup.js';
 import { pausePoint } from '../pipeline/pause-point.js';
 import { Meter } from '../pipeline/meter.js';
+import { makeRunTempDir } from '../pipeline/run-temp-dir.js';
 import type { Settings } from '../settings.js';
 
 /** A backup downloaded, decompressed and checked against its manifest, in a temp file. */
@@ -31,7 +32,7 @@ export interface FetchedBackup {
  */
 export async function fetchBackup(located: LocatedBackup, settings: Settings): Promise<FetchedBackup> {
   const { format, compression } = located.manifest ?? inferFromName(located.fileName);
-  const dir = await fs.mkdtemp(join(settings.tmpDir, 'dbbackup-restore-'));
+  const dir = await makeRunTempDir(settings.tmpDir, 'restore');
   const cleanup = () => fs.rm(dir, { recursive: true, force: true });
   const file = join(dir, `restore${formatOf(format).extension}`);
   const meter = new Meter({ sha256: true });
