@@ -36,7 +36,11 @@ export function registerVerify(program: Command): void {
         throw new ConfigError('choose one of --latest, --file and --all');
       }
       const signals = stopOnSignal(flags.timeout);
-      const stop = new RunStop('verify', { signal: signals.signal, deadline: signals.deadline });
+      const stop = new RunStop('verify', {
+        signal: signals.signal,
+        deadline: signals.deadline,
+        hint: 'verify only reads: nothing was changed; run it again to check every backup',
+      });
       try {
         return await verifyChosen(flags, stop);
       } finally {
