@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { ConfigError, DbBackupError, formatErrorLine, IntegrityError, type OptionName, type Wording } from '../shared/errors.js';
+import { signalExitCode } from './stop-on-signal.js';
 import { isSecretParameter } from '../shared/engines/registry.js';
 import { locationSecrets, redactText } from '../shared/redact.js';
 import { settings } from './cli-settings.js';
@@ -60,7 +61,8 @@ export const cliWording: Wording = {
 
 /**
  * Runs a subcommand's action and turns any failure into one line on stderr and the exit code:
- * 1 failed, 2 bad usage or configuration, 3 integrity. With --debug, the stack and causes too.
+ * 1 failed, 2 bad usage or configuration, 3 integrity, 130 or 143 stopped by SIGINT or SIGTERM.
+ * With --debug, the stack and causes too.
  */
 export function action<A extends unknown[]>(name: string, work: (...args: A) => Promise<number | undefined>) {
   return async (...args: A): Promise<void> => {
@@ -75,7 +77,7 @@ export function action<A extends unknown[]>(name: string, work: (...args: A) => 
       } else if (!(error instanceof DbBackupError)) {
         process.stderr.write('(an unexpected error: run again with --debug for details, and please report it)\n');
       }
-      process.exitCode = exitCodeOf(error);
+      process.exitCode = signalExitCode() ?? exitCodeOf(error);
     }
   };
 }

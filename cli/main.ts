@@ -24,7 +24,8 @@ const program = new Command('dbbackup')
   .addHelpText(
     'after',
     `
-Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 an integrity check failed.
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 an integrity check failed,
+130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM, having cleaned up.
 S3 settings come from the standard AWS variables: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID/…,
 AWS_ENDPOINT_URL_S3 for S3-compatible servers. Run "dbbackup <command> --help" for a command's options.`,
   )
@@ -40,6 +41,13 @@ registerDemo(program);
 
 for (const command of program.commands) command.exitOverride();
 
+/**
+ * How long the process may stay after its command has ended. Every run ends: a request left
+ * waiting out its timeouts on a server that stopped answering (an upload's abort, after the
+ * command gave up on it) must not keep a finished command's process alive.
+ */
+const EXIT_WAIT_MS = 2_000;
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -49,4 +57,6 @@ try {
   } else {
     throw error;
   }
+} finally {
+  setTimeout(() => process.exit(), EXIT_WAIT_MS).unref();
 }

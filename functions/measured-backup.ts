@@ -3,7 +3,7 @@ import { backupEventLabels } from '../shared/deployment/backup-event.js';
 import { METRICS } from '../shared/deployment/deployment-names.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import type { Manifest } from '../shared/manifest.js';
-import { runScheduledBackup } from '../shared/deployment/run-scheduled-backup.js';
+import { runScheduledBackup, type ScheduledBackupDeps } from '../shared/deployment/run-scheduled-backup.js';
 import { createS3Client } from '../shared/targets/s3-target.js';
 import { bucket, config, kmsKeyId, logger, metrics, notifier, settings } from './runtime.js';
 
@@ -16,7 +16,10 @@ const s3Client = createS3Client({ settings });
  * tier. A failure is emailed, then thrown as runScheduledBackup's ScheduledBackupFailure, which
  * says whether the email went out.
  */
-export async function measuredBackup(event: unknown, run: { runId: string; logUrl?: string }): Promise<Manifest> {
+export async function measuredBackup(
+  event: unknown,
+  run: { runId: string; logUrl?: string } & Pick<ScheduledBackupDeps, 'signal' | 'deadline'>,
+): Promise<Manifest> {
   const dimensions = backupEventLabels(event);
   logger.appendKeys(dimensions);
   metrics.addDimensions(dimensions);
@@ -31,6 +34,8 @@ export async function measuredBackup(event: unknown, run: { runId: string; logUr
       notifier,
       runId: run.runId,
       logUrl: run.logUrl,
+      signal: run.signal,
+      deadline: run.deadline,
       log: (message, fields) => logger.info(message, fields),
     });
     metrics.addMetric(METRICS.succeeded, MetricUnit.Count, 1);

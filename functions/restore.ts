@@ -2,6 +2,7 @@ import type { Handler } from 'aws-lambda';
 import { formatErrorLine } from '../shared/errors.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import { loggableRestoreEvent, runFunctionRestore } from '../shared/deployment/run-function-restore.js';
+import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
 import { bucket, config, logger, settings } from './runtime.js';
 
@@ -21,6 +22,11 @@ export const handler: Handler<unknown, RestoreResult> = async (event, context) =
       credentials,
       settings,
       onPhase: (phase) => logger.info(phase),
+      // Stop before Lambda's time limit, all or nothing as ever, with time left to say so.
+      deadline: {
+        at: Date.now() + context.getRemainingTimeInMillis() - FUNCTION_TIME_MARGIN_MS,
+        setBy: `the function's time limit, less ${FUNCTION_TIME_MARGIN_MS / 1000} s kept to clean up and report`,
+      },
     });
     logger.info('restore completed', {
       tables: result.tables,

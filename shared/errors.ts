@@ -130,3 +130,9 @@ export function formatErrorLine(error: unknown, words?: Wording): string {
 
 /** Restoring failed; the destination was left as it was. */
 export class RestoreError extends DbBackupError {}
+
+/**
+ * The run was stopped from outside before it finished: cancelled (a signal, a caller's abort) or
+ * out of time (its deadline passed). What it had started was undone, as for any other failure.
+ */
+export class CancelledError extends DbBackupError {}

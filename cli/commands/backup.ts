@@ -9,6 +9,7 @@ import { action, integerOption } from '../action.js';
 import { targetOptions } from '../target-flags.js';
 import { settings } from '../cli-settings.js';
 import { choosableFormats, type DumpFormat } from '../../shared/engines/registry.js';
+import { stopOnSignal, TIMEOUT_HELP, timeoutOption } from '../stop-on-signal.js';
 
 interface BackupFlags {
   source: string;
@@ -22,6 +23,7 @@ interface BackupFlags {
   kmsKeyId?: string;
   s3Checksums?: 'when_supported' | 'when_required';
   json?: boolean;
+  timeout?: number;
 }
 
 /** `dbbackup backup`: one verified backup of one database. */
@@ -48,6 +50,7 @@ export function registerBackup(program: Command): void {
     .addOption(new Option('--sse <mode>', 'S3 server-side encryption (default AES256)').choices(['AES256', 'aws:kms']))
     .option('--kms-key-id <id>', 'KMS key id or ARN for --sse aws:kms')
     .option('--json', 'print the manifest as JSON on stdout')
+    .option('--timeout <seconds>', TIMEOUT_HELP, timeoutOption)
     .action(
       action('backup', async (flags: BackupFlags) => {
         const manifest = await backupWithProgress(flags);
@@ -58,13 +61,10 @@ export function registerBackup(program: Command): void {
     );
 }
 
-/** Runs a backup, drawing progress on a TTY and cancelling cleanly on Ctrl-C. */
+/** Runs a backup, drawing progress on a TTY, cancelling cleanly on Ctrl-C or SIGTERM, and at --timeout. */
 export async function backupWithProgress(flags: BackupFlags): Promise<Manifest> {
   const progress = new ProgressLine();
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = stopOnSignal(flags.timeout);
   try {
     return await runBackup(
       {
@@ -79,12 +79,11 @@ export async function backupWithProgress(flags: BackupFlags): Promise<Manifest> 
         kmsKeyId: flags.kmsKeyId,
         s3Checksums: flags.s3Checksums,
       },
-      { onProgress: (p) => progress.update(p), signal: controller.signal, settings },
+      { onProgress: (p) => progress.update(p), signal: stop.signal, deadline: stop.deadline, settings },
     );
   } finally {
     progress.clear();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
   }
 }
 

@@ -4,6 +4,7 @@ import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/r
 import { formatAge, formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
 import { settings } from '../cli-settings.js';
+import { stopOnSignal, TIMEOUT_HELP, timeoutOption } from '../stop-on-signal.js';
 
 interface RestoreFlags {
   target?: string;
@@ -20,6 +21,7 @@ interface RestoreFlags {
   keepOwner?: boolean;
   s3Checksums?: 'when_supported' | 'when_required';
   json?: boolean;
+  timeout?: number;
 }
 
 /** `dbbackup restore`: verified, confirmed, all-or-nothing restore of one backup into one database. */
@@ -41,12 +43,14 @@ export function registerRestore(program: Command): void {
     .option('--keep-owner', 'PostgreSQL: keep the original object owners (default: objects belong to the restoring user)')
     .option('--s3-checksums <mode>', 'when_required for S3-compatible servers')
     .option('--json', 'print what was restored and the checks as JSON on stdout')
+    .option('--timeout <seconds>', TIMEOUT_HELP, timeoutOption)
     .action(
       action('restore', async (flags: RestoreFlags) => {
         const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
         const say = (line: string) => {
           if (!flags.json || tty) process.stderr.write(`${line}\n`);
         };
+        const stop = stopOnSignal(flags.timeout);
         const result = await runRestore(
           {
             target: flags.target,
@@ -68,8 +72,10 @@ export function registerRestore(program: Command): void {
             settings,
             onPlan: (plan) => say(planText(plan)),
             ask: tty && !flags.confirm ? (plan) => prompt(plan) : undefined,
+            signal: stop.signal,
+            deadline: stop.deadline,
           },
-        );
+        ).finally(() => stop.dispose());
         if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         else process.stdout.write(`${summary(result)}\n`);
         return 0;

@@ -6,9 +6,11 @@ import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from 
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
 import type { DumpFormat, Engine, EngineDefinition } from '../engines/engine.js';
 import { isSecretParameter, locateDatabase } from '../engines/registry.js';
-import { ConfigError, DbBackupError, DumpError } from '../errors.js';
+import { ConfigError, DbBackupError, DumpError, formatErrorLine, StorageError } from '../errors.js';
 import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from '../manifest.js';
+import { firstCause } from '../pipeline/first-cause.js';
 import { Meter } from '../pipeline/meter.js';
+import { type Deadline, RunStop, settleWithin } from '../pipeline/run-stop.js';
 import { redactLocation } from '../redact.js';
 import { openTarget } from '../targets/open-target.js';
 import type { Target } from '../targets/target.js';
@@ -32,8 +34,13 @@ export interface BackupProgress {
 /** Hooks and overrides for a backup run. */
 export interface RunBackupContext {
   readonly onProgress?: (progress: BackupProgress) => void;
-  /** Aborting cancels the run: the upload is aborted and no manifest is written. */
+  /**
+   * Aborting cancels the run, in any phase: what it started stops, what it stored is removed, and
+   * it fails with a CancelledError. A string reason says why (`SIGTERM`).
+   */
   readonly signal?: AbortSignal;
+  /** When the run must have ended: past it, the run stops as if cancelled, and says it ran out of time. */
+  readonly deadline?: Deadline;
   readonly now?: () => Date;
   /** What the edge read from its environment. @default defaultSettings() */
   readonly settings?: Settings;
@@ -50,8 +57,11 @@ const PROGRESS_INTERVAL_MS = 200;
 /**
  * Backs up one database: dump → compress → SHA-256 → upload, in one streaming pass, then
  * writes the manifest. The backup counts as completed only when the dump process exited 0,
- * every stream ended cleanly and the stored size matches what was sent; on any failure the
- * upload is aborted (or the temp file removed) and no manifest is written.
+ * every stream ended cleanly and the stored size matches what was sent. On any failure, in any
+ * phase, including a cancel or the deadline, the run undoes what it did before it fails: the
+ * upload is aborted (or the temp file removed), whatever was stored at its keys is deleted, and
+ * the source's session, lock, snapshot and child processes are released, each within a bounded
+ * time (CLEANUP_GRACE_MS).
  */
 export async function runBackup(input: BackupOptionsInput, context: RunBackupContext = {}): Promise<Manifest> {
   try {
@@ -77,69 +87,106 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   const level = resolveLevel(options.compression, options.level);
   const definition = locateDatabase(options.source, 'source');
   const format = chooseFormat(definition, options.format);
-  const engine = await definition.openSource(options.source, { label: options.name, settings });
-  const target = await openTarget(options.target, {
-    sse: options.sse,
-    kmsKeyId: options.kmsKeyId,
-    checksums: options.s3Checksums,
-    client: context.s3Client,
-    settings,
-  });
-  if (target.kind !== 's3') {
-    const s3Only = options.storageClass ? 'storageClass' : options.sse ? 'sse' : options.kmsKeyId ? 'kmsKeyId' : undefined;
-    if (s3Only) throw new ConfigError((w) => `${w.option(s3Only)} applies to S3 targets only (target is ${target.url})`);
-  }
+  const stop = new RunStop('backup', { signal: context.signal, deadline: context.deadline, hint: 'no backup was stored' });
   try {
-    return await backupProbed(engine, definition, format, target, options, level, context, started);
+    stop.check();
+    const engine = await definition.openSource(options.source, { label: options.name, settings });
+    try {
+      const target = await openTarget(options.target, {
+        sse: options.sse,
+        kmsKeyId: options.kmsKeyId,
+        checksums: options.s3Checksums,
+        client: context.s3Client,
+        settings,
+      });
+      if (target.kind !== 's3') {
+        const s3Only = options.storageClass ? 'storageClass' : options.sse ? 'sse' : options.kmsKeyId ? 'kmsKeyId' : undefined;
+        if (s3Only) throw new ConfigError((w) => `${w.option(s3Only)} applies to S3 targets only (target is ${target.url})`);
+      }
+      return await backupProbed({ engine, definition, format, target, options, level, context, started, stop });
+    } finally {
+      // Ends a probe still running too; a source that no longer answers must not hold a run that has ended.
+      await settleWithin(engine.close());
+    }
   } finally {
-    await engine.close();
+    stop.dispose();
   }
 }
 
-/** Probes, dumps, stores and commits; `engine` and `target` are open and validated. */
-async function backupProbed(
-  engine: Engine,
-  definition: EngineDefinition,
-  format: DumpFormat,
-  target: Target,
-  options: BackupOptions,
-  level: number | undefined,
-  context: RunBackupContext,
-  started: number,
-): Promise<Manifest> {
+/** What one backup run works with, once its engine and target are open and validated. */
+interface OpenRun {
+  readonly engine: Engine;
+  readonly definition: EngineDefinition;
+  readonly format: DumpFormat;
+  readonly target: Target;
+  readonly options: BackupOptions;
+  readonly level: number | undefined;
+  readonly context: RunBackupContext;
+  readonly started: number;
+  readonly stop: RunStop;
+}
+
+/** Probes, dumps, stores and commits. */
+async function backupProbed(run: OpenRun): Promise<Manifest> {
+  const { engine, definition, format, target, options, level, context, started, stop } = run;
   const now = context.now ?? (() => new Date());
   const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
     context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
   report({ phase: 'probing', sourceBytes: 0, storedBytes: 0 });
-  const [source] = await Promise.all([engine.probe(), target.preflight(), checkCompressionAvailable(options.compression)]);
-  context.signal?.throwIfAborted();
-
-  const date = now();
-  const run = randomBytes(4).toString('hex');
-  const { key, fileName } = await chooseFreeKey(target, (sequence) =>
-    buildBackupKey({
-      engine: source.engine,
-      database: source.database,
-      format,
-      compression: options.compression,
-      date,
-      run,
-      sequence,
-    }),
+  stop.phase = 'checking the source and the target';
+  // The checks run side by side; the first to fail ends the others (the probe's session is closed).
+  const checking = new AbortController();
+  const endChecks = () => {
+    checking.abort();
+    return engine.close();
+  };
+  stop.signal.addEventListener('abort', () => checking.abort(), { once: true });
+  const [source] = await stop.guard(
+    together(
+      [engine.probe(), target.preflight({ signal: checking.signal }), checkCompressionAvailable(options.compression)] as const,
+      endChecks,
+    ),
   );
 
-  if (definition.preparingPhase) report({ phase: definition.preparingPhase, sourceBytes: 0, storedBytes: 0 });
-  const dump = await engine.dump({ format });
+  const date = now();
+  // Each run's own id in its key: two runs never share one, whatever the server honours.
+  const runId = randomBytes(4).toString('hex');
+  const { key, fileName } = await stop.guard(
+    chooseFreeKey(target, (sequence) =>
+      buildBackupKey({
+        engine: source.engine,
+        database: source.database,
+        format,
+        compression: options.compression,
+        date,
+        run: runId,
+        sequence,
+      }),
+    ),
+  );
+
+  if (definition.preparingPhase) {
+    report({ phase: definition.preparingPhase, sourceBytes: 0, storedBytes: 0 });
+    stop.phase = 'taking the snapshot';
+  }
+  const dumping = engine.dump({ format });
+  const dump = await stop.guard(dumping).catch(async (error: unknown) => {
+    // A dump still being prepared when the run stopped is cleaned up once it is ready.
+    await settleWithin(dumping.then((d) => d.cleanup()));
+    throw error;
+  });
   try {
+    stop.check();
+    stop.phase = 'streaming';
     const sourceMeter = new Meter();
     const storedMeter = new Meter({ sha256: true });
     const compressor = createCompressor(options.compression, level);
-    let streamError: Error | undefined;
-    pipeline(dump.stream, sourceMeter, compressor, storedMeter, (error) => {
-      if (error) streamError ??= error;
+    const piped = new Promise<Error | undefined>((resolve) => {
+      pipeline(dump.stream, sourceMeter, compressor, storedMeter, (error) => resolve(error ?? undefined));
     });
-    const abort = () => storedMeter.destroy(new DumpError('backup cancelled', { hint: 'no backup was stored' }));
-    context.signal?.addEventListener('abort', abort, { once: true });
+    // Stopping fails the stream; the target then aborts its upload (or removes its temp file).
+    const abort = () => storedMeter.destroy(stop.signal.reason as Error);
+    stop.signal.addEventListener('abort', abort, { once: true });
 
     const ticker = setInterval(
       () =>
@@ -152,37 +199,46 @@ async function backupProbed(
         }),
       PROGRESS_INTERVAL_MS,
     );
+    const putting = target.put(key, storedMeter, {
+      contentType: contentTypeOf(options.compression, format),
+      expectedSizeBytes: dump.sizeBytes ?? source.databaseSizeBytes,
+      storageClass: options.storageClass,
+      metadata: {
+        // S3 metadata is ASCII: the name as keys hold it.
+        'dbbackup-database': keyName(source.database),
+        'dbbackup-engine': source.engine,
+        'dbbackup-format': format,
+        'dbbackup-compression': options.compression,
+        'dbbackup-version': toolVersion(),
+      },
+    });
     try {
-      await target.put(key, storedMeter, {
-        contentType: contentTypeOf(options.compression, format),
-        expectedSizeBytes: dump.sizeBytes ?? source.databaseSizeBytes,
-        storageClass: options.storageClass,
-        metadata: {
-          // S3 metadata is ASCII: the name as keys hold it.
-          'dbbackup-database': keyName(source.database),
-          'dbbackup-engine': source.engine,
-          'dbbackup-format': format,
-          'dbbackup-compression': options.compression,
-          'dbbackup-version': toolVersion(),
-        },
-      });
+      await stop.guard(putting);
+      const streamError = await stop.guard(piped);
+      if (streamError) throw streamError;
     } catch (error) {
-      // The first stream error (the dump's) says more than the target's "aborted".
-      throw streamError ?? error;
+      // Let the target finish undoing its write (or, had it finished, undo it), then say what failed first.
+      const landed =
+        (await settleWithin(putting)) &&
+        (await putting.then(
+          () => true,
+          () => false,
+        ));
+      // The target's error, or the stream's, whichever is not a knock-on of the other.
+      const cause = firstCause(error, await settledValue(piped));
+      throw landed ? await removeStoredOrSay(target, key, cause) : cause;
     } finally {
       clearInterval(ticker);
-      context.signal?.removeEventListener('abort', abort);
+      stop.signal.removeEventListener('abort', abort);
     }
-    if (streamError) throw streamError;
     if (!storedMeter.writableFinished || !storedMeter.readableEnded) {
+      await removeStored(target, key);
       throw new DumpError(`backup of ${source.description} stopped before the end of the dump`);
     }
 
+    stop.phase = 'committing';
     report({ phase: 'committing', sourceBytes: sourceMeter.bytes, storedBytes: storedMeter.bytes });
     const sha256 = storedMeter.sha256();
-    // The one size check: what the target holds against what was sent (and the hash recorded there).
-    await target.seal(key, { size: storedMeter.bytes, sha256 });
-
     const manifest = manifestSchema.parse({
       backup_file: fileName,
       timestamp: formatTimestamp(date),
@@ -214,15 +270,99 @@ async function backupProbed(
       tables_estimated: [...(dump.tableCounts?.estimated ?? [])],
       tables_skipped: { ...dump.tableCounts?.skipped },
     } satisfies Manifest);
-    // The manifest is the commit marker: written last, and only now does the backup exist.
-    await target.put(key + MANIFEST_SUFFIX, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), {
-      contentType: 'application/json',
-      metadata: { 'backup-sha256': sha256 },
-    });
+    const committing = commit(target, key, manifest);
+    try {
+      await stop.guard(committing);
+    } catch (error) {
+      // A write still in flight lands first, so that what is removed is all there is.
+      await settleWithin(committing);
+      throw await removeStoredOrSay(target, key, error);
+    }
     return manifest;
   } finally {
-    await dump.cleanup();
+    await settleWithin(dump.cleanup());
   }
+}
+
+/**
+ * The one size check, what the target holds against what was sent (recording the hash there),
+ * then the manifest: the commit marker, written last, and only then does the backup exist.
+ */
+async function commit(target: Target, key: string, manifest: Manifest): Promise<void> {
+  await target.seal(key, { size: manifest.size_bytes, sha256: manifest.hash });
+  await target.put(key + MANIFEST_SUFFIX, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), {
+    contentType: 'application/json',
+    metadata: { 'backup-sha256': manifest.hash },
+  });
+}
+
+/**
+ * Deletes what this run stored at `key`, its manifest first (so that no manifest ever names
+ * missing data); returns the locations that could not be deleted.
+ */
+async function removeStored(target: Target, key: string): Promise<string[]> {
+  const left: string[] = [];
+  for (const stored of [key + MANIFEST_SUFFIX, key]) {
+    const deleting = target.delete(stored);
+    if (
+      !(await settleWithin(deleting)) ||
+      !(await deleting.then(
+        () => true,
+        () => false,
+      ))
+    )
+      left.push(target.locate(stored));
+  }
+  return left;
+}
+
+/** Removes what the run stored after `error`; the error to report, saying what stayed if anything did. */
+async function removeStoredOrSay(target: Target, key: string, error: unknown): Promise<unknown> {
+  const left = await removeStored(target, key);
+  if (left.length === 0) return error;
+  const first = error instanceof DbBackupError ? error : undefined;
+  return new StorageError(
+    (w) => `${first ? first.worded(w).message : formatErrorLine(error)}; and ${left.join(' and ')} could not be removed`,
+    {
+      hint: 'delete it by hand: without its manifest no backup is listed, verified or restored',
+      cause: error,
+    },
+  );
+}
+
+/**
+ * Runs steps side by side. On the first failure, `stopOthers` ends the others and releases what
+ * they hold (it resolves once that is done, waited for within the cleanup grace); then that
+ * first failure is thrown, whichever step it came from, and not a knock-on of stopping the others.
+ */
+async function together<T extends readonly unknown[]>(
+  steps: { readonly [K in keyof T]: Promise<T[K]> },
+  stopOthers: () => Promise<void>,
+): Promise<T> {
+  let first: { error: unknown } | undefined;
+  let stopped: Promise<void> | undefined;
+  const watched = steps.map((step) =>
+    step.catch((error: unknown) => {
+      if (!first) {
+        first = { error };
+        stopped = stopOthers();
+      }
+      throw error;
+    }),
+  );
+  try {
+    return (await Promise.all(watched)) as unknown as T;
+  } catch (error) {
+    if (stopped) await settleWithin(stopped);
+    throw first ? first.error : error;
+  }
+}
+
+/** What a promise resolved to, if it did within the cleanup grace. */
+async function settledValue<T>(work: Promise<T>): Promise<T | undefined> {
+  let value: T | undefined;
+  await settleWithin(work.then((v) => (value = v)));
+  return value;
 }
 
 /** The format to dump in: the one asked for, if the engine writes it, else the engine's default. */

@@ -8,6 +8,7 @@ import { IntegrityError } from '../errors.js';
 import type { LocatedBackup } from './locate-backup.js';
 import { pausePoint } from '../pipeline/pause-point.js';
 import { Meter } from '../pipeline/meter.js';
+import { makeRunTempDir } from '../pipeline/run-temp-dir.js';
 import type { Settings } from '../settings.js';
 import type { FetchedBackup } from '../engines/destination.js';
 
@@ -17,11 +18,12 @@ export type { FetchedBackup } from '../engines/destination.js';
  * Downloads a backup to a temp file while hashing and decompressing it, then compares its size
  * and SHA-256 with the manifest. A mismatch is an IntegrityError naming the corrupt backup and
  * the next older one; nothing outside the temp dir has been touched by then. pg_restore wants a
- * seekable file anyway (and parallel restore needs one), hence the temp file.
+ * seekable file anyway (and parallel restore needs one), hence the temp file. Aborting `signal`
+ * stops the download and removes the temp file.
  */
-export async function fetchBackup(located: LocatedBackup, settings: Settings): Promise<FetchedBackup> {
+export async function fetchBackup(located: LocatedBackup, settings: Settings, signal?: AbortSignal): Promise<FetchedBackup> {
   const { format, compression } = located.manifest ?? inferFromName(located.fileName);
-  const dir = await fs.mkdtemp(join(settings.tmpDir, 'dbbackup-restore-'));
+  const dir = await makeRunTempDir(settings.tmpDir, 'restore');
   const cleanup = () => fs.rm(dir, { recursive: true, force: true });
   const file = join(dir, `restore${formatOf(format).extension}`);
   const meter = new Meter({ sha256: true });
@@ -43,8 +45,11 @@ export async function fetchBackup(located: LocatedBackup, settings: Settings): P
         createDecompressor(compression),
         archive,
         createWriteStream(file),
+        { signal },
       );
     } catch (error) {
+      // Stopped: the reason it was stopped for, not the pipeline's "aborted".
+      if (signal?.aborted) throw signal.reason;
       if (!isCorruptData(error) || error instanceof IntegrityError) throw error;
       throw new IntegrityError(`it cannot be decompressed (${(error as Error).message})`);
     }

@@ -59,6 +59,11 @@ const common = {
       memoryMiB: z.number().int().optional(),
       /** Disk for the SQLite snapshot, 21-200 GiB. */
       ephemeralStorageGiB: z.number().int().min(21).max(200).default(21),
+      /**
+       * Minutes a backup task may run before it stops, cleans up and reports the failure (a task
+       * has no time limit of its own: a stuck one would run, and bill, for ever). Default 1440 (a day).
+       */
+      timeoutMinutes: z.number().positive().optional(),
     })
     .strict()
     .optional(),
@@ -190,6 +195,14 @@ export function taskSize(db: DatabaseConfig): {
 } {
   const cpu = db.task?.cpu ?? 2048;
   return { cpu, memoryMiB: db.task?.memoryMiB ?? cpu * 2, ephemeralStorageGiB: db.task?.ephemeralStorageGiB ?? 21 };
+}
+
+/** How long a backup task may run, unless its database's `task.timeoutMinutes` says otherwise: a day. */
+export const DEFAULT_TASK_TIMEOUT_MINUTES = 24 * 60;
+
+/** The minutes a database's backup task may run (Fargate runner), its default applied. */
+export function taskTimeoutMinutes(db: DatabaseConfig): number {
+  return db.task?.timeoutMinutes ?? DEFAULT_TASK_TIMEOUT_MINUTES;
 }
 
 /** Where SQLite databases' EFS access points are mounted in the functions. */

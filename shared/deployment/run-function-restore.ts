@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Settings } from '../settings.js';
+import type { Deadline } from '../pipeline/run-stop.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
@@ -89,6 +90,8 @@ export interface FunctionRestoreDeps {
   readonly onPhase?: (phase: string) => void;
   /** @default defaultSettings() */
   readonly settings?: Settings;
+  /** When the restore must have ended: the function's time limit less FUNCTION_TIME_MARGIN_MS. */
+  readonly deadline?: Deadline;
 }
 
 /**
@@ -126,6 +129,6 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,
     },
-    { onPhase: deps.onPhase, settings: deps.settings },
+    { onPhase: deps.onPhase, settings: deps.settings, deadline: deps.deadline },
   );
 }

@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { backupEventLabels, scheduledBackupEventSchema } from './backup-event.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { type DatabaseCredentials, databaseUrl } from './database-url.js';
-import { type DeploymentConfig, findDatabase, tierSettings } from './deployment-config.js';
+import { type DatabaseConfig, type DeploymentConfig, findDatabase, tierSettings } from './deployment-config.js';
 import { formatErrorLine } from '../errors.js';
 import { deploymentWording } from './deployment-wording.js';
 import type { Manifest } from '../manifest.js';
@@ -11,6 +11,14 @@ import { type Notifier, sendAlert } from '../notify/notifier.js';
 import { REPORTED_FAILURE_ERROR } from './unreported-failure.js';
 import { runBackup } from '../backup/run-backup.js';
 import type { Settings } from '../settings.js';
+import type { Deadline } from '../pipeline/run-stop.js';
+
+/**
+ * What a backup function keeps of its time limit to end cleanly: the run stops this long before
+ * Lambda would kill it, which leaves time to abort its upload and release the source (at most
+ * CLEANUP_GRACE_MS), then to email the failure.
+ */
+export const FUNCTION_TIME_MARGIN_MS = 20_000;
 
 /** What a scheduled backup needs from its runtime (Lambda or Fargate). */
 export interface ScheduledBackupDeps {
@@ -28,6 +36,13 @@ export interface ScheduledBackupDeps {
   readonly logUrl?: string;
   readonly log: (event: string, fields: Record<string, unknown>) => void;
   readonly now?: () => Date;
+  /** Aborting cancels the backup (a Fargate task's SIGTERM); a string reason says why. */
+  readonly signal?: AbortSignal;
+  /**
+   * When the run must have ended: a function's time limit less {@link FUNCTION_TIME_MARGIN_MS},
+   * or a task's timeout. Given the database's config, for a deadline that depends on it.
+   */
+  readonly deadline?: (db: DatabaseConfig) => Deadline | undefined;
 }
 
 /**
@@ -73,7 +88,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
         kind: 'scheduled',
         label: parsed.tier,
       },
-      { s3Client: deps.s3Client, settings: deps.settings },
+      { s3Client: deps.s3Client, settings: deps.settings, signal: deps.signal, deadline: deps.deadline?.(db) },
     );
     deps.log('backup completed', {
       database: db.name,

@@ -32,6 +32,11 @@ export interface RestoreOptions {
   readonly keepOwner?: boolean;
   readonly settings: Settings;
   readonly onPhase?: (phase: string) => void;
+  /**
+   * Aborting stops the restore at once, all or nothing as ever: what it started (a child process,
+   * a half-made database) is undone, and it fails with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**

@@ -64,7 +64,11 @@ export interface Engine {
   probe(): Promise<SourceInfo>;
   /** Dumps in `format`, one of the engine's declared formats (the caller checks), else its default. */
   dump(options: { format?: string }): Promise<Dump>;
-  /** Releases what `probe` holds open (a snapshot's connection). Safe to call more than once. */
+  /**
+   * Releases everything the engine holds or is doing: a probe still running ends (failing), its
+   * connection, snapshot and lock are released, a dump still running stops. Safe at any time,
+   * in any order with the other calls, and more than once; resolves once all is released.
+   */
   close(): Promise<void>;
 }
 

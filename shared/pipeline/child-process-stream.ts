@@ -99,6 +99,9 @@ class ChildDuplex extends Duplex {
   }
 }
 
+/** How long a child stopped with SIGTERM (its stream destroyed) has to exit before it gets SIGKILL. */
+const KILL_GRACE_MS = 3_000;
+
 /** Bytes of a child's stderr kept for its error message: the end says what went wrong. */
 const STDERR_KEPT_BYTES = 8192;
 
@@ -146,7 +149,13 @@ function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable
       }, callback);
     },
     destroy(error, callback) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        // A child that ignores SIGTERM (or is stuck writing to a pipe nobody reads) must still go.
+        const kill = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+        kill.unref();
+        void exited.then(() => clearTimeout(kill));
+      }
       callback(error);
     },
   });

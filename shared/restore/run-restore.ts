@@ -7,6 +7,7 @@ import { formatOf, inferFromName, openDestination } from '../engines/registry.js
 import { runBackup } from '../backup/run-backup.js';
 import type { ChecksumMode } from '../targets/s3-target.js';
 import { defaultSettings, type Settings } from '../settings.js';
+import { type Deadline, RunStop, settleWithin } from '../pipeline/run-stop.js';
 
 /** What to restore, where, and how carefully. */
 export interface RestoreRequest extends BackupSelector {
@@ -65,6 +66,14 @@ export interface RestoreContext {
   /** What the edge read from its environment. @default defaultSettings() */
   readonly settings?: Settings;
   readonly now?: () => Date;
+  /**
+   * Aborting stops the restore in any phase, all or nothing as ever: the download and its temp
+   * file, a safety backup in progress, pg_restore and its half-made database are undone, and it
+   * fails with a CancelledError. A string reason says why (`SIGINT`).
+   */
+  readonly signal?: AbortSignal;
+  /** When the restore must have ended: past it, it stops as if cancelled, and says it ran out of time. */
+  readonly deadline?: Deadline;
 }
 
 /**
@@ -74,10 +83,24 @@ export interface RestoreContext {
  * nothing and verifies the result.
  */
 export async function runRestore(request: RestoreRequest, context: RestoreContext = {}): Promise<RestoreResult> {
+  const stop = new RunStop('restore', {
+    signal: context.signal,
+    deadline: context.deadline,
+    hint: 'the destination was not changed',
+  });
+  try {
+    return await restoreOnce(request, context, stop);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function restoreOnce(request: RestoreRequest, context: RestoreContext, stop: RunStop): Promise<RestoreResult> {
   const started = Date.now();
   const settings = context.settings ?? defaultSettings();
   const destination = await openDestination(request.to, settings);
-  const located = await locateBackup(request, { checksums: request.s3Checksums, settings });
+  stop.phase = 'finding the backup';
+  const located = await stop.guard(locateBackup(request, { checksums: request.s3Checksums, settings }));
   // Without a manifest the file name tells the format, and so the engine.
   const backupEngine = located.manifest?.engine ?? formatOf(inferFromName(located.fileName).format).engine.kind;
   if (backupEngine !== destination.kind) {
@@ -86,9 +109,16 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
     );
   }
   context.onPhase?.('downloading and checking the backup');
-  const fetched = await fetchBackup(located, settings);
+  stop.phase = 'downloading the backup';
+  const fetching = fetchBackup(located, settings, stop.signal);
+  const fetched = await stop.guard(fetching).catch(async (error: unknown) => {
+    // A download that ends after the stop still has its temp file to remove.
+    await settleWithin(fetching.then((f) => f.cleanup()));
+    throw error;
+  });
   try {
-    const state = await destination.inspect();
+    stop.phase = 'looking at the destination';
+    const state = await stop.guard(destination.inspect());
     const plan = planOf(located, fetched.storedBytes, fetched.verified, destination, state, context.now?.() ?? new Date());
     const base = {
       plan,
@@ -102,7 +132,8 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
     }
     // The plan is shown when the user is asked, or once a given confirmation matches: a refusal stays one line.
     if (request.confirm === undefined && context.ask) context.onPlan?.(plan);
-    const typed = request.confirm ?? (context.ask ? await context.ask(plan) : undefined);
+    stop.phase = 'waiting for confirmation';
+    const typed = request.confirm ?? (context.ask ? await stop.guard(context.ask(plan)) : undefined);
     if (typed === undefined) {
       throw new ConfigError(`restore would replace ${describe(plan)}; refusing without confirmation`, {
         hint: (w) => `confirm with the destination's name: ${w.setting('confirm', destination.name)}`,
@@ -118,6 +149,7 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
     let safetyBackup: string | undefined;
     if (state.hasData && !request.noSafetyBackup) {
       context.onPhase?.('backing up the destination first (pre-restore)');
+      stop.phase = 'backing up the destination first';
       const safetyTarget = request.safetyTarget ?? request.target ?? located.target.url;
       const manifest = await runBackup(
         {
@@ -127,15 +159,17 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
           label: `before restoring ${located.fileName}`,
           s3Checksums: request.s3Checksums,
         },
-        { settings },
+        { settings, signal: stop.signal },
       );
       safetyBackup = manifest.location;
     }
 
+    stop.phase = 'restoring';
     const outcome = await destination.restore(fetched, located.manifest, {
       keepOwner: request.keepOwner,
       settings,
       onPhase: context.onPhase,
+      signal: stop.signal,
     });
     return {
       ...base,
@@ -149,7 +183,7 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
       durationMs: Date.now() - started,
     };
   } finally {
-    await fetched.cleanup();
+    await settleWithin(fetched.cleanup());
   }
 }
 

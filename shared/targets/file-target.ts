@@ -2,15 +2,19 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { IntegrityError, StorageError } from '../errors.js';
+import { IntegrityError, StorageError, type Wording } from '../errors.js';
+import { HOLDER_TOKEN_PATTERN, heartbeat, holderOfToken, holderToken, isStale } from '../pipeline/holder.js';
 import { assertSafeKey, type PutOptions, type StoredObject, type Target } from './target.js';
 
 const TMP_SUFFIX = '.tmp';
+/** `name.<holder>.tmp` (or `name.tmp`, as older versions wrote it): the holder, when named. */
+const TMP_FILE = new RegExp(`^.+?(?:\\.(${HOLDER_TOKEN_PATTERN}))?\\${TMP_SUFFIX}$`);
 
 /**
  * Stores backups in a local directory. A file exists whole or not at all: it is written as
- * `name.tmp`, fsynced, linked to its name (which fails rather than overwrite), and the
- * directory is fsynced.
+ * `name.<writer>.tmp`, fsynced, linked to its name (which fails rather than overwrite), and the
+ * directory is fsynced. A temp file names its writer and is touched while written, so the next
+ * write into that directory removes one whose writer was killed (see `isStale`).
  */
 export class FileTarget implements Target {
   readonly kind = 'file' as const;
@@ -61,15 +65,25 @@ export class FileTarget implements Target {
 
   async put(key: string, body: Readable, _options: PutOptions): Promise<StoredObject> {
     const path = this.pathOf(key);
-    const tmp = path + TMP_SUFFIX;
+    const dir = dirname(path);
+    const tmp = `${path}.${holderToken()}${TMP_SUFFIX}`;
     // No check that `path` is free: publish's link() refuses an existing name, with no race.
-    await fs.mkdir(dirname(path), { recursive: true });
-    let size = 0;
-    // 'wx': a temp file already there belongs to another writer (or a crashed one); leave it be.
-    const handle = await fs.open(tmp, 'wx').catch((cause: Error) => {
+    let created: string | undefined;
+    try {
+      created = await fs.mkdir(dir, { recursive: true });
+    } catch (cause) {
       body.destroy();
-      throw new StorageError(`cannot create ${tmp}: ${cause.message}`, { cause });
+      throw storageFailure(`cannot create ${dir}`, cause);
+    }
+    await removeStaleTempFiles(dir);
+    let size = 0;
+    // 'wx': a temp file already there belongs to another writer; leave it be.
+    const handle = await fs.open(tmp, 'wx').catch(async (cause: Error) => {
+      body.destroy();
+      await removeEmptyDirs(dir, created);
+      throw storageFailure(`cannot create ${tmp}`, cause);
     });
+    const stopHeartbeat = heartbeat(tmp);
     try {
       try {
         for await (const chunk of body) {
@@ -86,15 +100,16 @@ export class FileTarget implements Target {
         await handle.close();
       }
       await publish(tmp, path);
-      await fsyncDir(dirname(path));
+      await fsyncDir(dir);
     } catch (error) {
       body.destroy();
       await fs.rm(tmp, { force: true });
+      await removeEmptyDirs(dir, created);
       if (error instanceof StorageError) throw error;
-      if (isFsError(error)) {
-        throw new StorageError(`writing ${path} failed: ${(error as Error).message}`, { cause: error });
-      }
+      if (isFsError(error)) throw storageFailure(`writing ${path} failed`, error);
       throw error;
+    } finally {
+      stopHeartbeat();
     }
     return { key, size };
   }
@@ -175,6 +190,42 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Removes the temp files in `dir` whose writer is gone: a backup killed before it could clean up. */
+async function removeStaleTempFiles(dir: string): Promise<void> {
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const entry of entries) {
+    const match = TMP_FILE.exec(entry);
+    if (!match) continue;
+    const stat = await fs.stat(join(dir, entry)).catch(() => undefined);
+    const holder = match[1] ? holderOfToken(match[1]) : undefined;
+    if (stat?.isFile() && isStale(holder, stat.mtimeMs)) await fs.rm(join(dir, entry), { force: true }).catch(() => {});
+  }
+}
+
+/** Removes `dir` and its parents up to `created` (what one mkdir made), as far as they are empty. */
+async function removeEmptyDirs(dir: string, created: string | undefined): Promise<void> {
+  if (!created) return;
+  for (let current = dir; current.startsWith(created); current = dirname(current)) {
+    const removed = await fs.rmdir(current).then(
+      () => true,
+      () => false,
+    );
+    if (!removed || current === created) return;
+  }
+}
+
+/** A file system failure as one line, with a hint where the cause says what to do. */
+function storageFailure(what: string, cause: unknown): StorageError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? (w: Wording) => `the disk is full: free space there or choose another ${w.option('target')}`
+      : undefined;
+  // Node names the system call and both paths ("…, link '/a/x.tmp' -> '/a/x'"); `what` says enough.
+  const reason = (cause as Error).message.replace(/, [a-z]+( '.*)?$/, '');
+  return new StorageError(`${what}: ${reason}`, { hint, cause });
 }
 
 function exists(path: string): Promise<boolean> {

@@ -12,6 +12,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, IntegrityError, StorageError } from '../errors.js';
 import { redactLocation } from '../redact.js';
+import { firstCause } from '../pipeline/first-cause.js';
 import { assertSafeKey, type PutOptions, type Sse, type StoredObject, type Target } from './target.js';
 import { defaultSettings, type Settings } from '../settings.js';
 
@@ -74,18 +75,50 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
   return { bucket, prefix: (match?.[2] ?? '').replace(/^\/+|\/+$/g, '') };
 }
 
-/** Builds an S3 client the standard AWS way: env/profile credentials, region, AWS_ENDPOINT_URL_S3. */
-export function createS3Client(options: { checksums?: ChecksumMode; settings?: Settings } = {}): S3Client {
+/** How long an S3 request may wait on the network before it is abandoned (and retried). */
+export interface S3Timeouts {
+  /** To establish a connection. @default 5 s */
+  readonly connectionMs?: number;
+  /**
+   * With nothing sent or received on an open connection: a server that stopped answering. S3
+   * answers within this even for a large CompleteMultipartUpload, which it keeps alive with
+   * whitespace while it works. @default 30 s
+   */
+  readonly idleMs?: number;
+}
+
+/** Attempts per S3 request, retried with the SDK's standard policy (exponential back-off with jitter). */
+const S3_MAX_ATTEMPTS = 3;
+const DEFAULT_S3_TIMEOUTS: Required<S3Timeouts> = { connectionMs: 5_000, idleMs: 30_000 };
+
+/**
+ * How long a failed upload may take to abort itself (its parts in flight end, then the
+ * AbortMultipartUpload) before put gives up waiting: with S3 stalled that abort cannot finish,
+ * and the bucket's lifecycle rule removes the incomplete upload instead.
+ */
+const UPLOAD_ABORT_GRACE_MS = 3_000;
+
+/**
+ * Builds an S3 client the standard AWS way (env/profile credentials, region,
+ * AWS_ENDPOINT_URL_S3), with a connection and an idle timeout on every request and the SDK's
+ * standard retry policy: S3 that stops answering fails a request within
+ * `S3_MAX_ATTEMPTS × (idle timeout + back-off)`, never hangs it.
+ */
+export function createS3Client(options: { checksums?: ChecksumMode; settings?: Settings; timeouts?: S3Timeouts } = {}): S3Client {
   const s3 = (options.settings ?? defaultSettings()).s3;
   const endpoint = s3.endpoint;
   const checksums = options.checksums ?? s3.checksums;
+  const timeouts = { ...DEFAULT_S3_TIMEOUTS, ...options.timeouts };
   const config: S3ClientConfig = {
     region: s3.region,
     endpoint,
     // Custom endpoints (MinIO, s3rver, LocalStack) rarely have wildcard DNS for bucket hosts.
     forcePathStyle: endpoint !== undefined,
     followRegionRedirects: true,
-    maxAttempts: 3,
+    maxAttempts: S3_MAX_ATTEMPTS,
+    retryMode: 'standard',
+    // The NodeHttpHandler's options: its socketTimeout is the idle timeout.
+    requestHandler: { connectionTimeout: timeouts.connectionMs, socketTimeout: timeouts.idleMs },
     requestChecksumCalculation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
     responseChecksumValidation: checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
   };
@@ -130,9 +163,9 @@ export class S3Target implements Target {
     return `s3://${this.bucket}/${this.objectKey(key)}`;
   }
 
-  async preflight(): Promise<void> {
+  async preflight(options: { signal?: AbortSignal } = {}): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: options.signal });
     } catch (error) {
       throw this.storageError('checking bucket', `s3://${this.bucket}`, error);
     }
@@ -169,14 +202,24 @@ export class S3Target implements Target {
         IfNoneMatch: '*',
       },
     });
+    // A body that fails (a failed dump, a cancelled run) ends the upload, which aborts itself once
+    // its parts in flight end; if S3 has stopped answering they do not, and put stops waiting.
+    let grace: NodeJS.Timeout | undefined;
+    const onBodyFailed = () => {
+      grace ??= setTimeout(() => void upload.abort(), UPLOAD_ABORT_GRACE_MS);
+    };
+    body.once('error', onBodyFailed);
+    body.once('close', () => !body.readableEnded && onBodyFailed());
     try {
       await upload.done();
     } catch (error) {
       counted.destroy();
       body.destroy();
-      // The body's own error (a failed dump) explains more than the aborted upload.
-      if (body.errored) throw body.errored;
-      throw this.storageError('uploading', this.locate(key), error);
+      // The body's own error (a failed dump) explains more than the aborted upload; but a body
+      // destroyed because the upload failed says only "aborted", and S3's error explains.
+      throw firstCause(body.errored, this.storageError('uploading', this.locate(key), error));
+    } finally {
+      clearTimeout(grace);
     }
     // What was sent, not read back: seal reads the stored object once, where a backup needs it.
     return { key, size };
@@ -245,7 +288,12 @@ export class S3Target implements Target {
 
   /** Turns an SDK error into one line that says what failed and what to do about it. */
   private storageError(operation: string, subject: string, error: unknown): Error {
-    const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const e = error as {
+      name?: string;
+      code?: string;
+      message?: string;
+      $metadata?: { httpStatusCode?: number; attempts?: number };
+    };
     const status = e.$metadata?.httpStatusCode;
     const name = e.name ?? '';
     const network = networkCode(error);
@@ -279,6 +327,13 @@ export class S3Target implements Target {
         cause: error,
       });
     }
+    if (network === 'TimeoutError') {
+      const attempts = e.$metadata?.attempts;
+      return new StorageError(
+        `${operation} ${subject} failed: ${this.endpoint} stopped answering (${causeMessage(error)}${attempts ? `, ${attempts} attempts` : ''})`,
+        { hint: 'check the endpoint and the network, and retry', cause: error },
+      );
+    }
     if (network) {
       return new StorageError(`${operation} ${subject} failed: cannot reach ${this.endpoint} (${network})`, {
         hint: 'check AWS_ENDPOINT_URL_S3 / AWS_REGION and the network',
@@ -289,6 +344,18 @@ export class S3Target implements Target {
       cause: error,
     });
   }
+}
+
+/** The innermost message of an error chain: what went wrong first. */
+function causeMessage(error: unknown): string {
+  let message = error instanceof Error ? error.message : String(error);
+  for (let e = (error as { cause?: unknown }).cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    message = e.message;
+  }
+  // The SDK's own wording, without its package name and its advice on how to configure it.
+  return message
+    .replace(/^@smithy\/node-http-handler - /, '')
+    .replace(/\s*\(configured by [^)]*\)|\s*\(service default[^)]*\)|\.$/g, '');
 }
 
 function networkCode(error: unknown): string | undefined {

@@ -56,8 +56,11 @@ export interface Target {
   readonly url: string;
   /** Server-side encryption applied to what this target writes (`none` for a directory). */
   readonly sse: Sse | 'none';
-  /** Checks, before any dump starts, that the target exists and can be written. */
-  preflight(): Promise<void>;
+  /**
+   * Checks, before any dump starts, that the target exists and can be written. Aborting `signal`
+   * abandons the check (its request), which then fails.
+   */
+  preflight(options?: { signal?: AbortSignal }): Promise<void>;
   put(key: string, body: Readable, options: PutOptions): Promise<StoredObject>;
   /**
    * Reads a stored object's size once and confirms it is the size that was sent, and records its

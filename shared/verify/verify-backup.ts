@@ -23,12 +23,14 @@ export interface VerifyResult {
  * Re-reads a stored backup and checks it against its manifest: size, SHA-256 of the stored
  * bytes, and that the content is a readable archive (fully decompressed, then read to the end
  * by its engine's content check: see `EngineDefinition.checkContent`).
- * Integrity failures are returned (ok: false); anything else (network, missing pg_restore) throws.
+ * Integrity failures are returned (ok: false); anything else (network, missing pg_restore) throws,
+ * as does aborting `signal` (with its reason), which stops the reading and removes any temp file.
  */
 export async function verifyBackup(
   target: Target,
   backup: ListedBackup,
   settings: Settings = defaultSettings(),
+  signal?: AbortSignal,
 ): Promise<VerifyResult> {
   const started = Date.now();
   const { manifest, key } = backup;
@@ -54,9 +56,11 @@ export async function verifyBackup(
   const content = await engineOf(manifest.engine).checkContent(manifest, settings);
   let contentProblem: string | undefined;
   try {
-    await pipeline(await target.get(key), meter, createDecompressor(manifest.compression), content.sink);
+    await pipeline(await target.get(key), meter, createDecompressor(manifest.compression), content.sink, { signal });
     await content.finish();
   } catch (error) {
+    // Stopped: the reason it was stopped for, not the pipeline's "aborted".
+    if (signal?.aborted) throw signal.reason;
     // Only corruption is a verdict on the backup; a dropped connection or a full disk is not.
     if (!isCorruptData(error)) throw error;
     contentProblem =

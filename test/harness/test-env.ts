@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -226,4 +227,220 @@ export async function killCliAt(point: string, args: string[]): Promise<void> {
     child.on('exit', () => reject(new Error(`the CLI exited before reaching ${point}: ${stderr}`)));
   });
   await closed;
+}
+
+/** What a run of a program did within a time limit, and how long it took. */
+export interface TimedRun extends RunResult {
+  /** The signal that ended it, if one did (then `code` is 128 + its number, as a shell reports it). */
+  readonly signal: NodeJS.Signals | null;
+  readonly ms: number;
+  /** True when it was still running at the limit and was killed: a hang. */
+  readonly timedOut: boolean;
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+/**
+ * Runs a program like runAllowingFailure, but never waits past `limitMs`: a run still going then
+ * is killed with SIGKILL and reported as `timedOut`, so a hang fails the test instead of stalling
+ * the suite. `onStart` gets the child (to send it signals); `onStderr` sees stderr as it arrives.
+ */
+export function runWithin(
+  command: string,
+  args: string[],
+  options: {
+    env?: NodeJS.ProcessEnv;
+    limitMs: number;
+    onStart?: (child: ChildProcess) => void;
+    onStderr?: (text: string) => void;
+  },
+): Promise<TimedRun> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const limit = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.limitMs);
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      err.push(c);
+      options.onStderr?.(Buffer.concat(err).toString('utf8'));
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(limit);
+      resolve({
+        code: code ?? 128 + (signal ? (SIGNAL_NUMBERS[signal] ?? 0) : 0),
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ms: Date.now() - started,
+        timedOut,
+      });
+    });
+    options.onStart?.(child);
+  });
+}
+
+/** Runs the dbbackup CLI as cli() does, within a time limit (see runWithin). */
+export function cliWithin(args: string[], options: Parameters<typeof runWithin>[2]): Promise<TimedRun> {
+  return runWithin(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), ...args], options);
+}
+
+/** Resolves once `check` returns true (polled every 25 ms), or rejects after `ms`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** The sessions open on a database of the harness cluster, other than the one asking. */
+export async function sessionsOn(db: string): Promise<Array<{ pid: number; state: string; application_name: string }>> {
+  return sql(
+    'postgres',
+    `select pid, state, application_name from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+    [db],
+  );
+}
+
+/** The advisory locks held in a database of the harness cluster (a backup's lock is one). */
+export async function advisoryLocksOn(db: string): Promise<number> {
+  const rows = await sql<{ n: string }>(
+    'postgres',
+    `select count(*)::text as n from pg_locks l join pg_database d on d.oid = l.database
+      where l.locktype = 'advisory' and d.datname = $1`,
+    [db],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** The entries of a directory, recursively (files and directories), sorted. */
+export async function treeOf(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir, { recursive: true })).sort();
+}
+
+/** A TCP endpoint and what it has accepted. */
+export interface StandInEndpoint {
+  readonly endpoint: string;
+  /** Connections accepted so far. */
+  connections(): number;
+  stop(): Promise<void>;
+}
+
+async function listen(onConnection: (socket: Socket) => void): Promise<StandInEndpoint & { sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    sockets,
+    connections: () => accepted,
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A stand-in for an endpoint that accepts connections and never answers (an S3 endpoint behind
+ * a stalled load balancer, a hung proxy): no real server stalls on cue. It reads and drops what
+ * it is sent.
+ */
+export async function startStalledServer(): Promise<StandInEndpoint> {
+  return listen((socket) => socket.resume());
+}
+
+/**
+ * A stand-in for an S3 endpoint that dies or stalls mid-backup: it forwards to `endpoint` (the
+ * harness's real s3rver) until told otherwise. After `stall()` every connection, open or new,
+ * stops answering (what it is sent is dropped); after `reset()` every connection is reset.
+ */
+export async function startFailingProxy(endpoint: string): Promise<StandInEndpoint & { stall(): void; reset(): void }> {
+  const upstream = new URL(endpoint);
+  let mode: 'forward' | 'stall' | 'reset' = 'forward';
+  const pairs = new Set<{ client: Socket; server: Socket }>();
+  const server = await listen((client) => {
+    if (mode === 'reset') return void client.resetAndDestroy();
+    if (mode === 'stall') return void client.resume();
+    const upstreamSocket = connect(Number(upstream.port), upstream.hostname);
+    const pair = { client, server: upstreamSocket };
+    pairs.add(pair);
+    client.on('data', (chunk: Buffer) => {
+      if (mode === 'forward') upstreamSocket.write(chunk);
+    });
+    upstreamSocket.on('data', (chunk: Buffer) => {
+      if (mode === 'forward') client.write(chunk);
+    });
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstreamSocket.destroy();
+    };
+    upstreamSocket.on('error', end);
+    upstreamSocket.on('close', () => mode === 'forward' && end());
+    client.on('close', end);
+  });
+  return {
+    ...server,
+    stall: () => {
+      mode = 'stall';
+    },
+    reset: () => {
+      mode = 'reset';
+      for (const { client, server: upstreamSocket } of pairs) {
+        client.resetAndDestroy();
+        upstreamSocket.destroy();
+      }
+    },
+  };
+}
+
+const LEFT_MARKER = '--- left on the disk';
+
+/**
+ * Runs the CLI with `dir` mounted as a fresh tmpfs of `sizeBytes` bytes and at most `inodes`
+ * inodes (files, directories and hard links each take one): a disk that fills on cue. The mount
+ * lives in a user and mount namespace of its own (unshare), so it needs no privilege and
+ * vanishes with the run; `left` lists the files the run left on it, looked at just before.
+ */
+export async function cliOnSmallDisk(
+  dir: string,
+  disk: { sizeBytes: number; inodes?: number },
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; limitMs: number },
+): Promise<TimedRun & { left: string[] }> {
+  const mountOptions = `size=${disk.sizeBytes}${disk.inodes ? `,nr_inodes=${disk.inodes}` : ''}`;
+  const script = [
+    `mount -t tmpfs -o ${mountOptions} tmpfs "$DISK" || exit 99`,
+    '"$NODE" "$CLI" "$@"; code=$?',
+    `echo '${LEFT_MARKER}'`,
+    'cd "$DISK" && find . -mindepth 1 -type f | sort',
+    'exit $code',
+  ].join('\n');
+  const result = await runWithin('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', script, 'sh', ...args], {
+    env: { ...(options.env ?? process.env), DISK: dir, NODE: process.execPath, CLI: join(repoRoot, 'bin/dbbackup.js') },
+    limitMs: options.limitMs,
+  });
+  if (result.code === 99) throw new Error(`cannot mount a tmpfs at ${dir} in a new namespace: ${result.stderr}`);
+  const [stdout = '', listing = ''] = result.stdout.split(`${LEFT_MARKER}\n`);
+  const left = listing
+    .split('\n')
+    .filter(Boolean)
+    .map((entry) => entry.replace(/^\.\//, ''));
+  return { ...result, stdout, left };
 }

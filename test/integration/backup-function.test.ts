@@ -9,8 +9,21 @@ import { listBackups } from '../../shared/catalog/list-backups.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
 import { startSecretsServer, type SecretsServer } from '../harness/secrets-server.js';
 import { sentEmails } from '../harness/ses-server.js';
-import { createBucket, fixturesDir, loadChinook, pgPassword, repoRoot, runAllowingFailure, sql } from '../harness/test-env.js';
+import {
+  createBucket,
+  fixturesDir,
+  loadChinook,
+  pgPassword,
+  repoRoot,
+  runAllowingFailure,
+  runWithin,
+  sessionsOn,
+  sql,
+  startStalledServer,
+  waitFor,
+} from '../harness/test-env.js';
 import { REPORTED_FAILURE_EXIT_CODE } from '../../shared/deployment/backup-task.js';
+import { FUNCTION_TIME_MARGIN_MS } from '../../shared/deployment/run-scheduled-backup.js';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:school-db-AbCdEf';
 const WRONG_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:wrong-password-AbCdEf';
@@ -21,6 +34,18 @@ async function invoke(event: unknown, env: NodeJS.ProcessEnv, fn = 'backup') {
     process.execPath,
     [join(repoRoot, 'dist/test/harness/invoke-handler.js'), join(repoRoot, `dist/functions/${fn}.js`), JSON.stringify(event)],
     { env },
+  );
+  const last = result.stdout.trim().split('\n').at(-1) ?? '';
+  const [kind, json] = [last.slice(0, last.indexOf(' ')), last.slice(last.indexOf(' ') + 1)];
+  return { ...result, kind, value: JSON.parse(json || 'null') as Record<string, unknown> };
+}
+
+/** Invokes a handler like invoke(), within a time limit: a hang fails the test instead of stalling it. */
+async function invokeWithin(event: unknown, env: NodeJS.ProcessEnv, limitMs: number) {
+  const result = await runWithin(
+    process.execPath,
+    [join(repoRoot, 'dist/test/harness/invoke-handler.js'), join(repoRoot, 'dist/functions/backup.js'), JSON.stringify(event)],
+    { env, limitMs },
   );
   const last = result.stdout.trim().split('\n').at(-1) ?? '';
   const [kind, json] = [last.slice(0, last.indexOf(' ')), last.slice(last.indexOf(' ') + 1)];
@@ -369,6 +394,106 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
       mails[1]?.subject ?? '',
       new RegExp(`^\\[dbbackup\\] FAILED ${name} daily backup: PostgreSQL refused the login`),
     );
+  });
+
+  test('a backup function about to run out of time stops first: it cleans up, emails why, and fails the invocation', async () => {
+    const name = db.replace(/_/g, '-');
+    const stalled = await startStalledServer();
+    const before = (await sentEmails()).length;
+    try {
+      const result = await invokeWithin(
+        { database: name, tier: 'daily' },
+        {
+          ...baseEnv,
+          DBBACKUP_CONFIG: configFor(SECRET_ARN, false),
+          AWS_ENDPOINT_URL_S3: stalled.endpoint,
+          DBBACKUP_TEST_LAMBDA_TIMEOUT_MS: String(FUNCTION_TIME_MARGIN_MS + 3_000),
+        },
+        FUNCTION_TIME_MARGIN_MS + 30_000,
+      );
+      assert.ok(!result.timedOut, `still running: ${result.stdout}${result.stderr}`);
+      assert.ok(result.ms < 3_000 + FUNCTION_TIME_MARGIN_MS, `took ${result.ms} ms`);
+      assert.equal(result.kind, 'ERROR', result.stdout);
+      assert.match(String(result.value.errorMessage), /did not finish in time \(the function's time limit/);
+      const mails = (await sentEmails()).slice(before);
+      assert.equal(mails.length, 1);
+      assert.match(
+        mails[0]?.subject ?? '',
+        new RegExp(`^\\[dbbackup\\] FAILED ${name} daily backup: backup did not finish in time`),
+      );
+      assert.deepEqual(await sessionsOn(db), []);
+    } finally {
+      await stalled.stop();
+    }
+  });
+
+  const fargateConfig = (timeoutMinutes?: number) => {
+    const config = JSON.parse(configFor(SECRET_ARN, false)) as { databases: Array<Record<string, unknown>> };
+    Object.assign(config.databases[0] as object, {
+      runner: 'fargate',
+      vpc: { vpcId: 'vpc-1', subnetIds: ['subnet-1'], securityGroupIds: ['sg-1'] },
+      ...(timeoutMinutes ? { task: { timeoutMinutes } } : {}),
+    });
+    return JSON.stringify(config);
+  };
+
+  test('a Fargate task past its configured timeout stops, cleans up, emails why and exits 100', async () => {
+    const name = db.replace(/_/g, '-');
+    const stalled = await startStalledServer();
+    const before = (await sentEmails()).length;
+    try {
+      const result = await runWithin(process.execPath, [join(repoRoot, 'dist/functions/backup-task.js')], {
+        env: {
+          ...baseEnv,
+          DBBACKUP_CONFIG: fargateConfig(0.05),
+          DBBACKUP_EVENT: JSON.stringify({ database: name, tier: 'daily' }),
+          AWS_ENDPOINT_URL_S3: stalled.endpoint,
+        },
+        limitMs: 60_000,
+      });
+      assert.ok(!result.timedOut && result.ms < 15_000, `took ${result.ms} ms (timed out: ${result.timedOut})`);
+      assert.equal(result.code, REPORTED_FAILURE_EXIT_CODE, result.stdout + result.stderr);
+      const mails = (await sentEmails()).slice(before);
+      assert.equal(mails.length, 1);
+      assert.match(mails[0]?.subject ?? '', /did not finish in time \(the task's timeout of 0\.05 minutes/);
+      assert.deepEqual(await sessionsOn(db), []);
+    } finally {
+      await stalled.stop();
+    }
+  });
+
+  test('a Fargate task stopped by ECS (SIGTERM) cleans up, emails why and exits 100 before the SIGKILL would come', async () => {
+    const name = db.replace(/_/g, '-');
+    const stalled = await startStalledServer();
+    const before = (await sentEmails()).length;
+    let task: import('node:child_process').ChildProcess | undefined;
+    try {
+      const running = runWithin(process.execPath, [join(repoRoot, 'dist/functions/backup-task.js')], {
+        env: {
+          ...baseEnv,
+          DBBACKUP_CONFIG: fargateConfig(),
+          DBBACKUP_EVENT: JSON.stringify({ database: name, tier: 'weekly' }),
+          AWS_ENDPOINT_URL_S3: stalled.endpoint,
+        },
+        limitMs: 60_000,
+        onStart: (child) => {
+          task = child;
+        },
+      });
+      await waitFor('the task to hold its session', async () => (await sessionsOn(db)).length > 0);
+      const signalled = Date.now();
+      task?.kill('SIGTERM');
+      const result = await running;
+      // ECS waits 30 s (the task's stopTimeout) before its SIGKILL.
+      assert.ok(Date.now() - signalled < 15_000, `ended ${Date.now() - signalled} ms after SIGTERM`);
+      assert.equal(result.code, REPORTED_FAILURE_EXIT_CODE, result.stdout + result.stderr);
+      const mails = (await sentEmails()).slice(before);
+      assert.equal(mails.length, 1);
+      assert.match(mails[0]?.subject ?? '', /cancelled \(SIGTERM\)/);
+      assert.deepEqual(await sessionsOn(db), []);
+    } finally {
+      await stalled.stop();
+    }
   });
 
   test('credentials are read from Secrets Manager once per process (a cold start); a failed read is retried', async () => {

@@ -1,16 +1,37 @@
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { ConfigError, DumpError } from '../../errors.js';
+import { settleWithin } from '../../pipeline/run-stop.js';
 import { redactText } from '../../redact.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import { refusedTls, serverAnswered, type TlsAttempt, tlsAttempts, tlsFailure } from './postgres-tls.js';
+
+/** How long a connection attempt may take before it fails (node-postgres's connectionTimeoutMillis). */
+const CONNECT_TIMEOUT_MS = 15_000;
+/** How long a client may take to say goodbye before its socket is closed under it. */
+const END_TIMEOUT_MS = 2_000;
+
+/** Options of a connection. */
+export interface ConnectOptions {
+  /** Aborting ends a connection attempt at once (its socket is closed) and fails it with the signal's reason. */
+  readonly signal?: AbortSignal;
+  /** Any one query taking longer fails (the client's query_timeout). @default none */
+  readonly queryTimeoutMs?: number;
+}
 
 /**
  * Opens a node-postgres client for `conn` (or another database on the same server), with
  * libpq's meaning of sslmode (see postgres-tls.ts), mapping login failures to errors a user can
  * act on: an unknown database, a refused login or a TLS failure is a ConfigError (exit 2), an
- * unreachable server a DumpError (exit 1).
+ * unreachable server a DumpError (exit 1). TCP keepalives are on, so a server that vanishes
+ * without closing the connection is noticed.
  */
-export async function connectPostgres(conn: PostgresConnection, database = conn.database): Promise<pg.Client> {
+export async function connectPostgres(
+  conn: PostgresConnection,
+  database = conn.database,
+  options: ConnectOptions = {},
+): Promise<pg.Client> {
+  const { signal } = options;
   // Each part given on its own, never as a connection string: node-postgres decodes a string's
   // database name with decodeURI, which leaves %2B, %2F, %3F, %23 … as they are ("a+b" would be
   // "a%2Bb"), and lets a string without a password override an explicit one.
@@ -21,6 +42,7 @@ export async function connectPostgres(conn: PostgresConnection, database = conn.
   }
   const failures: Array<{ ssl: TlsAttempt; error: unknown }> = [];
   for (const ssl of await tlsAttempts(conn)) {
+    signal?.throwIfAborted();
     const client = new pg.Client({
       application_name: 'dbbackup',
       ...params,
@@ -30,17 +52,25 @@ export async function connectPostgres(conn: PostgresConnection, database = conn.
       password: conn.password,
       database,
       ssl,
-      connectionTimeoutMillis: 15_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+      query_timeout: options.queryTimeoutMs,
     });
     // A server that drops the connection emits 'error' on the client; pending queries reject anyway.
     client.on('error', () => {});
+    const abort = () => destroyClient(client);
+    signal?.addEventListener('abort', abort, { once: true });
     try {
       await client.connect();
+      signal?.throwIfAborted();
       return client;
     } catch (error) {
-      await client.end().catch(() => {});
+      await closeClient(client);
+      if (signal?.aborted) throw signal.reason;
       failures.push({ ssl, error });
       if (!serverAnswered(error)) break;
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
   }
   // Where a TLS attempt got further than the server saying no to TLS, its failure is the telling one.
@@ -62,8 +92,22 @@ export async function withPostgres<T>(
     if (typeof (error as { code?: unknown }).code !== 'string') throw error;
     throw new DumpError(`reading ${conn.url} failed: ${redactText(postgresMessage(error), [conn.password])}`, { cause: error });
   } finally {
-    await client.end().catch(() => {});
+    await closeClient(client);
   }
+}
+
+/**
+ * Ends a client, politely if the server answers within {@link END_TIMEOUT_MS}, else by closing
+ * its socket: a client that cannot reach its server must still end. Ending the session releases
+ * what it held (its transaction's snapshot, its advisory locks). Never rejects.
+ */
+export async function closeClient(client: pg.Client): Promise<void> {
+  if (!(await settleWithin(client.end(), END_TIMEOUT_MS))) destroyClient(client);
+}
+
+/** Closes a client's socket at once, whatever it is doing (connecting, waiting on a query). */
+export function destroyClient(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: Socket } }).connection?.stream?.destroy();
 }
 
 function connectError(conn: PostgresConnection, database: string, error: unknown): Error {

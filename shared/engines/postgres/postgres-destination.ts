@@ -4,12 +4,13 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { compareRowCounts } from '../compare-row-counts.js';
 import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-tools.js';
-import { connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
+import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
-import { ConfigError, RestoreError } from '../../errors.js';
+import { CancelledError, ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
+import { RunStop, settleWithin } from '../../pipeline/run-stop.js';
 import { summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { runCommand } from '../../pipeline/run-command.js';
 import { redactText } from '../../redact.js';
@@ -74,7 +75,21 @@ export class PostgresDestination implements Destination {
   }
 
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
-    const tool = await this.restoreTool(backup, manifest);
+    const stop = new RunStop('restore', { signal: options.signal });
+    try {
+      return await this.restoreStoppable(backup, manifest, options, stop);
+    } finally {
+      stop.dispose();
+    }
+  }
+
+  private async restoreStoppable(
+    backup: FetchedBackup,
+    manifest: Manifest | undefined,
+    options: RestoreOptions,
+    stop: RunStop,
+  ): Promise<RestoreOutcome> {
+    const tool = await stop.guard(this.restoreTool(backup, manifest));
     const admin = await this.connectAdmin();
     const suffix = randomBytes(4).toString('hex');
     const base = prefixOfBytes(this.name, MAX_IDENTIFIER - '__dbbackup_new_'.length - suffix.length);
@@ -83,8 +98,8 @@ export class PostgresDestination implements Destination {
     let created = false;
     try {
       // Two restores of one database never run at once; the lock dies with the connection if killed.
-      await admin.query('select pg_advisory_lock(hashtext($1))', [`dbbackup restore ${this.name}`]);
-      await dropLeftovers(admin, base);
+      await stop.guard(admin.query('select pg_advisory_lock(hashtext($1))', [`dbbackup restore ${this.name}`]));
+      await stop.guard(dropLeftovers(admin, base));
       const existing = await admin.query<{ encoding: string; collate: string; ctype: string; owner: string; oid: number }>(
         `select pg_encoding_to_char(encoding) as encoding, datcollate as collate, datctype as ctype,
                 pg_get_userbyid(datdba) as owner, oid from pg_database where datname = $1`,
@@ -92,6 +107,7 @@ export class PostgresDestination implements Destination {
       );
       const like = existing.rows[0];
       options.onPhase?.('creating a new database');
+      stop.check();
       await admin.query(
         `create database ${quoteIdent(fresh)} template template0` +
           (like
@@ -100,20 +116,22 @@ export class PostgresDestination implements Destination {
       );
       created = true;
       const warnings: string[] = [];
-      if (like) warnings.push(...(await copyDatabaseSettings(admin, like.oid, like.owner, fresh)));
-      await pausePoint('restore', this.settings);
+      if (like) warnings.push(...(await stop.guard(copyDatabaseSettings(admin, like.oid, like.owner, fresh))));
+      await stop.guard(pausePoint('restore', this.settings));
 
       options.onPhase?.(backup.format === 'custom' ? 'running pg_restore' : 'running psql');
-      warnings.push(...(await this.runRestore(tool, backup, fresh, options)));
+      warnings.push(...(await stop.guard(this.runRestore(tool, backup, fresh, { ...options, signal: stop.signal }))));
       options.onPhase?.('verifying');
-      const outcome = await withPostgres(this.conn, (client) => verifyRestored(client, manifest), fresh);
+      const outcome = await stop.guard(withPostgres(this.conn, (client) => verifyRestored(client, manifest), fresh));
       if (outcome.checks.some((c) => !c.ok)) {
         const failed = outcome.checks.filter((c) => !c.ok).map((c) => c.detail);
         throw new RestoreError(`the restored database does not match the backup: ${failed.slice(0, 3).join('; ')}`, {
           hint: 'the destination was not changed',
         });
       }
-      await pausePoint('swap', this.settings);
+      await stop.guard(pausePoint('swap', this.settings));
+      // From here the swap runs to its end: it is one transaction, whole or not at all.
+      stop.check();
 
       options.onPhase?.('swapping in the restored database');
       await admin.query('begin');
@@ -128,9 +146,14 @@ export class PostgresDestination implements Destination {
       if (like) await admin.query(`drop database if exists ${quoteIdent(old)} with (force)`).catch(() => {});
       return { ...outcome, warnings: [...outcome.warnings, ...warnings] };
     } catch (error) {
-      await admin.query('rollback').catch(() => {});
-      if (created) await admin.query(`drop database if exists ${quoteIdent(fresh)} with (force)`).catch(() => {});
-      if (error instanceof RestoreError || error instanceof ConfigError) throw error;
+      // Bounded: a server that stopped answering must not hold a restore that has failed.
+      await settleWithin(
+        (async () => {
+          await admin.query('rollback').catch(() => {});
+          if (created) await admin.query(`drop database if exists ${quoteIdent(fresh)} with (force)`).catch(() => {});
+        })(),
+      );
+      if (error instanceof RestoreError || error instanceof ConfigError || error instanceof CancelledError) throw error;
       throw new RestoreError(
         `restoring into ${this.conn.url} failed: ${redactText(postgresMessage(error), [this.conn.password])}`,
         {
@@ -139,7 +162,7 @@ export class PostgresDestination implements Destination {
         },
       );
     } finally {
-      await admin.end().catch(() => {});
+      await closeClient(admin);
     }
   }
 
@@ -173,7 +196,7 @@ export class PostgresDestination implements Destination {
         args.push('--no-privileges');
         warnings.push(`roles missing on this server, so GRANTs were not restored: ${missing.join(', ')}`);
       }
-      result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0 });
+      result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0, signal: options.signal });
     } else {
       const psql = join(dirname(tool.path), 'psql');
       const args = [
@@ -187,7 +210,7 @@ export class PostgresDestination implements Destination {
         '-f',
         backup.file,
       ];
-      result = await runCommand(psql, args, { env, timeoutMs: 0 });
+      result = await runCommand(psql, args, { env, timeoutMs: 0, signal: options.signal });
     }
     if (result.code !== 0) {
       const said = redactText(summarizeStderr(result.stderr), [this.conn.password]) || `exit code ${result.code}, no message`;

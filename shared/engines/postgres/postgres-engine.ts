@@ -1,16 +1,22 @@
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { ConfigError, DumpError } from '../../errors.js';
 import { spawnReadable, summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { redactText } from '../../redact.js';
 import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
-import { connectPostgres } from './postgres-client.js';
+import { closeClient, connectPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 import type { Settings } from '../../settings.js';
 
 /** Tables smaller than this on disk get an exact `count(*)` in the manifest; larger ones the planner's estimate. */
 const EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * The longest any one of the probe's queries may take (a count of a table under 64 MB, the
+ * snapshot's export): a server that stops answering fails the probe instead of holding it.
+ */
+const PROBE_QUERY_TIMEOUT_MS = 5 * 60_000;
 
 /** Options of the PostgreSQL engine. */
 export interface PostgresEngineOptions {
@@ -39,6 +45,12 @@ export class PostgresEngine implements Engine {
   private readonly settings: Settings;
   private readonly label: string | undefined;
   private probed: Probed | undefined;
+  private probing: Promise<SourceInfo> | undefined;
+  /** The probe's connection from the moment it is open, so that close() can end it whatever the probe is doing. */
+  private session: pg.Client | undefined;
+  private dumping: Readable | undefined;
+  /** Aborted by close(): a probe still connecting stops at once. */
+  private readonly closing = new AbortController();
 
   constructor(url: string, options: PostgresEngineOptions) {
     this.settings = options.settings;
@@ -46,12 +58,27 @@ export class PostgresEngine implements Engine {
     this.label = options.label;
   }
 
-  async probe(): Promise<SourceInfo> {
+  /** Connects, checks, takes the lock and exports the snapshot; once, however often it is called. */
+  probe(): Promise<SourceInfo> {
+    this.probing ??= this.probeOnce();
+    return this.probing;
+  }
+
+  private async probeOnce(): Promise<SourceInfo> {
+    this.closing.signal.throwIfAborted();
     // One connection for everything (each login costs a SCRAM handshake); the tools are probed meanwhile.
-    const [client, tools] = await Promise.all([connectPostgres(this.conn), findPgTools('pg_dump', this.settings)]);
+    const [connected, found] = await Promise.allSettled([
+      connectPostgres(this.conn, undefined, { signal: this.closing.signal, queryTimeoutMs: PROBE_QUERY_TIMEOUT_MS }),
+      findPgTools('pg_dump', this.settings),
+    ]);
+    if (connected.status === 'rejected') throw connected.reason;
+    const client = connected.value;
+    this.session = client;
     let keepOpen = false;
     const database = this.label ?? this.conn.database;
     try {
+      if (found.status === 'rejected') throw found.reason;
+      const tools = found.value;
       const { rows } = await client.query<{ num: string; version: string; size: string }>(
         `select current_setting('server_version_num') as num, current_setting('server_version') as version,
                 pg_database_size(current_database())::text as size`,
@@ -73,6 +100,8 @@ export class PostgresEngine implements Engine {
       }
       const snapshotId = await exportSnapshot(client);
       const tableCounts = await tableCountsOf(client);
+      // close() may have ended the session while the last query ran: then this probe has failed.
+      this.closing.signal.throwIfAborted();
       const info: SourceInfo = {
         engine: 'postgres',
         database,
@@ -84,6 +113,7 @@ export class PostgresEngine implements Engine {
       keepOpen = true;
       return info;
     } catch (error) {
+      if (this.closing.signal.aborted) throw this.closing.signal.reason;
       if (error instanceof ConfigError || error instanceof DumpError) throw error;
       throw new DumpError(
         `reading ${this.conn.url} failed: ${redactText(String((error as Error).message), [this.conn.password])}`,
@@ -92,26 +122,33 @@ export class PostgresEngine implements Engine {
         },
       );
     } finally {
-      if (!keepOpen) await client.end().catch(() => {});
+      if (!keepOpen) await closeClient(client);
     }
   }
 
+  /**
+   * Releases everything: ends a probe still running (its connection is closed under it), the
+   * snapshot's session with its lock, and a dump still running. Safe at any time, and more than once.
+   */
   async close(): Promise<void> {
-    await this.probed?.session.end().catch(() => {});
+    if (!this.closing.signal.aborted) {
+      this.closing.abort(new DumpError(`reading ${this.conn.url} stopped: the backup has ended`));
+    }
+    this.dumping?.destroy();
+    await Promise.all([this.session && closeClient(this.session), this.probing?.catch(() => {})]);
   }
 
   async dump(options: { format?: string } = {}): Promise<Dump> {
     // The caller chose among this engine's declared formats (run-backup checks the choice).
     const format = options.format ?? 'custom';
+    this.closing.signal.throwIfAborted();
     if (!this.probed) await this.probe();
     const { pgDump, tableCounts, session, snapshotId } = this.probed as Probed;
     const endSnapshot = once(async () => {
       if (snapshotId) await session.query('commit').catch(() => {});
     });
-    const release = once(async () => {
-      await endSnapshot();
-      await session.end().catch(() => {});
-    });
+    // Ending the session ends its transaction too, and releases the lock, whatever the server is doing.
+    const release = once(() => closeClient(session));
     // -Z0: pg_dump would otherwise compress with zlib on one core, and we compress again downstream.
     const args = [`--format=${format}`, '--no-password', `--dbname=${this.conn.url}`];
     if (format === 'custom') args.push('-Z0');
@@ -133,8 +170,17 @@ export class PostgresEngine implements Engine {
         });
       },
     });
+    this.dumping = stream;
     // The lock is held until cleanup, after the manifest: a second run must not start while this one commits.
-    return { stream, format, tableCounts, cleanup: release };
+    return {
+      stream,
+      format,
+      tableCounts,
+      cleanup: async () => {
+        stream.destroy();
+        await release();
+      },
+    };
   }
 }
 

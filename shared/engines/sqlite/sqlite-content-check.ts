@@ -5,6 +5,7 @@ import type { Manifest } from '../../manifest.js';
 import { compareRowCounts } from '../compare-row-counts.js';
 import type { ContentCheck } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
+import { makeRunTempDir } from '../../pipeline/run-temp-dir.js';
 import type { Settings } from '../../settings.js';
 
 /**
@@ -12,7 +13,7 @@ import type { Settings } from '../../settings.js';
  * stream), then integrity_check passes and each table has the manifest's row count.
  */
 export async function checkSqliteArchive(manifest: Manifest, settings: Settings): Promise<ContentCheck> {
-  const dir = await fs.mkdtemp(join(settings.tmpDir, 'dbbackup-verify-'));
+  const dir = await makeRunTempDir(settings.tmpDir, 'verify');
   const file = join(dir, 'restored.db');
   return {
     sink: createWriteStream(file),

@@ -8,6 +8,7 @@ import { inspectSqliteFile, listSqliteTables } from './sqlite-file.js';
 import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
+import { RunStop } from '../../pipeline/run-stop.js';
 import type {
   Destination,
   DestinationState,
@@ -85,7 +86,14 @@ export class SqliteDestination implements Destination {
         hint: 'the destination was not changed',
       });
     }
-    await pausePoint('swap', options.settings);
+    const stop = new RunStop('restore', { signal: options.signal });
+    try {
+      await stop.guard(pausePoint('swap', options.settings));
+      // Past this point the write is one SQLite transaction, which ends whole or not at all.
+      stop.check();
+    } finally {
+      stop.dispose();
+    }
     options.onPhase?.('writing into the destination');
     if (await fs.stat(this.path).catch(() => undefined)) await this.copyInto(backup.file);
     else await this.createFrom(backup.file);

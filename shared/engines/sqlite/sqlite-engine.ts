@@ -1,14 +1,12 @@
 import { createReadStream, promises as fs } from 'node:fs';
-import { hostname } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { ConfigError, DumpError } from '../../errors.js';
 import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
-
-/** A lock file older than this was left by a killed run (Lambda runs at most 15 minutes). */
-const STALE_LOCK_MS = 6 * 3600 * 1000;
+import { heartbeat, holderState, isStale, thisProcess } from '../../pipeline/holder.js';
+import { makeRunTempDir } from '../../pipeline/run-temp-dir.js';
 
 /** Options of the SQLite engine. */
 export interface SqliteEngineOptions {
@@ -60,8 +58,7 @@ export class SqliteEngine implements Engine {
 
   async dump(_options: { format?: string } = {}): Promise<Dump> {
     const unlock = await this.lock();
-    const base = this.options.tmpDir;
-    const dir = await fs.mkdtemp(join(base, 'dbbackup-sqlite-')).catch(async (error) => {
+    const dir = await makeRunTempDir(this.options.tmpDir, 'sqlite').catch(async (error) => {
       await unlock();
       throw error;
     });
@@ -84,35 +81,63 @@ export class SqliteEngine implements Engine {
 
   /**
    * Keeps two backups of this database from running at once (a manual run during a scheduled
-   * one): a lock file beside it, created exclusively (which works on EFS/NFSv4 too). A lock older
-   * than {@link STALE_LOCK_MS} is left by a run that was killed and is taken over. Where the
-   * directory is read-only no lock can be taken and none is.
+   * one): a lock file beside it, created exclusively (which works on EFS/NFSv4 too), naming its
+   * holder and touched by a heartbeat while held. A lock whose holder is gone is taken over at
+   * once: on this machine its process is checked; from another machine it is gone once its
+   * heartbeat stopped (see `isStale`). Where the directory is read-only no lock can be taken and
+   * none is.
    */
   private async lock(): Promise<() => Promise<void>> {
     const path = `${this.path}.dbbackup-lock`;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let handle: fs.FileHandle;
       try {
-        const handle = await fs.open(path, 'wx');
-        await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
-        await handle.close();
-        return () => fs.rm(path, { force: true });
+        handle = await fs.open(path, 'wx');
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return async () => {};
         if (code !== 'EEXIST') throw error;
-        const stat = await fs.stat(path).catch(() => undefined);
-        if (stat && Date.now() - stat.mtimeMs < STALE_LOCK_MS) {
-          throw new DumpError(
-            `another backup of ${this.path} is already running (lock file ${path}, since ${stat.mtime.toISOString()})`,
-            {
-              hint: 'nothing was stored by this run; let the other one finish, or delete the lock file if no backup is running',
-            },
-          );
-        }
-        await fs.rm(path, { force: true });
+        await this.takeOverIfStale(path);
+        continue;
       }
+      const holder = thisProcess();
+      try {
+        await handle.writeFile(JSON.stringify({ ...holder, since: new Date().toISOString() }));
+      } catch (error) {
+        await fs.rm(path, { force: true });
+        throw error;
+      } finally {
+        await handle.close();
+      }
+      const stopHeartbeat = heartbeat(path);
+      return async () => {
+        stopHeartbeat();
+        // Only our own: a lock taken over from us (our heartbeat stopped for too long) is another run's.
+        const found = await readLock(path);
+        if (found?.holder.pid === holder.pid && found.holder.machine === holder.machine) await fs.rm(path, { force: true });
+      };
     }
     throw new DumpError(`cannot take the backup lock ${path}`);
+  }
+
+  /** Removes the lock at `path` if its holder is gone; fails with "already running" if it is not. */
+  private async takeOverIfStale(path: string): Promise<void> {
+    const found = await readLock(path);
+    if (!found) return;
+    if (!isStale(found.holder, found.mtimeMs)) {
+      const { pid, host, since } = found.holder as { pid?: unknown; host?: unknown; since?: unknown };
+      const by = typeof pid === 'number' ? `, held by pid ${pid}${typeof host === 'string' && host ? ` on ${host}` : ''}` : '';
+      const from = typeof since === 'string' ? since : new Date(found.mtimeMs).toISOString();
+      const alive = holderState(found.holder) === 'alive';
+      throw new DumpError(`another backup of ${this.path} is already running (lock file ${path}${by}, since ${from})`, {
+        hint: alive
+          ? 'nothing was stored by this run; let the other one finish'
+          : 'nothing was stored by this run; let the other one finish, or delete the lock file if no backup is running',
+      });
+    }
+    // Remove the lock judged stale, not one another run has put in its place since.
+    const now = await fs.stat(path).catch(() => undefined);
+    if (now?.ino === found.ino) await fs.rm(path, { force: true });
   }
 
   /**
@@ -212,4 +237,19 @@ function isBusy(error: unknown): boolean {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A lock file's holder (as it wrote itself) and when it was last touched; undefined if there is none. */
+async function readLock(path: string): Promise<{ holder: Record<string, unknown>; mtimeMs: number; ino: number } | undefined> {
+  const stat = await fs.stat(path).catch(() => undefined);
+  if (!stat) return undefined;
+  const text = await fs.readFile(path, 'utf8').catch(() => '');
+  let holder: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === 'object') holder = parsed as Record<string, unknown>;
+  } catch {
+    // A lock being written, or by hand: its age decides.
+  }
+  return { holder, mtimeMs: stat.mtimeMs, ino: stat.ino };
 }
