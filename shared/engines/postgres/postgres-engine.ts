@@ -10,9 +10,6 @@ import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 import type { Settings } from '../../settings.js';
 
-/** Tables smaller than this on disk get an exact `count(*)` in the manifest; larger ones the planner's estimate. */
-const EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024;
-
 /** Options of the PostgreSQL engine. */
 export interface PostgresEngineOptions {
   /** Overrides the database name used in keys and manifests. @default the database's name */
@@ -155,19 +152,16 @@ async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
   }
 }
 
-/** Row counts per table for the manifest: exact for small tables, the planner's estimate for large ones. */
+/**
+ * Exact row counts per table for the manifest, taken in the exported snapshot, so they describe
+ * exactly the rows pg_dump writes and a restore can hold the restored tables to them. No planner
+ * estimate: reltuples is 0 (-1) until a table is first analyzed and stale after bulk changes, and a
+ * restore checked against it refused good backups.
+ */
 async function tableCountsOf(client: pg.Client): Promise<TableCounts> {
   const tables: Record<string, number> = {};
-  const estimated: string[] = [];
-  for (const table of await listUserTables(client)) {
-    if (table.bytes <= EXACT_COUNT_MAX_BYTES) {
-      tables[table.qualified] = await countRows(client, table);
-    } else {
-      tables[table.qualified] = table.estimate;
-      estimated.push(table.qualified);
-    }
-  }
-  return { tables, estimated };
+  for (const table of await listUserTables(client)) tables[table.qualified] = await countRows(client, table);
+  return { tables, estimated: [] };
 }
 
 function once(work: () => Promise<void>): () => Promise<void> {
