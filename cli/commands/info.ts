@@ -17,14 +17,17 @@ export function registerInfo(program: Command): void {
     action('info', async (flags: TargetFlags & { json?: boolean }) => {
       const target = await openTargetFromFlags(flags);
       const { backups, problems } = await listBackups(target);
-      for (const p of problems) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
       const summary = summarizeBackups(backups, new Date());
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ target: target.url, databases: summary }, null, 2)}\n`);
+        const unreadableManifests = problems.map(({ key, backupFile, error }) => ({ key, backupFile, error }));
+        process.stdout.write(`${JSON.stringify({ target: target.url, databases: summary, unreadableManifests }, null, 2)}\n`);
         return 0;
       }
+      // Shown with the summary, not only as warnings: a backup whose manifest is unreadable is in no count above.
+      const unreadable = problems.map((p) => `unreadable manifest ${p.key}: ${p.error} (its backup is not counted)`);
       if (summary.length === 0) {
         process.stderr.write(`no backups in ${target.url}\n`);
+        if (unreadable.length > 0) process.stdout.write(`${unreadable.join('\n')}\n`);
         return 0;
       }
       const rows = summary.map((s) => [
@@ -39,6 +42,7 @@ export function registerInfo(program: Command): void {
       process.stdout.write(
         `${renderTable(['DATABASE', 'ENGINE', 'BACKUPS', 'TOTAL', 'NEWEST', 'OLDEST', 'NEWEST AGE'], rows)}\n`,
       );
+      if (unreadable.length > 0) process.stdout.write(`\n${unreadable.join('\n')}\n`);
       return 0;
     }),
   );

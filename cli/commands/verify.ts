@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../shared/errors.js';
-import { chooseBackup, type ListedBackup, listBackups } from '../../shared/catalog/list-backups.js';
-import { verifyBackup } from '../../shared/verify/verify-backup.js';
+import {
+  chooseBackup,
+  type ListedBackup,
+  listBackups,
+  type ManifestProblem,
+  problemNamed,
+  unreadableNewerThan,
+} from '../../shared/catalog/list-backups.js';
+import { unreadableManifestResult, verifyBackup } from '../../shared/verify/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
@@ -32,9 +39,14 @@ export function registerVerify(program: Command): void {
         throw new ConfigError('choose one of --latest, --file and --all');
       }
       const target = await openTargetFromFlags(flags);
-      const { backups } = await listBackups(target, { database: flags.database });
-      const chosen = chooseBackups(backups, flags, target.url);
-      const results = [];
+      const { backups, problems } = await listBackups(target, { database: flags.database });
+      const { chosen, damaged } = chooseBackups(backups, problems, flags, target.url);
+      for (const p of problems) {
+        if (!damaged.includes(p)) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
+      }
+      // An unreadable manifest fails like a corrupt backup: whatever it described cannot be checked.
+      const results = damaged.map(unreadableManifestResult);
+      if (!flags.json) for (const r of results) process.stdout.write(`CORRUPT  ${r.backupFile}: ${r.problem}\n`);
       for (const backup of chosen) {
         const result = await verifyBackup(target, backup, settings);
         results.push(result);
@@ -58,10 +70,28 @@ export function registerVerify(program: Command): void {
   );
 }
 
-function chooseBackups(backups: ListedBackup[], flags: VerifyFlags, target: string): ListedBackup[] {
+/**
+ * The backups to re-read, and the unreadable manifests that count as failures: all of them with
+ * --all, the one named with --file, and with --latest those that may be newer than the newest
+ * readable backup (which of them is the latest cannot be told).
+ */
+function chooseBackups(
+  backups: ListedBackup[],
+  problems: ManifestProblem[],
+  flags: VerifyFlags,
+  target: string,
+): { chosen: ListedBackup[]; damaged: ManifestProblem[] } {
   if (flags.all) {
-    if (backups.length === 0) throw new ConfigError('no completed backups to verify', { hint: 'check --target and --database' });
-    return backups;
+    if (backups.length === 0 && problems.length === 0) {
+      throw new ConfigError('no completed backups to verify', { hint: 'check --target and --database' });
+    }
+    return { chosen: backups, damaged: problems };
   }
-  return [chooseBackup(backups, { file: flags.file, database: flags.database, where: target })];
+  const named = flags.file ? problemNamed(problems, flags.file) : undefined;
+  if (named && !backups.some((b) => b.manifest.backup_file === flags.file || b.key === flags.file)) {
+    return { chosen: [], damaged: [named] };
+  }
+  if (!flags.file && backups.length === 0 && problems.length > 0) return { chosen: [], damaged: problems };
+  const chosen = chooseBackup(backups, { file: flags.file, database: flags.database, where: target }, problems);
+  return { chosen: [chosen], damaged: flags.file ? [] : unreadableNewerThan(problems, chosen) };
 }

@@ -2,7 +2,8 @@ import { pipeline } from 'node:stream/promises';
 import { createDecompressor, isCorruptData } from '../compression/compression.js';
 import { engineOf } from '../engines/registry.js';
 import { IntegrityError } from '../errors.js';
-import type { ListedBackup } from '../catalog/list-backups.js';
+import type { ListedBackup, ManifestProblem } from '../catalog/list-backups.js';
+import { MANIFEST_SUFFIX } from '../manifest.js';
 import { Meter } from '../pipeline/meter.js';
 import type { Target } from '../targets/target.js';
 import { defaultSettings, type Settings } from '../settings.js';
@@ -12,8 +13,11 @@ export interface VerifyResult {
   readonly key: string;
   readonly backupFile: string;
   readonly ok: boolean;
-  /** size: stored bytes = manifest; sha256: hash = manifest; content: the archive reads to the end. */
-  readonly checks: { readonly size: boolean; readonly sha256: boolean | null; readonly content: boolean | null };
+  /**
+   * size: stored bytes = manifest; sha256: hash = manifest; content: the archive reads to the end.
+   * null: not checked (all three when the manifest itself is unreadable).
+   */
+  readonly checks: { readonly size: boolean | null; readonly sha256: boolean | null; readonly content: boolean | null };
   /** Why it failed, when it did. */
   readonly problem?: string;
   readonly durationMs: number;
@@ -74,4 +78,16 @@ export async function verifyBackup(
   }
   if (contentProblem) return result({ size: true, sha256: hashOk, content: false }, contentProblem);
   return result({ size: true, sha256: true, content: true });
+}
+
+/** The verdict on a backup whose manifest is unreadable: it fails, since nothing can be checked against it. */
+export function unreadableManifestResult(problem: ManifestProblem): VerifyResult {
+  return {
+    key: problem.key.slice(0, -MANIFEST_SUFFIX.length),
+    backupFile: problem.backupFile,
+    ok: false,
+    checks: { size: null, sha256: null, content: null },
+    problem: `its manifest is unreadable (${problem.error}): nothing can be checked against it`,
+    durationMs: 0,
+  };
 }
