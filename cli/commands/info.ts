@@ -4,6 +4,7 @@ import { summarizeBackups } from '../../shared/catalog/summarize-backups.js';
 import { formatAge, formatBytes } from '../format-units.js';
 import { renderTable } from '../render-table.js';
 import { action } from '../action.js';
+import { writeJson, writeLines } from '../printable.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 
 /** `dbbackup info`: per database, how many backups, how big, and how old the newest is. */
@@ -20,14 +21,14 @@ export function registerInfo(program: Command): void {
       const summary = summarizeBackups(backups, new Date());
       if (flags.json) {
         const unreadableManifests = problems.map(({ key, backupFile, error }) => ({ key, backupFile, error }));
-        process.stdout.write(`${JSON.stringify({ target: target.url, databases: summary, unreadableManifests }, null, 2)}\n`);
+        writeJson(process.stdout, { target: target.url, databases: summary, unreadableManifests });
         return 0;
       }
       // Shown with the summary, not only as warnings: a backup whose manifest is unreadable is in no count above.
       const unreadable = problems.map((p) => `unreadable manifest ${p.key}: ${p.error} (its backup is not counted)`);
       if (summary.length === 0) {
-        process.stderr.write(`no backups in ${target.url}\n`);
-        if (unreadable.length > 0) process.stdout.write(`${unreadable.join('\n')}\n`);
+        writeLines(process.stderr, `no backups in ${target.url}`);
+        if (unreadable.length > 0) writeLines(process.stdout, ...unreadable);
         return 0;
       }
       const rows = summary.map((s) => [
@@ -39,10 +40,11 @@ export function registerInfo(program: Command): void {
         s.oldest.replace(/\.\d+Z$/, 'Z'),
         formatAge(s.newestAgeSeconds),
       ]);
-      process.stdout.write(
-        `${renderTable(['DATABASE', 'ENGINE', 'BACKUPS', 'TOTAL', 'NEWEST', 'OLDEST', 'NEWEST AGE'], rows)}\n`,
+      writeLines(
+        process.stdout,
+        ...renderTable(['DATABASE', 'ENGINE', 'BACKUPS', 'TOTAL', 'NEWEST', 'OLDEST', 'NEWEST AGE'], rows),
       );
-      if (unreadable.length > 0) process.stdout.write(`\n${unreadable.join('\n')}\n`);
+      if (unreadable.length > 0) writeLines(process.stdout, '', ...unreadable);
       return 0;
     }),
   );

@@ -2,6 +2,7 @@ import { Argument, type Command, Option } from 'commander';
 import { TIERS } from '../../shared/deployment/deployment-config.js';
 import { functionName } from '../../shared/deployment/deployment-names.js';
 import { action } from '../action.js';
+import { writeJson, writeLines } from '../printable.js';
 
 interface InvokeFlags {
   database: string;
@@ -52,12 +53,14 @@ export function registerInvoke(program: Command): void {
         // Loaded here, not at start-up: every other command would pay for the Lambda client.
         const { FunctionError, invokeFunction } = await import('../../shared/deployment/invoke-function.js');
         const result = await invokeFunction(name, JSON.parse(JSON.stringify(event)));
-        if (flags.logs || result.failed) process.stderr.write(`--- log of ${name} (last 4 KB) ---\n${result.logTail}\n`);
+        if (flags.logs || result.failed) {
+          writeLines(process.stderr, `--- log of ${name} (last 4 KB) ---`, ...result.logTail.replace(/\n$/, '').split('\n'));
+        }
         if (result.failed) {
           const message = (result.payload as { errorMessage?: string })?.errorMessage ?? JSON.stringify(result.payload);
           throw new FunctionError(`${name} failed: ${message}`);
         }
-        process.stdout.write(`${JSON.stringify(result.payload, null, 2)}\n`);
+        writeJson(process.stdout, result.payload);
         return 0;
       }),
     );

@@ -11,6 +11,7 @@ import {
 import { unreadableManifestResult, verifyBackup } from '../../shared/verify/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
+import { writeJson, writeLines } from '../printable.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 import { settings } from '../cli-settings.js';
 
@@ -42,26 +43,30 @@ export function registerVerify(program: Command): void {
       const { backups, problems } = await listBackups(target, { database: flags.database });
       const { chosen, damaged } = chooseBackups(backups, problems, flags, target.url);
       for (const p of problems) {
-        if (!damaged.includes(p)) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
+        if (!damaged.includes(p)) writeLines(process.stderr, `warning: unreadable manifest ${p.key}: ${p.error}`);
       }
       // An unreadable manifest fails like a corrupt backup: whatever it described cannot be checked.
       const results = damaged.map(unreadableManifestResult);
-      if (!flags.json) for (const r of results) process.stdout.write(`CORRUPT  ${r.backupFile}: ${r.problem}\n`);
+      if (!flags.json) for (const r of results) writeLines(process.stdout, `CORRUPT  ${r.backupFile}: ${r.problem}`);
       for (const backup of chosen) {
         const result = await verifyBackup(target, backup, settings);
         results.push(result);
         if (!flags.json) {
           const what = `${backup.manifest.backup_file} (${formatBytes(backup.manifest.size_bytes)})`;
           if (result.ok)
-            process.stdout.write(`ok       ${what}: size, sha256 and content checked in ${formatDuration(result.durationMs)}\n`);
-          else process.stdout.write(`CORRUPT  ${what}: ${result.problem}\n`);
+            writeLines(
+              process.stdout,
+              `ok       ${what}: size, sha256 and content checked in ${formatDuration(result.durationMs)}`,
+            );
+          else writeLines(process.stdout, `CORRUPT  ${what}: ${result.problem}`);
         }
       }
-      if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+      if (flags.json) writeJson(process.stdout, results);
       const failed = results.filter((r) => !r.ok).length;
       if (failed > 0) {
-        process.stderr.write(
-          `dbbackup verify: ${failed} of ${results.length} backup(s) failed verification; do not restore from them\n`,
+        writeLines(
+          process.stderr,
+          `dbbackup verify: ${failed} of ${results.length} backup(s) failed verification; do not restore from them`,
         );
         return 3;
       }
