@@ -32,6 +32,7 @@ export async function listBackups(
   target: Target,
   filter: { database?: string } = {},
 ): Promise<{ backups: ListedBackup[]; problems: ManifestProblem[] }> {
+  if (filter.database !== undefined) assertDatabaseName(filter.database);
   const prefixes = filter.database ? [`postgres/${filter.database}/`, `sqlite/${filter.database}/`] : [''];
   const manifestKeys: string[] = [];
   for (const prefix of prefixes) {
@@ -56,6 +57,19 @@ export async function listBackups(
   backups.sort((a, b) => b.manifest.datetime.localeCompare(a.manifest.datetime) || b.key.localeCompare(a.key));
   problems.sort((a, b) => a.key.localeCompare(b.key));
   return { backups, problems };
+}
+
+/**
+ * Refuses a database name that is not one segment of a key, before any key or path is built
+ * from it: `..` or `a/b` would list elsewhere, outside a directory target even.
+ */
+function assertDatabaseName(name: string): void {
+  // eslint-disable-next-line no-control-regex -- control characters are among what is refused
+  if (name === '' || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f]/.test(name)) {
+    throw new ConfigError((w) => `${w.setting('database', name)} is not a database name`, {
+      hint: 'a database name has no "/", "\\" or control characters and is not "." or ".."',
+    });
+  }
 }
 
 /** The problem of the manifest at `manifestKey`. */

@@ -82,3 +82,11 @@ export function assertSafeKey(key: string): void {
     throw new Error(`invalid object key "${key}"`);
   }
 }
+
+/** Rejects key prefixes that could escape the target root: `''`, `a/`, `a/b` pass; `../`, `a/./b`, `a//` do not. */
+export function assertSafePrefix(prefix: string): void {
+  const parts = prefix.split('/');
+  if (parts.slice(0, -1).some((p) => p === '' || p === '.' || p === '..') || ['.', '..'].includes(parts.at(-1) as string)) {
+    throw new Error(`invalid key prefix "${prefix}"`);
+  }
+}
