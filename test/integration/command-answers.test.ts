@@ -47,4 +47,44 @@ describe('commands say what is really wrong', () => {
       await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
     }
   });
+
+  test('a flipped byte that stops pg_restore early (the magic, a block length, the gzip stream): verify says the backup is corrupt, naming the SHA-256 mismatch', async () => {
+    const db = await createDatabase('flipped');
+    try {
+      // About 20 MB of archive: more than passes through before pg_restore gives up on a damaged header.
+      await sql(db, 'create table t as select g as id, md5(g::text) as m from generate_series(1, 500000) g');
+      const dir = await tempDir('flipped');
+      const plain = await runBackup({ source: pgUrl(db), target: dir, compression: 'none' });
+      const gzip = await runBackup({ source: pgUrl(db), target: dir });
+      const archive = await fs.readFile(plain.location);
+      const firstRow = archive.indexOf('1\tc4ca4238a0b923820dcc509a6f75849b\n');
+      assert.ok(firstRow > 0);
+      const cases = [
+        { name: 'the archive magic', backup: plain, offset: 0 },
+        // The high byte of the first data block's length: pg_restore asks for 2 GB and says "out of memory".
+        { name: 'a data block length', backup: plain, offset: firstRow - 1 },
+        { name: 'the gzip stream', backup: gzip, offset: Math.floor(gzip.size_bytes / 3) },
+      ];
+      for (const { name, backup, offset } of cases) {
+        const bytes = await fs.readFile(backup.location);
+        bytes[offset] = (bytes[offset] as number) ^ 0x80;
+        await fs.writeFile(backup.location, bytes);
+        const result = await cli(['verify', '--target', dir, '--file', backup.backup_file]);
+        assert.equal(result.code, 3, `${name}: ${result.stdout}${result.stderr}`);
+        assert.match(
+          result.stdout,
+          new RegExp(
+            `^CORRUPT {2}${backup.backup_file} .*: the stored backup is corrupt: SHA-256 of .* is [0-9a-f]{64}, the manifest says ${backup.hash}$`,
+            'm',
+          ),
+          name,
+        );
+        assert.ok(!/out of memory/.test(result.stdout), `${name}: ${result.stdout}`);
+        bytes[offset] = (bytes[offset] as number) ^ 0x80;
+        await fs.writeFile(backup.location, bytes);
+      }
+    } finally {
+      await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
+    }
+  });
 });
