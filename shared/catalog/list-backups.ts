@@ -35,10 +35,21 @@ export async function listBackups(
   if (filter.database !== undefined) assertDatabaseName(filter.database);
   const prefixes = filter.database ? [`postgres/${filter.database}/`, `sqlite/${filter.database}/`] : [''];
   const manifestKeys: string[] = [];
-  for (const prefix of prefixes) {
-    for await (const object of target.list(prefix)) {
-      if (object.key.endsWith(MANIFEST_SUFFIX)) manifestKeys.push(object.key);
+  try {
+    for (const prefix of prefixes) {
+      for await (const object of target.list(prefix)) {
+        if (object.key.endsWith(MANIFEST_SUFFIX)) manifestKeys.push(object.key);
+      }
     }
+  } catch (error) {
+    // Not "no backups": a target that is not there is most often a mistyped one.
+    if (error instanceof StorageError && error.notFound) {
+      throw new ConfigError(error.message, {
+        hint: (w) => `check ${w.option('target')}`,
+        cause: error,
+      });
+    }
+    throw error;
   }
   const backups: ListedBackup[] = [];
   const problems: ManifestProblem[] = [];

@@ -137,8 +137,17 @@ export class FileTarget implements Target {
     assertSafePrefix(prefix);
     const start = prefix ? join(this.root, ...prefix.split('/').filter(Boolean)) : this.root;
     const dir = prefix.endsWith('/') || !prefix ? start : dirname(start);
-    const realRoot = await fs.realpath(this.root).catch(() => undefined);
-    if (realRoot === undefined) return;
+    const realRoot = await fs.realpath(this.root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') {
+        throw new StorageError(`backup target ${this.root} does not exist`, { notFound: true, cause: error });
+      }
+      throw new StorageError(`cannot list ${this.root}: ${error.message}`, { cause: error });
+    });
+    if (!(await fs.stat(realRoot)).isDirectory()) {
+      throw new StorageError(`backup target ${this.root} is not a directory`, {
+        hint: (w) => `choose another ${w.option('target')}`,
+      });
+    }
     await this.assertInside(dir);
     const realDir = await fs.realpath(dir).catch(() => undefined);
     if (realDir === undefined) return;

@@ -47,7 +47,8 @@ export interface StoredObject {
  * - `get` of a missing key rejects with a StorageError whose `notFound` is true.
  * - `stat` returns undefined for a missing key.
  * - `list` yields every object under a key prefix, in no particular order, and never
- *   in-progress uploads.
+ *   in-progress uploads. Listing a target that does not exist (no such directory, no such
+ *   bucket) rejects with a StorageError whose `notFound` is true; an empty one yields nothing.
  * - `delete` is idempotent: deleting a missing key succeeds.
  */
 export interface Target {

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
-import { cli, createDatabase, pgUrl, sql, tempDir } from '../harness/test-env.js';
+import { cli, createDatabase, pgUrl, sql, tempDir, uniqueName } from '../harness/test-env.js';
 
 function assertOneLine(result: { code: number; stdout: string; stderr: string }, code: number, pattern: RegExp): void {
   assert.equal(result.code, code, result.stdout + result.stderr);
@@ -86,5 +86,22 @@ describe('commands say what is really wrong', () => {
     } finally {
       await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
     }
+  });
+
+  test('list, info, verify and restore on a directory that does not exist: exit 2 saying so, and nothing is created', async () => {
+    const base = await tempDir('missing');
+    const target = join(base, 'no', 'such', 'dir');
+    for (const args of [
+      ['list', '--target', target],
+      ['list', '--target', target, '--json'],
+      ['info', '--target', target],
+      ['verify', '--target', target, '--all'],
+      ['restore', '--target', target, '--latest', '--to', join(base, 'x.db'), '--confirm', 'x.db'],
+    ]) {
+      assertOneLine(await cli(args), 2, /backup target \/.*\/no\/such\/dir does not exist\. check --target$/m);
+    }
+    assert.deepEqual(await fs.readdir(base), []);
+    const bucket = uniqueName('no-such-bucket').replace(/_/g, '-');
+    assertOneLine(await cli(['list', '--target', `s3://${bucket}/x`]), 2, new RegExp(`bucket "${bucket}" does not exist`));
   });
 });
