@@ -3,7 +3,9 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
-import { cli, createDatabase, pgUrl, sql, tempDir, uniqueName } from '../harness/test-env.js';
+import { cli, createDatabase, pgUrl, samplesDir, sql, tempDir, uniqueName } from '../harness/test-env.js';
+
+const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
 
 function assertOneLine(result: { code: number; stdout: string; stderr: string }, code: number, pattern: RegExp): void {
   assert.equal(result.code, code, result.stdout + result.stderr);
@@ -103,5 +105,33 @@ describe('commands say what is really wrong', () => {
     assert.deepEqual(await fs.readdir(base), []);
     const bucket = uniqueName('no-such-bucket').replace(/_/g, '-');
     assertOneLine(await cli(['list', '--target', `s3://${bucket}/x`]), 2, new RegExp(`bucket "${bucket}" does not exist`));
+  });
+
+  test('info shows pre-restore copies apart from backups, in its table and its JSON', async () => {
+    const dir = await tempDir('prerestore');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    const target = join(dir, 'b');
+    const backup = await runBackup({ source: path, target });
+    const restore = await cli(['restore', '--target', target, '--latest', '--to', path, '--confirm', 'app.db']);
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.match(restore.stdout, /previous content is backed up at/);
+
+    const json = JSON.parse((await cli(['info', '--target', target, '--json'])).stdout) as {
+      databases: Array<{ database: string; count: number; totalBytes: number }>;
+      preRestoreCopies: Array<{ database: string; count: number }>;
+    };
+    assert.deepEqual(
+      json.databases.map((d) => [d.database, d.count, d.totalBytes]),
+      [['app', 1, backup.size_bytes]],
+    );
+    assert.deepEqual(
+      json.preRestoreCopies.map((d) => [d.database, d.count]),
+      [['app', 1]],
+    );
+    const info = await cli(['info', '--target', target]);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, /^DATABASE\s+ENGINE\s+BACKUPS\s.*\napp\s+sqlite\s+1\s/);
+    assert.match(info.stdout, /\n\npre-restore copies .*\nDATABASE\s+ENGINE\s+COPIES\s.*\napp\s+sqlite\s+1\s/);
   });
 });
