@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
+import { manifestSchema } from '../../shared/manifest.js';
 import { cli, createDatabase, pgUrl, samplesDir, sql, tempDir, uniqueName } from '../harness/test-env.js';
 
 const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
@@ -133,5 +134,47 @@ describe('commands say what is really wrong', () => {
     assert.equal(info.code, 0, info.stderr);
     assert.match(info.stdout, /^DATABASE\s+ENGINE\s+BACKUPS\s.*\napp\s+sqlite\s+1\s/);
     assert.match(info.stdout, /\n\npre-restore copies .*\nDATABASE\s+ENGINE\s+COPIES\s.*\napp\s+sqlite\s+1\s/);
+  });
+
+  test("--json keys are camelCase in every command's output; a manifest's fields keep their snake_case names", async () => {
+    const dir = await tempDir('json');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    const target = join(dir, 'b');
+    // An unreadable manifest of another database: info and verify list it, restore warns of it.
+    await fs.mkdir(join(target, 'sqlite/other/2026'), { recursive: true });
+    await fs.writeFile(join(target, 'sqlite/other/2026/backup_other_20260101_000000.db.gz.json'), '{');
+    const outputs: Record<string, string> = {
+      backup: (await cli(['backup', '--source', path, '--target', target, '--json'])).stdout,
+      list: (await cli(['list', '--target', target, '--json'])).stdout,
+      info: (await cli(['info', '--target', target, '--json'])).stdout,
+      verify: (await cli(['verify', '--target', target, '--all', '--json'])).stdout,
+      'restore --dry-run': (await cli(['restore', '--target', target, '--latest', '--to', path, '--dry-run', '--json'])).stdout,
+      restore: (await cli(['restore', '--target', target, '--latest', '--to', path, '--confirm', 'app.db', '--json'])).stdout,
+    };
+    const manifestFields = new Set(Object.keys(manifestSchema.shape));
+    const camel = /^[a-z][a-zA-Z0-9]*$/;
+    for (const [command, stdout] of Object.entries(outputs)) {
+      const keys: string[] = [];
+      const walk = (value: unknown): void => {
+        if (Array.isArray(value)) value.forEach(walk);
+        else if (value && typeof value === 'object') {
+          const entries = Object.entries(value);
+          // A manifest: its own field names, as stored; what is inside its maps (tables, versions) is data.
+          if (entries.length > 0 && entries.every(([k]) => manifestFields.has(k))) return;
+          for (const [k, v] of entries) {
+            keys.push(k);
+            walk(v);
+          }
+        }
+      };
+      walk(JSON.parse(stdout));
+      if (command !== 'backup' && command !== 'list') assert.ok(keys.length > 3, `${command}: ${stdout}`);
+      assert.deepEqual(
+        keys.filter((k) => !camel.test(k)),
+        [],
+        `${command} --json`,
+      );
+    }
   });
 });
