@@ -75,8 +75,9 @@ export async function listBackups(
  * from it: `..` or `a/b` would list elsewhere, outside a directory target even.
  */
 function assertDatabaseName(name: string): void {
+  if (name === '') throw new ConfigError((w) => `${w.option('database')} is empty`, { hint: 'name a database, or leave it out' });
   // eslint-disable-next-line no-control-regex -- control characters are among what is refused
-  if (name === '' || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f]/.test(name)) {
+  if (name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f]/.test(name)) {
     throw new ConfigError((w) => `${w.setting('database', name)} is not a database name`, {
       hint: 'a database name has no "/", "\\" or control characters and is not "." or ".."',
     });

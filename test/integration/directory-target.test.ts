@@ -38,6 +38,9 @@ describe('a directory target: names cannot lead out of it, and neither can symbo
         assert.ok(result.stderr.includes(`--database ${name} is not a database name`), result.stderr);
       }
     }
+    const empty = await cli(['list', '--target', target, '--database', '']);
+    assert.equal(empty.code, 2, empty.stdout + empty.stderr);
+    assert.match(empty.stderr, /^dbbackup list: --database is empty\./);
   });
 
   test('a link inside the target to a directory outside: list does not walk it, and a backup is not written through it', async () => {
