@@ -72,8 +72,12 @@ describe('commands say what is really wrong', () => {
         const bytes = await fs.readFile(backup.location);
         bytes[offset] = (bytes[offset] as number) ^ 0x80;
         await fs.writeFile(backup.location, bytes);
-        const result = await cli(['verify', '--target', dir, '--file', backup.backup_file]);
+        const tmp = await tempDir('flipped-tmp');
+        const result = await cli(['verify', '--target', dir, '--file', backup.backup_file], {
+          env: { ...process.env, DBBACKUP_TMPDIR: tmp },
+        });
         assert.equal(result.code, 3, `${name}: ${result.stdout}${result.stderr}`);
+        assert.deepEqual(await fs.readdir(tmp), [], `${name}: no temp files are left`);
         assert.match(
           result.stdout,
           new RegExp(
