@@ -76,12 +76,15 @@ describe('every human-readable output escapes control characters in data', () =>
 
   test('a target path and a file name from the command line with control characters: backup, list and errors escape them', async () => {
     const dir = await tempDir('hostile');
+    // A copy: a backup locks its SQLite source, and other test files back up the sample meanwhile.
+    const source = join(dir, 'app.db');
+    await fs.copyFile(chinook, source);
     const target = join(dir, 'out\x1b[31m\u202e');
-    const backup = await cli(['backup', '--source', chinook, '--target', target]);
+    const backup = await cli(['backup', '--source', source, '--target', target]);
     assert.equal(backup.code, 0, backup.stderr);
     assertPrintable('backup', backup.stdout + backup.stderr);
     assert.ok(backup.stdout.includes('out\\x1b[31m\\u202e/'), backup.stdout);
-    const json = await cli(['backup', '--source', chinook, '--target', target, '--json']);
+    const json = await cli(['backup', '--source', source, '--target', target, '--json']);
     assertPrintable('backup --json', json.stdout);
 
     const none = await cli(['list', '--target', target, '--database', 'nothing\x1b[31m']);

@@ -5,7 +5,12 @@ import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { cli, samplesDir, tempDir } from '../harness/test-env.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+/** A copy of the sample SQLite database: a backup locks its source, and other test files back up the sample meanwhile. */
+async function sampleCopy(): Promise<string> {
+  const path = join(await tempDir('dirtarget-source'), 'app.db');
+  await fs.copyFile(join(samplesDir, 'chinook/Chinook_Sqlite.sqlite'), path);
+  return path;
+}
 
 /** Every path under a directory (links not followed): what a refused command must leave as it was. */
 async function tree(dir: string): Promise<string[]> {
@@ -14,13 +19,14 @@ async function tree(dir: string): Promise<string[]> {
 }
 
 /** A directory target beside a directory outside it that holds a complete backup of its own. */
-async function setUp(): Promise<{ base: string; target: string; outside: string; outsideFile: string }> {
+async function setUp(): Promise<{ base: string; target: string; outside: string; outsideFile: string; chinook: string }> {
+  const chinook = await sampleCopy();
   const base = await tempDir('dirtarget');
   const target = join(base, 'target');
   const outside = join(base, 'outside');
   await runBackup({ source: chinook, target, name: 'app' });
   const secret = await runBackup({ source: chinook, target: outside, name: 'secret' });
-  return { base, target, outside, outsideFile: secret.backup_file };
+  return { base, target, outside, outsideFile: secret.backup_file, chinook };
 }
 
 describe('a directory target: names cannot lead out of it, and neither can symbolic links', () => {
@@ -44,7 +50,7 @@ describe('a directory target: names cannot lead out of it, and neither can symbo
   });
 
   test('a link inside the target to a directory outside: list does not walk it, and a backup is not written through it', async () => {
-    const { target, outside, outsideFile } = await setUp();
+    const { target, outside, outsideFile, chinook } = await setUp();
     await fs.symlink(join(outside, 'sqlite'), join(target, 'linked'));
     const list = await cli(['list', '--target', target, '--json']);
     assert.equal(list.code, 0, list.stderr);
@@ -95,7 +101,7 @@ describe('a directory target: names cannot lead out of it, and neither can symbo
     await fs.mkdir(real);
     const target = join(base, 'link');
     await fs.symlink(real, target);
-    const manifest = await runBackup({ source: chinook, target, name: 'app' });
+    const manifest = await runBackup({ source: await sampleCopy(), target, name: 'app' });
     await fs.symlink('..', join(real, 'sqlite', 'loop'));
     const list = await cli(['list', '--target', target, '--json']);
     assert.equal(list.code, 0, list.stderr);
