@@ -20,6 +20,7 @@ export function commandLineSecrets(argv: readonly string[] = process.argv.slice(
 export function withoutSecrets(text: string): string {
   return redactText(text, commandLineSecrets());
 }
+import { writeLines } from './printable.js';
 
 /** Whether `--debug` was given anywhere on the command line (stack traces on errors). */
 export const debugEnabled = (): boolean => process.argv.includes('--debug') || process.env.DBBACKUP_DEBUG === '1';
@@ -69,13 +70,13 @@ export function action<A extends unknown[]>(name: string, work: (...args: A) => 
     try {
       process.exitCode = (await work(...args)) ?? 0;
     } catch (error) {
-      process.stderr.write(`dbbackup ${name}: ${withoutSecrets(formatErrorLine(error, cliWording))}\n`);
+      writeLines(process.stderr, `dbbackup ${name}: ${withoutSecrets(formatErrorLine(error, cliWording))}`);
       if (debugEnabled()) {
         for (let e: unknown = error; e; e = (e as { cause?: unknown }).cause) {
-          process.stderr.write(`${withoutSecrets(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
+          writeLines(process.stderr, ...withoutSecrets(e instanceof Error ? (e.stack ?? e.message) : String(e)).split('\n'));
         }
       } else if (!(error instanceof DbBackupError)) {
-        process.stderr.write('(an unexpected error: run again with --debug for details, and please report it)\n');
+        writeLines(process.stderr, '(an unexpected error: run again with --debug for details, and please report it)');
       }
       process.exitCode = signalExitCode() ?? exitCodeOf(error);
     }

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { toolVersion } from '../shared/tool-version.js';
 import { withoutSecrets } from './action.js';
+import { printable } from './printable.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInfo } from './commands/info.js';
@@ -29,7 +30,9 @@ Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 a
 S3 settings come from the standard AWS variables: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID/…,
 AWS_ENDPOINT_URL_S3 for S3-compatible servers. Run "dbbackup <command> --help" for a command's options.`,
   )
-  .exitOverride();
+  .exitOverride()
+  // Commander's own errors quote what was typed (an unknown option, a bad choice); subcommands inherit this.
+  .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n').map(printable).join('\n')) });
 
 registerBackup(program);
 registerList(program);

@@ -6,6 +6,7 @@ import { STORAGE_CLASSES } from '../../shared/targets/target.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { ProgressLine } from '../progress-line.js';
 import { action, integerOption } from '../action.js';
+import { writeJson, writeLines } from '../printable.js';
 import { targetOptions } from '../target-flags.js';
 import { settings } from '../cli-settings.js';
 import { choosableFormats, type DumpFormat } from '../../shared/engines/registry.js';
@@ -54,8 +55,8 @@ export function registerBackup(program: Command): void {
     .action(
       action('backup', async (flags: BackupFlags) => {
         const manifest = await backupWithProgress(flags);
-        if (flags.json) process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
-        else process.stdout.write(`${summaryLine(manifest)}\n`);
+        if (flags.json) writeJson(process.stdout, manifest);
+        else writeLines(process.stdout, summaryLine(manifest));
         return 0;
       }),
     );

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MANIFEST_SUFFIX } from '../../shared/manifest.js';
 import { action } from '../action.js';
+import { writeLines } from '../printable.js';
 import { backupWithProgress, summaryLine } from './backup.js';
 
 /** The Chinook sample database shipped with the repository (MIT, see its LICENSE.md). */
@@ -24,23 +25,21 @@ export function registerDemo(program: Command): void {
         });
         const shown = relative(process.cwd(), manifest.location) || manifest.location;
         const target = flags.target;
-        process.stdout.write(
-          [
-            summaryLine(manifest),
-            '',
-            `  backup:   ${shown}`,
-            `  manifest: ${shown}${MANIFEST_SUFFIX}`,
-            `  sha256:   ${manifest.hash}`,
-            `  tables:   ${Object.keys(manifest.tables).length}, rows: ${Object.values(manifest.tables).reduce((a, b) => a + b, 0)}`,
-            '',
-            'Next:',
-            `  npx dbbackup list   --target ${target}                     # the backups, newest first`,
-            `  npx dbbackup verify --target ${target} --latest            # re-read and check hash and content`,
-            `  npx dbbackup info   --target ${target}                     # per database: count, size, age`,
-            `  npx dbbackup restore --target ${target} --latest --to ./chinook-restored.db --confirm chinook-restored.db`,
-            `  npx dbbackup backup --source postgres://user@host/db --target s3://bucket/prefix   # see README`,
-            '',
-          ].join('\n'),
+        writeLines(
+          process.stdout,
+          summaryLine(manifest),
+          '',
+          `  backup:   ${shown}`,
+          `  manifest: ${shown}${MANIFEST_SUFFIX}`,
+          `  sha256:   ${manifest.hash}`,
+          `  tables:   ${Object.keys(manifest.tables).length}, rows: ${Object.values(manifest.tables).reduce((a, b) => a + b, 0)}`,
+          '',
+          'Next:',
+          `  npx dbbackup list   --target ${target}                     # the backups, newest first`,
+          `  npx dbbackup verify --target ${target} --latest            # re-read and check hash and content`,
+          `  npx dbbackup info   --target ${target}                     # per database: count, size, age`,
+          `  npx dbbackup restore --target ${target} --latest --to ./chinook-restored.db --confirm chinook-restored.db`,
+          `  npx dbbackup backup --source postgres://user@host/db --target s3://bucket/prefix   # see README`,
         );
         return 0;
       }),

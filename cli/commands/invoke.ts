@@ -2,6 +2,7 @@ import { Argument, type Command, Option } from 'commander';
 // From the names module, not the config's: importing the config's parser would load it at every CLI start.
 import { functionName, TIERS } from '../../shared/deployment/deployment-names.js';
 import { action, withoutSecrets } from '../action.js';
+import { writeJson, writeLines } from '../printable.js';
 
 interface InvokeFlags {
   database: string;
@@ -54,13 +55,18 @@ export function registerInvoke(program: Command): void {
         const result = await invokeFunction(name, JSON.parse(JSON.stringify(event)));
         // The function's log and answer may quote the event, and so the --to URL this run sent.
         if (flags.logs || result.failed) {
-          process.stderr.write(`--- log of ${name} (last 4 KB) ---\n${withoutSecrets(result.logTail)}\n`);
+          writeLines(
+            process.stderr,
+            `--- log of ${name} (last 4 KB) ---`,
+            ...withoutSecrets(result.logTail).replace(/\n$/, '').split('\n'),
+          );
         }
         if (result.failed) {
           const message = (result.payload as { errorMessage?: string })?.errorMessage ?? JSON.stringify(result.payload);
           throw new FunctionError(`${name} failed: ${message}`);
         }
-        process.stdout.write(`${withoutSecrets(JSON.stringify(result.payload, null, 2))}\n`);
+        // Redacted as text (a secret can sit anywhere in the answer), then printed as JSON again.
+        writeJson(process.stdout, JSON.parse(withoutSecrets(JSON.stringify(result.payload))) as unknown);
         return 0;
       }),
     );

@@ -3,6 +3,7 @@ import { listBackups } from '../../shared/catalog/list-backups.js';
 import { formatAge, formatBytes } from '../format-units.js';
 import { renderTable } from '../render-table.js';
 import { action } from '../action.js';
+import { writeJson, writeLines } from '../printable.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 
 /** `dbbackup list`: completed backups, newest first. */
@@ -17,19 +18,16 @@ export function registerList(program: Command): void {
     action('list', async (flags: TargetFlags & { database?: string; json?: boolean }) => {
       const target = await openTargetFromFlags(flags);
       const { backups, problems } = await listBackups(target, { database: flags.database });
-      for (const p of problems) process.stderr.write(`warning: unreadable manifest ${p.key}: ${p.error}\n`);
+      for (const p of problems) writeLines(process.stderr, `warning: unreadable manifest ${p.key}: ${p.error}`);
       if (flags.json) {
-        process.stdout.write(
-          `${JSON.stringify(
-            backups.map((b) => b.manifest),
-            null,
-            2,
-          )}\n`,
+        writeJson(
+          process.stdout,
+          backups.map((b) => b.manifest),
         );
         return 0;
       }
       if (backups.length === 0) {
-        process.stderr.write(`no backups in ${target.url}${flags.database ? ` for database ${flags.database}` : ''}\n`);
+        writeLines(process.stderr, `no backups in ${target.url}${flags.database ? ` for database ${flags.database}` : ''}`);
         return 0;
       }
       const now = Date.now();
@@ -43,8 +41,9 @@ export function registerList(program: Command): void {
         m.storage_class ?? '-',
         m.kind,
       ]);
-      process.stdout.write(
-        `${renderTable(['FILE', 'DATABASE', 'ENGINE', 'TAKEN (UTC)', 'AGE', 'SIZE', 'CLASS', 'KIND'], rows)}\n`,
+      writeLines(
+        process.stdout,
+        ...renderTable(['FILE', 'DATABASE', 'ENGINE', 'TAKEN (UTC)', 'AGE', 'SIZE', 'CLASS', 'KIND'], rows),
       );
       return 0;
     }),

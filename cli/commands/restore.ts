@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/restore/run-restore.js';
 import { formatAge, formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
+import { printable, writeJson, writeLines } from '../printable.js';
 import { settings } from '../cli-settings.js';
 import { stopOnSignal, TIMEOUT_HELP, timeoutOption } from '../stop-on-signal.js';
 
@@ -47,8 +48,8 @@ export function registerRestore(program: Command): void {
     .action(
       action('restore', async (flags: RestoreFlags) => {
         const tty = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-        const say = (line: string) => {
-          if (!flags.json || tty) process.stderr.write(`${line}\n`);
+        const say = (...lines: string[]) => {
+          if (!flags.json || tty) writeLines(process.stderr, ...lines);
         };
         const stop = stopOnSignal(flags.timeout);
         const result = await runRestore(
@@ -70,20 +71,20 @@ export function registerRestore(program: Command): void {
           {
             onPhase: (phase) => (tty ? say(`… ${phase}`) : undefined),
             settings,
-            onPlan: (plan) => say(planText(plan)),
+            onPlan: (plan) => say(...planText(plan)),
             ask: tty && !flags.confirm ? (plan) => prompt(plan) : undefined,
             signal: stop.signal,
             deadline: stop.deadline,
           },
         ).finally(() => stop.dispose());
-        if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-        else process.stdout.write(`${summary(result)}\n`);
+        if (flags.json) writeJson(process.stdout, result);
+        else writeLines(process.stdout, ...summary(result));
         return 0;
       }),
     );
 }
 
-function planText(plan: RestorePlan): string {
+function planText(plan: RestorePlan): string[] {
   const b = plan.backup;
   const d = plan.destination;
   const taken = b.datetime
@@ -96,24 +97,25 @@ function planText(plan: RestorePlan): string {
     `backup:      ${b.location}`,
     `             ${taken}, ${formatBytes(b.sizeBytes)}, ${b.verified ? 'size and SHA-256 match its manifest' : 'NOT VERIFIED (no manifest)'}`,
     `restore:     ${replaced}`,
-  ].join('\n');
+  ];
 }
 
 async function prompt(plan: RestorePlan): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    return (await rl.question(`Type the destination name (${plan.destination.name}) to proceed: `)).trim();
+    return (await rl.question(`Type the destination name (${printable(plan.destination.name)}) to proceed: `)).trim();
   } finally {
     rl.close();
   }
 }
 
-function summary(r: RestoreResult): string {
-  if (r.dryRun) return `dry run: the backup checks out; nothing was changed (restore with --confirm ${r.plan.destination.name})`;
+function summary(r: RestoreResult): string[] {
+  if (r.dryRun)
+    return [`dry run: the backup checks out; nothing was changed (restore with --confirm ${r.plan.destination.name})`];
   const lines = [
     `restored ${r.plan.destination.name}: ${r.tables} tables, ${r.rows} rows, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}; ${r.checks.filter((c) => c.ok).length}/${r.checks.length} checks passed`,
   ];
   if (r.safetyBackup) lines.push(`the previous content is backed up at ${r.safetyBackup} (restore it with --path to undo)`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
-  return lines.join('\n');
+  return lines;
 }

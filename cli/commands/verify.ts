@@ -1,9 +1,17 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../shared/errors.js';
-import { chooseBackup, type ListedBackup, listBackups } from '../../shared/catalog/list-backups.js';
-import { verifyBackup } from '../../shared/verify/verify-backup.js';
+import {
+  chooseBackup,
+  type ListedBackup,
+  listBackups,
+  type ManifestProblem,
+  problemNamed,
+  unreadableNewerThan,
+} from '../../shared/catalog/list-backups.js';
+import { unreadableManifestResult, verifyBackup } from '../../shared/verify/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
+import { writeJson, writeLines } from '../printable.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 import { settings } from '../cli-settings.js';
 import { RunStop, settleWithin } from '../../shared/pipeline/run-stop.js';
@@ -55,9 +63,14 @@ export function registerVerify(program: Command): void {
 async function verifyChosen(flags: VerifyFlags, stop: RunStop): Promise<number> {
   const target = await openTargetFromFlags(flags);
   stop.phase = 'listing backups';
-  const { backups } = await stop.guard(listBackups(target, { database: flags.database }));
-  const chosen = chooseBackups(backups, flags, target.url);
-  const results = [];
+  const { backups, problems } = await stop.guard(listBackups(target, { database: flags.database }));
+  const { chosen, damaged } = chooseBackups(backups, problems, flags, target.url);
+  for (const p of problems) {
+    if (!damaged.includes(p)) writeLines(process.stderr, `warning: unreadable manifest ${p.key}: ${p.error}`);
+  }
+  // An unreadable manifest fails like a corrupt backup: whatever it described cannot be checked.
+  const results = damaged.map(unreadableManifestResult);
+  if (!flags.json) for (const r of results) writeLines(process.stdout, `CORRUPT  ${r.backupFile}: ${r.problem}`);
   for (const backup of chosen) {
     stop.phase = `verifying ${backup.manifest.backup_file}`;
     const verifying = verifyBackup(target, backup, settings, stop.signal);
@@ -70,25 +83,44 @@ async function verifyChosen(flags: VerifyFlags, stop: RunStop): Promise<number> 
     if (!flags.json) {
       const what = `${backup.manifest.backup_file} (${formatBytes(backup.manifest.size_bytes)})`;
       if (result.ok)
-        process.stdout.write(`ok       ${what}: size, sha256 and content checked in ${formatDuration(result.durationMs)}\n`);
-      else process.stdout.write(`CORRUPT  ${what}: ${result.problem}\n`);
+        writeLines(process.stdout, `ok       ${what}: size, sha256 and content checked in ${formatDuration(result.durationMs)}`);
+      else writeLines(process.stdout, `CORRUPT  ${what}: ${result.problem}`);
     }
   }
-  if (flags.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  if (flags.json) writeJson(process.stdout, results);
   const failed = results.filter((r) => !r.ok).length;
   if (failed > 0) {
-    process.stderr.write(
-      `dbbackup verify: ${failed} of ${results.length} backup(s) failed verification; do not restore from them\n`,
+    writeLines(
+      process.stderr,
+      `dbbackup verify: ${failed} of ${results.length} backup(s) failed verification; do not restore from them`,
     );
     return 3;
   }
   return 0;
 }
 
-function chooseBackups(backups: ListedBackup[], flags: VerifyFlags, target: string): ListedBackup[] {
+/**
+ * The backups to re-read, and the unreadable manifests that count as failures: all of them with
+ * --all, the one named with --file, and with --latest those that may be newer than the newest
+ * readable backup (which of them is the latest cannot be told).
+ */
+function chooseBackups(
+  backups: ListedBackup[],
+  problems: ManifestProblem[],
+  flags: VerifyFlags,
+  target: string,
+): { chosen: ListedBackup[]; damaged: ManifestProblem[] } {
   if (flags.all) {
-    if (backups.length === 0) throw new ConfigError('no completed backups to verify', { hint: 'check --target and --database' });
-    return backups;
+    if (backups.length === 0 && problems.length === 0) {
+      throw new ConfigError('no completed backups to verify', { hint: 'check --target and --database' });
+    }
+    return { chosen: backups, damaged: problems };
   }
-  return [chooseBackup(backups, { file: flags.file, database: flags.database, where: target })];
+  const named = flags.file ? problemNamed(problems, flags.file) : undefined;
+  if (named && !backups.some((b) => b.manifest.backup_file === flags.file || b.key === flags.file)) {
+    return { chosen: [], damaged: [named] };
+  }
+  if (!flags.file && backups.length === 0 && problems.length > 0) return { chosen: [], damaged: problems };
+  const chosen = chooseBackup(backups, { file: flags.file, database: flags.database, where: target }, problems);
+  return { chosen: [chosen], damaged: flags.file ? [] : unreadableNewerThan(problems, chosen) };
 }

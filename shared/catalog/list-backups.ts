@@ -2,7 +2,7 @@ import { text } from 'node:stream/consumers';
 import { databaseKeyPrefix } from '../backup/backup-key.js';
 import { keySafeName } from '../engines/engine.js';
 import { ENGINES } from '../engines/registry.js';
-import { ConfigError, StorageError, type Wording } from '../errors.js';
+import { ConfigError, IntegrityError, StorageError, type Wording } from '../errors.js';
 import { MANIFEST_SUFFIX, type Manifest, parseManifest } from '../manifest.js';
 import type { Target } from '../targets/target.js';
 
@@ -12,9 +12,15 @@ export interface ListedBackup {
   readonly manifest: Manifest;
 }
 
-/** A manifest that could not be read or did not validate; reported, never silently dropped. */
+/**
+ * A manifest that could not be read or did not validate. Its backup's state is unknown, so every
+ * reader reports it and none skips past it silently: it may be the newest backup.
+ */
 export interface ManifestProblem {
+  /** The manifest's key, relative to the target root. */
   readonly key: string;
+  /** The file name of the backup it describes, as `list` names backups (its own name without `.json`). */
+  readonly backupFile: string;
   readonly error: string;
 }
 
@@ -31,12 +37,24 @@ export async function listBackups(
   filter: { database?: string } = {},
 ): Promise<{ backups: ListedBackup[]; problems: ManifestProblem[] }> {
   const { database } = filter;
+  if (database !== undefined) assertDatabaseName(database);
   const prefixes = database ? ENGINES.map((e) => databaseKeyPrefix(e.kind, database)) : [''];
   const manifestKeys: string[] = [];
-  for (const prefix of prefixes) {
-    for await (const object of target.list(prefix)) {
-      if (object.key.endsWith(MANIFEST_SUFFIX)) manifestKeys.push(object.key);
+  try {
+    for (const prefix of prefixes) {
+      for await (const object of target.list(prefix)) {
+        if (object.key.endsWith(MANIFEST_SUFFIX)) manifestKeys.push(object.key);
+      }
     }
+  } catch (error) {
+    // Not "no backups": a target that is not there is most often a mistyped one.
+    if (error instanceof StorageError && error.notFound) {
+      throw new ConfigError(error.message, {
+        hint: (w) => `check ${w.option('target')}`,
+        cause: error,
+      });
+    }
+    throw error;
   }
   const backups: ListedBackup[] = [];
   const problems: ManifestProblem[] = [];
@@ -46,14 +64,31 @@ export async function listBackups(
       const read = await readManifest(target, key);
       // A manifest deleted between listing and reading (retention running) is simply gone.
       if (read === undefined) return;
-      if ('error' in read) problems.push({ key: manifestKey, error: read.error });
+      if ('error' in read) problems.push(problemOf(manifestKey, read.error));
       else if (!database || read.manifest.database === database) backups.push({ key, manifest: read.manifest });
     } catch (error) {
-      problems.push({ key: manifestKey, error: (error as Error).message });
+      problems.push(problemOf(manifestKey, (error as Error).message));
     }
   });
   backups.sort((a, b) => b.manifest.datetime.localeCompare(a.manifest.datetime) || b.key.localeCompare(a.key));
+  problems.sort((a, b) => a.key.localeCompare(b.key));
   return { backups, problems };
+}
+
+/**
+ * Refuses a database name that is not one segment of a key, before any key or path is built
+ * from it: `..` or `a/b` would list elsewhere, outside a directory target even.
+ */
+function assertDatabaseName(name: string): void {
+  // Any other name is safe to look up: keys hold it percent-encoded as one path segment
+  // (keyName), so "..", "." or "a/b" name a database, never a way out of the target.
+  if (name === '') throw new ConfigError((w) => `${w.option('database')} is empty`, { hint: 'name a database, or leave it out' });
+}
+
+/** The problem of the manifest at `manifestKey`. */
+export function problemOf(manifestKey: string, error: string): ManifestProblem {
+  const backupKey = manifestKey.slice(0, -MANIFEST_SUFFIX.length);
+  return { key: manifestKey, backupFile: backupKey.slice(backupKey.lastIndexOf('/') + 1), error };
 }
 
 /**
@@ -72,18 +107,26 @@ export async function readManifest(target: Target, key: string): Promise<{ manif
 /**
  * Picks the backup a user named: by file name (as `list` shows it), or else the newest. Without
  * a name or a database, a target holding several databases is ambiguous and refused.
- * Every refusal is a ConfigError that says where it looked.
+ * Every refusal says where it looked: a ConfigError, or an IntegrityError when what was asked
+ * for is behind an unreadable manifest (among `problems`).
  */
 export function chooseBackup(
   backups: readonly ListedBackup[],
   selector: { file?: string; database?: string; where: string },
+  problems: readonly ManifestProblem[] = [],
 ): ListedBackup {
   const where = `${selector.where}${selector.database ? ` for database ${selector.database}` : ''}`;
   const hint = (w: Wording) => `${w.howToList} to see the backups that exist`;
   if (selector.file) {
     const found = backups.find((b) => b.manifest.backup_file === selector.file || b.key === selector.file);
-    if (!found) throw new ConfigError(`no completed backup named "${selector.file}" in ${where}`, { hint });
-    return found;
+    if (found) return found;
+    const damaged = problemNamed(problems, selector.file);
+    if (damaged) {
+      throw new IntegrityError(`the manifest of ${damaged.backupFile} in ${where} is unreadable (${damaged.error})`, {
+        hint: 'without it the backup cannot be verified; repair or remove the manifest',
+      });
+    }
+    throw new ConfigError(`no completed backup named "${selector.file}" in ${where}`, { hint });
   }
   if (!selector.database) {
     const databases = [...new Set(backups.map((b) => b.manifest.database))];
@@ -94,6 +137,13 @@ export function chooseBackup(
     }
   }
   const newest = backups[0];
+  if (!newest && problems.length > 0) {
+    const first = problems[0] as ManifestProblem;
+    throw new IntegrityError(
+      `no readable backups in ${where}: ${problems.length} manifest(s) there are unreadable (${first.key}: ${first.error})`,
+      { hint: 'repair or remove the damaged manifests' },
+    );
+  }
   if (!newest) throw new ConfigError(`no completed backups in ${where}`, { hint: olderName(selector.database) ?? hint });
   return newest;
 }
@@ -104,6 +154,42 @@ function olderName(database: string | undefined): string | undefined {
   const older = keySafeName(database);
   if (older === database) return undefined;
   return `older versions of dbbackup stored its backups as database ${older} (a name other databases may share): list that one to see them`;
+}
+
+/** The unreadable manifest of the backup a user named by file name (as `list` shows it) or key. */
+export function problemNamed(problems: readonly ManifestProblem[], file: string): ManifestProblem | undefined {
+  return problems.find((p) => p.backupFile === file || p.key === `${file}${MANIFEST_SUFFIX}`);
+}
+
+/**
+ * The unreadable manifests that may describe a newer backup of `backup`'s database than `backup`
+ * itself: while one exists, which backup is the latest cannot be told. Those in another
+ * database's folder, or whose file name's timestamp is older, cannot; any other may.
+ */
+export function unreadableNewerThan(problems: readonly ManifestProblem[], backup: ListedBackup): ManifestProblem[] {
+  const folder = databaseFolder(backup.key);
+  const taken = stampOf(backup.manifest.backup_file);
+  return problems.filter((p) => {
+    const theirs = databaseFolder(p.key.slice(0, -MANIFEST_SUFFIX.length));
+    if (folder !== undefined && theirs !== undefined && theirs !== folder) return false;
+    const stamp = stampOf(p.backupFile);
+    return stamp === undefined || taken === undefined || stamp >= taken;
+  });
+}
+
+/** `<engine>/<database>` of a key laid out as `<engine>/<database>/<YYYY>/<file>` (under any prefix). */
+function databaseFolder(key: string): string | undefined {
+  const parts = key.split('/');
+  return parts.length >= 3 ? parts.slice(0, -2).join('/') : undefined;
+}
+
+/**
+ * `YYYYMMDD_HHMMSS_NNNN` from `backup_<database>_<YYYYMMDD_HHMMSS>[_<run>][_N].<ext>`, comparable
+ * as text (the run id, 8 hex digits, orders nothing).
+ */
+function stampOf(fileName: string): string | undefined {
+  const match = /_(\d{8}_\d{6})(?:_[0-9a-f]{8})?(?:_(\d{1,4}))?(?:\.[A-Za-z0-9]+)+$/.exec(fileName);
+  return match ? `${match[1]}_${(match[2] ?? '0').padStart(4, '0')}` : undefined;
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

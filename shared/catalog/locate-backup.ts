@@ -1,7 +1,15 @@
 import { basename, dirname, resolve, win32 } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
-import { chooseBackup, type ListedBackup, listBackups, readManifest } from './list-backups.js';
+import { ConfigError, IntegrityError } from '../errors.js';
+import {
+  chooseBackup,
+  type ListedBackup,
+  listBackups,
+  type ManifestProblem,
+  problemOf,
+  readManifest,
+  unreadableNewerThan,
+} from './list-backups.js';
 import { MANIFEST_SUFFIX, type Manifest } from '../manifest.js';
 import { openTarget } from '../targets/open-target.js';
 import type { S3TargetOptions } from '../targets/s3-target.js';
@@ -33,6 +41,8 @@ export interface LocatedBackup {
   readonly fileName: string;
   /** The next older completed backup of the same database, suggested when this one is corrupt. */
   readonly older?: ListedBackup;
+  /** Unreadable manifests met while choosing it (none of them could be the one asked for). */
+  readonly unreadable?: readonly ManifestProblem[];
 }
 
 /** Checks that a selector chooses exactly one way to find a backup, failing with a ConfigError before anything is read. */
@@ -62,7 +72,20 @@ async function locateSelected(selector: BackupSelector, s3Options: S3TargetOptio
   const listed = await listBackups(target, { database: selector.database });
   // A pre-restore copy is an undo point, not a backup to restore "the latest" from; --file still reaches it.
   const backups = selector.latest ? listed.backups.filter((b) => b.manifest.kind !== 'pre-restore') : listed.backups;
-  const chosen = chooseBackup(backups, { file: selector.file, database: selector.database, where: target.url });
+  const chosen = chooseBackup(backups, { file: selector.file, database: selector.database, where: target.url }, listed.problems);
+  if (selector.latest) {
+    const hiding = unreadableNewerThan(listed.problems, chosen)[0];
+    if (hiding) {
+      throw new IntegrityError(
+        (w) =>
+          `the manifest ${target.locate(hiding.key)} is unreadable (${hiding.error}); it may describe a newer backup of ${chosen.manifest.database} than ${chosen.manifest.backup_file}, so ${w.option('latest')} will not skip past it`,
+        {
+          hint: (w) =>
+            `repair or remove that manifest, or choose the backup by name: ${w.setting('file', chosen.manifest.backup_file)}`,
+        },
+      );
+    }
+  }
   const older = listed.backups.find(
     (b) =>
       b.manifest.database === chosen.manifest.database &&
@@ -70,7 +93,14 @@ async function locateSelected(selector: BackupSelector, s3Options: S3TargetOptio
       b.manifest.kind !== 'pre-restore' &&
       b.manifest.datetime < chosen.manifest.datetime,
   );
-  return { target, key: chosen.key, manifest: chosen.manifest, fileName: chosen.manifest.backup_file, older };
+  return {
+    target,
+    key: chosen.key,
+    manifest: chosen.manifest,
+    fileName: chosen.manifest.backup_file,
+    older,
+    unreadable: listed.problems,
+  };
 }
 
 /**
@@ -119,7 +149,18 @@ async function locateByPath(path: string, noManifest: boolean, s3Options: S3Targ
   }
   const read = await readManifest(target, key);
   if (read && 'error' in read) {
-    throw new ConfigError(`the manifest ${target.locate(key + MANIFEST_SUFFIX)} is invalid: ${read.error}`);
+    if (noManifest) {
+      return {
+        target,
+        key,
+        manifest: undefined,
+        fileName: basename(key),
+        unreadable: [problemOf(key + MANIFEST_SUFFIX, read.error)],
+      };
+    }
+    throw new IntegrityError(`the manifest ${target.locate(key + MANIFEST_SUFFIX)} is unreadable: ${read.error}`, {
+      hint: (w) => `without it nothing can be verified; pass ${w.setting('noManifest')} to restore anyway, ignoring it`,
+    });
   }
   if (!read && !noManifest) {
     throw new ConfigError(`no manifest beside ${target.locate(key)} (expected ${basename(key)}${MANIFEST_SUFFIX})`, {

@@ -12,6 +12,27 @@ export interface DatabaseSummary {
   readonly newestAgeSeconds: number;
 }
 
+/**
+ * What a target holds, per database: its backups, and apart from them its pre-restore copies (a
+ * restore's undo points: counting them as backups would make a database look backed up more
+ * often, and more recently, than it was).
+ */
+export function summarizeTarget(
+  backups: readonly ListedBackup[],
+  now: Date,
+): { databases: DatabaseSummary[]; preRestoreCopies: DatabaseSummary[] } {
+  return {
+    databases: summarizeBackups(
+      backups.filter((b) => b.manifest.kind !== 'pre-restore'),
+      now,
+    ),
+    preRestoreCopies: summarizeBackups(
+      backups.filter((b) => b.manifest.kind === 'pre-restore'),
+      now,
+    ),
+  };
+}
+
 /** Groups backups (newest first) by database and engine. */
 export function summarizeBackups(backups: readonly ListedBackup[], now: Date): DatabaseSummary[] {
   const groups = new Map<string, ListedBackup[]>();

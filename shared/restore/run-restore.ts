@@ -124,7 +124,10 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
       plan,
       bytes: fetched.archiveBytes,
       checks: [] as RestoreCheck[],
-      warnings: fetched.verified ? [] : ['the backup has no manifest: its integrity could not be verified'],
+      warnings: [
+        ...(fetched.verified ? [] : ['the backup has no manifest: its integrity could not be verified']),
+        ...(located.unreadable ?? []).map((p) => `the manifest ${located.target.locate(p.key)} is unreadable (${p.error})`),
+      ],
     };
     if (request.dryRun) {
       context.onPlan?.(plan);

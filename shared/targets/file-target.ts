@@ -1,10 +1,10 @@
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, type Dirent, promises as fs } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { IntegrityError, StorageError, type Wording } from '../errors.js';
 import { HOLDER_TOKEN_PATTERN, heartbeat, holderOfToken, holderToken, isStale } from '../pipeline/holder.js';
-import { assertSafeKey, type PutOptions, type StoredObject, type Target } from './target.js';
+import { assertSafeKey, assertSafePrefix, type PutOptions, type StoredObject, type Target } from './target.js';
 
 const TMP_SUFFIX = '.tmp';
 /** `name.<holder>.tmp` (or `name.tmp`, as older versions wrote it): the holder, when named. */
@@ -15,6 +15,11 @@ const TMP_FILE = new RegExp(`^.+?(?:\\.(${HOLDER_TOKEN_PATTERN}))?\\${TMP_SUFFIX
  * `name.<writer>.tmp`, fsynced, linked to its name (which fails rather than overwrite), and the
  * directory is fsynced. A temp file names its writer and is touched while written, so the next
  * write into that directory removes one whose writer was killed (see `isStale`).
+ *
+ * Nothing is read, written, listed or deleted outside the directory: a key's path is checked,
+ * through any symbolic link on the way, to resolve inside it (the directory itself may be a
+ * link). A link that leads out is refused with a StorageError, and `list` does not descend
+ * into one.
  */
 export class FileTarget implements Target {
   readonly kind = 'file' as const;
@@ -67,6 +72,13 @@ export class FileTarget implements Target {
     const path = this.pathOf(key);
     const dir = dirname(path);
     const tmp = `${path}.${holderToken()}${TMP_SUFFIX}`;
+    try {
+      // Before mkdir: through a link that leads out, it would create directories outside.
+      await this.assertInside(dir);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
     // No check that `path` is free: publish's link() refuses an existing name, with no race.
     let created: string | undefined;
     try {
@@ -123,43 +135,123 @@ export class FileTarget implements Target {
 
   async get(key: string): Promise<Readable> {
     const path = this.pathOf(key);
+    await this.assertInside(path);
     const stat = await fs.stat(path).catch(() => undefined);
     if (!stat?.isFile()) throw new StorageError(`${path} does not exist`, { notFound: true });
     return createReadStream(path);
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {
-    const stat = await fs.stat(this.pathOf(key)).catch(() => undefined);
+    const path = this.pathOf(key);
+    await this.assertInside(path);
+    const stat = await fs.stat(path).catch(() => undefined);
     return stat?.isFile() ? { key, size: stat.size } : undefined;
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
+    assertSafePrefix(prefix);
     const start = prefix ? join(this.root, ...prefix.split('/').filter(Boolean)) : this.root;
     const dir = prefix.endsWith('/') || !prefix ? start : dirname(start);
-    let entries: string[];
-    try {
-      entries = await fs.readdir(dir, { recursive: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new StorageError(`cannot list ${dir}: ${(error as Error).message}`, { cause: error });
+    const realRoot = await fs.realpath(this.root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') {
+        throw new StorageError(`backup target ${this.root} does not exist`, { notFound: true, cause: error });
+      }
+      throw new StorageError(`cannot list ${this.root}: ${error.message}`, { cause: error });
+    });
+    if (!(await fs.stat(realRoot)).isDirectory()) {
+      throw new StorageError(`backup target ${this.root} is not a directory`, {
+        hint: (w) => `choose another ${w.option('target')}`,
+      });
     }
-    for (const entry of entries) {
-      if (entry.endsWith(TMP_SUFFIX)) continue;
-      const key = relative(this.root, join(dir, entry)).split(sep).join('/');
+    await this.assertInside(dir);
+    const realDir = await fs.realpath(dir).catch(() => undefined);
+    if (realDir === undefined) return;
+    for await (const path of walk(dir, realDir, realRoot, new Set())) {
+      const key = relative(this.root, path).split(sep).join('/');
       if (!key.startsWith(prefix)) continue;
-      const stat = await fs.stat(join(dir, entry)).catch(() => undefined);
+      const stat = await fs.stat(path).catch(() => undefined);
       if (stat?.isFile()) yield { key, size: stat.size };
     }
   }
 
   async delete(key: string): Promise<void> {
-    await fs.rm(this.pathOf(key), { force: true });
+    const path = this.pathOf(key);
+    // rm removes a link itself, never what it points to; the directories on the way must be ours.
+    await this.assertInside(dirname(path));
+    await fs.rm(path, { force: true });
   }
 
   private pathOf(key: string): string {
     assertSafeKey(key);
     return join(this.root, ...key.split('/'));
   }
+
+  /**
+   * Fails with a StorageError unless `path` resolves inside the root; a path that does not exist
+   * yet is judged by its deepest existing ancestor (what mkdir or open would go through).
+   */
+  private async assertInside(path: string): Promise<void> {
+    const realRoot = await fs.realpath(this.root).catch(() => undefined);
+    // No root yet: nothing under it exists, so no link can lead anywhere.
+    if (realRoot === undefined) return;
+    const real = await realpathOfExisting(path).catch((cause: Error) => {
+      throw new StorageError(`cannot resolve ${path}: ${cause.message}`, { cause });
+    });
+    if (!isWithin(realRoot, real)) {
+      throw new StorageError(`${path} leads outside the backup directory ${this.root} (through a symbolic link)`, {
+        hint: 'dbbackup reads and writes only inside the target directory; remove the link or move what it points to inside',
+      });
+    }
+  }
+}
+
+/**
+ * Yields the path of every entry under `dir` that is not a directory (nor a temp file), without
+ * following a symbolic link to a directory unless it resolves inside `realRoot` and was not
+ * walked yet (so a link cannot lead the walk out, or round in a loop).
+ */
+async function* walk(dir: string, realDir: string, realRoot: string, walked: Set<string>): AsyncIterable<string> {
+  walked.add(realDir);
+  let entries: Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new StorageError(`cannot list ${dir}: ${(error as Error).message}`, { cause: error });
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      yield* walk(path, join(realDir, entry.name), realRoot, walked);
+    } else if (entry.isSymbolicLink()) {
+      const real = await fs.realpath(path).catch(() => undefined);
+      const stat = real === undefined ? undefined : await fs.stat(real).catch(() => undefined);
+      if (!stat || real === undefined) continue;
+      if (!stat.isDirectory()) {
+        if (!entry.name.endsWith(TMP_SUFFIX)) yield path;
+      } else if (isWithin(realRoot, real) && !walked.has(real)) yield* walk(path, real, realRoot, walked);
+    } else if (!entry.name.endsWith(TMP_SUFFIX)) {
+      yield path;
+    }
+  }
+}
+
+/** The real path of `path`, or of its deepest ancestor that exists, with the rest appended. */
+async function realpathOfExisting(path: string): Promise<string> {
+  const rest: string[] = [];
+  for (let at = path; ; at = dirname(at)) {
+    try {
+      return join(await fs.realpath(at), ...rest.reverse());
+    } catch (error) {
+      const parent = dirname(at);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || parent === at) throw error;
+      rest.push(relative(parent, at));
+    }
+  }
+}
+
+function isWithin(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 /** Gives the finished temp file its name without ever replacing an existing file. */

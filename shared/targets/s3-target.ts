@@ -301,6 +301,8 @@ export class S3Target implements Target {
       return new StorageError(`${operation} ${subject} failed: bucket "${this.bucket}" does not exist`, {
         hint: (w) => `create the bucket or fix the bucket name in ${w.option('target')}`,
         cause: error,
+        // Listing a target that does not exist is "not found" (the contract); reading a key in it is not.
+        notFound: operation === 'listing',
       });
     }
     if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {

@@ -47,7 +47,8 @@ export interface StoredObject {
  * - `get` of a missing key rejects with a StorageError whose `notFound` is true.
  * - `stat` returns undefined for a missing key.
  * - `list` yields every object under a key prefix, in no particular order, and never
- *   in-progress uploads.
+ *   in-progress uploads. Listing a target that does not exist (no such directory, no such
+ *   bucket) rejects with a StorageError whose `notFound` is true; an empty one yields nothing.
  * - `delete` is idempotent: deleting a missing key succeeds.
  */
 export interface Target {
@@ -83,5 +84,13 @@ export function assertSafeKey(key: string): void {
   const parts = key.split('/');
   if (key.length === 0 || parts.some((p) => p === '' || p === '.' || p === '..')) {
     throw new Error(`invalid object key "${key}"`);
+  }
+}
+
+/** Rejects key prefixes that could escape the target root: `''`, `a/`, `a/b` pass; `../`, `a/./b`, `a//` do not. */
+export function assertSafePrefix(prefix: string): void {
+  const parts = prefix.split('/');
+  if (parts.slice(0, -1).some((p) => p === '' || p === '.' || p === '..') || ['.', '..'].includes(parts.at(-1) as string)) {
+    throw new Error(`invalid key prefix "${prefix}"`);
   }
 }

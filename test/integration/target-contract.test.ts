@@ -72,8 +72,13 @@ for (const { name, make } of targets) {
         /source died/,
       );
       assert.equal(await target.stat('broken.bin'), undefined);
-      const listed = [];
-      for await (const o of target.list('')) listed.push(o.key);
+      // Nothing stays: no object, and a directory target that did not exist before does not now.
+      const listed: string[] = [];
+      try {
+        for await (const o of target.list('')) listed.push(o.key);
+      } catch (error) {
+        if (!(error instanceof StorageError && error.notFound)) throw error;
+      }
       assert.deepEqual(listed, []);
       if (sent) {
         assert.ok(sent.includes('CreateMultipartUploadCommand'));
@@ -131,6 +136,32 @@ for (const { name, make } of targets) {
       await target.seal('sealed.bin', { size: 5, sha256: 'a'.repeat(64) });
       await assert.rejects(target.seal('sealed.bin', { size: 6, sha256: 'a'.repeat(64) }), /holds 5 bytes but 6/);
     });
+  });
+}
+
+/** Each target whose root does not exist (a directory never created, a bucket never made), and an empty one. */
+const rootlessTargets: Array<{ name: string; missing: () => Promise<Target>; empty: () => Promise<Target> }> = [
+  {
+    name: 'directory',
+    missing: async () => new FileTarget(join(await tempDir('contract'), 'never/made')),
+    empty: async () => new FileTarget(await tempDir('contract')),
+  },
+  {
+    name: 's3',
+    missing: async () => new S3Target(`s3://never-made-${Date.now().toString(36)}/p`, { client: observedS3Client().client }),
+    empty: async () => new S3Target(`s3://${await createBucket('contract')}/p`, { client: observedS3Client().client }),
+  },
+];
+
+for (const { name, missing, empty } of rootlessTargets) {
+  test(`target contract: ${name}: listing a target that does not exist fails as not found; an empty one lists nothing`, async () => {
+    const keys = async (target: Target) => {
+      const listed = [];
+      for await (const object of target.list('')) listed.push(object.key);
+      return listed;
+    };
+    await assert.rejects(keys(await missing()), (e: unknown) => e instanceof StorageError && e.notFound);
+    assert.deepEqual(await keys(await empty()), []);
   });
 }
 

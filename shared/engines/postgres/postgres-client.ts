@@ -40,7 +40,7 @@ export async function connectPostgres(
     // node-postgres would read the ssl ones itself, with other rules (and a warning); `ssl` says it all.
     if (!name.startsWith('ssl') && name !== 'uselibpqcompat' && name !== 'host') params[name] = value;
   }
-  const failures: Array<{ ssl: TlsAttempt; error: unknown }> = [];
+  const failures: Array<{ ssl: TlsAttempt; error: unknown; askedForPassword: boolean }> = [];
   for (const ssl of await tlsAttempts(conn)) {
     signal?.throwIfAborted();
     const client = new pg.Client({
@@ -60,6 +60,10 @@ export async function connectPostgres(
     client.on('error', () => {});
     const abort = () => destroyClient(client);
     signal?.addEventListener('abort', abort, { once: true });
+    // Without a password node-postgres fails on the server's request for one with a message about
+    // SCRAM or MD5 internals; knowing the server asked says what is really missing.
+    let askedForPassword = false;
+    for (const request of PASSWORD_REQUESTS) client.connection.once(request, () => (askedForPassword = true));
     try {
       await client.connect();
       signal?.throwIfAborted();
@@ -67,7 +71,7 @@ export async function connectPostgres(
     } catch (error) {
       await closeClient(client);
       if (signal?.aborted) throw signal.reason;
-      failures.push({ ssl, error });
+      failures.push({ ssl, error, askedForPassword });
       if (!serverAnswered(error)) break;
     } finally {
       signal?.removeEventListener('abort', abort);
@@ -75,7 +79,25 @@ export async function connectPostgres(
   }
   // Where a TLS attempt got further than the server saying no to TLS, its failure is the telling one.
   const telling = failures.find((f) => f.ssl !== false && !refusedTls(f.error)) ?? failures[failures.length - 1];
+  if (telling?.askedForPassword && conn.password === undefined && !isLoginRefusal(telling.error)) {
+    throw new ConfigError(
+      `PostgreSQL at ${conn.host}:${conn.port} asks for a password for user "${conn.user}", and none was given`,
+      {
+        hint: 'give it in the URL as user:password@host, in PGPASSWORD, or in a password file (~/.pgpass, or the one PGPASSFILE names)',
+        cause: telling.error,
+      },
+    );
+  }
   throw connectError(conn, database, telling?.error);
+}
+
+/** The messages in which a server asks the client for a password (cleartext, MD5, SCRAM). */
+const PASSWORD_REQUESTS = ['authenticationCleartextPassword', 'authenticationMD5Password', 'authenticationSASL'];
+
+/** The server's own "wrong password or no such user" (a password file may have given a wrong one). */
+function isLoginRefusal(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === '28P01' || code === '28000';
 }
 
 /** Runs `work` with a client, always closing it. Query errors become DumpErrors with the password redacted. */
@@ -122,7 +144,7 @@ function connectError(conn: PostgresConnection, database: string, error: unknown
       cause: error,
     });
   }
-  if (code === '28P01' || code === '28000') {
+  if (isLoginRefusal(error)) {
     return new ConfigError(`PostgreSQL refused the login of user "${conn.user}" on ${where}: ${message}`, {
       hint: 'check the user and password (in the URL or PGPASSWORD) and pg_hba.conf',
       cause: error,

@@ -43,7 +43,7 @@ export async function checkPostgresArchive(manifest: Manifest, settings: Setting
       spawnError
         ? new ConfigError(`pg_restore could not be started: ${spawnError.message}`)
         : new IntegrityError(
-            `pg_restore cannot read the archive: ${summarizeStderr(exit?.stderrTail ?? '') || `exit ${exit?.code}`}`,
+            `pg_restore cannot read the archive (it says: ${summarizeStderr(exit?.stderrTail ?? '') || `exit ${exit?.code}`})`,
           ),
   });
   restore.resume();

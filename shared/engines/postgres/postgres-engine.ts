@@ -10,13 +10,12 @@ import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 import type { Settings } from '../../settings.js';
 
-/** Tables smaller than this on disk get an exact `count(*)` in the manifest; larger ones the planner's estimate. */
-const EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024;
 /**
- * The longest any one of the probe's queries may take (a count of a table under 64 MB, the
- * snapshot's export): a server that stops answering fails the probe instead of holding it.
+ * The longest any one of the probe's queries may take (an exact count of a large table, the
+ * snapshot's export): a server that stops answering fails the probe instead of holding it, yet a
+ * count of a table of hundreds of GB still finishes. The run's own deadline bounds the whole.
  */
-const PROBE_QUERY_TIMEOUT_MS = 5 * 60_000;
+const PROBE_QUERY_TIMEOUT_MS = 60 * 60_000;
 
 /** Options of the PostgreSQL engine. */
 export interface PostgresEngineOptions {
@@ -200,19 +199,16 @@ async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
   }
 }
 
-/** Row counts per table for the manifest: exact for small tables, the planner's estimate for large ones. */
+/**
+ * Exact row counts per table for the manifest, taken in the exported snapshot, so they describe
+ * exactly the rows pg_dump writes and a restore can hold the restored tables to them. No planner
+ * estimate: reltuples is 0 (-1) until a table is first analyzed and stale after bulk changes, and a
+ * restore checked against it refused good backups.
+ */
 async function tableCountsOf(client: pg.Client): Promise<TableCounts> {
   const tables: Record<string, number> = {};
-  const estimated: string[] = [];
-  for (const table of await listUserTables(client)) {
-    if (table.bytes <= EXACT_COUNT_MAX_BYTES) {
-      tables[table.qualified] = await countRows(client, table);
-    } else {
-      tables[table.qualified] = table.estimate;
-      estimated.push(table.qualified);
-    }
-  }
-  return { tables, estimated };
+  for (const table of await listUserTables(client)) tables[table.qualified] = await countRows(client, table);
+  return { tables, estimated: [] };
 }
 
 function once(work: () => Promise<void>): () => Promise<void> {

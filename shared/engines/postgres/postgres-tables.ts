@@ -7,9 +7,6 @@ export interface UserTable {
   readonly qualified: string;
   readonly schema: string;
   readonly name: string;
-  /** The planner's row estimate (0 until analyzed). */
-  readonly estimate: number;
-  readonly bytes: number;
 }
 
 /**
@@ -18,21 +15,14 @@ export interface UserTable {
  * partitioned parents (no storage of their own) do not.
  */
 export async function listUserTables(client: pg.Client): Promise<UserTable[]> {
-  const { rows } = await client.query<{ schema: string; name: string; estimate: string; bytes: string }>(
-    `select n.nspname as schema, c.relname as name, c.reltuples::bigint::text as estimate,
-            pg_relation_size(c.oid)::text as bytes
+  const { rows } = await client.query<{ schema: string; name: string }>(
+    `select n.nspname as schema, c.relname as name
        from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
         and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
       order by 1, 2`,
   );
-  return rows.map((r) => ({
-    qualified: `${r.schema}.${r.name}`,
-    schema: r.schema,
-    name: r.name,
-    estimate: Math.max(0, Number(r.estimate)),
-    bytes: Number(r.bytes),
-  }));
+  return rows.map((r) => ({ qualified: `${r.schema}.${r.name}`, schema: r.schema, name: r.name }));
 }
 
 /** Counts a table's rows exactly. */
