@@ -7,6 +7,7 @@ import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-to
 import { connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
+import { rolesReferenced, withoutRoles } from './role-references.js';
 import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
@@ -17,6 +18,7 @@ import type {
   Destination,
   DestinationState,
   FetchedBackup,
+  MissingRolesChoice,
   RestoreCheck,
   RestoreOptions,
   RestoreOutcome,
@@ -26,6 +28,17 @@ import type { Settings } from '../../settings.js';
 /** The database dbbackup connects to for CREATE/ALTER/DROP DATABASE on the destination server. */
 const MAINTENANCE_DATABASES = ['postgres', 'template1'];
 const MAX_IDENTIFIER = 63;
+/** The archive entries that name roles besides owners: privileges, default privileges, policies. */
+const ROLE_ENTRY = /^\d+; \d+ \d+ (ACL|DEFAULT ACL|POLICY) /;
+
+/** The archive's entries that name roles, and the roles among those this server lacks. */
+interface RolePlan {
+  /** `pg_restore -l` of the whole archive. */
+  readonly toc: string;
+  /** The SQL of its ACL, DEFAULT ACL and POLICY entries. */
+  readonly sql: string;
+  readonly missing: readonly string[];
+}
 
 /**
  * Restores into a PostgreSQL database by building a new database beside it
@@ -73,9 +86,18 @@ export class PostgresDestination implements Destination {
     });
   }
 
+  async preflight(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void> {
+    if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
+    const tool = await this.restoreTool(backup, manifest);
+    const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup.file, admin));
+    if (plan.missing.length > 0) throw missingRolesError(plan.missing);
+  }
+
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
     const tool = await this.restoreTool(backup, manifest);
+    const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
+    const createdRoles: string[] = [];
     const suffix = randomBytes(4).toString('hex');
     const base = prefixOfBytes(this.name, MAX_IDENTIFIER - '__dbbackup_new_'.length - suffix.length);
     const fresh = `${base}__dbbackup_new_${suffix}`;
@@ -84,6 +106,10 @@ export class PostgresDestination implements Destination {
     try {
       // Two restores of one database never run at once; the lock dies with the connection if killed.
       await admin.query('select pg_advisory_lock(hashtext($1))', [`dbbackup restore ${this.name}`]);
+      // Decided before anything is created: a refusal leaves the server exactly as it was.
+      const roles = backup.format === 'custom' ? await this.rolePlan(tool, backup.file, admin) : undefined;
+      const missing = roles?.missing ?? [];
+      if (missing.length > 0 && choice === 'refuse') throw missingRolesError(missing);
       await dropLeftovers(admin, base);
       const existing = await admin.query<{ encoding: string; collate: string; ctype: string; owner: string; oid: number }>(
         `select pg_encoding_to_char(encoding) as encoding, datcollate as collate, datctype as ctype,
@@ -101,10 +127,20 @@ export class PostgresDestination implements Destination {
       created = true;
       const warnings: string[] = [];
       if (like) warnings.push(...(await copyDatabaseSettings(admin, like.oid, like.owner, fresh)));
+      if (missing.length > 0 && choice === 'create-nologin') {
+        for (const role of missing) {
+          await admin.query(`create role ${quoteIdent(role)} nologin`);
+          createdRoles.push(role);
+        }
+        warnings.push(
+          `created roles missing on this server, without login (grant them login or membership as they need): ${missing.join(', ')}`,
+        );
+      }
       await pausePoint('restore', this.settings);
 
       options.onPhase?.(backup.format === 'custom' ? 'running pg_restore' : 'running psql');
-      warnings.push(...(await this.runRestore(tool, backup, fresh, options)));
+      const skipped = missing.length > 0 && choice === 'skip-their-grants' ? roles : undefined;
+      warnings.push(...(await this.runRestore(tool, backup, fresh, options, skipped)));
       options.onPhase?.('verifying');
       const outcome = await withPostgres(this.conn, (client) => verifyRestored(client, manifest), fresh);
       if (outcome.checks.some((c) => !c.ok)) {
@@ -130,6 +166,8 @@ export class PostgresDestination implements Destination {
     } catch (error) {
       await admin.query('rollback').catch(() => {});
       if (created) await admin.query(`drop database if exists ${quoteIdent(fresh)} with (force)`).catch(() => {});
+      // The roles this restore created hold nothing once its database is gone.
+      for (const role of createdRoles) await admin.query(`drop role if exists ${quoteIdent(role)}`).catch(() => {});
       if (error instanceof RestoreError || error instanceof ConfigError) throw error;
       throw new RestoreError(
         `restoring into ${this.conn.url} failed: ${redactText(postgresMessage(error), [this.conn.password])}`,
@@ -159,7 +197,17 @@ export class PostgresDestination implements Destination {
     }
   }
 
-  private async runRestore(tool: PgTool, backup: FetchedBackup, database: string, options: RestoreOptions): Promise<string[]> {
+  /**
+   * Runs pg_restore or psql into `database`. With `skipped`, the entries naming missing roles are left
+   * out of pg_restore and applied afterwards, in one transaction, without the missing roles.
+   */
+  private async runRestore(
+    tool: PgTool,
+    backup: FetchedBackup,
+    database: string,
+    options: RestoreOptions,
+    skipped?: RolePlan,
+  ): Promise<string[]> {
     const url = new URL(this.conn.url);
     url.pathname = `/${encodeURIComponent(database)}`;
     const env = libpqEnvironment(this.conn, this.settings.env);
@@ -168,12 +216,37 @@ export class PostgresDestination implements Destination {
     if (backup.format === 'custom') {
       const args = ['--exit-on-error', '--single-transaction', '--no-password', `--dbname=${url}`];
       if (!options.keepOwner) args.push('--no-owner');
-      const missing = await this.missingRoles(tool, backup.file);
-      if (missing.length > 0) {
-        args.push('--no-privileges');
-        warnings.push(`roles missing on this server, so GRANTs were not restored: ${missing.join(', ')}`);
+      const listFile = `${backup.file}.without-role-entries`;
+      if (skipped) {
+        // A TOC entry holds several statements for several roles: such entries are applied below, rewritten.
+        const toc = skipped.toc.split('\n').map((line) => (ROLE_ENTRY.test(line) ? `;${line}` : line));
+        await fs.writeFile(listFile, toc.join('\n'));
+        args.push('-L', listFile);
       }
-      result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0 });
+      try {
+        result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0 });
+      } finally {
+        if (skipped) await fs.rm(listFile, { force: true });
+      }
+      if (skipped && result.code === 0) {
+        const { sql, removed } = withoutRoles(skipped.sql, new Set(skipped.missing));
+        const client = await connectPostgres(this.conn, database);
+        try {
+          await client.query('begin');
+          await client.query(sql);
+          await client.query('commit');
+        } finally {
+          await client.end().catch(() => {});
+        }
+        const left = removed.dropped.length;
+        const shown = removed.dropped.slice(0, 3).join('; ');
+        warnings.push(
+          `roles missing on this server: ${skipped.missing.join(', ')}; left out ${left} statement${left === 1 ? '' : 's'} naming only them` +
+            (left > 0 ? ` (${shown}${left > 3 ? '; …' : ''})` : '') +
+            (removed.narrowed.length > 0 ? ` and took them out of ${removed.narrowed.length} more` : '') +
+            '; every REVOKE and every grant to an existing role was restored',
+        );
+      }
     } else {
       const psql = join(dirname(tool.path), 'psql');
       const args = [
@@ -198,29 +271,25 @@ export class PostgresDestination implements Destination {
     return warnings;
   }
 
-  /** Roles the archive grants privileges to that do not exist on this server. */
-  private async missingRoles(tool: PgTool, file: string): Promise<string[]> {
+  /** The archive's entries that name roles (grantees, grantors, default privileges, policies), and those this server lacks. */
+  private async rolePlan(tool: PgTool, file: string, admin: pg.Client): Promise<RolePlan> {
     const list = await runCommand(tool.path, ['-l', file], { env: this.settings.env });
-    const aclEntries = list.stdout.split('\n').filter((line) => /^\d+;.* ACL /.test(line));
-    if (aclEntries.length === 0) return [];
-    const listFile = `${file}.acl-list`;
-    await fs.writeFile(listFile, `${aclEntries.join('\n')}\n`);
-    const sql = await runCommand(tool.path, ['-L', listFile, '-f', '-', file], { env: this.settings.env });
-    await fs.rm(listFile, { force: true });
-    const roles = new Set<string>();
-    for (const match of sql.stdout.matchAll(/\b(?:TO|FROM)\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)/g)) {
-      const raw = match[1] as string;
-      const role = raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
-      if (role !== 'public') roles.add(role);
+    if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
+    const entries = list.stdout.split('\n').filter((line) => ROLE_ENTRY.test(line));
+    if (entries.length === 0) return { toc: list.stdout, sql: '', missing: [] };
+    const listFile = `${file}.role-entries`;
+    let sql: Awaited<ReturnType<typeof runCommand>>;
+    try {
+      await fs.writeFile(listFile, `${entries.join('\n')}\n`);
+      sql = await runCommand(tool.path, ['-L', listFile, '-f', '-', file], { env: this.settings.env });
+    } finally {
+      await fs.rm(listFile, { force: true });
     }
-    if (roles.size === 0) return [];
-    return withPostgres(this.conn, async (client) => {
-      const { rows } = await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [
-        [...roles],
-      ]);
-      const present = new Set(rows.map((r) => r.rolname));
-      return [...roles].filter((r) => !present.has(r)).sort();
-    });
+    if (sql.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(sql.stderr)}`);
+    const roles = rolesReferenced(sql.stdout);
+    const { rows } = await admin.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [roles]);
+    const present = new Set(rows.map((r) => r.rolname));
+    return { toc: list.stdout, sql: sql.stdout, missing: roles.filter((r) => !present.has(r)) };
   }
 
   private async connectAdmin(): Promise<pg.Client> {
@@ -267,6 +336,20 @@ async function dropLeftovers(admin: pg.Client, base: string): Promise<void> {
     [start, [...start].length],
   );
   for (const { datname } of rows) await admin.query(`drop database if exists ${quoteIdent(datname)} with (force)`);
+}
+
+/** The refusal when roles are missing: it names them and the choices, and nothing has been changed. */
+function missingRolesError(missing: readonly string[]): ConfigError {
+  const named = missing.map((r) => `"${r}"`).join(', ');
+  return new ConfigError(
+    `the backup's privileges or policies name ${missing.length === 1 ? 'a role' : 'roles'} that this server does not have: ${named}; nothing was changed`,
+    {
+      hint: (w) =>
+        'roles belong to the server, not to a database backup: create them first (pg_dumpall --roles-only on the source server), ' +
+        `or restore with ${w.setting('missingRoles', 'create-nologin')} to create them without login, ` +
+        `or with ${w.setting('missingRoles', 'skip-their-grants')} to leave out only their grants and policies (every REVOKE and every other grant is kept)`,
+    },
+  );
 }
 
 /** Gives the new database the old one's owner and database-level settings, where allowed. */
