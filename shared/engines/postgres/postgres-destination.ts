@@ -111,22 +111,12 @@ export class PostgresDestination implements Destination {
       const missing = roles?.missing ?? [];
       if (missing.length > 0 && choice === 'refuse') throw missingRolesError(missing);
       await dropLeftovers(admin, base);
-      const existing = await admin.query<{ encoding: string; collate: string; ctype: string; owner: string; oid: number }>(
-        `select pg_encoding_to_char(encoding) as encoding, datcollate as collate, datctype as ctype,
-                pg_get_userbyid(datdba) as owner, oid from pg_database where datname = $1`,
-        [this.name],
-      );
-      const like = existing.rows[0];
+      const like = await databaseProperties(admin, this.name);
       options.onPhase?.('creating a new database');
-      await admin.query(
-        `create database ${quoteIdent(fresh)} template template0` +
-          (like
-            ? ` encoding '${like.encoding}' lc_collate '${like.collate.replace(/'/g, "''")}' lc_ctype '${like.ctype.replace(/'/g, "''")}'`
-            : ''),
-      );
+      await admin.query(`create database ${quoteIdent(fresh)} template template0${like ? createClauses(like) : ''}`);
       created = true;
       const warnings: string[] = [];
-      if (like) warnings.push(...(await copyDatabaseSettings(admin, like.oid, like.owner, fresh)));
+      if (like) warnings.push(...(await copyDatabaseProperties(admin, like, fresh)));
       if (missing.length > 0 && choice === 'create-nologin') {
         for (const role of missing) {
           await admin.query(`create role ${quoteIdent(role)} nologin`);
@@ -352,22 +342,188 @@ function missingRolesError(missing: readonly string[]): ConfigError {
   );
 }
 
-/** Gives the new database the old one's owner and database-level settings, where allowed. */
-async function copyDatabaseSettings(admin: pg.Client, oid: number, owner: string, fresh: string): Promise<string[]> {
-  const warnings: string[] = [];
-  try {
-    await admin.query(`alter database ${quoteIdent(fresh)} owner to ${quoteIdent(owner)}`);
-  } catch (error) {
-    warnings.push(`the restored database is owned by the restoring user, not "${owner}": ${postgresMessage(error)}`);
-  }
-  const { rows } = await admin.query<{ setconfig: string[] }>(
-    'select setconfig from pg_db_role_setting where setdatabase = $1 and setrole = 0',
+/**
+ * What `pg_dump --create` carries for a database itself: the properties CREATE DATABASE fixes, then
+ * its owner, ACL, settings (its own and each role's in it), comment and security labels.
+ */
+interface DatabaseProperties {
+  readonly oid: number;
+  readonly owner: string;
+  readonly encoding: string;
+  readonly collate: string;
+  readonly ctype: string;
+  /** `c` libc, `i` ICU, `b` builtin (PostgreSQL 17). Absent before PostgreSQL 15. */
+  readonly provider?: string;
+  readonly locale?: string;
+  readonly icuRules?: string;
+  readonly tablespace: string;
+  readonly connectionLimit: number;
+  /** The ACL as privileges, or undefined for the default (PUBLIC may connect and create temporary tables). */
+  readonly acl?: ReadonlyArray<{ grantee: string | null; privilege: string; grantable: boolean }>;
+  /** `name=value` settings, `role` undefined for the database's own. */
+  readonly settings: ReadonlyArray<{ role?: string; setting: string }>;
+  readonly comment?: string;
+  readonly labels: ReadonlyArray<{ provider: string; label: string }>;
+}
+
+async function databaseProperties(admin: pg.Client, name: string): Promise<DatabaseProperties | undefined> {
+  // row_to_json: the locale columns differ by server version (daticulocale 15-16, datlocale 17).
+  const { rows } = await admin.query<{ d: Record<string, unknown>; tablespace: string; owner: string; comment: string | null }>(
+    `select row_to_json(d) as d, pg_encoding_to_char(d.encoding) as encoding, t.spcname as tablespace,
+            pg_get_userbyid(d.datdba) as owner, shobj_description(d.oid, 'pg_database') as comment
+       from pg_database d join pg_tablespace t on t.oid = d.dattablespace where d.datname = $1`,
+    [name],
+  );
+  const row = rows[0] as (typeof rows)[number] & { encoding: string };
+  if (!row) return undefined;
+  const d = row.d;
+  const oid = Number(d.oid);
+  const acl = await admin.query<{ grantee: string | null; privilege: string; grantable: boolean }>(
+    `select case when a.grantee = 0 then null else pg_get_userbyid(a.grantee) end as grantee, a.privilege_type as privilege,
+            a.is_grantable as grantable
+       from pg_database d, aclexplode(d.datacl) a where d.oid = $1 order by 1 nulls first, 2`,
     [oid],
   );
-  for (const setting of rows[0]?.setconfig ?? []) {
-    const at = setting.indexOf('=');
-    await admin.query(
-      `alter database ${quoteIdent(fresh)} set ${quoteIdent(setting.slice(0, at))} = '${setting.slice(at + 1).replace(/'/g, "''")}'`,
+  const settings = await admin.query<{ role: string | null; setting: string }>(
+    `select case when s.setrole = 0 then null else pg_get_userbyid(s.setrole) end as role, c.setting
+       from pg_db_role_setting s, unnest(s.setconfig) with ordinality c(setting, n) where s.setdatabase = $1 order by s.setrole, c.n`,
+    [oid],
+  );
+  const labels = await admin.query<{ provider: string; label: string }>(
+    `select provider, label from pg_shseclabel where objoid = $1 and classoid = 'pg_database'::regclass order by provider`,
+    [oid],
+  );
+  return {
+    oid,
+    owner: row.owner,
+    encoding: row.encoding,
+    collate: String(d.datcollate),
+    ctype: String(d.datctype),
+    provider: typeof d.datlocprovider === 'string' ? d.datlocprovider : undefined,
+    locale: (d.datlocale ?? d.daticulocale ?? undefined) as string | undefined,
+    icuRules: (d.daticurules ?? undefined) as string | undefined,
+    tablespace: row.tablespace,
+    connectionLimit: Number(d.datconnlimit),
+    acl: d.datacl === null ? undefined : acl.rows,
+    settings: settings.rows.map((r) => ({ role: r.role ?? undefined, setting: r.setting })),
+    comment: row.comment ?? undefined,
+    labels: labels.rows,
+  };
+}
+
+const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`;
+
+/** The CREATE DATABASE clauses that give the new database the old one's encoding, locale, tablespace and connection limit. */
+function createClauses(like: DatabaseProperties): string {
+  let clauses = ` encoding ${literal(like.encoding)} lc_collate ${literal(like.collate)} lc_ctype ${literal(like.ctype)}`;
+  if (like.provider === 'i') {
+    clauses += ` locale_provider icu icu_locale ${literal(like.locale ?? '')}`;
+    if (like.icuRules) clauses += ` icu_rules ${literal(like.icuRules)}`;
+  } else if (like.provider === 'b') {
+    clauses += ` locale_provider builtin builtin_locale ${literal(like.locale ?? '')}`;
+  } else if (like.provider === 'c') {
+    clauses += ' locale_provider libc';
+  }
+  if (like.tablespace !== 'pg_default') clauses += ` tablespace ${quoteIdent(like.tablespace)}`;
+  if (like.connectionLimit !== -1) clauses += ` connection limit ${like.connectionLimit}`;
+  return clauses;
+}
+
+/**
+ * The settings whose value is a list of names (the server's GUC_LIST_QUOTE ones, as pg_dump lists them):
+ * stored as `app, "My Schema"`, set back as one literal per element, or they become one quoted name.
+ */
+const LIST_SETTINGS = new Set([
+  'local_preload_libraries',
+  'search_path',
+  'session_preload_libraries',
+  'shared_preload_libraries',
+  'temp_tablespaces',
+  'unix_socket_directories',
+]);
+
+/** `SET name TO value` for a stored `name=value`, as pg_dump writes it. */
+function setClause(setting: string): string {
+  const at = setting.indexOf('=');
+  const name = setting.slice(0, at);
+  const value = setting.slice(at + 1);
+  if (!LIST_SETTINGS.has(name.toLowerCase())) return `set ${quoteIdent(name)} to ${literal(value)}`;
+  return `set ${quoteIdent(name)} to ${splitNameList(value).map(literal).join(', ')}`;
+}
+
+/** The elements of a stored list setting: comma-separated, each bare or double-quoted (as the server's SplitGUCList). */
+function splitNameList(value: string): string[] {
+  const items: string[] = [];
+  let i = 0;
+  while (i < value.length) {
+    while (value[i] === ' ') i++;
+    let item = '';
+    if (value[i] === '"') {
+      i++;
+      while (i < value.length) {
+        if (value[i] === '"' && value[i + 1] === '"') {
+          item += '"';
+          i += 2;
+        } else if (value[i] === '"') break;
+        else item += value[i++];
+      }
+      i++;
+    } else {
+      while (i < value.length && value[i] !== ',') item += value[i++];
+      item = item.trim();
+    }
+    items.push(item);
+    while (value[i] === ' ') i++;
+    if (value[i] === ',') i++;
+  }
+  return items;
+}
+
+/**
+ * Gives the new database the old one's owner, ACL, settings (its own and each role's in it), comment
+ * and security labels. What the restoring user may not set (a superuser-only setting, another role's
+ * setting without CREATEROLE) is skipped and named, rather than making an owner's restore impossible.
+ */
+async function copyDatabaseProperties(admin: pg.Client, like: DatabaseProperties, fresh: string): Promise<string[]> {
+  const warnings: string[] = [];
+  const db = quoteIdent(fresh);
+  const attempt = async (statement: string, skipped: string) => {
+    try {
+      await admin.query(statement);
+    } catch (error) {
+      warnings.push(`${skipped} was not restored: ${postgresMessage(error)}`);
+    }
+  };
+  await attempt(
+    `alter database ${db} owner to ${quoteIdent(like.owner)}`,
+    `the owner "${like.owner}" (the restoring user owns it)`,
+  );
+  if (like.acl) {
+    // From no privileges at all to exactly the old ACL: a REVOKE CONNECT FROM PUBLIC stays revoked.
+    await admin.query(`revoke all on database ${db} from public`);
+    await admin.query(`revoke all on database ${db} from ${quoteIdent(like.owner)}`);
+    for (const entry of like.acl) {
+      const grantee = entry.grantee === null ? 'public' : quoteIdent(entry.grantee);
+      await attempt(
+        `grant ${entry.privilege} on database ${db} to ${grantee}${entry.grantable ? ' with grant option' : ''}`,
+        `the privilege ${entry.privilege} of ${entry.grantee ?? 'PUBLIC'}`,
+      );
+    }
+  }
+  for (const { role, setting } of like.settings) {
+    const statement = role
+      ? `alter role ${quoteIdent(role)} in database ${db} ${setClause(setting)}`
+      : `alter database ${db} ${setClause(setting)}`;
+    await attempt(
+      statement,
+      role ? `the setting ${setting} of role "${role}" in this database` : `the database setting ${setting}`,
+    );
+  }
+  if (like.comment !== undefined) await attempt(`comment on database ${db} is ${literal(like.comment)}`, 'the comment');
+  for (const { provider, label } of like.labels) {
+    await attempt(
+      `security label for ${quoteIdent(provider)} on database ${db} is ${literal(label)}`,
+      `the ${provider} security label`,
     );
   }
   return warnings;
