@@ -335,7 +335,7 @@ function missingRolesError(missing: readonly string[]): ConfigError {
     `the backup's privileges or policies name ${missing.length === 1 ? 'a role' : 'roles'} that this server does not have: ${named}; nothing was changed`,
     {
       hint: (w) =>
-        'roles belong to the server, not to a database backup: create them first (pg_dumpall --roles-only on the source server), ' +
+        'roles belong to the server, not to a database backup: create them first (pg_dumpall -r on the source server writes them), ' +
         `or restore with ${w.setting('missingRoles', 'create-nologin')} to create them without login, ` +
         `or with ${w.setting('missingRoles', 'skip-their-grants')} to leave out only their grants and policies (every REVOKE and every other grant is kept)`,
     },
