@@ -45,6 +45,7 @@ export const FLAGS: Readonly<Record<OptionName, readonly [flag: string, placehol
   noManifest: ['--no-manifest'],
   to: ['--to', 'URL'],
   confirm: ['--confirm', 'NAME'],
+  missingRoles: ['--missing-roles', 'CHOICE'],
   stack: ['--stack', 'NAME'],
   functionName: ['--function-name', 'NAME'],
 };

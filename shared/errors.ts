@@ -21,6 +21,7 @@ export type OptionName =
       | 'noManifest'
       | 'to'
       | 'confirm'
+      | 'missingRoles'
     )
   | 'stack'
   | 'functionName';

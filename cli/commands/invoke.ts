@@ -1,4 +1,5 @@
 import { Argument, type Command, Option } from 'commander';
+import { MISSING_ROLES_CHOICES, type MissingRolesChoice } from '../../shared/engines/destination.js';
 // From the names module, not the config's: importing the config's parser would load it at every CLI start.
 import { functionName, TIERS } from '../../shared/deployment/deployment-names.js';
 import { action, withoutSecrets } from '../action.js';
@@ -13,6 +14,7 @@ interface InvokeFlags {
   to?: string;
   confirm?: string;
   dryRun?: boolean;
+  missingRoles?: MissingRolesChoice;
   stack: string;
   functionName?: string;
   logs?: boolean;
@@ -32,6 +34,12 @@ export function registerInvoke(program: Command): void {
     .option('--to <url>', 'restore: another destination (default: the configured database)')
     .option('--confirm <name>', 'restore: the destination database name')
     .option('--dry-run', 'restore: verify and show what would be replaced')
+    .addOption(
+      new Option(
+        '--missing-roles <choice>',
+        'restore: roles the backup grants to that the server lacks (default: refuse)',
+      ).choices(MISSING_ROLES_CHOICES),
+    )
     .option('--stack <name>', 'the CloudFormation stack name', 'DbBackup')
     .option('--function-name <name-or-arn>', 'the function to invoke, instead of deriving it from --stack and --database')
     .option('--logs', 'also print the tail of the function log on stderr')
@@ -48,6 +56,7 @@ export function registerInvoke(program: Command): void {
                 to: flags.to,
                 confirm: flags.confirm,
                 dryRun: flags.dryRun,
+                missingRoles: flags.missingRoles,
               };
         const name = flags.functionName ?? functionName(flags.stack, flags.database, which);
         // Loaded here, not at start-up: every other command would pay for the Lambda client.

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { MISSING_ROLES_CHOICES, type MissingRolesChoice } from '../../shared/engines/destination.js';
 import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/restore/run-restore.js';
 import { formatAge, formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
@@ -20,6 +21,7 @@ interface RestoreFlags {
   safetyBackup: boolean;
   safetyTarget?: string;
   keepOwner?: boolean;
+  missingRoles?: MissingRolesChoice;
   s3Checksums?: 'when_supported' | 'when_required';
   json?: boolean;
   timeout?: number;
@@ -42,6 +44,13 @@ export function registerRestore(program: Command): void {
     .option('--no-safety-backup', 'do not back up a destination that holds data before replacing it')
     .option('--safety-target <url>', 'where the pre-restore backup goes (default: where the backup came from)')
     .option('--keep-owner', 'PostgreSQL: keep the original object owners (default: objects belong to the restoring user)')
+    .addOption(
+      new Option(
+        '--missing-roles <choice>',
+        'PostgreSQL, when grants or policies in the backup name roles this server lacks: refuse (default: nothing changes), ' +
+          'create-nologin (create them without login), skip-their-grants (leave out only their grants and policies)',
+      ).choices(MISSING_ROLES_CHOICES),
+    )
     .option('--s3-checksums <mode>', 'when_required for S3-compatible servers')
     .option('--json', 'print what was restored and the checks as JSON on stdout')
     .option('--timeout <seconds>', TIMEOUT_HELP, timeoutOption)
@@ -66,6 +75,7 @@ export function registerRestore(program: Command): void {
             noSafetyBackup: !flags.safetyBackup,
             safetyTarget: flags.safetyTarget,
             keepOwner: flags.keepOwner,
+            missingRoles: flags.missingRoles,
             s3Checksums: flags.s3Checksums,
           },
           {

@@ -10,6 +10,7 @@ import { checkBackupSelector } from '../catalog/locate-backup.js';
 import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 import { isSecretParameter } from '../engines/registry.js';
 import { REDACTED, redactLocation } from '../redact.js';
+import { MISSING_ROLES_CHOICES } from '../engines/destination.js';
 
 /**
  * The restore function's event, pasted into the Lambda console's Test tab:
@@ -31,6 +32,8 @@ export const functionRestoreEventSchema = z
     noSafetyBackup: z.boolean().optional(),
     /** With `path`: restore an object that has no manifest (nothing can be verified). */
     noManifest: z.boolean().optional(),
+    /** PostgreSQL: roles the backup's grants or policies name that the server lacks. @default "refuse" */
+    missingRoles: z.enum(MISSING_ROLES_CHOICES).optional(),
   })
   .strict();
 
@@ -45,6 +48,7 @@ const FIELD_PLACEHOLDERS: Record<OptionName & keyof FunctionRestoreEvent, string
   to: '"<database URL>"',
   confirm: '"<destination name>"',
   noManifest: 'true',
+  missingRoles: '"refuse" | "create-nologin" | "skip-their-grants"',
 };
 
 const isEventField = (name: OptionName): name is keyof typeof FIELD_PLACEHOLDERS => Object.hasOwn(FIELD_PLACEHOLDERS, name);
@@ -128,6 +132,7 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       confirm: event.confirm,
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,
+      missingRoles: event.missingRoles,
     },
     { onPhase: deps.onPhase, settings: deps.settings, deadline: deps.deadline },
   );

@@ -22,12 +22,25 @@ export interface RestoreOutcome {
   readonly tables: number;
   readonly rows: number;
   readonly checks: readonly RestoreCheck[];
-  /** Things the user should know that did not stop the restore (roles missing on this server). */
+  /** Things the user should know that did not stop the restore (grants left out for missing roles, settings skipped). */
   readonly warnings: readonly string[];
 }
 
+/**
+ * What a PostgreSQL restore does when the backup's grants, default privileges or row-level-security
+ * policies name roles that do not exist on the destination server (roles belong to the server, not
+ * to a database backup): `refuse` stops before anything is changed and names them; `create-nologin`
+ * creates them as roles that cannot log in, then restores everything; `skip-their-grants` restores
+ * without only what names them (a grant to one, a policy for only them), keeping every REVOKE and
+ * every other grant.
+ */
+export const MISSING_ROLES_CHOICES = ['refuse', 'create-nologin', 'skip-their-grants'] as const;
+export type MissingRolesChoice = (typeof MISSING_ROLES_CHOICES)[number];
+
 /** Options every destination understands. */
 export interface RestoreOptions {
+  /** PostgreSQL: roles the backup's privileges name that this server lacks. @default 'refuse' */
+  readonly missingRoles?: MissingRolesChoice;
   /** PostgreSQL: keep the archive's object owners (they must exist here). @default false: objects belong to the restoring user */
   readonly keepOwner?: boolean;
   readonly settings: Settings;
@@ -57,6 +70,8 @@ export interface Destination {
   /** The URL to back it up from (with its password: never shown). */
   readonly sourceUrl: string;
   inspect(): Promise<DestinationState>;
+  /** Refuses what `restore` would refuse for this backup (missing roles), before a safety backup or a prompt. */
+  preflight?(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void>;
   restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome>;
 }
 

@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.js';
 import { fetchBackup } from '../catalog/fetch-backup.js';
 import { type BackupSelector, type LocatedBackup, locateBackup } from '../catalog/locate-backup.js';
 import type { Manifest } from '../manifest.js';
-import type { DestinationState, RestoreCheck } from '../engines/destination.js';
+import type { DestinationState, MissingRolesChoice, RestoreCheck } from '../engines/destination.js';
 import { formatOf, inferFromName, openDestination } from '../engines/registry.js';
 import { runBackup } from '../backup/run-backup.js';
 import type { ChecksumMode } from '../targets/s3-target.js';
@@ -22,6 +22,11 @@ export interface RestoreRequest extends BackupSelector {
   readonly safetyTarget?: string;
   /** PostgreSQL: keep the archive's object owners. @default false */
   readonly keepOwner?: boolean;
+  /**
+   * PostgreSQL: what to do when the backup's grants, default privileges or policies name roles this
+   * server lacks. @default 'refuse': stop before anything changes, naming them
+   */
+  readonly missingRoles?: MissingRolesChoice;
   readonly s3Checksums?: ChecksumMode;
 }
 
@@ -119,6 +124,15 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
   try {
     stop.phase = 'looking at the destination';
     const state = await stop.guard(destination.inspect());
+    const restoreOptions = {
+      keepOwner: request.keepOwner,
+      missingRoles: request.missingRoles,
+      settings,
+      onPhase: context.onPhase,
+      signal: stop.signal,
+    };
+    // Before the plan, the prompt and the safety backup: a restore that would be refused writes nothing anywhere.
+    await stop.guard(destination.preflight?.(fetched, located.manifest, restoreOptions) ?? Promise.resolve());
     const plan = planOf(located, fetched.storedBytes, fetched.verified, destination, state, context.now?.() ?? new Date());
     const base = {
       plan,
@@ -168,12 +182,7 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
     }
 
     stop.phase = 'restoring';
-    const outcome = await destination.restore(fetched, located.manifest, {
-      keepOwner: request.keepOwner,
-      settings,
-      onPhase: context.onPhase,
-      signal: stop.signal,
-    });
+    const outcome = await destination.restore(fetched, located.manifest, restoreOptions);
     return {
       ...base,
       dryRun: false,

@@ -7,6 +7,7 @@ import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-to
 import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
+import { rolesReferenced, withoutRoles } from './role-references.js';
 import { CancelledError, ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
@@ -18,6 +19,7 @@ import type {
   Destination,
   DestinationState,
   FetchedBackup,
+  MissingRolesChoice,
   RestoreCheck,
   RestoreOptions,
   RestoreOutcome,
@@ -27,6 +29,17 @@ import type { Settings } from '../../settings.js';
 /** The database dbbackup connects to for CREATE/ALTER/DROP DATABASE on the destination server. */
 const MAINTENANCE_DATABASES = ['postgres', 'template1'];
 const MAX_IDENTIFIER = 63;
+/** The archive entries that name roles besides owners: privileges, default privileges, policies. */
+const ROLE_ENTRY = /^\d+; \d+ \d+ (ACL|DEFAULT ACL|POLICY) /;
+
+/** The archive's entries that name roles, and the roles among those this server lacks. */
+interface RolePlan {
+  /** `pg_restore -l` of the whole archive. */
+  readonly toc: string;
+  /** The SQL of its ACL, DEFAULT ACL and POLICY entries. */
+  readonly sql: string;
+  readonly missing: readonly string[];
+}
 
 /**
  * Restores into a PostgreSQL database by building a new database beside it
@@ -74,6 +87,13 @@ export class PostgresDestination implements Destination {
     });
   }
 
+  async preflight(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void> {
+    if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
+    const tool = await this.restoreTool(backup, manifest);
+    const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup.file, admin));
+    if (plan.missing.length > 0) throw missingRolesError(plan.missing);
+  }
+
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
     const stop = new RunStop('restore', { signal: options.signal });
     try {
@@ -90,7 +110,9 @@ export class PostgresDestination implements Destination {
     stop: RunStop,
   ): Promise<RestoreOutcome> {
     const tool = await stop.guard(this.restoreTool(backup, manifest));
+    const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
+    const createdRoles: string[] = [];
     const suffix = randomBytes(4).toString('hex');
     const base = prefixOfBytes(this.name, MAX_IDENTIFIER - '__dbbackup_new_'.length - suffix.length);
     const fresh = `${base}__dbbackup_new_${suffix}`;
@@ -99,28 +121,32 @@ export class PostgresDestination implements Destination {
     try {
       // Two restores of one database never run at once; the lock dies with the connection if killed.
       await stop.guard(admin.query('select pg_advisory_lock(hashtext($1))', [`dbbackup restore ${this.name}`]));
+      // Decided before anything is created: a refusal leaves the server exactly as it was.
+      const roles = backup.format === 'custom' ? await stop.guard(this.rolePlan(tool, backup.file, admin)) : undefined;
+      const missing = roles?.missing ?? [];
+      if (missing.length > 0 && choice === 'refuse') throw missingRolesError(missing);
       await stop.guard(dropLeftovers(admin, base));
-      const existing = await admin.query<{ encoding: string; collate: string; ctype: string; owner: string; oid: number }>(
-        `select pg_encoding_to_char(encoding) as encoding, datcollate as collate, datctype as ctype,
-                pg_get_userbyid(datdba) as owner, oid from pg_database where datname = $1`,
-        [this.name],
-      );
-      const like = existing.rows[0];
+      const like = await stop.guard(databaseProperties(admin, this.name));
       options.onPhase?.('creating a new database');
       stop.check();
-      await admin.query(
-        `create database ${quoteIdent(fresh)} template template0` +
-          (like
-            ? ` encoding '${like.encoding}' lc_collate '${like.collate.replace(/'/g, "''")}' lc_ctype '${like.ctype.replace(/'/g, "''")}'`
-            : ''),
-      );
+      await admin.query(`create database ${quoteIdent(fresh)} template template0${like ? createClauses(like) : ''}`);
       created = true;
       const warnings: string[] = [];
-      if (like) warnings.push(...(await stop.guard(copyDatabaseSettings(admin, like.oid, like.owner, fresh))));
+      if (like) warnings.push(...(await stop.guard(copyDatabaseProperties(admin, like, fresh))));
+      if (missing.length > 0 && choice === 'create-nologin') {
+        for (const role of missing) {
+          await admin.query(`create role ${quoteIdent(role)} nologin`);
+          createdRoles.push(role);
+        }
+        warnings.push(
+          `created roles missing on this server, without login (grant them login or membership as they need): ${missing.join(', ')}`,
+        );
+      }
       await stop.guard(pausePoint('restore', this.settings));
 
       options.onPhase?.(backup.format === 'custom' ? 'running pg_restore' : 'running psql');
-      warnings.push(...(await stop.guard(this.runRestore(tool, backup, fresh, { ...options, signal: stop.signal }))));
+      const skipped = missing.length > 0 && choice === 'skip-their-grants' ? roles : undefined;
+      warnings.push(...(await stop.guard(this.runRestore(tool, backup, fresh, { ...options, signal: stop.signal }, skipped))));
       options.onPhase?.('verifying');
       const outcome = await stop.guard(withPostgres(this.conn, (client) => verifyRestored(client, manifest), fresh));
       if (outcome.checks.some((c) => !c.ok)) {
@@ -151,6 +177,8 @@ export class PostgresDestination implements Destination {
         (async () => {
           await admin.query('rollback').catch(() => {});
           if (created) await admin.query(`drop database if exists ${quoteIdent(fresh)} with (force)`).catch(() => {});
+          // The roles this restore created hold nothing once its database is gone.
+          for (const role of createdRoles) await admin.query(`drop role if exists ${quoteIdent(role)}`).catch(() => {});
         })(),
       );
       if (error instanceof RestoreError || error instanceof ConfigError || error instanceof CancelledError) throw error;
@@ -182,7 +210,17 @@ export class PostgresDestination implements Destination {
     }
   }
 
-  private async runRestore(tool: PgTool, backup: FetchedBackup, database: string, options: RestoreOptions): Promise<string[]> {
+  /**
+   * Runs pg_restore or psql into `database`. With `skipped`, the entries naming missing roles are left
+   * out of pg_restore and applied afterwards, in one transaction, without the missing roles.
+   */
+  private async runRestore(
+    tool: PgTool,
+    backup: FetchedBackup,
+    database: string,
+    options: RestoreOptions,
+    skipped?: RolePlan,
+  ): Promise<string[]> {
     const url = new URL(this.conn.url);
     url.pathname = `/${encodeURIComponent(database)}`;
     const env = libpqEnvironment(this.conn, this.settings.env);
@@ -191,12 +229,37 @@ export class PostgresDestination implements Destination {
     if (backup.format === 'custom') {
       const args = ['--exit-on-error', '--single-transaction', '--no-password', `--dbname=${url}`];
       if (!options.keepOwner) args.push('--no-owner');
-      const missing = await this.missingRoles(tool, backup.file);
-      if (missing.length > 0) {
-        args.push('--no-privileges');
-        warnings.push(`roles missing on this server, so GRANTs were not restored: ${missing.join(', ')}`);
+      const listFile = `${backup.file}.without-role-entries`;
+      if (skipped) {
+        // A TOC entry holds several statements for several roles: such entries are applied below, rewritten.
+        const toc = skipped.toc.split('\n').map((line) => (ROLE_ENTRY.test(line) ? `;${line}` : line));
+        await fs.writeFile(listFile, toc.join('\n'));
+        args.push('-L', listFile);
       }
-      result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0, signal: options.signal });
+      try {
+        result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0, signal: options.signal });
+      } finally {
+        if (skipped) await fs.rm(listFile, { force: true });
+      }
+      if (skipped && result.code === 0) {
+        const { sql, removed } = withoutRoles(skipped.sql, new Set(skipped.missing));
+        const client = await connectPostgres(this.conn, database);
+        try {
+          await client.query('begin');
+          await client.query(sql);
+          await client.query('commit');
+        } finally {
+          await client.end().catch(() => {});
+        }
+        const left = removed.dropped.length;
+        const shown = removed.dropped.slice(0, 3).join('; ');
+        warnings.push(
+          `roles missing on this server: ${skipped.missing.join(', ')}; left out ${left} statement${left === 1 ? '' : 's'} naming only them` +
+            (left > 0 ? ` (${shown}${left > 3 ? '; …' : ''})` : '') +
+            (removed.narrowed.length > 0 ? ` and took them out of ${removed.narrowed.length} more` : '') +
+            '; every REVOKE and every grant to an existing role was restored',
+        );
+      }
     } else {
       const psql = join(dirname(tool.path), 'psql');
       const args = [
@@ -221,29 +284,25 @@ export class PostgresDestination implements Destination {
     return warnings;
   }
 
-  /** Roles the archive grants privileges to that do not exist on this server. */
-  private async missingRoles(tool: PgTool, file: string): Promise<string[]> {
+  /** The archive's entries that name roles (grantees, grantors, default privileges, policies), and those this server lacks. */
+  private async rolePlan(tool: PgTool, file: string, admin: pg.Client): Promise<RolePlan> {
     const list = await runCommand(tool.path, ['-l', file], { env: this.settings.env });
-    const aclEntries = list.stdout.split('\n').filter((line) => /^\d+;.* ACL /.test(line));
-    if (aclEntries.length === 0) return [];
-    const listFile = `${file}.acl-list`;
-    await fs.writeFile(listFile, `${aclEntries.join('\n')}\n`);
-    const sql = await runCommand(tool.path, ['-L', listFile, '-f', '-', file], { env: this.settings.env });
-    await fs.rm(listFile, { force: true });
-    const roles = new Set<string>();
-    for (const match of sql.stdout.matchAll(/\b(?:TO|FROM)\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)/g)) {
-      const raw = match[1] as string;
-      const role = raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
-      if (role !== 'public') roles.add(role);
+    if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
+    const entries = list.stdout.split('\n').filter((line) => ROLE_ENTRY.test(line));
+    if (entries.length === 0) return { toc: list.stdout, sql: '', missing: [] };
+    const listFile = `${file}.role-entries`;
+    let sql: Awaited<ReturnType<typeof runCommand>>;
+    try {
+      await fs.writeFile(listFile, `${entries.join('\n')}\n`);
+      sql = await runCommand(tool.path, ['-L', listFile, '-f', '-', file], { env: this.settings.env });
+    } finally {
+      await fs.rm(listFile, { force: true });
     }
-    if (roles.size === 0) return [];
-    return withPostgres(this.conn, async (client) => {
-      const { rows } = await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [
-        [...roles],
-      ]);
-      const present = new Set(rows.map((r) => r.rolname));
-      return [...roles].filter((r) => !present.has(r)).sort();
-    });
+    if (sql.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(sql.stderr)}`);
+    const roles = rolesReferenced(sql.stdout);
+    const { rows } = await admin.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [roles]);
+    const present = new Set(rows.map((r) => r.rolname));
+    return { toc: list.stdout, sql: sql.stdout, missing: roles.filter((r) => !present.has(r)) };
   }
 
   private async connectAdmin(): Promise<pg.Client> {
@@ -292,22 +351,202 @@ async function dropLeftovers(admin: pg.Client, base: string): Promise<void> {
   for (const { datname } of rows) await admin.query(`drop database if exists ${quoteIdent(datname)} with (force)`);
 }
 
-/** Gives the new database the old one's owner and database-level settings, where allowed. */
-async function copyDatabaseSettings(admin: pg.Client, oid: number, owner: string, fresh: string): Promise<string[]> {
-  const warnings: string[] = [];
-  try {
-    await admin.query(`alter database ${quoteIdent(fresh)} owner to ${quoteIdent(owner)}`);
-  } catch (error) {
-    warnings.push(`the restored database is owned by the restoring user, not "${owner}": ${postgresMessage(error)}`);
-  }
-  const { rows } = await admin.query<{ setconfig: string[] }>(
-    'select setconfig from pg_db_role_setting where setdatabase = $1 and setrole = 0',
+/** The refusal when roles are missing: it names them and the choices, and nothing has been changed. */
+function missingRolesError(missing: readonly string[]): ConfigError {
+  const named = missing.map((r) => `"${r}"`).join(', ');
+  return new ConfigError(
+    `the backup's privileges or policies name ${missing.length === 1 ? 'a role' : 'roles'} that this server does not have: ${named}; nothing was changed`,
+    {
+      hint: (w) =>
+        'roles belong to the server, not to a database backup: create them first (pg_dumpall -r on the source server writes them), ' +
+        `or restore with ${w.setting('missingRoles', 'create-nologin')} to create them without login, ` +
+        `or with ${w.setting('missingRoles', 'skip-their-grants')} to leave out only their grants and policies (every REVOKE and every other grant is kept)`,
+    },
+  );
+}
+
+/**
+ * What `pg_dump --create` carries for a database itself: the properties CREATE DATABASE fixes, then
+ * its owner, ACL, settings (its own and each role's in it), comment and security labels.
+ */
+interface DatabaseProperties {
+  readonly oid: number;
+  readonly owner: string;
+  readonly encoding: string;
+  readonly collate: string;
+  readonly ctype: string;
+  /** `c` libc, `i` ICU, `b` builtin (PostgreSQL 17). Absent before PostgreSQL 15. */
+  readonly provider?: string;
+  readonly locale?: string;
+  readonly icuRules?: string;
+  readonly tablespace: string;
+  readonly connectionLimit: number;
+  /** The ACL as privileges, or undefined for the default (PUBLIC may connect and create temporary tables). */
+  readonly acl?: ReadonlyArray<{ grantee: string | null; privilege: string; grantable: boolean }>;
+  /** `name=value` settings, `role` undefined for the database's own. */
+  readonly settings: ReadonlyArray<{ role?: string; setting: string }>;
+  readonly comment?: string;
+  readonly labels: ReadonlyArray<{ provider: string; label: string }>;
+}
+
+async function databaseProperties(admin: pg.Client, name: string): Promise<DatabaseProperties | undefined> {
+  // row_to_json: the locale columns differ by server version (daticulocale 15-16, datlocale 17).
+  const { rows } = await admin.query<{ d: Record<string, unknown>; tablespace: string; owner: string; comment: string | null }>(
+    `select row_to_json(d) as d, pg_encoding_to_char(d.encoding) as encoding, t.spcname as tablespace,
+            pg_get_userbyid(d.datdba) as owner, shobj_description(d.oid, 'pg_database') as comment
+       from pg_database d join pg_tablespace t on t.oid = d.dattablespace where d.datname = $1`,
+    [name],
+  );
+  const row = rows[0] as (typeof rows)[number] & { encoding: string };
+  if (!row) return undefined;
+  const d = row.d;
+  const oid = Number(d.oid);
+  const acl = await admin.query<{ grantee: string | null; privilege: string; grantable: boolean }>(
+    `select case when a.grantee = 0 then null else pg_get_userbyid(a.grantee) end as grantee, a.privilege_type as privilege,
+            a.is_grantable as grantable
+       from pg_database d, aclexplode(d.datacl) a where d.oid = $1 order by 1 nulls first, 2`,
     [oid],
   );
-  for (const setting of rows[0]?.setconfig ?? []) {
-    const at = setting.indexOf('=');
-    await admin.query(
-      `alter database ${quoteIdent(fresh)} set ${quoteIdent(setting.slice(0, at))} = '${setting.slice(at + 1).replace(/'/g, "''")}'`,
+  const settings = await admin.query<{ role: string | null; setting: string }>(
+    `select case when s.setrole = 0 then null else pg_get_userbyid(s.setrole) end as role, c.setting
+       from pg_db_role_setting s, unnest(s.setconfig) with ordinality c(setting, n) where s.setdatabase = $1 order by s.setrole, c.n`,
+    [oid],
+  );
+  const labels = await admin.query<{ provider: string; label: string }>(
+    `select provider, label from pg_shseclabel where objoid = $1 and classoid = 'pg_database'::regclass order by provider`,
+    [oid],
+  );
+  return {
+    oid,
+    owner: row.owner,
+    encoding: row.encoding,
+    collate: String(d.datcollate),
+    ctype: String(d.datctype),
+    provider: typeof d.datlocprovider === 'string' ? d.datlocprovider : undefined,
+    locale: (d.datlocale ?? d.daticulocale ?? undefined) as string | undefined,
+    icuRules: (d.daticurules ?? undefined) as string | undefined,
+    tablespace: row.tablespace,
+    connectionLimit: Number(d.datconnlimit),
+    acl: d.datacl === null ? undefined : acl.rows,
+    settings: settings.rows.map((r) => ({ role: r.role ?? undefined, setting: r.setting })),
+    comment: row.comment ?? undefined,
+    labels: labels.rows,
+  };
+}
+
+const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`;
+
+/** The CREATE DATABASE clauses that give the new database the old one's encoding, locale, tablespace and connection limit. */
+function createClauses(like: DatabaseProperties): string {
+  let clauses = ` encoding ${literal(like.encoding)} lc_collate ${literal(like.collate)} lc_ctype ${literal(like.ctype)}`;
+  if (like.provider === 'i') {
+    clauses += ` locale_provider icu icu_locale ${literal(like.locale ?? '')}`;
+    if (like.icuRules) clauses += ` icu_rules ${literal(like.icuRules)}`;
+  } else if (like.provider === 'b') {
+    clauses += ` locale_provider builtin builtin_locale ${literal(like.locale ?? '')}`;
+  } else if (like.provider === 'c') {
+    clauses += ' locale_provider libc';
+  }
+  if (like.tablespace !== 'pg_default') clauses += ` tablespace ${quoteIdent(like.tablespace)}`;
+  if (like.connectionLimit !== -1) clauses += ` connection limit ${like.connectionLimit}`;
+  return clauses;
+}
+
+/**
+ * The settings whose value is a list of names (the server's GUC_LIST_QUOTE ones, as pg_dump lists them):
+ * stored as `app, "My Schema"`, set back as one literal per element, or they become one quoted name.
+ */
+const LIST_SETTINGS = new Set([
+  'local_preload_libraries',
+  'search_path',
+  'session_preload_libraries',
+  'shared_preload_libraries',
+  'temp_tablespaces',
+  'unix_socket_directories',
+]);
+
+/** `SET name TO value` for a stored `name=value`, as pg_dump writes it. */
+function setClause(setting: string): string {
+  const at = setting.indexOf('=');
+  const name = setting.slice(0, at);
+  const value = setting.slice(at + 1);
+  if (!LIST_SETTINGS.has(name.toLowerCase())) return `set ${quoteIdent(name)} to ${literal(value)}`;
+  return `set ${quoteIdent(name)} to ${splitNameList(value).map(literal).join(', ')}`;
+}
+
+/** The elements of a stored list setting: comma-separated, each bare or double-quoted (as the server's SplitGUCList). */
+function splitNameList(value: string): string[] {
+  const items: string[] = [];
+  let i = 0;
+  while (i < value.length) {
+    while (value[i] === ' ') i++;
+    let item = '';
+    if (value[i] === '"') {
+      i++;
+      while (i < value.length) {
+        if (value[i] === '"' && value[i + 1] === '"') {
+          item += '"';
+          i += 2;
+        } else if (value[i] === '"') break;
+        else item += value[i++];
+      }
+      i++;
+    } else {
+      while (i < value.length && value[i] !== ',') item += value[i++];
+      item = item.trim();
+    }
+    items.push(item);
+    while (value[i] === ' ') i++;
+    if (value[i] === ',') i++;
+  }
+  return items;
+}
+
+/**
+ * Gives the new database the old one's owner, ACL, settings (its own and each role's in it), comment
+ * and security labels. What the restoring user may not set (a superuser-only setting, another role's
+ * setting without CREATEROLE) is skipped and named, rather than making an owner's restore impossible.
+ */
+async function copyDatabaseProperties(admin: pg.Client, like: DatabaseProperties, fresh: string): Promise<string[]> {
+  const warnings: string[] = [];
+  const db = quoteIdent(fresh);
+  const attempt = async (statement: string, skipped: string) => {
+    try {
+      await admin.query(statement);
+    } catch (error) {
+      warnings.push(`${skipped} was not restored: ${postgresMessage(error)}`);
+    }
+  };
+  await attempt(
+    `alter database ${db} owner to ${quoteIdent(like.owner)}`,
+    `the owner "${like.owner}" (the restoring user owns it)`,
+  );
+  if (like.acl) {
+    // From no privileges at all to exactly the old ACL: a REVOKE CONNECT FROM PUBLIC stays revoked.
+    await admin.query(`revoke all on database ${db} from public`);
+    await admin.query(`revoke all on database ${db} from ${quoteIdent(like.owner)}`);
+    for (const entry of like.acl) {
+      const grantee = entry.grantee === null ? 'public' : quoteIdent(entry.grantee);
+      await attempt(
+        `grant ${entry.privilege} on database ${db} to ${grantee}${entry.grantable ? ' with grant option' : ''}`,
+        `the privilege ${entry.privilege} of ${entry.grantee ?? 'PUBLIC'}`,
+      );
+    }
+  }
+  for (const { role, setting } of like.settings) {
+    const statement = role
+      ? `alter role ${quoteIdent(role)} in database ${db} ${setClause(setting)}`
+      : `alter database ${db} ${setClause(setting)}`;
+    await attempt(
+      statement,
+      role ? `the setting ${setting} of role "${role}" in this database` : `the database setting ${setting}`,
+    );
+  }
+  if (like.comment !== undefined) await attempt(`comment on database ${db} is ${literal(like.comment)}`, 'the comment');
+  for (const { provider, label } of like.labels) {
+    await attempt(
+      `security label for ${quoteIdent(provider)} on database ${db} is ${literal(label)}`,
+      `the ${provider} security label`,
     );
   }
   return warnings;
