@@ -14,6 +14,14 @@ import { registerVerify } from './commands/verify.js';
 // promises one line on stderr per problem, that notice belongs in the README, not in every run.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// A reader that went away (`dbbackup list --json | head -1`) is not a failure of the command: what
+// it would not read is dropped, and the command still finishes (a backup still commits and cleans up).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
 const program = new Command('dbbackup')
   .description('Verified, streaming backups of PostgreSQL and SQLite databases to Amazon S3 or a directory.')
   .version(toolVersion())

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
-import { cli, samplesDir, tempDir } from '../harness/test-env.js';
+import { cli, repoRoot, samplesDir, tempDir } from '../harness/test-env.js';
 
 const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
 
@@ -92,5 +93,23 @@ describe('every human-readable output escapes control characters in data', () =>
     const unknown = await cli(['list', '--target', target, '--\x1b[31m']);
     assert.equal(unknown.code, 2);
     assertPrintable('an unknown option', unknown.stderr);
+  });
+});
+
+describe('a reader that goes away', () => {
+  test('list --json into a pipe closed at once (| head -c 1) ends quietly with exit 0: no stack trace', async () => {
+    const dir = await tempDir('epipe');
+    const source = join(dir, 'app.db');
+    await fs.copyFile(join(samplesDir, 'chinook/Chinook_Sqlite.sqlite'), source);
+    for (let i = 0; i < 3; i++) await runBackup({ source, target: join(dir, 'b') });
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), 'list', '--target', join(dir, 'b'), '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, '');
   });
 });
