@@ -105,7 +105,9 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
   const settings = context.settings ?? defaultSettings();
   const destination = await openDestination(request.to, settings);
   stop.phase = 'finding the backup';
-  const located = await stop.guard(locateBackup(request, { checksums: request.s3Checksums, settings }));
+  const located = await stop.guard(
+    locateBackup({ ...request, engine: destination.kind }, { checksums: request.s3Checksums, settings }),
+  );
   // Without a manifest the file name tells the format, and so the engine.
   const backupEngine = located.manifest?.engine ?? formatOf(inferFromName(located.fileName).format).engine.kind;
   if (backupEngine !== destination.kind) {
