@@ -237,7 +237,12 @@ export class PostgresDestination implements Destination {
         args.push('-L', listFile);
       }
       try {
-        result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0, signal: options.signal });
+        result = await runCommand(tool.path, [...args, backup.file], {
+          env,
+          timeoutMs: 0,
+          signal: options.signal,
+          diesWithThisProcess: true,
+        });
       } finally {
         if (skipped) await fs.rm(listFile, { force: true });
       }
@@ -273,7 +278,7 @@ export class PostgresDestination implements Destination {
         '-f',
         backup.file,
       ];
-      result = await runCommand(psql, args, { env, timeoutMs: 0, signal: options.signal });
+      result = await runCommand(psql, args, { env, timeoutMs: 0, signal: options.signal, diesWithThisProcess: true });
     }
     if (result.code !== 0) {
       const said = redactText(summarizeStderr(result.stderr), [this.conn.password]) || `exit code ${result.code}, no message`;
