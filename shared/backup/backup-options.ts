@@ -5,6 +5,9 @@ import { parseOrConfigError } from '../parse-or-config-error.js';
 import { STORAGE_CLASSES } from '../targets/target.js';
 
 /** Everything that describes one backup run, as the CLI and the Lambda handler both pass it. */
+/** The longest label a backup takes, in characters (UTF-16 units, as the schema counts). */
+export const LABEL_MAX_LENGTH = 300;
+
 export const backupOptionsSchema = z.object({
   /** Source database URL: postgres://…, sqlite:///path.db, or a path ending in .db/.sqlite/.sqlite3. */
   source: z.string().min(1),
@@ -31,7 +34,7 @@ export const backupOptionsSchema = z.object({
    * A free-form label kept in the manifest (e.g. the schedule tier). Long enough for a pre-restore
    * copy's "before restoring <file name>", a file name being at most 255 bytes.
    */
-  label: z.string().max(300).optional(),
+  label: z.string().max(LABEL_MAX_LENGTH).optional(),
 });
 
 export type BackupOptionsInput = z.input<typeof backupOptionsSchema>;

@@ -30,6 +30,12 @@ export interface BackupSelector {
   readonly path?: string;
   /** With `path`: restore even without a manifest (nothing can be verified). */
   readonly noManifest?: boolean;
+  /**
+   * Limits `latest` to backups of this engine (`postgres`, `sqlite`): a restore asks for the newest
+   * backup its destination can take, which a newer backup of a same-named database of another
+   * engine must not hide.
+   */
+  readonly engine?: string;
 }
 
 /** A located backup: where it is, and its manifest (absent only with `noManifest`). */
@@ -71,7 +77,10 @@ async function locateSelected(selector: BackupSelector, s3Options: S3TargetOptio
   const target = await openTarget(selector.target, s3Options);
   const listed = await listBackups(target, { database: selector.database });
   // A pre-restore copy is an undo point, not a backup to restore "the latest" from; --file still reaches it.
-  const backups = selector.latest ? listed.backups.filter((b) => b.manifest.kind !== 'pre-restore') : listed.backups;
+  const restorable = listed.backups.filter((b) => b.manifest.kind !== 'pre-restore');
+  const ofEngine = restorable.filter((b) => b.manifest.engine === selector.engine);
+  // With none of the destination's engine, the newest of another is chosen, and the restore names the mismatch.
+  const backups = !selector.latest ? listed.backups : ofEngine.length > 0 ? ofEngine : restorable;
   const chosen = chooseBackup(backups, { file: selector.file, database: selector.database, where: target.url }, listed.problems);
   if (selector.latest) {
     const hiding = unreadableNewerThan(listed.problems, chosen)[0];

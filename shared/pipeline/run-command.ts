@@ -15,12 +15,19 @@ export interface CommandResult {
 export function runCommand(
   command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; signal?: AbortSignal } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    /** Start it through a watchdog that stops it (SIGTERM) once this process is gone, even by SIGKILL. */
+    diesWithThisProcess?: boolean;
+  } = {},
 ): Promise<CommandResult> {
+  const [file, argv] = options.diesWithThisProcess ? tiedToThisProcess(command, args) : [command, args];
   return new Promise((resolve, reject) => {
     execFile(
-      command,
-      args,
+      file,
+      argv,
       { env: options.env, timeout: options.timeoutMs ?? 15_000, maxBuffer: 256 << 20, signal: options.signal },
       (error, stdout, stderr) => {
         // Aborted: the child was killed (SIGTERM); the run fails with the reason it was stopped for.
@@ -31,4 +38,28 @@ export function runCommand(
       },
     );
   });
+}
+
+/**
+ * A shell watchdog around `command`: it runs the command, forwards SIGTERM, SIGINT and SIGHUP to
+ * it, exits with its status, and stops it once this process is gone. Linux offers no
+ * parent-death signal to Node, and a run killed by SIGKILL (or out of memory) would otherwise
+ * leave, say, a pg_restore holding its session and locks for as long as it runs. The command's
+ * stdin is passed on explicitly: a background job's would be /dev/null. Checked once a second.
+ */
+const WATCHDOG = `parent=$1; shift
+"$@" <&0 &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
+( while kill -0 "$parent" 2>/dev/null; do sleep 1; done; kill -TERM "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
+watcher=$!
+wait "$child"; status=$?
+while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+kill "$watcher" 2>/dev/null
+exit "$status"`;
+
+function tiedToThisProcess(command: string, args: readonly string[]): [string, readonly string[]] {
+  // Windows ends a job's processes its own way; there is no /bin/sh to run the watchdog.
+  if (process.platform === 'win32') return [command, args];
+  return ['/bin/sh', ['-c', WATCHDOG, 'dbbackup-watchdog', String(process.pid), command, ...args]];
 }

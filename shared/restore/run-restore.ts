@@ -5,6 +5,7 @@ import type { Manifest } from '../manifest.js';
 import type { DestinationState, MissingRolesChoice, RestoreCheck } from '../engines/destination.js';
 import { formatOf, inferFromName, openDestination } from '../engines/registry.js';
 import { runBackup } from '../backup/run-backup.js';
+import { LABEL_MAX_LENGTH } from '../backup/backup-options.js';
 import type { ChecksumMode } from '../targets/s3-target.js';
 import { defaultSettings, type Settings } from '../settings.js';
 import { type Deadline, RunStop, settleWithin } from '../pipeline/run-stop.js';
@@ -105,7 +106,9 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
   const settings = context.settings ?? defaultSettings();
   const destination = await openDestination(request.to, settings);
   stop.phase = 'finding the backup';
-  const located = await stop.guard(locateBackup(request, { checksums: request.s3Checksums, settings }));
+  const located = await stop.guard(
+    locateBackup({ ...request, engine: destination.kind }, { checksums: request.s3Checksums, settings }),
+  );
   // Without a manifest the file name tells the format, and so the engine.
   const backupEngine = located.manifest?.engine ?? formatOf(inferFromName(located.fileName).format).engine.kind;
   if (backupEngine !== destination.kind) {
@@ -173,7 +176,7 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
           source: destination.sourceUrl,
           target: safetyTarget,
           kind: 'pre-restore',
-          label: `before restoring ${located.fileName}`,
+          label: labelWithin(`before restoring ${located.fileName}`, LABEL_MAX_LENGTH),
           s3Checksums: request.s3Checksums,
         },
         { settings, signal: stop.signal },
@@ -224,6 +227,21 @@ function planOf(
       ...state,
     },
   };
+}
+
+/**
+ * `text` cut to at most `max` UTF-16 units, whole characters only, marked with an ellipsis: a file
+ * name may be longer than a label can be (an S3 key is up to 1024 bytes), and the safety backup
+ * must not fail for it.
+ */
+export function labelWithin(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = '';
+  for (const char of text) {
+    if (cut.length + char.length > max - 1) break;
+    cut += char;
+  }
+  return `${cut}…`;
 }
 
 /** `database "school" at postgres://app@db:5432/school (12 MB, 8 tables)` */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
@@ -113,10 +113,10 @@ export class PostgresDestination implements Destination {
     const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
     const createdRoles: string[] = [];
-    const suffix = randomBytes(4).toString('hex');
-    const base = prefixOfBytes(this.name, MAX_IDENTIFIER - '__dbbackup_new_'.length - suffix.length);
-    const fresh = `${base}__dbbackup_new_${suffix}`;
-    const old = `${base}__dbbackup_old_${suffix}`;
+    const { base, owner } = temporaryNaming(this.name);
+    const run = randomBytes(4).toString('hex');
+    const fresh = `${base}__dbbackup_new_${owner}_${run}`;
+    const old = `${base}__dbbackup_old_${owner}_${run}`;
     let created = false;
     try {
       // Two restores of one database never run at once; the lock dies with the connection if killed.
@@ -125,7 +125,7 @@ export class PostgresDestination implements Destination {
       const roles = backup.format === 'custom' ? await stop.guard(this.rolePlan(tool, backup.file, admin)) : undefined;
       const missing = roles?.missing ?? [];
       if (missing.length > 0 && choice === 'refuse') throw missingRolesError(missing);
-      await stop.guard(dropLeftovers(admin, base));
+      await stop.guard(dropLeftovers(admin, this.name));
       const like = await stop.guard(databaseProperties(admin, this.name));
       options.onPhase?.('creating a new database');
       stop.check();
@@ -237,7 +237,12 @@ export class PostgresDestination implements Destination {
         args.push('-L', listFile);
       }
       try {
-        result = await runCommand(tool.path, [...args, backup.file], { env, timeoutMs: 0, signal: options.signal });
+        result = await runCommand(tool.path, [...args, backup.file], {
+          env,
+          timeoutMs: 0,
+          signal: options.signal,
+          diesWithThisProcess: true,
+        });
       } finally {
         if (skipped) await fs.rm(listFile, { force: true });
       }
@@ -273,7 +278,7 @@ export class PostgresDestination implements Destination {
         '-f',
         backup.file,
       ];
-      result = await runCommand(psql, args, { env, timeoutMs: 0, signal: options.signal });
+      result = await runCommand(psql, args, { env, timeoutMs: 0, signal: options.signal, diesWithThisProcess: true });
     }
     if (result.code !== 0) {
       const said = redactText(summarizeStderr(result.stderr), [this.conn.password]) || `exit code ${result.code}, no message`;
@@ -340,13 +345,33 @@ function prefixOfBytes(name: string, bytes: number): string {
   return prefix;
 }
 
-/** Drops databases left by restores that were killed before their swap (we hold the restore lock). */
-async function dropLeftovers(admin: pg.Client, base: string): Promise<void> {
+/**
+ * How the temporary databases of restores into `name` are named: `<base>__dbbackup_new_<owner>_<run>`.
+ * The base is the name cut to fit 63 bytes, so two names that share a long start share it; the
+ * owner, a hash of the whole name, tells their temporary databases apart, so that one restore
+ * never drops another's.
+ */
+function temporaryNaming(name: string): { base: string; owner: string } {
+  const owner = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  const base = prefixOfBytes(name, MAX_IDENTIFIER - '__dbbackup_new_'.length - owner.length - '_'.length - 8);
+  return { base, owner };
+}
+
+/**
+ * Drops the databases left by restores into `name` that were killed before their swap (we hold
+ * this name's restore lock, so none of them is in use): its own temporary names only, and those of
+ * earlier versions (`<name>__dbbackup_new_<run>`) when the whole name was in them.
+ */
+async function dropLeftovers(admin: pg.Client, name: string): Promise<void> {
+  const { base, owner } = temporaryNaming(name);
   // left() and substr() count characters, as [...] does (length counts UTF-16 units).
   const start = `${base}__dbbackup_`;
+  const legacyStart = `${name}__dbbackup_`;
   const { rows } = await admin.query<{ datname: string }>(
-    `select datname from pg_database where left(datname, $2) = $1 and substr(datname, $2 + 1) ~ '^(new|old)_[0-9a-f]{8}$'`,
-    [start, [...start].length],
+    `select datname from pg_database
+      where (left(datname, $2) = $1 and substr(datname, $2 + 1) ~ ('^(new|old)_' || $3 || '_[0-9a-f]{8}$'))
+         or (left(datname, $5) = $4 and substr(datname, $5 + 1) ~ '^(new|old)_[0-9a-f]{8}$')`,
+    [start, [...start].length, owner, legacyStart, [...legacyStart].length],
   );
   for (const { datname } of rows) await admin.query(`drop database if exists ${quoteIdent(datname)} with (force)`);
 }
