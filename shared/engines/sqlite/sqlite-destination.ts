@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { compareRowCounts } from '../compare-row-counts.js';
 import { inspectSqliteFile, listSqliteTables } from './sqlite-file.js';
+import { sqliteUrl } from './sqlite-path.js';
 import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
@@ -42,7 +43,7 @@ export class SqliteDestination implements Destination {
   }
 
   get sourceUrl(): string {
-    return `sqlite://${this.path}`;
+    return sqliteUrl(this.path);
   }
 
   async inspect(): Promise<DestinationState> {

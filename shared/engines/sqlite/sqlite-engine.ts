@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { ConfigError, DumpError } from '../../errors.js';
 import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
+import { sqliteUrl } from './sqlite-path.js';
 
 /** A lock file older than this was left by a killed run (Lambda runs at most 15 minutes). */
 const STALE_LOCK_MS = 6 * 3600 * 1000;
@@ -52,7 +53,7 @@ export class SqliteEngine implements Engine {
     return {
       engine: 'sqlite',
       database: label,
-      description: `sqlite://${this.path}`,
+      description: sqliteUrl(this.path),
       engineVersion: { sqlite: version },
       databaseSizeBytes: stat.size,
     };
