@@ -32,6 +32,8 @@ export interface RestoreOptions {
   readonly keepOwner?: boolean;
   readonly settings: Settings;
   readonly onPhase?: (phase: string) => void;
+  /** Where the destination's previous content was backed up (pre-restore), named by a failure after it was replaced. */
+  readonly undoCopy?: string;
 }
 
 /**
@@ -39,7 +41,9 @@ export interface RestoreOptions {
  *
  * Contract: `restore` is all or nothing. Until it resolves the destination is exactly as it was;
  * if it fails, or the process is killed at any point, the destination is unchanged and a later
- * restore succeeds. After it resolves the destination holds exactly what the backup holds.
+ * restore succeeds. After it resolves the destination holds exactly what the backup holds (and
+ * whatever another connection wrote since, said in a warning). Should a check fail after the
+ * destination was replaced, the `RestoreError` has `destinationChanged` and names `undoCopy`.
  */
 export interface Destination {
   readonly kind: 'postgres' | 'sqlite';

@@ -136,6 +136,7 @@ export async function runRestore(request: RestoreRequest, context: RestoreContex
       keepOwner: request.keepOwner,
       settings,
       onPhase: context.onPhase,
+      undoCopy: safetyBackup,
     });
     return {
       ...base,
