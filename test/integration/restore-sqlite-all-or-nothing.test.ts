@@ -44,8 +44,8 @@ async function appDatabase(dir: string, journal: 'delete' | 'wal'): Promise<stri
 }
 
 /** A separate process inserting into `writes` one small transaction after another, as an application does. */
-async function startWriter(path: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [writerScript, path, 'insert'], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startWriter(path: string, mode: 'insert' | 'lock' = 'insert', ms = 0): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [writerScript, path, mode, String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`writer exited ${code} before writing`)));
@@ -96,6 +96,30 @@ describe('SQLite restore is all or nothing', () => {
       check.close();
     });
   }
+
+  test('an application holding its lock past the wait: the restore fails saying the destination was not changed, and it was not', async () => {
+    const dir = await tempDir('sqlite-locked');
+    const path = await appDatabase(dir, 'delete');
+    const backups = join(dir, 'backups');
+    await runBackup({ source: path, target: backups });
+    const setup = new Database(path);
+    setup.exec("create table extra (x); insert into extra values ('made after the backup')");
+    setup.close();
+    const before = contents(path);
+    const writer = await startWriter(path, 'lock', 13_000);
+    const exited = new Promise((resolve) => writer.once('exit', resolve));
+    const args = ['restore', '--target', backups, '--latest', '--to', path, '--confirm', 'app.db', '--no-safety-backup'];
+    const result = await cli(args);
+    await exited;
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /locked.*the destination was not changed/);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    // Unchanged but for the row the lock holder committed when it let go.
+    const after = contents(path);
+    assert.deepEqual(after.schema, before.schema);
+    assert.deepEqual(after.tables.writes, [...(before.tables.writes ?? []), [2, 'locked']]);
+    assert.deepEqual({ ...after.tables, writes: [] }, { ...before.tables, writes: [] });
+  });
 
   test('a fault after the copy (the replaced file damaged before its check): the error says the destination was replaced and names the undo copy', async () => {
     const dir = await tempDir('sqlite-after-copy');

@@ -62,7 +62,7 @@ export class SqliteDestination implements Destination {
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
     try {
       // The application may be writing; wait for its commits rather than fail.
-      db.pragma('busy_timeout = 10000');
+      db.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
       const tables = listSqliteTables(db);
       // A virtual table's rows live in its shadow tables, looked at here; its module may be an extension not loaded here.
       const hasData = tables.some(
@@ -75,6 +75,8 @@ export class SqliteDestination implements Destination {
       );
       return { exists: true, sizeBytes: stat.size, tables: tables.length, hasData };
     } catch (error) {
+      // A lock held past the wait is the application at work, not a file that is not a database.
+      if (((error as { code?: string }).code ?? '').startsWith('SQLITE_BUSY')) throw this.notWritten(error);
       throw new ConfigError(`${this.path} exists but is not a readable SQLite database: ${(error as Error).message}`, {
         hint: 'restore to another path, or move that file away first',
       });
