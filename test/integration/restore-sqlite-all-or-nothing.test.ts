@@ -61,7 +61,7 @@ async function stop(child: ChildProcess): Promise<void> {
 
 describe('SQLite restore is all or nothing', () => {
   for (const journal of ['delete', 'wal'] as const) {
-    test(`(${journal} journal) an application writing during the restore: it succeeds, the destination holds the backup (plus the writes made after it), and says so`, async () => {
+    test(`(${journal} journal) an application writing during the restore: the destination ends as the backup (plus the writes made after it, said in a warning) or, failing, as it was`, async () => {
       const dir = await tempDir('sqlite-concurrent');
       const path = await appDatabase(dir, journal);
       const backups = join(dir, 'backups');
@@ -70,6 +70,7 @@ describe('SQLite restore is all or nothing', () => {
       const setup = new Database(path);
       setup.exec("create table extra (x); insert into extra values ('made after the backup')");
       setup.close();
+      const before = contents(path);
 
       const writer = await startWriter(path);
       let result;
@@ -78,9 +79,22 @@ describe('SQLite restore is all or nothing', () => {
       } finally {
         await stop(writer);
       }
-      assert.equal(result.code, 0, `a restore that replaced the destination reports success: ${result.stderr}`);
-      // Every table but the one the writer appends to is exactly the backup; `extra` is gone.
+      // The writer was killed mid-transaction: its hot journal is rolled back by the next read-write open, as SQLite does.
+      const recover = new Database(path);
+      recover.prepare('select count(*) from sqlite_schema').get();
+      recover.close();
       const after = contents(path);
+      if (result.code !== 0) {
+        // A writer that never pauses can starve a rollback-journal database's other connections past
+        // the wait (a busy machine makes it likely): then the restore fails before the copy, and the
+        // destination, `extra` and all, is as it was.
+        assert.equal(journal, 'delete', `only a rollback journal blocks readers: ${result.stderr}`);
+        assert.equal(result.stderr.trim().split('\n').at(-1)?.startsWith('dbbackup restore:'), true, result.stderr);
+        assert.deepEqual({ ...after.tables, writes: [] }, { ...before.tables, writes: [] });
+        assert.deepEqual(after.schema, before.schema);
+        return;
+      }
+      // Every table but the one the writer appends to is exactly the backup; `extra` is gone.
       assert.deepEqual(after.schema, backedUp.schema);
       for (const [table, rows] of Object.entries(backedUp.tables)) {
         if (table !== 'writes') assert.deepEqual(after.tables[table], rows, table);
