@@ -129,8 +129,19 @@ export function formatErrorLine(error: unknown, words?: Wording): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Restoring failed; the destination was left as it was. */
-export class RestoreError extends DbBackupError {}
+/**
+ * Restoring failed. The destination was left as it was, unless `destinationChanged`: then the
+ * message says what it holds now and the hint how to undo it.
+ */
+export class RestoreError extends DbBackupError {
+  /** True when the failure came after the destination was replaced. */
+  readonly destinationChanged: boolean;
+
+  constructor(message: Text, options: { hint?: Text; cause?: unknown; destinationChanged?: boolean } = {}) {
+    super(message, options);
+    this.destinationChanged = options.destinationChanged ?? false;
+  }
+}
 
 /**
  * The run was stopped from outside before it finished: cancelled (a signal, a caller's abort) or

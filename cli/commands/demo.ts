@@ -1,6 +1,7 @@
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { databaseFileUrl } from '../../shared/engines/registry.js';
 import { MANIFEST_SUFFIX } from '../../shared/manifest.js';
 import { action } from '../action.js';
 import { writeLines } from '../printable.js';
@@ -18,7 +19,7 @@ export function registerDemo(program: Command): void {
     .action(
       action('demo', async (flags: { target: string }) => {
         const manifest = await backupWithProgress({
-          source: `sqlite://${SAMPLE}`,
+          source: databaseFileUrl('sqlite', SAMPLE),
           target: flags.target,
           name: 'chinook',
           compression: 'gzip',

@@ -1,5 +1,6 @@
 import { type DatabaseConfig, EFS_MOUNT_PATH } from './deployment-config.js';
 import { ConfigError } from '../errors.js';
+import { databaseFileUrl } from '../engines/registry.js';
 
 /** Database credentials as Secrets Manager holds them for RDS. */
 export interface DatabaseCredentials {
@@ -12,7 +13,7 @@ export async function databaseUrl(
   db: DatabaseConfig,
   credentials: (secretArn: string) => Promise<DatabaseCredentials>,
 ): Promise<string> {
-  if (db.engine === 'sqlite') return `sqlite://${EFS_MOUNT_PATH}/${db.path}`;
+  if (db.engine === 'sqlite') return databaseFileUrl('sqlite', `${EFS_MOUNT_PATH}/${db.path}`);
   const secret = await credentials(db.secretArn);
   if (!secret.username || !secret.password) {
     throw new ConfigError(`the secret for database ${db.name} has no username or password`, {

@@ -50,6 +50,8 @@ export interface RestoreOptions {
    * a half-made database) is undone, and it fails with the signal's reason.
    */
   readonly signal?: AbortSignal;
+  /** Where the destination's previous content was backed up (pre-restore), named by a failure after it was replaced. */
+  readonly undoCopy?: string;
 }
 
 /**
@@ -57,7 +59,9 @@ export interface RestoreOptions {
  *
  * Contract: `restore` is all or nothing. Until it resolves the destination is exactly as it was;
  * if it fails, or the process is killed at any point, the destination is unchanged and a later
- * restore succeeds. After it resolves the destination holds exactly what the backup holds.
+ * restore succeeds. After it resolves the destination holds exactly what the backup holds (and
+ * whatever another connection wrote since, said in a warning). Should a check fail after the
+ * destination was replaced, the `RestoreError` has `destinationChanged` and names `undoCopy`.
  */
 export interface Destination {
   readonly kind: 'postgres' | 'sqlite';

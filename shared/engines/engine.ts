@@ -129,6 +129,11 @@ export interface EngineDefinition {
    * the database to a snapshot file first), shown as progress.
    */
   readonly preparingPhase?: 'snapshotting';
+  /**
+   * For an engine whose database is a file: the URL of an absolute path, which `openSource` and
+   * `openDestination` read back as exactly that path (`%`, `#`, `?` and the rest encoded).
+   */
+  fileUrl?(path: string): string;
   openSource(url: string, options: OpenEngineOptions): Promise<Engine>;
   openDestination(url: string, settings: Settings): Promise<Destination>;
   /** The content check verify runs on a decompressed archive of this engine. */

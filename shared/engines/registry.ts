@@ -86,6 +86,13 @@ export function locateDatabase(url: string, role: 'source' | 'destination'): Eng
   });
 }
 
+/** The URL of a database file of an engine whose databases are files (SQLite), which reads back as exactly `path`. */
+export function databaseFileUrl(kind: string, path: string): string {
+  const engine = engineOf(kind);
+  if (!engine.fileUrl) throw new Error(`${engine.title} databases are not files`);
+  return engine.fileUrl(path);
+}
+
 /** Opens the restore destination a URL names, read as a backup's source is. */
 export async function openDestination(url: string, settings: Settings = defaultSettings()): Promise<Destination> {
   return locateDatabase(url, 'destination').openDestination(url, settings);

@@ -185,7 +185,7 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
     }
 
     stop.phase = 'restoring';
-    const outcome = await destination.restore(fetched, located.manifest, restoreOptions);
+    const outcome = await destination.restore(fetched, located.manifest, { ...restoreOptions, undoCopy: safetyBackup });
     return {
       ...base,
       dryRun: false,

@@ -1,5 +1,5 @@
 import type { EngineDefinition } from '../engine.js';
-import { sqlitePath } from './sqlite-path.js';
+import { sqlitePath, sqliteUrl } from './sqlite-path.js';
 
 /** SQLite, copied with its online backup API; the archive is the database file itself. */
 export const sqlite = {
@@ -12,6 +12,7 @@ export const sqlite = {
     { name: 'sqlite', extension: '.db', otherExtensions: ['.sqlite', '.sqlite3'], contentType: 'application/octet-stream' },
   ],
   preparingPhase: 'snapshotting',
+  fileUrl: sqliteUrl,
   async openSource(url, options) {
     const { SqliteEngine } = await import('./sqlite-engine.js');
     return new SqliteEngine(sqlitePath(url), { label: options.label, tmpDir: options.settings.tmpDir });

@@ -4,7 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { compareRowCounts } from '../compare-row-counts.js';
-import { inspectSqliteFile, listSqliteTables } from './sqlite-file.js';
+import { inspectSqliteFile, listSqliteTables, type SqliteFileReport } from './sqlite-file.js';
+import { sqliteUrl } from './sqlite-path.js';
 import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
@@ -18,12 +19,17 @@ import type {
   RestoreOutcome,
 } from '../destination.js';
 
+/** How long a restore waits, in all, for other connections' locks on the destination. */
+const LOCK_WAIT_MS = 10_000;
+
 /**
  * Restores into a SQLite file. An existing database, even a live one in WAL mode, is replaced
  * through SQLite's backup API writing into it: one write transaction under SQLite's own locks,
  * so its `-wal`/`-shm` files stay consistent, other connections see the new content, and a
  * restore killed midway is rolled back by SQLite on the next open. A new file is written beside
- * the destination, fsynced and renamed into place.
+ * the destination, fsynced and renamed into place. The backup's file is checked before either;
+ * a failure after it (the destination's own check) says the destination was replaced and names
+ * the undo copy.
  */
 export class SqliteDestination implements Destination {
   readonly kind = 'sqlite' as const;
@@ -43,7 +49,7 @@ export class SqliteDestination implements Destination {
   }
 
   get sourceUrl(): string {
-    return `sqlite://${this.path}`;
+    return sqliteUrl(this.path);
   }
 
   async inspect(): Promise<DestinationState> {
@@ -57,7 +63,7 @@ export class SqliteDestination implements Destination {
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
     try {
       // The application may be writing; wait for its commits rather than fail.
-      db.pragma('busy_timeout = 10000');
+      db.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
       const tables = listSqliteTables(db);
       // A virtual table's rows live in its shadow tables, looked at here; its module may be an extension not loaded here.
       const hasData = tables.some(
@@ -70,6 +76,8 @@ export class SqliteDestination implements Destination {
       );
       return { exists: true, sizeBytes: stat.size, tables: tables.length, hasData };
     } catch (error) {
+      // A lock held past the wait is the application at work, not a file that is not a database.
+      if (((error as { code?: string }).code ?? '').startsWith('SQLITE_BUSY')) throw this.notWritten(error);
       throw new ConfigError(`${this.path} exists but is not a readable SQLite database: ${(error as Error).message}`, {
         hint: 'restore to another path, or move that file away first',
       });
@@ -79,10 +87,13 @@ export class SqliteDestination implements Destination {
   }
 
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
+    // The copy is checked, not the destination after it: what the backup API writes is this
+    // file's pages, and the live destination may be written by the application the moment the
+    // copy commits, so its row counts afterwards tell nothing about the restore.
     options.onPhase?.('checking the backup');
-    const before = check(backup.file, manifest);
-    if (before.checks.some((c) => !c.ok)) {
-      throw new RestoreError(`the backup's database fails its checks: ${failures(before)}`, {
+    const copy = check(backup.file, manifest);
+    if (copy.outcome.checks.some((c) => !c.ok)) {
+      throw new RestoreError(`the backup's database fails its checks: ${failures(copy.outcome)}`, {
         hint: 'the destination was not changed',
       });
     }
@@ -95,48 +106,111 @@ export class SqliteDestination implements Destination {
       stop.dispose();
     }
     options.onPhase?.('writing into the destination');
-    if (await fs.stat(this.path).catch(() => undefined)) await this.copyInto(backup.file);
+    const existed = (await fs.stat(this.path).catch(() => undefined)) !== undefined;
+    if (existed) await this.copyInto(backup.file);
     else await this.createFrom(backup.file);
 
     options.onPhase?.('verifying');
-    const after = check(this.path, manifest);
-    if (after.checks.some((c) => !c.ok)) {
-      throw new RestoreError(`${this.path} fails its checks after the restore: ${failures(after)}`);
-    }
-    return after;
+    return this.verifyReplaced(copy, existed, options);
   }
 
-  /** Replaces a database's content with the backup API, in one step (one write transaction). */
+  /**
+   * Checks the destination once it holds the copy. From here on a failure says the destination
+   * was replaced and how to undo it; rows another connection wrote since are a warning, not a failure.
+   */
+  protected async verifyReplaced(copy: CheckedFile, existed: boolean, options: RestoreOptions): Promise<RestoreOutcome> {
+    let report: SqliteFileReport;
+    try {
+      report = inspectSqliteFile(this.path);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_BUSY')) {
+        const warning = `${this.path} holds the backup, but another connection kept it locked, so it was not checked afterwards`;
+        return { ...copy.outcome, warnings: [...copy.outcome.warnings, warning] };
+      }
+      throw this.replacedButFailed(`it cannot be read: ${(error as Error).message}`, existed, options, error);
+    }
+    if (report.verdict !== 'ok') {
+      throw this.replacedButFailed(`its integrity_check fails: ${report.verdict.slice(0, 300)}`, existed, options);
+    }
+    const changed = Object.keys({ ...copy.report.tables, ...report.tables }).filter(
+      (t) => copy.report.tables[t] !== report.tables[t],
+    );
+    const warnings = [...copy.outcome.warnings];
+    if (changed.length > 0) {
+      const shown = changed
+        .slice(0, 3)
+        .map((t) => `${t} has ${report.tables[t] ?? 'no'} rows (the backup ${copy.report.tables[t] ?? 'no such table'})`);
+      warnings.push(
+        `another connection wrote to ${this.path} after the restore, and those writes are kept: ${shown.join(', ')}${changed.length > 3 ? ', …' : ''}`,
+      );
+    }
+    return { ...copy.outcome, warnings };
+  }
+
+  private replacedButFailed(reason: string, existed: boolean, options: RestoreOptions, cause?: unknown): RestoreError {
+    return new RestoreError(`${this.path} was replaced by the backup, but ${reason}`, {
+      hint: (w) =>
+        !existed
+          ? `it did not exist before: remove it to undo`
+          : options.undoCopy
+            ? `its previous content is backed up at ${options.undoCopy}: restore that with ${w.option('path')} to undo`
+            : 'no copy of its previous content was taken',
+      cause,
+      destinationChanged: true,
+    });
+  }
+
+  /**
+   * Replaces a database's content with the backup API, in one step (one write transaction),
+   * waiting up to {@link LOCK_WAIT_MS} in all for the application's locks.
+   */
   private async copyInto(file: string): Promise<void> {
     const source = new Database(file, { readonly: true, fileMustExist: true });
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    const locked = () => Object.assign(new Error('the database is locked'), { code: 'SQLITE_BUSY' });
     try {
-      for (let attempt = 1; ; attempt++) {
+      for (;;) {
+        let copied: { totalPages: number };
         try {
-          await source.backup(this.path, { progress: () => 0x7fffffff });
-          return;
-        } catch (error) {
-          const code = (error as { code?: string }).code ?? '';
-          if (code.startsWith('SQLITE_BUSY') && attempt < 20) {
-            await sleep(250);
-            continue;
-          }
-          if (code.startsWith('SQLITE_READONLY')) {
-            throw new RestoreError(`SQLite refused to write into ${this.path}: ${(error as Error).message}`, {
-              hint: 'a database in WAL mode can only be replaced by one with the same page size; check file permissions too',
-              cause: error,
-            });
-          }
-          throw new RestoreError(`writing into ${this.path} failed: ${(error as Error).message}`, {
-            hint: code.startsWith('SQLITE_BUSY')
-              ? 'another connection kept the database locked; stop the application and retry'
-              : undefined,
-            cause: error,
+          copied = await source.backup(this.path, {
+            // A busy destination after the first step makes better-sqlite3 step again at once, forever: this ends it.
+            progress: () => {
+              if (Date.now() > deadline) throw locked();
+              return 0x7fffffff;
+            },
           });
+        } catch (error) {
+          throw this.notWritten(error);
         }
+        // Locked before the first page, better-sqlite3 resolves as if done, having copied nothing: no page counted.
+        if (copied.totalPages > 0) return;
+        if (Date.now() > deadline) throw this.notWritten(locked());
+        await sleep(20);
       }
     } finally {
       source.close();
     }
+  }
+
+  private notWritten(error: unknown): RestoreError {
+    const code = (error as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_READONLY')) {
+      return new RestoreError(`SQLite refused to write into ${this.path}: ${(error as Error).message}`, {
+        hint: 'the destination was not changed; a database in WAL mode can only be replaced by one with the same page size; check file permissions too',
+        cause: error,
+      });
+    }
+    if (code.startsWith('SQLITE_BUSY')) {
+      return new RestoreError(`another connection kept ${this.path} locked for ${LOCK_WAIT_MS / 1000} s`, {
+        hint: 'the destination was not changed; stop the application, or retry when it writes less',
+        cause: error,
+      });
+    }
+    return new RestoreError(`writing into ${this.path} failed: ${(error as Error).message}`, {
+      hint: 'the destination was not changed (SQLite rolls back a copy that did not commit)',
+      cause: error,
+    });
   }
 
   /** Creates a new database file whole: temp file beside it, fsync, rename, fsync the directory. */
@@ -153,13 +227,22 @@ export class SqliteDestination implements Destination {
       await dir.close();
     } catch (error) {
       await fs.rm(tmp, { force: true });
-      throw new RestoreError(`creating ${this.path} failed: ${(error as Error).message}`, { cause: error });
+      throw new RestoreError(`creating ${this.path} failed: ${(error as Error).message}`, {
+        hint: 'nothing was created there',
+        cause: error,
+      });
     }
   }
 }
 
+/** A SQLite file as inspected, and its checks against the manifest. */
+interface CheckedFile {
+  readonly report: SqliteFileReport;
+  readonly outcome: RestoreOutcome;
+}
+
 /** integrity_check and row counts of a SQLite file against the manifest. */
-function check(file: string, manifest: Manifest | undefined): RestoreOutcome {
+function check(file: string, manifest: Manifest | undefined): CheckedFile {
   const report = inspectSqliteFile(file);
   const checks: RestoreCheck[] = [
     { name: 'integrity_check', ok: report.verdict === 'ok', detail: report.verdict.slice(0, 300) },
@@ -169,7 +252,7 @@ function check(file: string, manifest: Manifest | undefined): RestoreOutcome {
   ];
   const rows = Object.values(report.tables).reduce((a, b) => a + b, 0);
   const warnings = Object.entries(report.skipped).map(([table, reason]) => `table ${table}: ${reason}`);
-  return { tables: Object.keys(report.tables).length, rows, checks, warnings };
+  return { report, outcome: { tables: Object.keys(report.tables).length, rows, checks, warnings } };
 }
 
 function failures(outcome: RestoreOutcome): string {

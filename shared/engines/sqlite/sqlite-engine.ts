@@ -7,6 +7,7 @@ import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { inspectSqliteFile } from './sqlite-file.js';
 import { heartbeat, holderState, isStale, thisProcess } from '../../pipeline/holder.js';
 import { makeRunTempDir } from '../../pipeline/run-temp-dir.js';
+import { sqliteUrl } from './sqlite-path.js';
 
 /** Options of the SQLite engine. */
 export interface SqliteEngineOptions {
@@ -50,7 +51,7 @@ export class SqliteEngine implements Engine {
     return {
       engine: 'sqlite',
       database: label,
-      description: `sqlite://${this.path}`,
+      description: sqliteUrl(this.path),
       engineVersion: { sqlite: version },
       databaseSizeBytes: stat.size,
     };
