@@ -7,6 +7,7 @@ import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-to
 import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
+import { checkPlainScriptFile } from './plain-script-check.js';
 import { rolesReferenced, withoutRoles } from './role-references.js';
 import { CancelledError, ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
@@ -88,6 +89,7 @@ export class PostgresDestination implements Destination {
   }
 
   async preflight(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void> {
+    if (backup.format === 'plain') await checkScriptOnce(backup);
     if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
     const tool = await this.restoreTool(backup, manifest);
     const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup.file, admin));
@@ -109,6 +111,8 @@ export class PostgresDestination implements Destination {
     options: RestoreOptions,
     stop: RunStop,
   ): Promise<RestoreOutcome> {
+    // Before anything is created or connected to: a script that is not pg_dump's never reaches psql.
+    if (backup.format === 'plain') await stop.guard(checkScriptOnce(backup));
     const tool = await stop.guard(this.restoreTool(backup, manifest));
     const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
@@ -325,6 +329,16 @@ export class PostgresDestination implements Destination {
       await client.end().catch(() => {});
     }
   }
+}
+
+/** The scripts already checked (preflight, then restore, see the same download). */
+const checkedScripts = new WeakSet<FetchedBackup>();
+
+/** Refuses a plain script that is not pg_dump's output before psql ever reads it (`PlainScriptCheck`). */
+async function checkScriptOnce(backup: FetchedBackup): Promise<void> {
+  if (checkedScripts.has(backup)) return;
+  await checkPlainScriptFile(backup.file);
+  checkedScripts.add(backup);
 }
 
 /**
