@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { before, describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
+import { runRestrictedPsql } from '../../shared/engines/postgres/postgres-destination.js';
 import type { Manifest } from '../../shared/manifest.js';
 import { cli, createDatabase, pgUrl, sql, tempDir, uniqueName } from '../harness/test-env.js';
 
@@ -178,5 +179,19 @@ describe('a plain SQL backup is data, never a program', () => {
     const cut = script.slice(0, script.indexOf('-- PostgreSQL database dump complete'));
     await assertRefused(await forge(cut), /incomplete/);
     await assertVerifyRefuses(await forge(handMade), /not a pg_dump plain dump/);
+  });
+
+  test('psql itself refuses backslash commands too, should the check ever miss one (stand-in: a script run unchecked)', async () => {
+    const marker = join(dir, `unchecked-${uniqueName('m')}`);
+    const file = join(dir, 'unchecked.sql');
+    // As a forged script would be: without pg_dump's own \restrict, so only the restore's can stop the \!.
+    await fs.writeFile(file, `SELECT 1;\n\\! touch ${marker}\nSELECT 2;\n`);
+    const db = await destination();
+    const psql = join(process.env.DBBACKUP_TEST_PG_BIN_DIR ?? '', 'psql');
+    const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', `--dbname=${pgUrl(db)}`];
+    const result = await runRestrictedPsql(psql, args, file, [], {});
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /backslash commands are restricted/);
+    assert.equal(existsSync(marker), false);
   });
 });

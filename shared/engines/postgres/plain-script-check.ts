@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { IntegrityError } from '../../errors.js';
 
 /** The three lines every pg_dump plain script starts with. */
@@ -72,6 +73,8 @@ export class PlainScriptCheck {
   private lineNo = 0;
   private statement = '';
   private closed = false;
+  /** The lines (from 1) holding pg_dump's own `\restrict`/`\unrestrict`, for a restore that restricts psql itself. */
+  readonly restrictLines: number[] = [];
   private parens = 0;
   private blocks = 0;
   /** The first letters of the statement's first words that psql notes (create, or, replace, function, procedure). */
@@ -101,7 +104,11 @@ export class PlainScriptCheck {
     }
     if (this.closed) {
       // After pg_dump's closing line come only its comment dashes and \unrestrict.
-      if (line === '' || line === '--' || RESTRICT_LINE.test(line)) return;
+      if (line === '' || line === '--') return;
+      if (RESTRICT_LINE.test(line)) {
+        this.restrictLines.push(this.lineNo);
+        return;
+      }
       this.refuse("the SQL script goes on after pg_dump's closing line");
     }
     if (this.state.in === 'copy') {
@@ -109,7 +116,10 @@ export class PlainScriptCheck {
       return;
     }
     if (this.state.in === 'code' && this.statement.trim() === '') {
-      if (RESTRICT_LINE.test(line)) return;
+      if (RESTRICT_LINE.test(line)) {
+        this.restrictLines.push(this.lineNo);
+        return;
+      }
       if (line === PLAIN_DUMP_TRAILER) {
         this.closed = true;
         return;
@@ -306,9 +316,29 @@ function commandAt(text: string, i: number): string {
   return /^\\(?:[A-Za-z]+|.)/.exec(text.slice(i, i + 32))?.[0] ?? '\\';
 }
 
-/** Checks a whole script file as `PlainScriptCheck` does, streaming it. */
-export async function checkPlainScriptFile(path: string): Promise<void> {
+/** Checks a whole script file as `PlainScriptCheck` does, streaming it; returns the lines of pg_dump's `\restrict`s. */
+export async function checkPlainScriptFile(path: string): Promise<readonly number[]> {
   const check = new PlainScriptCheck();
   for await (const chunk of createReadStream(path, { encoding: 'latin1', highWaterMark: 1 << 20 })) check.push(chunk as string);
   check.end();
+  return check.restrictLines;
+}
+
+/** Passes a script through without the given lines (numbered from 1). */
+export function withoutLines(lines: readonly number[]): Transform {
+  const drop = new Set(lines);
+  let lineNo = 1;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const kept: Buffer[] = [];
+      let start = 0;
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) {
+        if (!drop.has(lineNo)) kept.push(chunk.subarray(start, at + 1));
+        start = at + 1;
+        lineNo++;
+      }
+      if (!drop.has(lineNo)) kept.push(chunk.subarray(start));
+      callback(null, Buffer.concat(kept));
+    },
+  });
 }
