@@ -31,6 +31,16 @@ describe('a plain SQL backup is data, never a program', () => {
        create table other (id int);
        insert into other values (1);`,
     );
+    // What psql reads as one statement across semicolons (a BEGIN ATOMIC body, a rule's actions in
+    // parentheses), and a user mapping: genuine pg_dump output the check must pass.
+    await sql(
+      source,
+      `create function add_one(a int) returns int language sql begin atomic select a + 1; end;
+       create rule other_twice as on update to other do also (insert into other values (1); insert into other values (2));
+       create extension postgres_fdw;
+       create server elsewhere foreign data wrapper postgres_fdw options (dbname 'nowhere');
+       create user mapping for current_user server elsewhere options (user 'nobody');`,
+    );
     genuine = await runBackup({ source: pgUrl(source), target: join(dir, 'genuine'), format: 'plain' });
     script = gunzipSync(await fs.readFile(genuine.location)).toString('latin1');
   });
@@ -60,7 +70,7 @@ describe('a plain SQL backup is data, never a program', () => {
   /** Inserts `lines` after pg_dump's SET lines, where a statement would run first. */
   const afterSets = (lines: string): string => script.replace('SET row_security = off;\n', `SET row_security = off;\n${lines}`);
 
-  async function assertRefused(file: string, pattern: RegExp, options: { noManifest?: boolean } = {}): Promise<void> {
+  async function assertRefused(file: string, pattern: RegExp, options: { noManifest?: boolean } = {}): Promise<string> {
     const db = await destination();
     const args = ['restore', '--path', file, '--to', pgUrl(db), '--confirm', db];
     if (options.noManifest) args.push('--no-manifest');
@@ -74,6 +84,7 @@ describe('a plain SQL backup is data, never a program', () => {
     assert.deepEqual(await fs.readdir(join(file, '..')), before, 'no safety backup was taken of a refused restore');
     const left = await sql('postgres', `select datname from pg_database where datname like $1`, [`${db}__dbbackup_%`]);
     assert.deepEqual(left, [], 'no half-made database is left');
+    return result.stderr;
   }
 
   async function assertVerifyRefuses(file: string, pattern: RegExp): Promise<void> {
@@ -90,6 +101,13 @@ describe('a plain SQL backup is data, never a program', () => {
       (await sql(db, 'select body from notes order by id')).map((r) => r.body),
       ['\\! touch /tmp/never', '\\connect postgres', '\\.', 'a\nb'],
     );
+    assert.deepEqual(await sql(db, 'select add_one(1) as n'), [{ n: 2 }]);
+    assert.deepEqual(await sql(db, "select srvname from pg_user_mappings where srvname = 'elsewhere'"), [
+      { srvname: 'elsewhere' },
+    ]);
+    assert.deepEqual(await sql(db, "select rulename from pg_rules where rulename = 'other_twice'"), [
+      { rulename: 'other_twice' },
+    ]);
     const verified = await cli(['verify', '--target', join(dir, 'genuine'), '--file', genuine.backup_file]);
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
   });
@@ -159,10 +177,12 @@ describe('a plain SQL backup is data, never a program', () => {
 
   test('statements pg_dump never writes are refused: COPY from a program, roles, other SELECTs', async () => {
     const marker = join(dir, `program-${uniqueName('m')}`);
-    await assertRefused(
+    const said = await assertRefused(
       await forge(afterSets(`COPY public.other FROM PROGRAM 'touch ${marker}';\n`)),
       /a COPY that pg_dump never writes/,
     );
+    // The message shows the statement without its strings (a user mapping's password would be one).
+    assert.doesNotMatch(said, /touch/);
     const role = uniqueName('pwned');
     await assertRefused(await forge(afterSets(`CREATE ROLE ${role} SUPERUSER LOGIN;\n`)), /acts on the server/);
     await assertRefused(await forge(afterSets(`GRANT pg_write_server_files TO public;\n`)), /acts on the server/);

@@ -5,7 +5,7 @@ import { IntegrityError } from '../../errors.js';
 /** The three lines every pg_dump plain script starts with. */
 const HEADER = ['--', '-- PostgreSQL database dump', '--'];
 /** Plain-format dumps end with this line; its absence means the dump was cut short. */
-export const PLAIN_DUMP_TRAILER = '-- PostgreSQL database dump complete';
+const PLAIN_DUMP_TRAILER = '-- PostgreSQL database dump complete';
 /** pg_dump 15.14 and later fence the script with these two meta-commands, each a whole line. */
 const RESTRICT_LINE = /^\\(restrict|unrestrict) [A-Za-z0-9]+$/;
 /** The one COPY pg_dump writes: a table, its columns, from the script itself (masked: identifiers are `"`). */
@@ -16,7 +16,8 @@ const PG_DUMP_SELECT =
   /^select pg_catalog\.(?:set_config\('search_path', '[^'\\]*', false\)|setval\(|lo_create\(|lo_open\(|lowrite\(|lo_close\()/i;
 /** Statements that act on the server rather than this database: a database backup never holds them. */
 const CLUSTER_LEVEL = [
-  /^(?:create|alter|drop) (?:role|user|group|database|tablespace|system)\b/,
+  // A user mapping (postgres_fdw) belongs to the database: pg_dump writes it.
+  /^(?:create|alter|drop) (?:role|user(?! mapping\b)|group|database|tablespace|system)\b/,
   /^(?:comment|security label(?: for (?:"|\S+))?) on (?:database|role|tablespace)\b/,
   /^(?:grant|revoke)\b.* on (?:database|tablespace|parameter)\b/,
 ];
@@ -42,6 +43,13 @@ const PG_DUMP_VERBS = new Set([
 ]);
 /** A statement's masked text kept for the checks above; longer ones are checked by their start only. */
 const STATEMENT_PREFIX = 256 * 1024;
+
+// Sticky or global, with lastIndex set at each use: matched in place, without copying the line.
+const STRING_STOP = /['\\]/g;
+const COMMENT_STOP = /\/\*|\*\//g;
+const DOLLAR_TAG = /\$([A-Za-z_\u0080-\u00ff][\w\u0080-\u00ff]*)?\$/y;
+const WORD = /[A-Za-z_\u0080-\u00ff][\w$\u0080-\u00ff]*/y;
+const NUMBER = /\d[\w$.\u0080-\u00ff]*/y;
 
 type State =
   | { readonly in: 'code' }
@@ -72,6 +80,7 @@ export class PlainScriptCheck {
   private pending = '';
   private lineNo = 0;
   private statement = '';
+  private outline = '';
   private closed = false;
   /** The lines (from 1) holding pg_dump's own `\restrict`/`\unrestrict`, for a restore that restricts psql itself. */
   readonly restrictLines: number[] = [];
@@ -134,23 +143,33 @@ export class PlainScriptCheck {
       const state = this.state;
       const c = text[i] ?? '';
       if (state.in === 'string') {
+        STRING_STOP.lastIndex = i;
+        const stop = STRING_STOP.exec(text)?.index ?? text.length;
+        if (stop > i) {
+          this.keep(text.slice(i, stop), true);
+          i = stop;
+          continue;
+        }
         if (c === '\\' && state.escapes) {
-          this.keep(text.slice(i, i + 2));
+          this.keep(text.slice(i, i + 2), true);
           i += 2;
         } else if (c === '\\' && text[i + 1] === "'") {
           this.refuse('the SQL script has a string with a backslash before a quote, which psql may read two ways');
         } else if (c === "'" && text[i + 1] === "'") {
-          this.keep("''");
+          this.keep("''", true);
           i += 2;
         } else {
           if (c === "'") this.state = { in: 'code' };
-          this.keep(c);
+          this.keep(c, c !== "'");
           i++;
         }
         continue;
       }
       if (state.in === 'identifier') {
-        if (c === '"' && text[i + 1] === '"') i += 2;
+        const quote = text.indexOf('"', i);
+        if (quote === -1) i = text.length;
+        else if (quote > i) i = quote;
+        else if (text[i + 1] === '"') i += 2;
         else {
           if (c === '"') this.state = { in: 'code' };
           i++;
@@ -159,13 +178,21 @@ export class PlainScriptCheck {
       }
       if (state.in === 'dollar') {
         const close = `$${state.tag}$`;
-        if (text.startsWith(close, i)) {
+        const at = text.indexOf(close, i);
+        if (at === -1) i = text.length;
+        else {
           this.state = { in: 'code' };
-          i += close.length;
-        } else i++;
+          i = at + close.length;
+        }
         continue;
       }
       if (state.in === 'comment') {
+        COMMENT_STOP.lastIndex = i;
+        const stop = COMMENT_STOP.exec(text)?.index ?? text.length;
+        if (stop > i) {
+          i = stop;
+          continue;
+        }
         if (text.startsWith('/*', i)) {
           this.state = { in: 'comment', depth: state.depth + 1 };
           i += 2;
@@ -211,7 +238,8 @@ export class PlainScriptCheck {
         continue;
       }
       if (c === '$') {
-        const tag = /^\$([A-Za-z_\u0080-\u00ff][\w\u0080-\u00ff]*)?\$/.exec(text.slice(i, i + 128));
+        DOLLAR_TAG.lastIndex = i;
+        const tag = DOLLAR_TAG.exec(text);
         if (tag) {
           this.state = { in: 'dollar', tag: tag[1] ?? '' };
           this.keep('$$');
@@ -219,7 +247,8 @@ export class PlainScriptCheck {
           continue;
         }
       }
-      const word = /^[A-Za-z_\u0080-\u00ff][\w$\u0080-\u00ff]*/.exec(text.slice(i, i + 256));
+      WORD.lastIndex = i;
+      const word = WORD.exec(text);
       if (word) {
         // An identifier holds `$`: `a$b$` is a name, not the start of a dollar quote.
         this.word(word[0]);
@@ -227,7 +256,8 @@ export class PlainScriptCheck {
         i += word[0].length;
         continue;
       }
-      const number = /^\d[\w$.\u0080-\u00ff]*/.exec(text.slice(i, i + 256));
+      NUMBER.lastIndex = i;
+      const number = NUMBER.exec(text);
       if (number) {
         // psql versions split `1end` differently (one token, or a number and a word that ends a block).
         if (!/^[\d_.]*(?:e\d*)?$/i.test(number[0]))
@@ -266,8 +296,10 @@ export class PlainScriptCheck {
     else if (lower === 'end' && this.blocks > 0) this.blocks--;
   }
 
-  private keep(text: string): void {
+  /** Keeps the statement's text for its checks, and an outline without string contents for messages. */
+  private keep(text: string, inString = false): void {
     if (this.statement.length < STATEMENT_PREFIX) this.statement += text;
+    if (!inString && this.outline.length < 200) this.outline += text;
   }
 
   private endStatement(rest: string): void {
@@ -276,7 +308,9 @@ export class PlainScriptCheck {
     this.words = [];
     const lower = masked.toLowerCase();
     const verb = /^[a-z]+/.exec(lower)?.[0] ?? '';
-    const shown = masked.slice(0, 60);
+    // Messages show the statement without its strings: a password in a user mapping stays out of them.
+    const shown = this.outline.replace(/\s+/g, ' ').trim().slice(0, 60);
+    this.outline = '';
     if (!PG_DUMP_VERBS.has(verb)) this.refuse(`the SQL script holds a statement pg_dump never writes (${shown})`);
     if (verb === 'copy') {
       if (!COPY_FROM_STDIN.test(lower.replace(/\s*([(),.;])\s*/g, '$1')))
