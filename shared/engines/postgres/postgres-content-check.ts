@@ -5,30 +5,30 @@ import { spawnDuplex, summarizeStderr } from '../../pipeline/child-process-strea
 import type { ContentCheck } from '../engine.js';
 import { choosePgRestore, findPgTools } from './find-pg-tools.js';
 import type { Settings } from '../../settings.js';
-
-/** Plain-format dumps end with this line; its absence means the dump was cut short. */
-const PLAIN_DUMP_TRAILER = '-- PostgreSQL database dump complete';
+import { PlainScriptCheck } from './plain-script-check.js';
 
 /**
  * Checks a PostgreSQL archive as verify reads it: a custom archive is read whole by
  * `pg_restore -f /dev/null` (unlike `pg_restore -l`, that parses every data block, so it fails
- * on a truncated or bit-flipped archive); a plain script must end with pg_dump's closing line.
+ * on a truncated or bit-flipped archive); a plain script must be pg_dump's output, whole, and nothing else
+ * (`PlainScriptCheck`).
  */
 export async function checkPostgresArchive(manifest: Manifest, settings: Settings): Promise<ContentCheck> {
   const none = async () => {};
   if (manifest.format === 'plain') {
-    let tail = '';
+    // The same check a restore makes before psql starts: verify passes only what restore would run.
+    const script = new PlainScriptCheck();
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        tail = (tail + chunk.toString('latin1')).slice(-512);
-        callback();
+        try {
+          script.push(chunk.toString('latin1'));
+          callback();
+        } catch (error) {
+          callback(error as Error);
+        }
       },
     });
-    const finish = async () => {
-      if (!tail.includes(PLAIN_DUMP_TRAILER))
-        throw new IntegrityError('the SQL dump is incomplete (its closing line is missing)');
-    };
-    return { sink, finish, cleanup: none };
+    return { sink, finish: async () => script.end(), cleanup: none };
   }
   const tools = await findPgTools('pg_restore', settings);
   if (tools.length === 0) {

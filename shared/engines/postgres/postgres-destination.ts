@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { compareRowCounts } from '../compare-row-counts.js';
@@ -7,12 +8,13 @@ import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-to
 import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
+import { checkPlainScriptFile, withoutLines } from './plain-script-check.js';
 import { rolesReferenced, withoutRoles } from './role-references.js';
 import { CancelledError, ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
 import { RunStop, settleWithin } from '../../pipeline/run-stop.js';
-import { summarizeStderr } from '../../pipeline/child-process-stream.js';
+import { spawnDuplex, summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { runCommand } from '../../pipeline/run-command.js';
 import { redactText } from '../../redact.js';
 import type {
@@ -88,6 +90,7 @@ export class PostgresDestination implements Destination {
   }
 
   async preflight(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void> {
+    if (backup.format === 'plain') await checkScriptOnce(backup);
     if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
     const tool = await this.restoreTool(backup, manifest);
     const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup.file, admin));
@@ -109,6 +112,8 @@ export class PostgresDestination implements Destination {
     options: RestoreOptions,
     stop: RunStop,
   ): Promise<RestoreOutcome> {
+    // Before anything is created or connected to: a script that is not pg_dump's never reaches psql.
+    if (backup.format === 'plain') await stop.guard(checkScriptOnce(backup));
     const tool = await stop.guard(this.restoreTool(backup, manifest));
     const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
@@ -267,18 +272,8 @@ export class PostgresDestination implements Destination {
       }
     } else {
       const psql = join(dirname(tool.path), 'psql');
-      const args = [
-        '-X',
-        '-q',
-        '-v',
-        'ON_ERROR_STOP=1',
-        '--single-transaction',
-        '--no-password',
-        `--dbname=${url}`,
-        '-f',
-        backup.file,
-      ];
-      result = await runCommand(psql, args, { env, timeoutMs: 0, signal: options.signal, diesWithThisProcess: true });
+      const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--no-password', `--dbname=${url}`];
+      result = await runPsql(psql, args, backup, env, options.signal);
     }
     if (result.code !== 0) {
       const said = redactText(summarizeStderr(result.stderr), [this.conn.password]) || `exit code ${result.code}, no message`;
@@ -329,6 +324,74 @@ export class PostgresDestination implements Destination {
     } finally {
       await client.end().catch(() => {});
     }
+  }
+}
+
+/** The scripts already checked (preflight, then restore, see the same download), with their `\restrict` lines. */
+const checkedScripts = new WeakMap<FetchedBackup, readonly number[]>();
+
+/** Refuses a plain script that is not pg_dump's output before psql ever reads it (`PlainScriptCheck`). */
+async function checkScriptOnce(backup: FetchedBackup): Promise<readonly number[]> {
+  const known = checkedScripts.get(backup);
+  if (known) return known;
+  const restrictLines = await checkPlainScriptFile(backup.file);
+  checkedScripts.set(backup, restrictLines);
+  return restrictLines;
+}
+
+/** The psql releases with `\restrict` (August 2025): from these minors of each major, and every later major. */
+const RESTRICT_SINCE: Readonly<Record<number, number>> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+
+/**
+ * Runs a checked plain script through psql. Where psql has `\restrict`, psql itself refuses every
+ * backslash command as well (under a key the script cannot know; the script's own `\restrict` lines
+ * are left out), should it ever read the script otherwise than the check did.
+ */
+async function runPsql(
+  psql: string,
+  args: string[],
+  backup: FetchedBackup,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal | undefined,
+): Promise<Awaited<ReturnType<typeof runCommand>>> {
+  const restrictLines = await checkScriptOnce(backup);
+  return runRestrictedPsql(psql, args, backup.file, restrictLines, { env, signal });
+}
+
+/**
+ * Runs `file` through psql (`args` name the database and the options), restricted to no backslash
+ * command where psql can be (`\restrict`, psql 13.22, 14.19, 15.14, 16.10, 17.6 and later), leaving
+ * out the script's own `restrictLines`. Exported for the test that shows psql's own refusal.
+ */
+export async function runRestrictedPsql(
+  psql: string,
+  args: readonly string[],
+  file: string,
+  restrictLines: readonly number[],
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal },
+): Promise<Awaited<ReturnType<typeof runCommand>>> {
+  const { env, signal } = options;
+  const version = /(\d+)(?:\.(\d+))?/.exec((await runCommand(psql, ['--version'], { env })).stdout);
+  const major = Number(version?.[1] ?? 0);
+  const minor = Number(version?.[2] ?? 0);
+  if (major < 18 && !(minor >= (RESTRICT_SINCE[major] ?? Infinity))) {
+    return runCommand(psql, [...args, '-f', file], { env, timeoutMs: 0, signal, diesWithThisProcess: true });
+  }
+  let stderr = '';
+  const child = spawnDuplex(psql, [...args, '-c', `\\restrict ${randomBytes(24).toString('hex')}`, '-f', '-'], {
+    env,
+    describeFailure: ({ exit, spawnError }) => {
+      stderr = exit?.stderrTail ?? spawnError?.message ?? '';
+      return new Error(stderr);
+    },
+  });
+  child.resume();
+  try {
+    await pipeline(createReadStream(file), withoutLines(restrictLines), child, { signal });
+    return { code: 0, stdout: '', stderr: '' };
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    return { code: 1, stdout: '', stderr: stderr || (error as Error).message };
   }
 }
 
