@@ -12,25 +12,9 @@ import { SqliteDestination } from '../../shared/engines/sqlite/sqlite-destinatio
 import { RestoreError } from '../../shared/errors.js';
 import { readSettings } from '../../shared/settings.js';
 import { cli, samplesDir, tempDir } from '../harness/test-env.js';
+import { sqliteContents } from '../harness/sqlite-contents.js';
 
 const writerScript = fileURLToPath(new URL('../harness/sqlite-writer.js', import.meta.url));
-
-/** Rows of every table in rowid order, and the schema. */
-function contents(path: string, leaveOut: string[] = []): { schema: unknown[]; tables: Record<string, unknown[]> } {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  try {
-    const schema = db.prepare('select type, name, sql from sqlite_schema order by name').raw().all();
-    const names = (
-      db.prepare("select name from sqlite_schema where type = 'table' order by name").pluck().all() as string[]
-    ).filter((t) => !leaveOut.includes(t));
-    return {
-      schema,
-      tables: Object.fromEntries(names.map((t) => [t, db.prepare(`select * from "${t}" order by rowid`).raw().all()])),
-    };
-  } finally {
-    db.close();
-  }
-}
 
 /** Chinook plus the `writes` table the harness's writer appends to. */
 async function appDatabase(dir: string, journal: 'delete' | 'wal'): Promise<string> {
@@ -66,11 +50,11 @@ describe('SQLite restore is all or nothing', () => {
       const path = await appDatabase(dir, journal);
       const backups = join(dir, 'backups');
       await runBackup({ source: path, target: backups });
-      const backedUp = contents(path);
+      const backedUp = sqliteContents(path);
       const setup = new Database(path);
       setup.exec("create table extra (x); insert into extra values ('made after the backup')");
       setup.close();
-      const before = contents(path);
+      const before = sqliteContents(path);
 
       const writer = await startWriter(path);
       let result;
@@ -83,7 +67,7 @@ describe('SQLite restore is all or nothing', () => {
       const recover = new Database(path);
       recover.prepare('select count(*) from sqlite_schema').get();
       recover.close();
-      const after = contents(path);
+      const after = sqliteContents(path);
       if (result.code !== 0) {
         // A writer that never pauses can starve a rollback-journal database's other connections past
         // the wait (a busy machine makes it likely): then the restore fails before the copy, and the
@@ -122,7 +106,7 @@ describe('SQLite restore is all or nothing', () => {
     const setup = new Database(path);
     setup.exec("create table extra (x); insert into extra values ('made after the backup')");
     setup.close();
-    const before = contents(path);
+    const before = sqliteContents(path);
     const writer = await startWriter(path, 'lock', 13_000);
     const exited = new Promise((resolve) => writer.once('exit', resolve));
     const args = ['restore', '--target', backups, '--latest', '--to', path, '--confirm', 'app.db', '--no-safety-backup'];
@@ -132,7 +116,7 @@ describe('SQLite restore is all or nothing', () => {
     assert.match(result.stderr, /locked.*the destination was not changed/);
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
     // Unchanged but for the row the lock holder committed when it let go.
-    const after = contents(path);
+    const after = sqliteContents(path);
     assert.deepEqual(after.schema, before.schema);
     assert.deepEqual(after.tables.writes, [...(before.tables.writes ?? []), [2, 'locked']]);
     assert.deepEqual({ ...after.tables, writes: [] }, { ...before.tables, writes: [] });

@@ -7,21 +7,7 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import { listBackups } from '../../shared/catalog/list-backups.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
 import { cli, samplesDir, tempDir } from '../harness/test-env.js';
-
-/** Every table's rows in rowid order, and the schema. */
-function contents(path: string): { schema: unknown[]; tables: Record<string, unknown[]> } {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  try {
-    const schema = db.prepare('select type, name, sql from sqlite_schema order by name').raw().all();
-    const names = db.prepare("select name from sqlite_schema where type = 'table' order by name").pluck().all() as string[];
-    return {
-      schema,
-      tables: Object.fromEntries(names.map((t) => [t, db.prepare(`select * from "${t}" order by rowid`).raw().all()])),
-    };
-  } finally {
-    db.close();
-  }
-}
+import { sqliteContents } from '../harness/sqlite-contents.js';
 
 /** The URL a user who encodes the path properly would write (what the CLI's help asks for). */
 function encodedUrl(path: string): string {
@@ -52,19 +38,19 @@ describe('SQLite restore to paths that hold %, #, ?, spaces and unicode', () => 
         const decoyBytes = await Promise.all(decoys.filter((d) => d !== dir).map((d) => fs.readFile(join(d, 'app.db'))));
 
         const backups = join(root, 'backups');
-        const original = contents(path);
+        const original = sqliteContents(path);
         await runBackup({ source: path, target: backups });
         const db = new Database(path);
         db.exec(
           "create table added_later (x); insert into added_later values ('keep me in the undo copy'); delete from PlaylistTrack",
         );
         db.close();
-        const changed = contents(path);
+        const changed = sqliteContents(path);
 
         const to = form === 'plain path' ? path : encodedUrl(path);
         const result = await cli(['restore', '--target', backups, '--latest', '--to', to, '--confirm', 'app.db']);
         assert.equal(result.code, 0, result.stderr);
-        assert.deepEqual(contents(path), original, 'the destination holds the backup');
+        assert.deepEqual(sqliteContents(path), original, 'the destination holds the backup');
         for (const [i, d] of decoys.filter((x) => x !== dir).entries()) {
           assert.deepEqual(await fs.readFile(join(d, 'app.db')), decoyBytes[i], `${d} untouched`);
         }
@@ -76,7 +62,7 @@ describe('SQLite restore to paths that hold %, #, ?, spaces and unicode', () => 
         const undone = join(root, 'undone.db');
         const undo = await cli(['restore', '--path', safety.manifest.location, '--to', undone, '--confirm', 'undone.db']);
         assert.equal(undo.code, 0, undo.stderr);
-        assert.deepEqual(contents(undone), changed);
+        assert.deepEqual(sqliteContents(undone), changed);
       });
     }
   }

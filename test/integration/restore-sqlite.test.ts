@@ -7,21 +7,7 @@ import { listBackups } from '../../shared/catalog/list-backups.js';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
 import { cli, samplesDir, killCliAt, tempDir } from '../harness/test-env.js';
-
-/** Every table's rows in rowid order, and the schema: what "the same database" means here. */
-function contents(path: string): { schema: unknown[]; tables: Record<string, unknown[]> } {
-  const db = new Database(path, { readonly: true });
-  try {
-    const schema = db.prepare('select type, name, sql from sqlite_schema order by name').raw().all();
-    const names = db.prepare("select name from sqlite_schema where type = 'table' order by name").pluck().all() as string[];
-    return {
-      schema,
-      tables: Object.fromEntries(names.map((t) => [t, db.prepare(`select * from "${t}" order by rowid`).raw().all()])),
-    };
-  } finally {
-    db.close();
-  }
-}
+import { sqliteContents } from '../harness/sqlite-contents.js';
 
 async function chinookCopy(dir: string, name = 'app.db'): Promise<string> {
   const path = join(dir, name);
@@ -42,16 +28,16 @@ describe('SQLite restore', () => {
   test('Chinook: after a backup and later changes, restore --latest brings back exactly the backed-up database, with a pre-restore copy', async () => {
     const dir = await tempDir('sqlite-restore');
     const path = await chinookCopy(dir);
-    const original = contents(path);
+    const original = sqliteContents(path);
     const backups = join(dir, 'backups');
     await runBackup({ source: path, target: backups });
     mutate(path);
-    assert.notDeepEqual(contents(path), original);
+    assert.notDeepEqual(sqliteContents(path), original);
 
     const result = await cli(['restore', '--target', backups, '--latest', '--to', `sqlite://${path}`, '--confirm', 'app.db']);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^restored app\.db: 11 tables, 15607 rows/m);
-    assert.deepEqual(contents(path), original);
+    assert.deepEqual(sqliteContents(path), original);
     const kinds = (await listBackups(new FileTarget(backups))).backups.map((b) => b.manifest.kind).sort();
     assert.deepEqual(kinds, ['manual', 'pre-restore']);
   });
@@ -62,7 +48,7 @@ describe('SQLite restore', () => {
     const setup = new Database(path);
     setup.pragma('journal_mode = wal');
     setup.close();
-    const original = contents(path);
+    const original = sqliteContents(path);
     await runBackup({ source: path, target: join(dir, 'b') });
 
     const app = new Database(path);
@@ -95,7 +81,7 @@ describe('SQLite restore', () => {
     assert.equal(fresh.pragma('integrity_check', { simple: true }), 'ok');
     assert.equal(fresh.prepare("select count(*) from sqlite_schema where name = 'only_in_wal'").pluck().get(), 0);
     fresh.close();
-    assert.deepEqual(contents(path), original);
+    assert.deepEqual(sqliteContents(path), original);
   });
 
   test('restoring to a path that does not exist creates the database there', async () => {
@@ -105,7 +91,7 @@ describe('SQLite restore', () => {
     const target = join(dir, 'restored.db');
     const result = await cli(['restore', '--path', manifest.location, '--to', target, '--confirm', 'restored.db']);
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(contents(target), contents(path));
+    assert.deepEqual(sqliteContents(target), sqliteContents(path));
     assert.deepEqual(
       (await fs.readdir(dir)).filter((f) => f.includes('dbbackup')),
       [],
@@ -130,17 +116,17 @@ describe('SQLite restore', () => {
   test('killed with SIGKILL during the download and just before writing: the destination is unchanged, and a later restore succeeds', async () => {
     const dir = await tempDir('kill-sqlite');
     const path = await chinookCopy(dir);
-    const original = contents(path);
+    const original = sqliteContents(path);
     await runBackup({ source: path, target: join(dir, 'b') });
     mutate(path);
-    const mutated = contents(path);
+    const mutated = sqliteContents(path);
     const args = ['restore', '--target', join(dir, 'b'), '--latest', '--to', path, '--confirm', 'app.db', '--no-safety-backup'];
     for (const point of ['download', 'swap']) {
       await killCliAt(point, args);
-      assert.deepEqual(contents(path), mutated, `after a kill at ${point}`);
+      assert.deepEqual(sqliteContents(path), mutated, `after a kill at ${point}`);
     }
     const result = await cli(args);
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(contents(path), original);
+    assert.deepEqual(sqliteContents(path), original);
   });
 });
