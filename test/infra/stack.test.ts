@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -19,10 +19,21 @@ import {
 } from '../../shared/deployment/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
 
-/** A stand-in build context (a one-line Dockerfile): the template is the same, without copying the repository. */
-function image(): DbBackupImage {
+let context: string | undefined;
+
+/** One stand-in build context for every synthesis in this file, removed when the process ends. */
+function imageContext(): string {
+  if (context) return context;
   const dir = mkdtempSync(join(tmpdir(), 'dbbackup-image-'));
   writeFileSync(join(dir, 'Dockerfile'), 'FROM public.ecr.aws/lambda/nodejs:22\n');
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  context = dir;
+  return dir;
+}
+
+/** A stand-in build context (a one-line Dockerfile): the template is the same, without copying the repository. */
+function image(): DbBackupImage {
+  const dir = imageContext();
   return {
     lambda: (handler) => lambda.DockerImageCode.fromImageAsset(dir, { cmd: [handler] }),
     container: () => ecs.ContainerImage.fromAsset(dir),

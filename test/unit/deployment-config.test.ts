@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../shared/errors.js';
@@ -11,7 +10,7 @@ import {
   tierSettings,
   type DeploymentConfig,
 } from '../../shared/deployment/deployment-config.js';
-import { repoRoot } from '../harness/test-env.js';
+import { repoRoot, tempDir } from '../harness/test-env.js';
 
 const base = {
   alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
@@ -58,7 +57,7 @@ describe('the deployment config', () => {
   });
 
   test('a config file may hold comments, and "//" inside a string is not one', async () => {
-    const file = join(await mkdtemp(join(tmpdir(), 'dbbackup-config-')), 'dbbackup.config.json');
+    const file = join(await tempDir('config'), 'dbbackup.config.json');
     const body = JSON.stringify({ ...base, $schema: 'https://example.com/dbbackup.schema.json' }, null, 2);
     await writeFile(file, `// the deployment\n/* block\n comment */\n${body.replace('{', '{ // opening\n')}\n`);
     const config = await loadDeploymentConfig(file);
@@ -67,7 +66,7 @@ describe('the deployment config', () => {
   });
 
   test('a config file that is not JSON is refused naming the file, line and column', async () => {
-    const file = join(await mkdtemp(join(tmpdir(), 'dbbackup-config-')), 'dbbackup.config.json');
+    const file = join(await tempDir('config'), 'dbbackup.config.json');
     // A trailing comma (comments are allowed, trailing commas are not): reported at the "}" after it, line 5.
     await writeFile(file, '{\n  // who gets the emails\n  "alerts": {\n    "sender": "backups@example.com",\n  }\n}\n');
     await assert.rejects(loadDeploymentConfig(file), (error) => {
