@@ -56,7 +56,7 @@ export function registerBackup(program: Command): void {
       action('backup', async (flags: BackupFlags) => {
         const manifest = await backupWithProgress(flags);
         if (flags.json) writeJson(process.stdout, manifest);
-        else writeLines(process.stdout, summaryLine(manifest));
+        else writeLines(process.stdout, summaryLine(manifest), ...clientLines(manifest));
         return 0;
       }),
     );
@@ -89,6 +89,17 @@ export async function backupWithProgress(flags: BackupFlags): Promise<Manifest> 
 }
 
 /** `backup completed: <location> (1.2 MB from 4.5 MB, gzip, 3.1 s, sha256 ab12cd34…)` */
+/**
+ * The versions the manifest records, so the user sees which client dumped which server
+ * (PostgreSQL: `written by pg_dump (PostgreSQL) 16.4 from server 16.4`).
+ */
+function clientLines(m: Manifest): string[] {
+  const { server, ...clients } = m.engine_version;
+  const by = Object.entries(clients).map(([name, version]) => (version.startsWith(name) ? version : `${name} ${version}`));
+  if (by.length === 0) return [];
+  return [`written by ${by.join(', ')}${server ? ` from server ${server}` : ''}`];
+}
+
 export function summaryLine(m: Manifest): string {
   const ratio = m.size_bytes > 0 ? ` from ${formatBytes(m.source_size_bytes)}` : '';
   return `backup completed: ${m.location} (${formatBytes(m.size_bytes)}${ratio}, ${m.compression}, ${formatDuration(m.duration_ms)}, sha256 ${m.hash.slice(0, 12)}…)`;

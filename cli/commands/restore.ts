@@ -125,6 +125,7 @@ function summary(r: RestoreResult): string[] {
   const lines = [
     `restored ${r.plan.destination.name}: ${r.tables} tables, ${r.rows} rows, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}; ${r.checks.filter((c) => c.ok).length}/${r.checks.length} checks passed`,
   ];
+  if (r.client) lines.push(`restored with ${r.client}`);
   if (r.safetyBackup) lines.push(`the previous content is backed up at ${r.safetyBackup} (restore it with --path to undo)`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines;

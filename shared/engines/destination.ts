@@ -24,6 +24,8 @@ export interface RestoreOutcome {
   readonly checks: readonly RestoreCheck[];
   /** Things the user should know that did not stop the restore (grants left out for missing roles, settings skipped). */
   readonly warnings: readonly string[];
+  /** The client program that restored, with its version and path (PostgreSQL: the pg_restore or psql chosen for the server). */
+  readonly client?: string;
 }
 
 /**

@@ -60,6 +60,8 @@ export interface RestoreResult {
   readonly durationMs: number;
   readonly checks: readonly RestoreCheck[];
   readonly warnings: readonly string[];
+  /** The client program that restored, when the engine uses one (PostgreSQL's pg_restore or psql, with version and path). */
+  readonly client?: string;
 }
 
 /** Hooks a front end gives a restore. */
@@ -195,6 +197,7 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
       rows: outcome.rows,
       checks: outcome.checks,
       warnings: [...base.warnings, ...outcome.warnings],
+      client: outcome.client,
       durationMs: Date.now() - started,
     };
   } finally {

@@ -4,7 +4,7 @@ import { buildBackupKey, formatTimestamp, keyName } from '../../shared/backup/ba
 import { parseBackupOptions } from '../../shared/backup/backup-options.js';
 import { resolveLevel } from '../../shared/compression/compression.js';
 import { keySafeName } from '../../shared/engines/engine.js';
-import { choosePgTool, majorOf, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
+import { choosePgDump, majorOf, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
 import { ConfigError } from '../../shared/errors.js';
 import { inferFromName } from '../../shared/engines/registry.js';
 import { parseManifest } from '../../shared/manifest.js';
@@ -144,18 +144,21 @@ describe('choosing pg_dump', () => {
     preferred,
   });
 
-  test('the newest one that is at least the server major', () => {
-    assert.equal(choosePgTool([tool(17), tool(16), tool(14)], 16, '16.2', 'pg_dump').major, 17);
-    assert.equal(choosePgTool([tool(15), tool(13)], 13, '13.9', 'pg_dump').major, 15);
+  // Was "the newest one that is at least the server major" (17 for a 16 server, 15 for a 13
+  // server): issue 10 item 10, a newer pg_dump writes what the server's own pg_restore cannot read.
+  test("the server's own major when it is here, else the oldest newer one", () => {
+    assert.equal(choosePgDump([tool(17), tool(16), tool(14)], 16, '16.2').major, 16);
+    assert.equal(choosePgDump([tool(15), tool(13)], 13, '13.9').major, 13);
+    assert.equal(choosePgDump([tool(18), tool(17), tool(15)], 14, '14.3').major, 15);
   });
 
   test('DBBACKUP_PG_BIN_DIR wins when it fits (it is sorted first)', () => {
-    assert.equal(choosePgTool([tool(16, true), tool(17)], 15, '15.1', 'pg_dump').path, '/pg16/pg_dump');
+    assert.equal(choosePgDump([tool(16, true), tool(17)], 15, '15.1').path, '/pg16/pg_dump');
   });
 
   test('none fits: the error names the server version, the clients found and the fix', () => {
     assert.throws(
-      () => choosePgTool([tool(15), tool(14)], 17, '17.2', 'pg_dump'),
+      () => choosePgDump([tool(15), tool(14)], 17, '17.2'),
       (e: unknown) =>
         e instanceof ConfigError &&
         /server 17\.2/.test(e.message) &&

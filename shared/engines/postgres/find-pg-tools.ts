@@ -10,7 +10,7 @@ export interface PgTool {
   readonly major: number;
   /** As the program prints it, e.g. `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`. */
   readonly version: string;
-  /** True when it came from DBBACKUP_PG_BIN_DIR, which is preferred when it fits. */
+  /** True when it came from DBBACKUP_PG_BIN_DIR, which wins when one of its programs fits (`byMajorRule`). */
   readonly preferred: boolean;
 }
 
@@ -65,19 +65,99 @@ async function probeTool(path: string, preferred: boolean): Promise<PgTool | und
 }
 
 /**
- * Picks the tool that can work with a server of `serverMajor`: pg_dump refuses servers newer than
- * itself. DBBACKUP_PG_BIN_DIR wins when it fits; otherwise the newest fitting one.
+ * The first major whose pg_dump and pg_restore set `transaction_timeout` (pg_dump writes
+ * `SET transaction_timeout = 0;` into every script; pg_restore sends it to the server before
+ * anything else, in `_doSetFixedOutputState`, whatever the server's version). Servers older than
+ * this reject the setting, so such a client fails the whole restore under `--exit-on-error`.
  */
-export function choosePgTool(tools: readonly PgTool[], serverMajor: number, serverVersion: string, name: string): PgTool {
-  const fit = tools.find((t) => t.major >= serverMajor);
-  if (fit) return fit;
+export const TRANSACTION_TIMEOUT_MAJOR = 17;
+
+/**
+ * Orders the fitting tools by the major rule: those of major `best` first, then the oldest. Tools from DBBACKUP_PG_BIN_DIR (`preferred`) come before all others whenever one of them
+ * passes `fits`: a directory the operator named is their choice, and the rule picks within it.
+ */
+function byMajorRule(tools: readonly PgTool[], fits: (t: PgTool) => boolean, best: number): PgTool[] {
+  const fitting = tools.filter(fits);
+  const preferred = fitting.filter((t) => t.preferred);
+  const pool = preferred.length > 0 ? preferred : fitting;
+  // Stable: among equal majors the search order (DBBACKUP_PG_BIN_DIR, PATH, system dirs) decides.
+  return [...pool].sort((a, b) => Number(b.major === best) - Number(a.major === best) || a.major - b.major);
+}
+
+/**
+ * Picks the pg_dump for a server of `serverMajor`. pg_dump refuses servers newer than itself, and a
+ * newer one writes what only its own pg_restore reads (and `SET transaction_timeout`, which servers
+ * before 17 reject), so the server's own major is chosen when it is here, else the oldest newer one.
+ * DBBACKUP_PG_BIN_DIR wins when one of its programs can dump this server (the rule picks among them).
+ */
+export function choosePgDump(tools: readonly PgTool[], serverMajor: number, serverVersion: string): PgTool {
+  const chosen = byMajorRule(tools, (t) => t.major >= serverMajor, serverMajor)[0];
+  if (chosen) return chosen;
   const found = tools.length > 0 ? tools.map((t) => `${t.major} (${t.path})`).join(', ') : 'none';
   throw new ConfigError(
-    `no ${name} can handle PostgreSQL server ${serverVersion}: ${name} must be version ${serverMajor} or newer; found ${found}`,
+    `no pg_dump can handle PostgreSQL server ${serverVersion}: pg_dump must be version ${serverMajor} or newer; found ${found}`,
     {
       hint: `install the PostgreSQL ${serverMajor} client (Debian: apt-get install postgresql-client-${serverMajor}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
     },
   );
+}
+
+/** The destination server a restore's client must suit. */
+export interface PgServer {
+  readonly major: number;
+  /** As the server reports it (`server_version`), for messages. */
+  readonly version: string;
+}
+
+/**
+ * Picks the pg_restore (or, for a plain script, the psql beside it) for a backup written by
+ * `dumpedBy` (a pg_dump version line; unknown: any may try). A pg_restore reads only archives of
+ * its own major or older, so the candidates are those at least the pg_dump's major; among them the
+ * destination server's own major, else the oldest (the one least likely to send the server what
+ * it does not know). Without a server (verify reads the archive only) the oldest that can read it.
+ * DBBACKUP_PG_BIN_DIR wins when one of its programs can read the archive.
+ *
+ * Refused before anything happens on the server: no program here reads the archive, or every one
+ * that does would send `SET transaction_timeout` to a server older than 17 (the restore would fail
+ * on its first statement).
+ */
+export function choosePgRestore(
+  tools: readonly PgTool[],
+  dumpedBy: string | undefined,
+  options: { server?: PgServer; format?: string } = {},
+): PgTool {
+  const archiveMajor = majorOf(dumpedBy) ?? 0;
+  const { server, format = 'custom' } = options;
+  const chosen = byMajorRule(tools, (t) => t.major >= archiveMajor, server?.major ?? archiveMajor)[0];
+  if (!chosen) {
+    const newest = tools.reduce<PgTool | undefined>((a, t) => (a && a.major >= t.major ? a : t), undefined);
+    throw new ConfigError(
+      `this backup was written by ${dumpedBy ?? 'an unknown pg_dump'}; ${
+        newest ? `the newest pg_restore here is ${newest.version}, which cannot read it` : 'no pg_restore was found'
+      }`,
+      {
+        hint: `install the PostgreSQL ${archiveMajor} client (Debian: apt-get install postgresql-client-${archiveMajor}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
+      },
+    );
+  }
+  // A plain script carries the SET its pg_dump wrote; a custom archive gets it from pg_restore.
+  const settingFrom = format === 'plain' ? archiveMajor : chosen.major;
+  if (server && settingFrom >= TRANSACTION_TIMEOUT_MAJOR && server.major < TRANSACTION_TIMEOUT_MAJOR) {
+    const who =
+      format === 'plain'
+        ? `this script was written by ${dumpedBy}, which sets transaction_timeout`
+        : `this backup was written by ${dumpedBy ?? 'an unknown pg_dump'}; the pg_restore that can read it here is ${chosen.version}, which sets transaction_timeout`;
+    throw new ConfigError(
+      `${who}, and PostgreSQL server ${server.version} does not know that setting: the restore would fail on its first statement`,
+      {
+        hint:
+          archiveMajor >= TRANSACTION_TIMEOUT_MAJOR
+            ? `restore it into a PostgreSQL ${TRANSACTION_TIMEOUT_MAJOR} or newer server; back up a PostgreSQL ${server.major} server with the ${server.major} client (apt-get install postgresql-client-${server.major}) so that its backups restore into it`
+            : `install the PostgreSQL ${Math.max(archiveMajor, server.major)} client (Debian: apt-get install postgresql-client-${Math.max(archiveMajor, server.major)}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
+      },
+    );
+  }
+  return chosen;
 }
 
 /** The major version a client program's version line names: `pg_dump (PostgreSQL) 15.18 …` → 15. */
@@ -85,12 +165,4 @@ export function majorOf(version: string | undefined): number | undefined {
   // A bare `15.4` (a hand-written manifest) counts too: the first number is the major.
   const match = /\(PostgreSQL\)\s+(\d+)/.exec(version ?? '') ?? /^\s*(\d+)(?:\.\d+)*\s*$/.exec(version ?? '');
   return match ? Number(match[1]) : undefined;
-}
-
-/**
- * Picks a pg_restore that can read an archive written by `dumpedBy` (a pg_dump version line):
- * its major must be at least the pg_dump's. Unknown: any pg_restore is tried.
- */
-export function choosePgRestore(tools: readonly PgTool[], dumpedBy: string | undefined): PgTool {
-  return choosePgTool(tools, majorOf(dumpedBy) ?? 0, dumpedBy ?? 'unknown', 'pg_restore');
 }

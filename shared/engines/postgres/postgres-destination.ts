@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { compareRowCounts } from '../compare-row-counts.js';
-import { choosePgRestore, findPgTools, majorOf, type PgTool } from './find-pg-tools.js';
+import { choosePgRestore, findPgTools, type PgTool } from './find-pg-tools.js';
 import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
@@ -175,7 +175,7 @@ export class PostgresDestination implements Destination {
       await admin.query('commit');
       created = false;
       if (like) await admin.query(`drop database if exists ${quoteIdent(old)} with (force)`).catch(() => {});
-      return { ...outcome, warnings: [...outcome.warnings, ...warnings] };
+      return { ...outcome, warnings: [...outcome.warnings, ...warnings], client: clientUsed(tool, backup.format) };
     } catch (error) {
       // Bounded: a server that stopped answering must not hold a restore that has failed.
       await settleWithin(
@@ -199,20 +199,23 @@ export class PostgresDestination implements Destination {
     }
   }
 
-  /** Picks a pg_restore that can read the archive: its major at least that of the pg_dump that wrote it. */
+  /**
+   * Picks the client that can read the archive and suits this server (`choosePgRestore`): for a
+   * custom archive the pg_restore, for a plain script the psql beside the chosen program.
+   */
   private async restoreTool(backup: FetchedBackup, manifest: Manifest | undefined): Promise<PgTool> {
-    const tools = await findPgTools('pg_restore', this.settings);
+    const [tools, server] = await Promise.all([
+      findPgTools('pg_restore', this.settings),
+      this.withAdmin(async (admin) => {
+        const { rows } = await admin.query<{ num: string; version: string }>(
+          "select current_setting('server_version_num') as num, current_setting('server_version') as version",
+        );
+        const row = rows[0] as { num: string; version: string };
+        return { major: Math.floor(Number(row.num) / 10000), version: row.version };
+      }),
+    ]);
     const dumpedBy = manifest?.engine_version.pg_dump ?? (await archiveVersion(tools[0], backup));
-    const major = majorOf(dumpedBy) ?? 0;
-    try {
-      return choosePgRestore(tools, dumpedBy);
-    } catch (error) {
-      const newest = tools[0] ? `the newest pg_restore here is ${tools[0].version}` : 'no pg_restore was found';
-      throw new ConfigError(`this backup was written by ${dumpedBy}; ${newest}, which cannot read it`, {
-        hint: `install the PostgreSQL ${major} client (Debian: apt-get install postgresql-client-${major}) or set DBBACKUP_PG_BIN_DIR`,
-        cause: error,
-      });
-    }
+    return choosePgRestore(tools, dumpedBy, { server, format: backup.format });
   }
 
   /**
@@ -657,4 +660,10 @@ async function archiveVersion(tool: PgTool | undefined, backup: FetchedBackup): 
   const list = await runCommand(tool.path, ['-l', backup.file]);
   const match = /Dumped by pg_dump version (\S+)/.exec(list.stdout);
   return match ? `pg_dump (PostgreSQL) ${match[1]}` : undefined;
+}
+
+/** The client program that restored, as the result and the output name it. */
+function clientUsed(tool: PgTool, format: string): string {
+  if (format === 'custom') return `${tool.version} (${tool.path})`;
+  return `psql ${tool.major} (${join(dirname(tool.path), 'psql')})`;
 }

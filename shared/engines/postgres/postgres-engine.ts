@@ -4,7 +4,7 @@ import { ConfigError, DumpError } from '../../errors.js';
 import { spawnReadable, summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { redactText } from '../../redact.js';
 import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
-import { choosePgTool, findPgTools, type PgTool } from './find-pg-tools.js';
+import { choosePgDump, findPgTools, type PgTool } from './find-pg-tools.js';
 import { closeClient, connectPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
@@ -88,7 +88,7 @@ export class PostgresEngine implements Engine {
           hint: 'install the PostgreSQL client (Debian: apt-get install postgresql-client) or set DBBACKUP_PG_BIN_DIR',
         });
       }
-      const pgDump = choosePgTool(tools, Math.floor(Number(server.num) / 10000), server.version, 'pg_dump');
+      const pgDump = choosePgDump(tools, Math.floor(Number(server.num) / 10000), server.version);
       const { rows: lock } = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtext($1)) as ok', [
         `dbbackup backup ${database}`,
       ]);
