@@ -31,6 +31,11 @@ export interface PostgresClusterOptions {
    * @default none
    */
   readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * The directory holding `initdb` and `postgres` (the version matrix's other majors).
+   * @default the newest in /usr/lib/postgresql/N/bin, else PATH
+   */
+  readonly binDir?: string;
 }
 
 /**
@@ -39,7 +44,7 @@ export interface PostgresClusterOptions {
  * user, since initdb refuses root. Fails with the package to install when binaries are missing.
  */
 export async function startPostgresCluster(options: PostgresClusterOptions = {}): Promise<PostgresCluster> {
-  const binDir = await findServerBinDir();
+  const binDir = options.binDir ?? (await findServerBinDir());
   const owner = process.getuid?.() === 0 ? systemUser('postgres') : undefined;
   const dir = await fs.mkdtemp(join(tmpdir(), 'dbbackup-test-pg-'));
   const data = join(dir, 'data');
