@@ -372,7 +372,25 @@ async function main(): Promise<number> {
             if (kept[0]?.n !== '2' || leftovers[0]?.n !== '0')
               throw new Error('the destination changed or a temporary database was left');
             if ((await stored()) !== before) throw new Error('the refused restore wrote to the target (a safety backup?)');
-            return 'refused before anything was created; destination unchanged';
+            // A plain script carries pg_dump 17's SET itself: refused alike, whichever psql would run it.
+            const plainTarget = join(work, `plain-${major}`);
+            const dumped = await cli(
+              ['backup', '--source', backup.source, '--target', plainTarget, '--format', 'plain'],
+              allClients,
+            );
+            check(dumped.code === 0, `plain backup exited ${dumped.code}`, dumped);
+            const plainBefore = (await run('find', [plainTarget, '-type', 'f'])).stdout;
+            const plain = await cli(['restore', '--target', plainTarget, '--latest', '--to', to, '--confirm', name], allClients);
+            check(
+              plain.code === 2 && /script was written by pg_dump \(PostgreSQL\) 17\./.test(plain.stderr),
+              `the plain restore is refused with exit 2 naming pg_dump 17 (got ${plain.code})`,
+              plain,
+            );
+            if ((await run('find', [plainTarget, '-type', 'f'])).stdout !== plainBefore)
+              throw new Error('the refused plain restore wrote to the target (a safety backup?)');
+            if ((await query<{ n: string }>(to, 'select count(*)::text as n from kept'))[0]?.n !== '2')
+              throw new Error('the refused plain restore changed the destination');
+            return 'custom and plain refused before anything was created; destination unchanged';
           },
         );
         continue;
@@ -428,8 +446,9 @@ async function main(): Promise<number> {
 
     // A server newer than every client offered: refused before any dump, naming both versions.
     {
-      const offeredHere = [15, 17].filter((m) => clientDirs.has(m));
-      const why = missing([18], [15, 17]);
+      // Clients 15 and 17 where both can run; without Docker the native 15 alone makes the same point.
+      const offeredHere = [17, 15].filter((m) => clientDirs.has(m));
+      const why = missing([18], []) ?? (offeredHere.length === 0 ? missing([], [15, 17]) : undefined);
       if (why) skip('18', '15,17', 'client too old: refused', why);
       else
         await record('18', offeredHere.join(','), 'client too old: refused', async () => {
@@ -442,8 +461,9 @@ async function main(): Promise<number> {
           );
           check(out.code === 2, `the backup is refused with exit 2 (got ${out.code})`, out);
           check(
-            /server 18\.\S+: pg_dump must be version 18 or newer; found 17 \(.+\), 15 /.test(out.stderr) &&
-              /postgresql-client-18/.test(out.stderr),
+            new RegExp(
+              `server 18\\.\\S+: pg_dump must be version 18 or newer; found ${offeredHere.join(' \\(.+\\), ')} \\(`,
+            ).test(out.stderr) && /postgresql-client-18/.test(out.stderr),
             'the refusal names the server version, the clients found and the fix',
             out,
           );

@@ -91,8 +91,9 @@ export class PostgresDestination implements Destination {
 
   async preflight(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void> {
     if (backup.format === 'plain') await checkScriptOnce(backup);
-    if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
+    // Whatever the format: a client refused for this server must stop the restore before the safety backup.
     const tool = await this.restoreTool(backup, manifest);
+    if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
     const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup.file, admin));
     if (plan.missing.length > 0) throw missingRolesError(plan.missing);
   }
