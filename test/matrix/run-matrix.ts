@@ -282,7 +282,9 @@ async function main(): Promise<number> {
     const backups = new Map<number, { target: string; source: string; client: number }>();
     for (const major of [13, 14, 16, 17, 18]) {
       const expected = dumpClient(major);
-      const why = missing([major], expected === undefined ? [major] : [expected]);
+      const why =
+        missing([major], expected === undefined ? [] : [expected]) ??
+        (expected === undefined ? `no client ${major} or newer (${[...clientWhy.values()].join('; ')})` : undefined);
       if (why || expected === undefined) {
         skip(String(major), String(expected ?? major), 'backup', why ?? 'no client fits');
         continue;
