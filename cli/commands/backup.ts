@@ -88,7 +88,6 @@ export async function backupWithProgress(flags: BackupFlags): Promise<Manifest> 
   }
 }
 
-/** `backup completed: <location> (1.2 MB from 4.5 MB, gzip, 3.1 s, sha256 ab12cd34…)` */
 /**
  * The versions the manifest records, so the user sees which client dumped which server
  * (PostgreSQL: `written by pg_dump (PostgreSQL) 16.4 from server 16.4`).
@@ -100,6 +99,7 @@ function clientLines(m: Manifest): string[] {
   return [`written by ${by.join(', ')}${server ? ` from server ${server}` : ''}`];
 }
 
+/** `backup completed: <location> (1.2 MB from 4.5 MB, gzip, 3.1 s, sha256 ab12cd34…)` */
 export function summaryLine(m: Manifest): string {
   const ratio = m.size_bytes > 0 ? ` from ${formatBytes(m.source_size_bytes)}` : '';
   return `backup completed: ${m.location} (${formatBytes(m.size_bytes)}${ratio}, ${m.compression}, ${formatDuration(m.duration_ms)}, sha256 ${m.hash.slice(0, 12)}…)`;

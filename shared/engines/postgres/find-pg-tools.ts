@@ -73,8 +73,9 @@ async function probeTool(path: string, preferred: boolean): Promise<PgTool | und
 export const TRANSACTION_TIMEOUT_MAJOR = 17;
 
 /**
- * Orders the fitting tools by the major rule: those of major `best` first, then the oldest. Tools from DBBACKUP_PG_BIN_DIR (`preferred`) come before all others whenever one of them
- * passes `fits`: a directory the operator named is their choice, and the rule picks within it.
+ * Orders the fitting tools by the major rule: those of major `best` first, then the oldest. When a
+ * tool from DBBACKUP_PG_BIN_DIR (`preferred`) fits, only those are ranked: a directory the operator
+ * named is their choice, and the rule picks within it.
  */
 function byMajorRule(tools: readonly PgTool[], fits: (t: PgTool) => boolean, best: number): PgTool[] {
   const fitting = tools.filter(fits);
