@@ -105,7 +105,7 @@ function planText(plan: RestorePlan): string[] {
     : `creates ${d.noun} "${d.name}" at ${d.description}`;
   return [
     `backup:      ${b.location}`,
-    `             ${taken}, ${formatBytes(b.sizeBytes)}, ${b.verified ? 'size and SHA-256 match its manifest' : 'NOT VERIFIED (no manifest)'}`,
+    `             ${taken}, ${formatBytes(b.sizeBytes)}, ${b.verified ? 'its size matches its manifest, its SHA-256 is checked as it restores, before anything is replaced' : 'NOT VERIFIED (no manifest)'}`,
     `restore:     ${replaced}`,
   ];
 }
