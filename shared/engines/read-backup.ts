@@ -22,11 +22,7 @@ export async function readWholeBackup<T>(
   } catch (error) {
     opened.archive.destroy();
     if (signal?.aborted) throw signal.reason;
-    if (error instanceof IntegrityError) throw error;
-    const corrupt = await backup.corruption(signal);
-    if (corrupt) throw corrupt;
-    if (isCorruptData(error)) throw new IntegrityError(`the backup cannot be decompressed (${(error as Error).message})`);
-    throw error;
+    throw await judged(backup, signal, error);
   }
   // Whatever `consume` made of the archive, it stands only if the archive was the backup's.
   await opened.verdict;
@@ -47,7 +43,23 @@ export async function readBackupHead<T>(
   try {
     const result = await consume(opened.archive);
     return { result, storedBytes: opened.storedRead() };
+  } catch (error) {
+    opened.archive.destroy();
+    if (signal?.aborted) throw signal.reason;
+    throw await judged(backup, signal, error);
   } finally {
     opened.archive.destroy();
   }
+}
+
+/**
+ * The error a failed reader of `backup` ends with: the stored bytes' own IntegrityError when they
+ * do not match the manifest (read again whole to know), else the reader's.
+ */
+export async function judged(backup: FetchedBackup, signal: AbortSignal | undefined, error: unknown): Promise<unknown> {
+  if (error instanceof IntegrityError) return error;
+  const corrupt = await backup.corruption(signal);
+  if (corrupt) return corrupt;
+  if (isCorruptData(error)) return new IntegrityError(`the backup cannot be decompressed (${(error as Error).message})`);
+  return error;
 }

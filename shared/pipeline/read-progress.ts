@@ -34,3 +34,25 @@ export function reportReadProgress(
     report();
   };
 }
+
+/** A read's progress as log fields: bytes, rate and the seconds left at that rate (when the total is known). */
+export function readProgressFields(p: ReadProgress): Record<string, number | undefined> {
+  const rate = p.elapsedMs > 0 ? (p.storedBytes / p.elapsedMs) * 1000 : undefined;
+  return {
+    storedBytes: p.storedBytes,
+    totalStoredBytes: p.totalStoredBytes,
+    archiveBytes: p.archiveBytes,
+    bytesPerSecond: rate === undefined ? undefined : Math.round(rate),
+    etaSeconds: p.totalStoredBytes && rate ? Math.round((p.totalStoredBytes - p.storedBytes) / rate) : undefined,
+  };
+}
+
+/** `report`, passed on at most once per `ms` (the first call passes). */
+export function throttled<T>(ms: number, report: (value: T) => void): (value: T) => void {
+  let last = -Infinity;
+  return (value) => {
+    if (Date.now() - last < ms) return;
+    last = Date.now();
+    report(value);
+  };
+}

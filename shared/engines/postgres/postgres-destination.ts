@@ -11,7 +11,7 @@ import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 import { checkedScript, checkPlainScript, withoutLines } from './plain-script-check.js';
-import { readBackupHead, readWholeBackup } from '../read-backup.js';
+import { judged, readBackupHead, readWholeBackup } from '../read-backup.js';
 import { rolesReferenced, withoutRoles } from './role-references.js';
 import { CancelledError, ConfigError, IntegrityError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
@@ -523,6 +523,11 @@ async function pgRestoreHead(
         });
       }),
   );
+  // pg_restore cannot read it: corrupt stored bytes are what the user must hear of.
+  if (result.code !== 0) {
+    const error = await judged(backup, signal, new ClientFailed(result));
+    if (!(error instanceof ClientFailed)) throw error;
+  }
   return result;
 }
 
