@@ -293,12 +293,21 @@ export class PostgresDestination implements Destination {
 
   /** The archive's entries that name roles (grantees, grantors, default privileges, policies), and those this server lacks. */
   private async rolePlan(tool: PgTool, backup: FetchedBackup, admin: pg.Client, signal?: AbortSignal): Promise<RolePlan> {
-    // Both from the archive's head (its TOC holds these entries' SQL): two partial reads, no data.
+    const read = archiveRoles.get(backup) ?? (await this.readArchiveRoles(tool, backup, signal));
+    archiveRoles.set(backup, read);
+    // Asked again each time: roles may have been created or dropped since the preflight.
+    const { rows } = await admin.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [read.roles]);
+    const present = new Set(rows.map((r) => r.rolname));
+    return { toc: read.toc, sql: read.sql, missing: read.roles.filter((r) => !present.has(r)) };
+  }
+
+  /** The archive's TOC, its role entries' SQL and the roles named there: from the archive's head, no data read. */
+  private async readArchiveRoles(tool: PgTool, backup: FetchedBackup, signal?: AbortSignal): Promise<ArchiveRoles> {
     const env = this.settings.env;
     const list = await pgRestoreHead(tool.path, ['-l'], backup, env, signal);
     if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
     const entries = list.stdout.split('\n').filter((line) => ROLE_ENTRY.test(line));
-    if (entries.length === 0) return { toc: list.stdout, sql: '', missing: [] };
+    if (entries.length === 0) return { toc: list.stdout, sql: '', roles: [] };
     const listFile = join(backup.scratchDir, 'role-entries.list');
     let sql: Awaited<ReturnType<typeof runCommand>>;
     try {
@@ -308,10 +317,7 @@ export class PostgresDestination implements Destination {
       await fs.rm(listFile, { force: true });
     }
     if (sql.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(sql.stderr)}`);
-    const roles = rolesReferenced(sql.stdout);
-    const { rows } = await admin.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [roles]);
-    const present = new Set(rows.map((r) => r.rolname));
-    return { toc: list.stdout, sql: sql.stdout, missing: roles.filter((r) => !present.has(r)) };
+    return { toc: list.stdout, sql: sql.stdout, roles: rolesReferenced(sql.stdout) };
   }
 
   private async connectAdmin(): Promise<pg.Client> {
@@ -335,6 +341,14 @@ export class PostgresDestination implements Destination {
     }
   }
 }
+
+/** What the archive's head says about roles, read once per backup (preflight, then restore): each read costs a download's start. */
+interface ArchiveRoles {
+  readonly toc: string;
+  readonly sql: string;
+  readonly roles: readonly string[];
+}
+const archiveRoles = new WeakMap<FetchedBackup, ArchiveRoles>();
 
 /** The scripts already checked whole (preflight, then restore, see the same backup), with their `\restrict` lines. */
 const checkedScripts = new WeakMap<FetchedBackup, readonly number[]>();
