@@ -7,6 +7,9 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import { runRestore } from '../../shared/restore/run-restore.js';
 import { verifyBackup } from '../../shared/verify/verify-backup.js';
 import { listBackups } from '../../shared/catalog/list-backups.js';
+import { locateBackup } from '../../shared/catalog/locate-backup.js';
+import { fetchBackup } from '../../shared/catalog/fetch-backup.js';
+import { openDestination } from '../../shared/engines/registry.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import { CancelledError } from '../../shared/errors.js';
 import type { ReadProgress } from '../../shared/pipeline/read-progress.js';
@@ -236,6 +239,45 @@ describe('restore in one streaming pass', () => {
       { ...verified.at(-1), elapsedMs: 0 },
       { phase: 'verifying', storedBytes: size, totalStoredBytes: size, archiveBytes: last.archiveBytes, elapsedMs: 0 },
     );
+  });
+
+  test('the missing-roles check before the prompt reads only the archive head, not the backup', async () => {
+    const big = await loadChinook();
+    created.push(big);
+    const role = `gone_${big}`;
+    await sql(big, `create role ${role}`);
+    await sql(
+      big,
+      `create table filler as select g, md5(g::text) || md5((g * 7)::text) as t from generate_series(1, 200000) g;
+       grant select on filler to ${role}`,
+    );
+    const dir = await tempDir('stream-head');
+    const manifest = await runBackup({ source: pgUrl(big), target: dir });
+    await sql(big, `revoke select on filler from ${role}; drop role ${role}`);
+    const settings = readSettings(process.env);
+    const located = await locateBackup({ path: manifest.location }, { settings });
+    let read = 0;
+    // Counts what is downloaded: the real target's streams, observed.
+    const counted = Object.assign(Object.create(located.target) as typeof located.target, {
+      get: async (key: string) => {
+        const body = await located.target.get(key);
+        body.on('data', (chunk: Buffer) => (read += chunk.length));
+        return body;
+      },
+    });
+    const fetched = await fetchBackup({ ...located, target: counted }, settings);
+    try {
+      const destination = await openDestination(pgUrl(big), settings);
+      await assert.rejects(
+        destination.preflight?.(fetched, located.manifest, { settings }) ?? Promise.resolve(),
+        (error: Error) => error.message.includes(`"${role}"`),
+      );
+    } finally {
+      await fetched.cleanup();
+    }
+    assert.ok(manifest.size_bytes > 4 << 20, `a backup of ${manifest.size_bytes} bytes`);
+    assert.ok(read < manifest.size_bytes / 4, `read ${read} of ${manifest.size_bytes} stored bytes`);
+    console.log(`the missing-roles check read ${read} of ${manifest.size_bytes} stored bytes (two partial reads)`);
   });
 
   test('the progress line shows the share read, the rate and the time left', () => {
