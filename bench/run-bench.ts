@@ -1,11 +1,17 @@
 /**
- * `npm run bench [-- --size-mb 1000 --sqlite-mb 300 --skip-sqlite --skip-postgres]`
+ * `npm run bench [-- --size-mb 1000 --sqlite-mb 300 --skip-sqlite --skip-postgres --only-restore]`
  *
  * Measures dbbackup against baselines taken in the same run, on a PostgreSQL database of
  * realistic, not trivially compressible data (mixed JSON and random text), and on a SQLite
  * database with and without a concurrent writer. Prints wall time, throughput, stored size
  * and the dbbackup process's peak RSS, with ratios to the floor (`pg_dump -Fc -Z0 > /dev/null`)
  * and to the hand-written pipeline (`pg_dump -Fc | gzip | sha256sum`).
+ *
+ * The restore case measures `dbbackup restore` from a directory target (one streaming pass: read,
+ * SHA-256, gunzip, pg_restore into a new database, row counts, swap) against the floor of
+ * `pg_restore --single-transaction` of the same custom dump from a local file into a new database,
+ * and the restore's peak RSS for the database and its quarter (flat memory). `--only-restore` runs
+ * only that case (with `--size-mb` to choose the database's size).
  *
  * Every run is repeated (--repeat, default 3) and the median wall time is reported; peak RSS is
  * the largest seen. s3rver runs inside this process and takes CPU from the same 2 cores, so S3 rows are a
@@ -31,6 +37,7 @@ const { values: args } = parseArgs({
     'skip-sqlite': { type: 'boolean', default: false },
     'skip-postgres': { type: 'boolean', default: false },
     repeat: { type: 'string', default: '3' },
+    'only-restore': { type: 'boolean', default: false },
   },
 });
 const repeat = Math.max(1, Number(args.repeat));
@@ -179,6 +186,10 @@ async function postgresBench(): Promise<void> {
     const pgDump = join(cluster.binDir, 'pg_dump');
     const pgEnv = { ...env, PGPASSWORD: cluster.password };
     const noPw = (db: string) => url(db).replace(`:${cluster.password}@`, '@');
+    if (args['only-restore']) {
+      await restoreBench({ cluster, env, pgEnv, url, noPw, work, dbBytes, quarterBytes });
+      return;
+    }
 
     const sh = (name: string, script: string) => measure(name, 'bash', ['-o', 'pipefail', '-c', script], pgEnv);
     const floor = await sh('floor: pg_dump -Fc -Z0 > /dev/null', `'${pgDump}' -Fc -Z0 -d '${noPw('bench')}' > /dev/null`);
@@ -224,9 +235,115 @@ async function postgresBench(): Promise<void> {
       `\nPeak RSS as the database grows: ${(quarterBytes / 1e6).toFixed(0)} MB → ${quarter.peakRssMb?.toFixed(0)} MB RSS; ` +
         `${(dbBytes / 1e6).toFixed(0)} MB → ${full?.peakRssMb?.toFixed(0)} MB RSS (×${((full?.peakRssMb ?? 0) / (quarter.peakRssMb ?? 1)).toFixed(2)} for ×${(dbBytes / quarterBytes).toFixed(1)} data)`,
     );
+    await restoreBench({ cluster, env, pgEnv, url, noPw, work, dbBytes, quarterBytes });
   } finally {
     await Promise.all([cluster.stop(), s3.stop()]);
     await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The target a restore's time is held to: this many times the bare pg_restore --single-transaction. */
+const RESTORE_TARGET_RATIO = 1.2;
+
+/**
+ * `dbbackup restore` from a directory target into a new database against `pg_restore
+ * --single-transaction` of the same custom dump, decompressed into a local file, into a new
+ * database: both in this run, each repeated, medians compared. Then the restore's peak RSS for the
+ * database and for its quarter.
+ */
+async function restoreBench(setup: {
+  cluster: Awaited<ReturnType<typeof startPostgresCluster>>;
+  env: NodeJS.ProcessEnv;
+  pgEnv: NodeJS.ProcessEnv;
+  url: (db: string) => string;
+  noPw: (db: string) => string;
+  work: string;
+  dbBytes: number;
+  quarterBytes: number;
+}): Promise<void> {
+  const { cluster, env, pgEnv, url, noPw, work, dbBytes, quarterBytes } = setup;
+  const backupOf = async (db: string) => {
+    const out = await measureOnce(
+      `backup ${db}`,
+      process.execPath,
+      [cliPath, 'backup', '--source', url(db), '--target', join(work, `restore-from-${db}`), '--json'],
+      env,
+    );
+    return JSON.parse(out.stdout) as { location: string; size_bytes: number };
+  };
+  const full = await backupOf('bench');
+  const quarter = await backupOf('bench_quarter');
+  const dumpFile = join(work, 'bench.dump');
+  await measureOnce('decompress', 'bash', ['-o', 'pipefail', '-c', `gzip -dc '${full.location}' > '${dumpFile}'`], env);
+  const dumpBytes = (await fs.stat(dumpFile)).size;
+
+  const pgRestore = join(cluster.binDir, 'pg_restore');
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  let n = 0;
+  const drop = (name: string) => admin.query(`drop database if exists ${name} with (force)`);
+  const median = (runs: Measurement[]) =>
+    [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)] as Measurement;
+  try {
+    const floorRuns: Measurement[] = [];
+    const restoreRuns: Measurement[] = [];
+    for (let i = 0; i < repeat; i++) {
+      // Alternated, so that a busy moment of the machine falls on both alike.
+      // Creating the new database is counted on both sides: dbbackup's restore creates its own.
+      const bare = `restored_${n++}`;
+      floorRuns.push(
+        await measureOnce(
+          'floor: create database; pg_restore --single-transaction (local file)',
+          'bash',
+          [
+            '-o',
+            'pipefail',
+            '-c',
+            `'${join(cluster.binDir, 'psql')}' -q -X -d '${noPw('postgres')}' -c 'create database ${bare}' && ` +
+              `'${pgRestore}' --single-transaction --exit-on-error --no-owner -d '${noPw(bare)}' '${dumpFile}'`,
+          ],
+          pgEnv,
+        ),
+      );
+      await drop(bare);
+      // Into a database that does not exist yet: the new one is created, filled, counted, renamed.
+      const into = `restored_${n++}`;
+      restoreRuns.push(
+        await measureOnce(
+          'dbbackup restore ← directory',
+          process.execPath,
+          [cliPath, 'restore', '--path', full.location, '--to', url(into), '--confirm', into, '--no-safety-backup'],
+          env,
+          true,
+        ),
+      );
+      await drop(into);
+    }
+    const floor = median(floorRuns);
+    const restore = { ...median(restoreRuns), peakRssMb: Math.max(...restoreRuns.map((r) => r.peakRssMb ?? 0)) };
+    const into = `restored_${n++}`;
+    const small = await measureOnce(
+      'dbbackup restore ← directory, 1/4 size',
+      process.execPath,
+      [cliPath, 'restore', '--path', quarter.location, '--to', url(into), '--confirm', into, '--no-safety-backup'],
+      env,
+      true,
+    );
+    await drop(into);
+    console.log(
+      `\nPostgreSQL restore: database ${(dbBytes / 1e6).toFixed(0)} MB on disk, custom dump ${(dumpBytes / 1e6).toFixed(0)} MB, stored (gzip) ${(full.size_bytes / 1e6).toFixed(0)} MB`,
+    );
+    table([floor, restore], floor, undefined, dumpBytes);
+    const ratio = restore.seconds / floor.seconds;
+    console.log(
+      `restore ÷ bare pg_restore --single-transaction: ${ratio.toFixed(2)} (target ≤ ${RESTORE_TARGET_RATIO}: ${ratio <= RESTORE_TARGET_RATIO ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `Restore peak RSS as the database grows: ${(quarterBytes / 1e6).toFixed(0)} MB → ${small.peakRssMb?.toFixed(0)} MB RSS; ` +
+        `${(dbBytes / 1e6).toFixed(0)} MB → ${restore.peakRssMb?.toFixed(0)} MB RSS`,
+    );
+  } finally {
+    await admin.end();
   }
 }
 

@@ -4,9 +4,13 @@ import { secretsManagerCredentials } from '../shared/deployment/fetch-credential
 import { loggableRestoreEvent, runFunctionRestore } from '../shared/deployment/run-function-restore.js';
 import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
+import { readProgressFields, throttled } from '../shared/pipeline/read-progress.js';
 import { bucket, config, logger, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
+
+/** How often a restore logs its progress: a long restore is seen to move, without a log line per chunk. */
+const PROGRESS_LOG_MS = 15_000;
 
 /**
  * Restores a backup, invoked by hand: `{ "database": "school", "latest": true, "confirm": "school" }`.
@@ -22,6 +26,7 @@ export const handler: Handler<unknown, RestoreResult> = async (event, context) =
       credentials,
       settings,
       onPhase: (phase) => logger.info(phase),
+      onProgress: throttled(PROGRESS_LOG_MS, (p) => logger.info('restore progress', readProgressFields(p))),
       // Stop before Lambda's time limit, all or nothing as ever, with time left to say so.
       deadline: {
         at: Date.now() + context.getRemainingTimeInMillis() - FUNCTION_TIME_MARGIN_MS,

@@ -4,6 +4,7 @@ import { MISSING_ROLES_CHOICES, type MissingRolesChoice } from '../../shared/eng
 import { type RestorePlan, type RestoreResult, runRestore } from '../../shared/restore/run-restore.js';
 import { formatAge, formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
+import { ProgressLine } from '../progress-line.js';
 import { printable, writeJson, writeLines } from '../printable.js';
 import { settings } from '../cli-settings.js';
 import { stopOnSignal, TIMEOUT_HELP, timeoutOption } from '../stop-on-signal.js';
@@ -61,6 +62,7 @@ export function registerRestore(program: Command): void {
           if (!flags.json || tty) writeLines(process.stderr, ...lines);
         };
         const stop = stopOnSignal(flags.timeout);
+        const progress = new ProgressLine();
         const result = await runRestore(
           {
             target: flags.target,
@@ -79,14 +81,24 @@ export function registerRestore(program: Command): void {
             s3Checksums: flags.s3Checksums,
           },
           {
-            onPhase: (phase) => (tty ? say(`… ${phase}`) : undefined),
+            onPhase: (phase) => {
+              progress.clear();
+              if (tty) say(`… ${phase}`);
+            },
+            onProgress: (p) => progress.update(p),
             settings,
-            onPlan: (plan) => say(...planText(plan)),
+            onPlan: (plan) => {
+              progress.clear();
+              say(...planText(plan));
+            },
             ask: tty && !flags.confirm ? (plan) => prompt(plan) : undefined,
             signal: stop.signal,
             deadline: stop.deadline,
           },
-        ).finally(() => stop.dispose());
+        ).finally(() => {
+          progress.clear();
+          stop.dispose();
+        });
         if (flags.json) writeJson(process.stdout, result);
         else writeLines(process.stdout, ...summary(result));
         return 0;
@@ -105,7 +117,7 @@ function planText(plan: RestorePlan): string[] {
     : `creates ${d.noun} "${d.name}" at ${d.description}`;
   return [
     `backup:      ${b.location}`,
-    `             ${taken}, ${formatBytes(b.sizeBytes)}, ${b.verified ? 'size and SHA-256 match its manifest' : 'NOT VERIFIED (no manifest)'}`,
+    `             ${taken}, ${formatBytes(b.sizeBytes)}, ${b.verified ? 'its size matches its manifest, its SHA-256 is checked as it restores, before anything is replaced' : 'NOT VERIFIED (no manifest)'}`,
     `restore:     ${replaced}`,
   ];
 }

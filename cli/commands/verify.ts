@@ -11,6 +11,7 @@ import {
 import { unreadableManifestResult, verifyBackup } from '../../shared/verify/verify-backup.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { action } from '../action.js';
+import { ProgressLine } from '../progress-line.js';
 import { writeJson, writeLines } from '../printable.js';
 import { openTargetFromFlags, type TargetFlags, targetOptions } from '../target-flags.js';
 import { settings } from '../cli-settings.js';
@@ -73,12 +74,16 @@ async function verifyChosen(flags: VerifyFlags, stop: RunStop): Promise<number> 
   if (!flags.json) for (const r of results) writeLines(process.stdout, `CORRUPT  ${r.backupFile}: ${r.problem}`);
   for (const backup of chosen) {
     stop.phase = `verifying ${backup.manifest.backup_file}`;
-    const verifying = verifyBackup(target, backup, settings, stop.signal);
-    const result = await stop.guard(verifying).catch(async (error: unknown) => {
-      // Stopped: the read ends too (the same signal), and removes its temp file first.
-      await settleWithin(verifying);
-      throw error;
-    });
+    const progress = new ProgressLine();
+    const verifying = verifyBackup(target, backup, settings, stop.signal, (p) => progress.update(p));
+    const result = await stop
+      .guard(verifying)
+      .catch(async (error: unknown) => {
+        // Stopped: the read ends too (the same signal), and removes its temp file first.
+        await settleWithin(verifying);
+        throw error;
+      })
+      .finally(() => progress.clear());
     results.push(result);
     if (!flags.json) {
       const what = `${backup.manifest.backup_file} (${formatBytes(backup.manifest.size_bytes)})`;

@@ -21,7 +21,10 @@ export interface BackupFunctionsProps {
   readonly code: (handler: string) => lambda.DockerImageCode;
   /** Memory of backup and restore functions; Lambda gives 2 vCPUs from 3,538 MB. @default 3584 */
   readonly memoryMiB?: number;
-  /** Temporary storage: backup holds a SQLite snapshot, restore the uncompressed backup. @default backup 2 GiB, restore 10 GiB */
+  /**
+   * Temporary storage: a backup (and a restore's pre-restore copy) holds a SQLite snapshot; a restore streams the
+   * backup and writes only pg_restore's small lists there. @default backup 2 GiB, restore 2 GiB
+   */
   readonly backupEphemeralGiB?: number;
   readonly restoreEphemeralGiB?: number;
 }
@@ -93,7 +96,7 @@ export class BackupFunctions extends Construct {
         code: props.code('dist/functions/restore.handler'),
         memorySize,
         timeout: Duration.minutes(15),
-        ephemeralStorageSize: Size.gibibytes(props.restoreEphemeralGiB ?? 10),
+        ephemeralStorageSize: Size.gibibytes(props.restoreEphemeralGiB ?? 2),
         environment,
         logGroup: this.logGroup(`Restore-${db.name}`),
         retryAttempts: 0,

@@ -1,3 +1,4 @@
+import type { ReadProgress } from '../pipeline/read-progress.js';
 import { z } from 'zod';
 import type { Settings } from '../settings.js';
 import type { Deadline } from '../pipeline/run-stop.js';
@@ -92,6 +93,8 @@ export interface FunctionRestoreDeps {
   readonly bucket: string;
   readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
   readonly onPhase?: (phase: string) => void;
+  /** Told the progress of the restore's one read (a few times a second: throttle before logging). */
+  readonly onProgress?: (progress: ReadProgress) => void;
   /** @default defaultSettings() */
   readonly settings?: Settings;
   /** When the restore must have ended: the function's time limit less FUNCTION_TIME_MARGIN_MS. */
@@ -134,6 +137,6 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       noSafetyBackup: event.noSafetyBackup,
       missingRoles: event.missingRoles,
     },
-    { onPhase: deps.onPhase, settings: deps.settings, deadline: deps.deadline },
+    { onPhase: deps.onPhase, onProgress: deps.onProgress, settings: deps.settings, deadline: deps.deadline },
   );
 }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Check } from './compare-row-counts.js';
 import type { Compression } from '../compression/compression.js';
 import type { Manifest } from '../manifest.js';
@@ -81,15 +82,46 @@ export interface Destination {
   restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome>;
 }
 
-/** A backup downloaded, decompressed and checked against its manifest, in a temp file. */
+/**
+ * A stored backup, read as a stream as often as needed and never copied to disk: each `open` starts
+ * a download → SHA-256 → decompressor pass. Its size was compared with the manifest when it was
+ * found; its SHA-256 is known only once a whole read has ended, so a destination must not replace
+ * anything before that read's `verdict` (see `readWholeBackup`).
+ */
 export interface FetchedBackup {
-  /** The decompressed archive (custom dump, SQL script or SQLite file). */
-  readonly file: string;
   readonly format: string;
   readonly compression: Compression;
+  /** The stored size: the manifest's, which the stored object matches. */
   readonly storedBytes: number;
-  readonly archiveBytes: number;
-  /** True when size and SHA-256 were compared with a manifest. */
+  /** True when size and SHA-256 are compared with a manifest. */
   readonly verified: boolean;
+  /** The decompressed bytes of the last whole read that matched the manifest (0 before one). */
+  readonly archiveBytes: number;
+  /** A run temp dir for small files (pg_restore's lists), never for the archive; removed by `cleanup`. */
+  readonly scratchDir: string;
+  /**
+   * Opens the decompressed archive (custom dump, SQL script or SQLite file). Read to its end, the stream
+   * ends only if the stored bytes match the manifest, else it errors with the `IntegrityError`. A reader
+   * that needs only the archive's head (its table of contents) destroys the stream: the download stops.
+   */
+  open(options?: OpenBackupOptions): OpenedBackup;
+  /** Re-reads the stored bytes whole: the `IntegrityError` they earn, if any (why a reader of them failed), else undefined. */
+  corruption(signal?: AbortSignal): Promise<Error | undefined>;
   cleanup(): Promise<void>;
+}
+
+/** How a backup is opened. */
+export interface OpenBackupOptions {
+  /** A whole read, the one that restores: it reports progress and passes the crash-test pause point. */
+  readonly whole?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** One read of a backup. */
+export interface OpenedBackup {
+  readonly archive: Readable;
+  /** Resolves once every stored byte was read and matched the manifest; rejects otherwise. Observed by `readWholeBackup`. */
+  readonly verdict: Promise<{ readonly storedBytes: number; readonly archiveBytes: number }>;
+  /** Stored bytes read so far (what a partial read cost). */
+  storedRead(): number;
 }

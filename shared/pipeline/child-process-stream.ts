@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Duplex, type Readable, Transform } from 'node:stream';
+import { tiedToThisProcess } from './run-command.js';
 
 /** How a child process ended, with the last lines it wrote to stderr. */
 export interface ChildExit {
@@ -16,6 +17,8 @@ export interface ChildStreamOptions {
   readonly describeFailure: ChildFailure;
   /** Called once, when the first output byte arrives (without consuming anything). */
   readonly onFirstOutput?: () => void;
+  /** Start it through a watchdog that stops it once this process is gone, even by SIGKILL (see `runCommand`). */
+  readonly diesWithThisProcess?: boolean;
 }
 
 /**
@@ -36,7 +39,8 @@ export function spawnReadable(command: string, args: readonly string[], options:
  * the readable side ends only then too. Any other exit errors the stream.
  */
 export function spawnDuplex(command: string, args: readonly string[], options: ChildStreamOptions): Duplex {
-  const child = spawn(command, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const [file, argv] = options.diesWithThisProcess ? tiedToThisProcess(command, args) : [command, args];
+  const child = spawn(file, argv, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
   return new ChildDuplex(child, guardOutput(child, options));
 }
 

@@ -45,10 +45,12 @@ export function runCommand(
  * it, exits with its status, and stops it once this process is gone. Linux offers no
  * parent-death signal to Node, and a run killed by SIGKILL (or out of memory) would otherwise
  * leave, say, a pg_restore holding its session and locks for as long as it runs. The command's
- * stdin is passed on explicitly: a background job's would be /dev/null. Checked once a second.
+ * stdin is passed on through another descriptor: a background job's own stdin is /dev/null
+ * (dash applies that even to `<&0`). Checked once a second.
  */
 const WATCHDOG = `parent=$1; shift
-"$@" <&0 &
+exec 3<&0
+"$@" <&3 3<&- &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
 ( while kill -0 "$parent" 2>/dev/null; do sleep 1; done; kill -TERM "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
@@ -58,7 +60,8 @@ while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
 kill "$watcher" 2>/dev/null
 exit "$status"`;
 
-function tiedToThisProcess(command: string, args: readonly string[]): [string, readonly string[]] {
+/** `command` and `args` as run through the watchdog, where there is one. */
+export function tiedToThisProcess(command: string, args: readonly string[]): [string, readonly string[]] {
   // Windows ends a job's processes its own way; there is no /bin/sh to run the watchdog.
   if (process.platform === 'win32') return [command, args];
   return ['/bin/sh', ['-c', WATCHDOG, 'dbbackup-watchdog', String(process.pid), command, ...args]];

@@ -9,6 +9,10 @@ import { LABEL_MAX_LENGTH } from '../backup/backup-options.js';
 import type { ChecksumMode } from '../targets/s3-target.js';
 import { defaultSettings, type Settings } from '../settings.js';
 import { type Deadline, RunStop, settleWithin } from '../pipeline/run-stop.js';
+import type { ReadProgress } from '../pipeline/read-progress.js';
+import { readWholeBackup } from '../engines/read-backup.js';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** What to restore, where, and how carefully. */
 export interface RestoreRequest extends BackupSelector {
@@ -71,6 +75,8 @@ export interface RestoreContext {
   /** Told the plan before confirmation, so the user sees what will be replaced. */
   readonly onPlan?: (plan: RestorePlan) => void;
   readonly onPhase?: (phase: string) => void;
+  /** Told the progress of the one pass that downloads, checks and restores the backup. */
+  readonly onProgress?: (progress: ReadProgress) => void;
   /** What the edge read from its environment. @default defaultSettings() */
   readonly settings?: Settings;
   readonly now?: () => Date;
@@ -118,9 +124,8 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
       (w) => `${located.fileName} is a ${backupEngine} backup; ${w.option('to')} is a ${destination.kind} database`,
     );
   }
-  context.onPhase?.('downloading and checking the backup');
-  stop.phase = 'downloading the backup';
-  const fetching = fetchBackup(located, settings, stop.signal);
+  stop.phase = 'checking the backup';
+  const fetching = fetchBackup(located, settings, { signal: stop.signal, onProgress: context.onProgress });
   const fetched = await stop.guard(fetching).catch(async (error: unknown) => {
     // A download that ends after the stop still has its temp file to remove.
     await settleWithin(fetching.then((f) => f.cleanup()));
@@ -141,7 +146,6 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
     const plan = planOf(located, fetched.storedBytes, fetched.verified, destination, state, context.now?.() ?? new Date());
     const base = {
       plan,
-      bytes: fetched.archiveBytes,
       checks: [] as RestoreCheck[],
       warnings: [
         ...(fetched.verified ? [] : ['the backup has no manifest: its integrity could not be verified']),
@@ -149,10 +153,16 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
       ],
     };
     if (request.dryRun) {
+      // A dry run reads the whole backup, as a restore would, to say whether it checks out.
+      context.onPhase?.('downloading and checking the backup');
+      stop.phase = 'downloading the backup';
+      await stop.guard(
+        readWholeBackup(fetched, stop.signal, (archive) => pipeline(archive, new Writable({ write: (_c, _e, cb) => cb() }))),
+      );
       context.onPlan?.(plan);
-      return { ...base, dryRun: true, restored: false, durationMs: Date.now() - started };
+      return { ...base, bytes: fetched.archiveBytes, dryRun: true, restored: false, durationMs: Date.now() - started };
     }
-    // The plan is shown when the user is asked, or once a given confirmation matches: a refusal stays one line.
+    // The plan is shown when the user is asked, or once a restore with a given confirmation is done.
     if (request.confirm === undefined && context.ask) context.onPlan?.(plan);
     stop.phase = 'waiting for confirmation';
     const typed = request.confirm ?? (context.ask ? await stop.guard(context.ask(plan)) : undefined);
@@ -166,7 +176,6 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
         hint: (w) => `give exactly the destination's name: ${w.setting('confirm', destination.name)}`,
       });
     }
-    if (request.confirm !== undefined) context.onPlan?.(plan);
 
     let safetyBackup: string | undefined;
     if (state.hasData && !request.noSafetyBackup) {
@@ -188,10 +197,14 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
 
     stop.phase = 'restoring';
     const outcome = await destination.restore(fetched, located.manifest, { ...restoreOptions, undoCopy: safetyBackup });
+    // Given the confirmation, nobody is asked: the plan is the record of what was replaced, and a
+    // restore refused on the way (a corrupt backup is found only as it is read) stays one line.
+    if (request.confirm !== undefined) context.onPlan?.(plan);
     return {
       ...base,
       dryRun: false,
       restored: true,
+      bytes: fetched.archiveBytes,
       safetyBackup,
       tables: outcome.tables,
       rows: outcome.rows,

@@ -6,6 +6,7 @@ import { IntegrityError } from '../errors.js';
 import type { ListedBackup, ManifestProblem } from '../catalog/list-backups.js';
 import { MANIFEST_SUFFIX } from '../manifest.js';
 import { Meter } from '../pipeline/meter.js';
+import { type ReadProgress, reportReadProgress } from '../pipeline/read-progress.js';
 import type { Target } from '../targets/target.js';
 import { defaultSettings, type Settings } from '../settings.js';
 
@@ -30,12 +31,14 @@ export interface VerifyResult {
  * by its engine's content check: see `EngineDefinition.checkContent`).
  * Integrity failures are returned (ok: false); anything else (network, missing pg_restore) throws,
  * as does aborting `signal` (with its reason), which stops the reading and removes any temp file.
+ * `onProgress` is told the read's progress a few times a second, as a restore's.
  */
 export async function verifyBackup(
   target: Target,
   backup: ListedBackup,
   settings: Settings = defaultSettings(),
   signal?: AbortSignal,
+  onProgress?: (progress: ReadProgress) => void,
 ): Promise<VerifyResult> {
   const started = Date.now();
   const { manifest, key } = backup;
@@ -58,10 +61,17 @@ export async function verifyBackup(
   }
 
   const meter = new Meter({ sha256: true });
+  const archive = new Meter();
   const content = await engineOf(manifest.engine).checkContent(manifest, settings);
   let contentProblem: string | undefined;
+  const stopReporting = reportReadProgress(
+    'verifying',
+    () => ({ storedBytes: meter.bytes, archiveBytes: archive.bytes }),
+    manifest.size_bytes,
+    onProgress,
+  );
   try {
-    await pipeline(await target.get(key), meter, createDecompressor(manifest.compression), content.sink, { signal });
+    await pipeline(await target.get(key), meter, createDecompressor(manifest.compression), archive, content.sink, { signal });
     await content.finish();
   } catch (error) {
     // Stopped: the reason it was stopped for, not the pipeline's "aborted".
@@ -71,6 +81,7 @@ export async function verifyBackup(
     contentProblem =
       error instanceof IntegrityError ? error.message : `the backup cannot be decompressed: ${(error as Error).message}`;
   } finally {
+    stopReporting();
     await content.cleanup();
   }
   // A content check that fails early stops the read before the end, and its complaint (pg_restore

@@ -155,7 +155,8 @@ describe('the CDK stack, from the example config', () => {
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       ImageConfig: { Command: ['dist/functions/restore.handler'] },
-      EphemeralStorage: { Size: 10240 },
+      // The restore streams the backup into pg_restore: no room for the uncompressed dump is needed.
+      EphemeralStorage: { Size: 2048 },
     });
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       MaximumRetryAttempts: 0,

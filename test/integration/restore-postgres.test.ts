@@ -128,7 +128,7 @@ describe('PostgreSQL restore', () => {
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stderr, /is corrupt: .*the destination was not touched/);
     assert.ok(result.stderr.includes(`--file ${older.backup_file}`), result.stderr);
-    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
     assert.deepEqual(await fingerprint(db), before);
   });
 

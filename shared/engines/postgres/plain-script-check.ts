@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { IntegrityError } from '../../errors.js';
 
 /** The three lines every pg_dump plain script starts with. */
@@ -352,10 +352,61 @@ function commandAt(text: string, i: number): string {
 
 /** Checks a whole script file as `PlainScriptCheck` does, streaming it; returns the lines of pg_dump's `\restrict`s. */
 export async function checkPlainScriptFile(path: string): Promise<readonly number[]> {
+  return checkPlainScript(createReadStream(path, { highWaterMark: 1 << 20 }));
+}
+
+/** Checks a whole script read from `input` (see `PlainScriptCheck`); resolves with its `\restrict` lines. */
+export async function checkPlainScript(input: Readable): Promise<readonly number[]> {
   const check = new PlainScriptCheck();
-  for await (const chunk of createReadStream(path, { encoding: 'latin1', highWaterMark: 1 << 20 })) check.push(chunk as string);
+  for await (const chunk of input) check.push((chunk as Buffer).toString('latin1'));
   check.end();
   return check.restrictLines;
+}
+
+/**
+ * Passes a script on line by line, each only once `PlainScriptCheck` has accepted it, without pg_dump's
+ * `\restrict` lines, and fails at the first line it refuses, which is not passed on. psql runs a
+ * statement only at the end of the line that completes it, and a backslash command on the line that
+ * holds it, so nothing the check would refuse ever reaches psql: what reached it before a refusal is
+ * pg_dump's and ran inside psql's one transaction, which the refusal rolls back.
+ */
+export function checkedScript(): Transform {
+  const check = new PlainScriptCheck();
+  let pending: Buffer[] = [];
+  const pass = (line: Buffer, kept: Buffer[]) => {
+    const restricts = check.restrictLines.length;
+    check.push(line.toString('latin1'));
+    if (check.restrictLines.length === restricts) kept.push(line);
+  };
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        const kept: Buffer[] = [];
+        let start = 0;
+        for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) {
+          const line = chunk.subarray(start, at + 1);
+          pass(pending.length > 0 ? Buffer.concat([...pending, line]) : line, kept);
+          pending = [];
+          start = at + 1;
+        }
+        if (start < chunk.length) pending.push(chunk.subarray(start));
+        callback(null, kept.length === 1 ? kept[0] : Buffer.concat(kept));
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+    flush(callback) {
+      try {
+        const last = Buffer.concat(pending);
+        const restricts = check.restrictLines.length;
+        if (last.length > 0) check.push(last.toString('latin1'));
+        check.end();
+        callback(null, check.restrictLines.length === restricts ? last : Buffer.alloc(0));
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
+  });
 }
 
 /** Passes a script through without the given lines (numbered from 1). */

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { createReadStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
@@ -8,9 +10,10 @@ import { choosePgRestore, findPgTools, type PgTool } from './find-pg-tools.js';
 import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
-import { checkPlainScriptFile, withoutLines } from './plain-script-check.js';
+import { checkedScript, checkPlainScript, withoutLines } from './plain-script-check.js';
+import { judged, readBackupHead, readWholeBackup } from '../read-backup.js';
 import { rolesReferenced, withoutRoles } from './role-references.js';
-import { CancelledError, ConfigError, RestoreError } from '../../errors.js';
+import { CancelledError, ConfigError, IntegrityError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
 import { RunStop, settleWithin } from '../../pipeline/run-stop.js';
@@ -90,11 +93,12 @@ export class PostgresDestination implements Destination {
   }
 
   async preflight(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void> {
-    if (backup.format === 'plain') await checkScriptOnce(backup);
+    // A whole read of the script (download, hash and check, nothing written): refused before the prompt.
+    if (backup.format === 'plain') await checkScriptOnce(backup, options.signal);
     // Whatever the format: a client refused for this server must stop the restore before the safety backup.
     const tool = await this.restoreTool(backup, manifest);
     if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
-    const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup.file, admin));
+    const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup, admin, options.signal));
     if (plan.missing.length > 0) throw missingRolesError(plan.missing);
   }
 
@@ -114,7 +118,7 @@ export class PostgresDestination implements Destination {
     stop: RunStop,
   ): Promise<RestoreOutcome> {
     // Before anything is created or connected to: a script that is not pg_dump's never reaches psql.
-    if (backup.format === 'plain') await stop.guard(checkScriptOnce(backup));
+    if (backup.format === 'plain') await stop.guard(checkScriptOnce(backup, stop.signal));
     const tool = await stop.guard(this.restoreTool(backup, manifest));
     const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
@@ -128,7 +132,7 @@ export class PostgresDestination implements Destination {
       // Two restores of one database never run at once; the lock dies with the connection if killed.
       await stop.guard(admin.query('select pg_advisory_lock(hashtext($1))', [`dbbackup restore ${this.name}`]));
       // Decided before anything is created: a refusal leaves the server exactly as it was.
-      const roles = backup.format === 'custom' ? await stop.guard(this.rolePlan(tool, backup.file, admin)) : undefined;
+      const roles = backup.format === 'custom' ? await stop.guard(this.rolePlan(tool, backup, admin, stop.signal)) : undefined;
       const missing = roles?.missing ?? [];
       if (missing.length > 0 && choice === 'refuse') throw missingRolesError(missing);
       await stop.guard(dropLeftovers(admin, this.name));
@@ -187,7 +191,13 @@ export class PostgresDestination implements Destination {
           for (const role of createdRoles) await admin.query(`drop role if exists ${quoteIdent(role)}`).catch(() => {});
         })(),
       );
-      if (error instanceof RestoreError || error instanceof ConfigError || error instanceof CancelledError) throw error;
+      if (
+        error instanceof RestoreError ||
+        error instanceof ConfigError ||
+        error instanceof CancelledError ||
+        error instanceof IntegrityError
+      )
+        throw error;
       throw new RestoreError(
         `restoring into ${this.conn.url} failed: ${redactText(postgresMessage(error), [this.conn.password])}`,
         {
@@ -215,7 +225,7 @@ export class PostgresDestination implements Destination {
         return { major: Math.floor(Number(row.num) / 10000), version: row.version };
       }),
     ]);
-    const dumpedBy = manifest?.engine_version.pg_dump ?? (await archiveVersion(tools[0], backup));
+    const dumpedBy = manifest?.engine_version.pg_dump ?? (await archiveVersion(tools[0], backup, this.settings.env));
     return choosePgRestore(tools, dumpedBy, { server, format: backup.format });
   }
 
@@ -238,20 +248,17 @@ export class PostgresDestination implements Destination {
     if (backup.format === 'custom') {
       const args = ['--exit-on-error', '--single-transaction', '--no-password', `--dbname=${url}`];
       if (!options.keepOwner) args.push('--no-owner');
-      const listFile = `${backup.file}.without-role-entries`;
+      const listFile = join(backup.scratchDir, 'without-role-entries.list');
       if (skipped) {
         // A TOC entry holds several statements for several roles: such entries are applied below, rewritten.
+        // The list keeps the archive's order: pg_restore reads stdin once, and cannot go back for an entry.
         const toc = skipped.toc.split('\n').map((line) => (ROLE_ENTRY.test(line) ? `;${line}` : line));
         await fs.writeFile(listFile, toc.join('\n'));
         args.push('-L', listFile);
       }
       try {
-        result = await runCommand(tool.path, [...args, backup.file], {
-          env,
-          timeoutMs: 0,
-          signal: options.signal,
-          diesWithThisProcess: true,
-        });
+        // The archive on stdin, as it downloads: read once, in order (hence no -j), never written to disk.
+        result = await restoreFromStream(tool.path, args, backup, env, options.signal);
       } finally {
         if (skipped) await fs.rm(listFile, { force: true });
       }
@@ -289,24 +296,32 @@ export class PostgresDestination implements Destination {
   }
 
   /** The archive's entries that name roles (grantees, grantors, default privileges, policies), and those this server lacks. */
-  private async rolePlan(tool: PgTool, file: string, admin: pg.Client): Promise<RolePlan> {
-    const list = await runCommand(tool.path, ['-l', file], { env: this.settings.env });
+  private async rolePlan(tool: PgTool, backup: FetchedBackup, admin: pg.Client, signal?: AbortSignal): Promise<RolePlan> {
+    const read = archiveRoles.get(backup) ?? (await this.readArchiveRoles(tool, backup, signal));
+    archiveRoles.set(backup, read);
+    // Asked again each time: roles may have been created or dropped since the preflight.
+    const { rows } = await admin.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [read.roles]);
+    const present = new Set(rows.map((r) => r.rolname));
+    return { toc: read.toc, sql: read.sql, missing: read.roles.filter((r) => !present.has(r)) };
+  }
+
+  /** The archive's TOC, its role entries' SQL and the roles named there: from the archive's head, no data read. */
+  private async readArchiveRoles(tool: PgTool, backup: FetchedBackup, signal?: AbortSignal): Promise<ArchiveRoles> {
+    const env = this.settings.env;
+    const list = await pgRestoreHead(tool.path, ['-l'], backup, env, signal);
     if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
     const entries = list.stdout.split('\n').filter((line) => ROLE_ENTRY.test(line));
-    if (entries.length === 0) return { toc: list.stdout, sql: '', missing: [] };
-    const listFile = `${file}.role-entries`;
+    if (entries.length === 0) return { toc: list.stdout, sql: '', roles: [] };
+    const listFile = join(backup.scratchDir, 'role-entries.list');
     let sql: Awaited<ReturnType<typeof runCommand>>;
     try {
       await fs.writeFile(listFile, `${entries.join('\n')}\n`);
-      sql = await runCommand(tool.path, ['-L', listFile, '-f', '-', file], { env: this.settings.env });
+      sql = await pgRestoreHead(tool.path, ['-L', listFile, '-f', '-'], backup, env, signal);
     } finally {
       await fs.rm(listFile, { force: true });
     }
     if (sql.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(sql.stderr)}`);
-    const roles = rolesReferenced(sql.stdout);
-    const { rows } = await admin.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [roles]);
-    const present = new Set(rows.map((r) => r.rolname));
-    return { toc: list.stdout, sql: sql.stdout, missing: roles.filter((r) => !present.has(r)) };
+    return { toc: list.stdout, sql: sql.stdout, roles: rolesReferenced(sql.stdout) };
   }
 
   private async connectAdmin(): Promise<pg.Client> {
@@ -331,14 +346,26 @@ export class PostgresDestination implements Destination {
   }
 }
 
-/** The scripts already checked (preflight, then restore, see the same download), with their `\restrict` lines. */
+/** What the archive's head says about roles, read once per backup (preflight, then restore): each read costs a download's start. */
+interface ArchiveRoles {
+  readonly toc: string;
+  readonly sql: string;
+  readonly roles: readonly string[];
+}
+const archiveRoles = new WeakMap<FetchedBackup, ArchiveRoles>();
+
+/** The scripts already checked whole (preflight, then restore, see the same backup), with their `\restrict` lines. */
 const checkedScripts = new WeakMap<FetchedBackup, readonly number[]>();
 
-/** Refuses a plain script that is not pg_dump's output before psql ever reads it (`PlainScriptCheck`). */
-async function checkScriptOnce(backup: FetchedBackup): Promise<readonly number[]> {
+/**
+ * Refuses a plain script that is not pg_dump's before psql ever reads it (`PlainScriptCheck`): one
+ * whole streaming read (download, SHA-256, check; nothing written). The restore checks it again as it
+ * streams into psql, since a second read could differ from the first.
+ */
+async function checkScriptOnce(backup: FetchedBackup, signal?: AbortSignal): Promise<readonly number[]> {
   const known = checkedScripts.get(backup);
   if (known) return known;
-  const restrictLines = await checkPlainScriptFile(backup.file);
+  const restrictLines = await readWholeBackup(backup, signal, (archive) => checkPlainScript(archive));
   checkedScripts.set(backup, restrictLines);
   return restrictLines;
 }
@@ -347,9 +374,10 @@ async function checkScriptOnce(backup: FetchedBackup): Promise<readonly number[]
 const RESTRICT_SINCE: Readonly<Record<number, number>> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
 
 /**
- * Runs a checked plain script through psql. Where psql has `\restrict`, psql itself refuses every
+ * Runs a plain script through psql as it downloads, each line checked before psql reads it (see
+ * `checkedScript`), into the new database. Where psql has `\restrict`, psql itself refuses every
  * backslash command as well (under a key the script cannot know; the script's own `\restrict` lines
- * are left out), should it ever read the script otherwise than the check did.
+ * are left out by the check), should it ever read the script otherwise than the check did.
  */
 async function runPsql(
   psql: string,
@@ -358,19 +386,48 @@ async function runPsql(
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
 ): Promise<Awaited<ReturnType<typeof runCommand>>> {
-  const restrictLines = await checkScriptOnce(backup);
-  return runRestrictedPsql(psql, args, backup.file, restrictLines, { env, signal });
+  return exitOf(
+    readWholeBackup(backup, signal, async (archive) =>
+      failOnExit(await runRestrictedPsql(psql, args, archive.pipe(checkedScript()), [], { env, signal })),
+    ),
+  );
 }
 
 /**
- * Runs `file` through psql (`args` name the database and the options), restricted to no backslash
- * command where psql can be (`\restrict`, psql 13.22, 14.19, 15.14, 16.10, 17.6 and later), leaving
- * out the script's own `restrictLines`. Exported for the test that shows psql's own refusal.
+ * A client program's failure inside `readWholeBackup`: thrown, so that the stored bytes are judged
+ * before the program's complaint is believed, and turned back into its exit by `exitOf`.
+ */
+class ClientFailed extends Error {
+  constructor(readonly result: Awaited<ReturnType<typeof runCommand>>) {
+    super(result.stderr);
+  }
+}
+
+function failOnExit(result: Awaited<ReturnType<typeof runCommand>>): Awaited<ReturnType<typeof runCommand>> {
+  if (result.code !== 0) throw new ClientFailed(result);
+  return result;
+}
+
+async function exitOf(running: Promise<Awaited<ReturnType<typeof runCommand>>>): Promise<Awaited<ReturnType<typeof runCommand>>> {
+  try {
+    return await running;
+  } catch (error) {
+    if (error instanceof ClientFailed) return error.result;
+    throw error;
+  }
+}
+
+/**
+ * Runs `script` (a file, or a stream) through psql (`args` name the database and the options),
+ * restricted to no backslash command where psql can be (`\restrict`, psql 13.22, 14.19, 15.14, 16.10,
+ * 17.6 and later), leaving out the script's own `restrictLines`. A failing `script` stream fails the
+ * run with its own error (psql is stopped before its transaction commits). Exported for the test that
+ * shows psql's own refusal.
  */
 export async function runRestrictedPsql(
   psql: string,
   args: readonly string[],
-  file: string,
+  script: string | Readable,
   restrictLines: readonly number[],
   options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal },
 ): Promise<Awaited<ReturnType<typeof runCommand>>> {
@@ -378,25 +435,118 @@ export async function runRestrictedPsql(
   const version = /(\d+)(?:\.(\d+))?/.exec((await runCommand(psql, ['--version'], { env })).stdout);
   const major = Number(version?.[1] ?? 0);
   const minor = Number(version?.[2] ?? 0);
-  if (major < 18 && !(minor >= (RESTRICT_SINCE[major] ?? Infinity))) {
-    return runCommand(psql, [...args, '-f', file], { env, timeoutMs: 0, signal, diesWithThisProcess: true });
-  }
+  const restrict = major >= 18 || minor >= (RESTRICT_SINCE[major] ?? Infinity);
+  const input = typeof script === 'string' ? createReadStream(script) : script;
+  let childFailed = false;
   let stderr = '';
-  const child = spawnDuplex(psql, [...args, '-c', `\\restrict ${randomBytes(24).toString('hex')}`, '-f', '-'], {
-    env,
-    describeFailure: ({ exit, spawnError }) => {
-      stderr = exit?.stderrTail ?? spawnError?.message ?? '';
-      return new Error(stderr);
+  const child = spawnDuplex(
+    psql,
+    [...args, ...(restrict ? ['-c', `\\restrict ${randomBytes(24).toString('hex')}`] : []), '-f', '-'],
+    {
+      env,
+      diesWithThisProcess: true,
+      describeFailure: ({ exit, spawnError }) => {
+        childFailed = true;
+        stderr = exit?.stderrTail ?? spawnError?.message ?? '';
+        return new Error(stderr);
+      },
     },
-  });
+  );
   child.resume();
   try {
-    await pipeline(createReadStream(file), withoutLines(restrictLines), child, { signal });
+    await pipeline(input, withoutLines(restrictLines), child, { signal });
     return { code: 0, stdout: '', stderr: '' };
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
+    if (!childFailed) throw error;
     return { code: 1, stdout: '', stderr: stderr || (error as Error).message };
   }
+}
+
+/**
+ * Runs pg_restore (`args` name the database and the options) on the archive as it downloads, on its
+ * stdin, to its exit; fails with the archive's own error when the read fails (a corrupt or cut
+ * download), which stops pg_restore before it commits. The destination waits for the read's verdict.
+ */
+async function restoreFromStream(
+  pgRestore: string,
+  args: readonly string[],
+  backup: FetchedBackup,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal | undefined,
+): Promise<Awaited<ReturnType<typeof runCommand>>> {
+  const reading = readWholeBackup(backup, signal, async (archive) => {
+    let childFailed = false;
+    let stderr = '';
+    const child = spawnDuplex(pgRestore, args, {
+      env,
+      diesWithThisProcess: true,
+      describeFailure: ({ exit, spawnError }) => {
+        childFailed = true;
+        stderr = exit?.stderrTail ?? spawnError?.message ?? '';
+        return new Error(stderr);
+      },
+    });
+    child.resume();
+    try {
+      await pipeline(archive, child, { signal });
+      return { code: 0, stdout: '', stderr: '' };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (!childFailed) throw error;
+      throw new ClientFailed({ code: 1, stdout: '', stderr: stderr || (error as Error).message });
+    }
+  });
+  return exitOf(reading);
+}
+
+/**
+ * Runs pg_restore on the head of the archive only (`-l`, or `-L` of entries without data): it stops
+ * reading once it has the table of contents, and so does the download. Resolves for any exit code;
+ * fails with the archive's own error should the read fail before pg_restore is done.
+ */
+async function pgRestoreHead(
+  pgRestore: string,
+  args: readonly string[],
+  backup: FetchedBackup,
+  env: NodeJS.ProcessEnv | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Awaited<ReturnType<typeof runCommand>>> {
+  const { result } = await readBackupHead(
+    backup,
+    signal,
+    (archive) =>
+      new Promise<Awaited<ReturnType<typeof runCommand>>>((resolve, reject) => {
+        const child = spawn(pgRestore, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let readError: Error | undefined;
+        child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+        child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-8192)));
+        // pg_restore closes its stdin once it has what it needs: the rest is not read.
+        child.stdin.on('error', () => {});
+        archive.on('error', (error) => {
+          readError = error;
+          child.kill('SIGTERM');
+        });
+        archive.pipe(child.stdin);
+        const abort = () => child.kill('SIGTERM');
+        signal?.addEventListener('abort', abort, { once: true });
+        child.on('error', reject);
+        child.on('close', (code) => {
+          signal?.removeEventListener('abort', abort);
+          if (signal?.aborted) reject(signal.reason);
+          else if (readError && code !== 0) reject(readError);
+          else resolve({ code: code ?? 1, stdout, stderr });
+        });
+      }),
+  );
+  // pg_restore cannot read it: corrupt stored bytes are what the user must hear of.
+  if (result.code !== 0) {
+    const error = await judged(backup, signal, new ClientFailed(result));
+    if (!(error instanceof ClientFailed)) throw error;
+  }
+  return result;
 }
 
 /**
@@ -656,9 +806,13 @@ async function verifyRestored(client: pg.Client, manifest: Manifest | undefined)
 }
 
 /** The pg_dump version an archive names in its header, for a backup without a manifest. */
-async function archiveVersion(tool: PgTool | undefined, backup: FetchedBackup): Promise<string | undefined> {
+async function archiveVersion(
+  tool: PgTool | undefined,
+  backup: FetchedBackup,
+  env: NodeJS.ProcessEnv | undefined,
+): Promise<string | undefined> {
   if (!tool || backup.format !== 'custom') return undefined;
-  const list = await runCommand(tool.path, ['-l', backup.file]);
+  const list = await pgRestoreHead(tool.path, ['-l'], backup, env, undefined);
   const match = /Dumped by pg_dump version (\S+)/.exec(list.stdout);
   return match ? `pg_dump (PostgreSQL) ${match[1]}` : undefined;
 }

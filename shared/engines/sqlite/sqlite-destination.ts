@@ -10,6 +10,7 @@ import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
 import { RunStop } from '../../pipeline/run-stop.js';
+import { streamBeside } from './sqlite-stream-beside.js';
 import type {
   Destination,
   DestinationState,
@@ -90,8 +91,18 @@ export class SqliteDestination implements Destination {
     // The copy is checked, not the destination after it: what the backup API writes is this
     // file's pages, and the live destination may be written by the application the moment the
     // copy commits, so its row counts afterwards tell nothing about the restore.
+    options.onPhase?.('downloading the backup beside the destination');
+    const file = await streamBeside(backup, this.path, options.signal);
+    try {
+      return await this.restoreFile(file, manifest, options);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  }
+
+  private async restoreFile(file: string, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
     options.onPhase?.('checking the backup');
-    const copy = check(backup.file, manifest);
+    const copy = check(file, manifest);
     if (copy.outcome.checks.some((c) => !c.ok)) {
       throw new RestoreError(`the backup's database fails its checks: ${failures(copy.outcome)}`, {
         hint: 'the destination was not changed',
@@ -107,8 +118,8 @@ export class SqliteDestination implements Destination {
     }
     options.onPhase?.('writing into the destination');
     const existed = (await fs.stat(this.path).catch(() => undefined)) !== undefined;
-    if (existed) await this.copyInto(backup.file);
-    else await this.createFrom(backup.file);
+    if (existed) await this.copyInto(file);
+    else await this.createFrom(file);
 
     options.onPhase?.('verifying');
     return this.verifyReplaced(copy, existed, options);
