@@ -8,7 +8,8 @@ import type { PausePoint, Settings } from '../settings.js';
  * with `DBBACKUP_TEST_RESUME_FILE=<path>`, act at that point (write to the destination) and then
  * create that file to let the run go on. Points: `download` (after the first downloaded chunk),
  * `restore` (the new database exists, pg_restore not yet run), `swap` (restored and verified,
- * after the safety backup, before it replaces the destination).
+ * after the safety backup, before it replaces the destination), `rename` (in the swap's
+ * transaction, the destination's sessions ended, before the renames).
  */
 export async function pausePoint(point: PausePoint, settings: Settings): Promise<void> {
   if (settings.pauseAt !== point) return;
