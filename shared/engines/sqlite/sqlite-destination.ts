@@ -171,7 +171,19 @@ export class SqliteDestination implements Destination {
     if (options.replacedContent === 'drop') return { lostWrites: true };
     // Only a watch of this destination's own (watchWrites) can copy it.
     if (!(watch instanceof SqliteWriteWatch)) throw new Error('the write watch is not a SQLite one');
-    return { replaced: watch.keepCopy(replacing) };
+    try {
+      return { replaced: watch.keepCopy(replacing) };
+    } catch (error) {
+      throw new RestoreError(
+        `could not keep a copy of what the restore replaces beside ${this.path}: ${(error as Error).message}`,
+        {
+          hint: (w) =>
+            `the destination was not changed; another connection wrote to it after the safety backup, so the copy holds writes no ` +
+            `backup has: free disk space there, or restore with ${w.setting('dropReplaced')} to keep no copy`,
+          cause: error,
+        },
+      );
+    }
   }
 
   private lostWritesWarning(options: RestoreOptions): string {
@@ -200,7 +212,7 @@ export class SqliteDestination implements Destination {
    */
   private async copyInto(file: string, beforeWriting: (at: Date) => void): Promise<void> {
     const source = new Database(file, { readonly: true, fileMustExist: true });
-    const deadline = Date.now() + LOCK_WAIT_MS;
+    let deadline = Date.now() + LOCK_WAIT_MS;
     const locked = () => Object.assign(new Error('the database is locked'), { code: 'SQLITE_BUSY' });
     try {
       for (;;) {
@@ -214,6 +226,8 @@ export class SqliteDestination implements Destination {
               if (locking) {
                 locking = false;
                 beforeWriting(new Date());
+                // The wait was for the lock, which is held now: a long copy beside it is not a busy destination.
+                deadline = Date.now() + LOCK_WAIT_MS;
               }
               // A busy destination after the first step makes better-sqlite3 step again at once, forever: this ends it.
               if (Date.now() > deadline) throw locked();
@@ -221,6 +235,7 @@ export class SqliteDestination implements Destination {
             },
           });
         } catch (error) {
+          if (error instanceof RestoreError) throw error;
           throw this.notWritten(error);
         }
         // Locked before the first page, better-sqlite3 resolves as if done, having copied nothing: no page counted.

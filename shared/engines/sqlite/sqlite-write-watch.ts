@@ -78,8 +78,10 @@ export class SqliteWriteWatch implements WriteWatch {
    * all there is).
    */
   keepCopy(at: Date): ReplacedContent {
-    const { path, fd } = this;
-    if (fd === undefined) throw new Error(`${path} could not be opened`);
+    const { path } = this;
+    // Opened now when the file did not exist at the start; closed, as ever, only by close().
+    this.fd ??= openSync(path, 'r');
+    const fd = this.fd;
     const dir = dirname(path);
     const name = basename(path);
     const stamp = at.toISOString().replace(/\D/g, '').slice(0, 14);
