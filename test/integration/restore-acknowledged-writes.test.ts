@@ -385,6 +385,42 @@ describe('a restore loses no acknowledged write', () => {
     });
   }
 
+  test('a destination shown as empty or missing, written to before the swap: PostgreSQL keeps the replaced database, SQLite a copy of the file the application made', async () => {
+    // PostgreSQL: empty when inspected (no safety backup), then written to.
+    const db = await createDatabase('empty');
+    created.push(db);
+    const source = await createDatabase('source');
+    created.push(source);
+    await sql(source, 'create table t (id int); insert into t values (1)');
+    const target = await tempDir('empty-backups');
+    await runBackup({ source: pgUrl(source), target });
+    const pgArgs = ['restore', '--target', target, '--latest', '--to', pgUrl(db), '--confirm', db, '--json'];
+    const pgResult = await cliPausedAt('swap', pgArgs, async () => {
+      await sql(db, 'create table writes (id int primary key); insert into writes values (7)');
+    });
+    assert.equal(pgResult.code, 0, pgResult.stderr);
+    const pgOutput = JSON.parse(pgResult.stdout) as { safetyBackup?: string; replaced?: { name: string } };
+    assert.equal(pgOutput.safetyBackup, undefined, 'the destination held no data when inspected');
+    if (pgOutput.replaced) created.push(pgOutput.replaced.name);
+    assert.deepEqual(await ids(pgOutput.replaced?.name ?? db), new Set([7]));
+
+    // SQLite: no file when inspected, then the application creates it and writes.
+    const { backups } = await sqliteApp('wal');
+    const dir = await tempDir('sqlite-missing');
+    const path = join(dir, 'app.db');
+    const args = ['restore', '--target', backups, '--latest', '--to', `sqlite://${path}`, '--confirm', 'app.db', '--json'];
+    const result = await cliPausedAt('swap', args, async () => {
+      const app = new Database(path);
+      app.exec("create table writes (id integer primary key, note text); insert into writes (note) values ('made meanwhile')");
+      app.close();
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const kept = (JSON.parse(result.stdout) as { replaced?: { name: string } }).replaced?.name;
+    assert.ok(kept, result.stdout);
+    assert.deepEqual(notes(kept), new Set(['made meanwhile']));
+    assert.ok(notes(path).has('before the backup'));
+  });
+
   test('SQLite: with --drop-replaced, writes made after the safety backup are said to be in no copy; with no such writes, no copy is kept at all', async (t) => {
     const { dir, path, backups } = await sqliteApp('wal');
     const args = ['restore', '--target', backups, '--latest', '--to', `sqlite://${path}`, '--confirm', 'app.db'];
