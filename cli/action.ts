@@ -46,6 +46,7 @@ export const FLAGS: Readonly<Record<OptionName, readonly [flag: string, placehol
   to: ['--to', 'URL'],
   confirm: ['--confirm', 'NAME'],
   missingRoles: ['--missing-roles', 'CHOICE'],
+  dropReplaced: ['--drop-replaced'],
   stack: ['--stack', 'NAME'],
   functionName: ['--function-name', 'NAME'],
 };

@@ -37,6 +37,7 @@ export const handler: Handler<unknown, RestoreResult> = async (event, context) =
       tables: result.tables,
       rows: result.rows,
       safetyBackup: result.safetyBackup,
+      replaced: result.replaced?.name,
       dryRun: result.dryRun,
     });
     return result;

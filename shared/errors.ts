@@ -22,6 +22,7 @@ export type OptionName =
       | 'to'
       | 'confirm'
       | 'missingRoles'
+      | 'dropReplaced'
     )
   | 'stack'
   | 'functionName';

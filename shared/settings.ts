@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { delimiter } from 'node:path';
 
 /** The points a crash test can stop a run at (see `pausePoint`). */
-export type PausePoint = 'download' | 'restore' | 'swap';
+export type PausePoint = 'download' | 'restore' | 'swap' | 'rename';
 
 /**
  * What dbbackup takes from its environment, read once at the edge (the CLI's start, a
@@ -24,13 +24,19 @@ export interface Settings {
   /** Test seam only: the point where a run announces itself and waits to be killed (DBBACKUP_TEST_PAUSE_AT). */
   readonly pauseAt: PausePoint | undefined;
   /**
+   * Test seam only: with a pause point, the file whose creation lets the run go on from there
+   * (DBBACKUP_TEST_RESUME_FILE), so that a test can act at that exact point (write to the
+   * destination between the safety backup and the swap) rather than only kill the run.
+   */
+  readonly resumeFile: string | undefined;
+  /**
    * The environment client programs run with. libpq reads its `PG*` variables there, and a
    * PostgreSQL URL takes what it leaves out from them, as libpq does.
    */
   readonly env: Readonly<NodeJS.ProcessEnv>;
 }
 
-const PAUSE_POINTS: readonly PausePoint[] = ['download', 'restore', 'swap'];
+const PAUSE_POINTS: readonly PausePoint[] = ['download', 'restore', 'swap', 'rename'];
 
 /** Reads the settings from an environment (the process's at the edges, a made-up one in tests). */
 export function readSettings(env: NodeJS.ProcessEnv): Settings {
@@ -46,6 +52,7 @@ export function readSettings(env: NodeJS.ProcessEnv): Settings {
       checksums: env.AWS_REQUEST_CHECKSUM_CALCULATION?.toLowerCase() === 'when_required' ? 'when_required' : 'when_supported',
     },
     pauseAt,
+    resumeFile: env.DBBACKUP_TEST_RESUME_FILE || undefined,
     env: { ...env },
   };
 }

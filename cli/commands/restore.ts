@@ -23,6 +23,7 @@ interface RestoreFlags {
   safetyTarget?: string;
   keepOwner?: boolean;
   missingRoles?: MissingRolesChoice;
+  dropReplaced?: boolean;
   s3Checksums?: 'when_supported' | 'when_required';
   json?: boolean;
   timeout?: number;
@@ -42,7 +43,10 @@ export function registerRestore(program: Command): void {
     .requiredOption('--to <url>', 'destination: postgres://user@host/db (created if missing) or sqlite:///path/app.db')
     .option('--confirm <name>', 'the destination database name (SQLite: the file name, e.g. app.db), to proceed without a prompt')
     .option('--dry-run', 'verify the backup and show what would be replaced; change nothing')
-    .option('--no-safety-backup', 'do not back up a destination that holds data before replacing it')
+    .option(
+      '--no-safety-backup',
+      'do not back up a destination that holds data before replacing it, nor keep what the restore replaced',
+    )
     .option('--safety-target <url>', 'where the pre-restore backup goes (default: where the backup came from)')
     .option('--keep-owner', 'PostgreSQL: keep the original object owners (default: objects belong to the restoring user)')
     .addOption(
@@ -51,6 +55,11 @@ export function registerRestore(program: Command): void {
         'PostgreSQL, when grants or policies in the backup name roles this server lacks: refuse (default: nothing changes), ' +
           'create-nologin (create them without login), skip-their-grants (leave out only their grants and policies)',
       ).choices(MISSING_ROLES_CHOICES),
+    )
+    .option(
+      '--drop-replaced',
+      'drop what the restore replaced instead of keeping it as the undo (PostgreSQL: the replaced database; SQLite: ' +
+        'the copy kept when the application wrote after the safety backup); writes made after the safety backup are then in no copy',
     )
     .option('--s3-checksums <mode>', 'when_required for S3-compatible servers')
     .option('--json', 'print what was restored and the checks as JSON on stdout')
@@ -78,6 +87,7 @@ export function registerRestore(program: Command): void {
             safetyTarget: flags.safetyTarget,
             keepOwner: flags.keepOwner,
             missingRoles: flags.missingRoles,
+            dropReplaced: flags.dropReplaced,
             s3Checksums: flags.s3Checksums,
           },
           {
@@ -138,7 +148,18 @@ function summary(r: RestoreResult): string[] {
     `restored ${r.plan.destination.name}: ${r.tables} tables, ${r.rows} rows, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}; ${r.checks.filter((c) => c.ok).length}/${r.checks.length} checks passed`,
   ];
   if (r.client) lines.push(`restored with ${r.client}`);
-  if (r.safetyBackup) lines.push(`the previous content is backed up at ${r.safetyBackup} (restore it with --path to undo)`);
+  if (r.safetyBackup && r.replaced) {
+    lines.push(`the previous content is backed up at ${r.safetyBackup}, as it was when that backup was taken`);
+  } else if (r.safetyBackup) {
+    lines.push(`the previous content is backed up at ${r.safetyBackup} (restore it with --path to undo)`);
+  }
+  if (r.replaced) {
+    lines.push(
+      `kept ${r.replaced.description}: ${r.replaced.name}`,
+      `  to undo: ${r.replaced.undo}`,
+      `  when satisfied, remove it (it takes as much disk as the database did): ${r.replaced.drop}`,
+    );
+  }
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines;
 }

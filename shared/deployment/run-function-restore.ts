@@ -35,6 +35,11 @@ export const functionRestoreEventSchema = z
     noManifest: z.boolean().optional(),
     /** PostgreSQL: roles the backup's grants or policies name that the server lacks. @default "refuse" */
     missingRoles: z.enum(MISSING_ROLES_CHOICES).optional(),
+    /**
+     * Drop what the restore replaced (PostgreSQL: the replaced database, kept by default as the
+     * undo) instead of keeping it; a warning then says which writes are in no copy. @default false
+     */
+    dropReplaced: z.boolean().optional(),
   })
   .strict();
 
@@ -50,6 +55,7 @@ const FIELD_PLACEHOLDERS: Record<OptionName & keyof FunctionRestoreEvent, string
   confirm: '"<destination name>"',
   noManifest: 'true',
   missingRoles: '"refuse" | "create-nologin" | "skip-their-grants"',
+  dropReplaced: 'true',
 };
 
 const isEventField = (name: OptionName): name is keyof typeof FIELD_PLACEHOLDERS => Object.hasOwn(FIELD_PLACEHOLDERS, name);
@@ -136,6 +142,7 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,
       missingRoles: event.missingRoles,
+      dropReplaced: event.dropReplaced,
     },
     { onPhase: deps.onPhase, onProgress: deps.onProgress, settings: deps.settings, deadline: deps.deadline },
   );

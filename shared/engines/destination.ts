@@ -27,6 +27,38 @@ export interface RestoreOutcome {
   readonly warnings: readonly string[];
   /** The client program that restored, with its version and path (PostgreSQL: the pg_restore or psql chosen for the server). */
   readonly client?: string;
+  /** Where what the restore replaced is kept, when it is (see {@link ReplacedContent}). */
+  readonly replaced?: ReplacedContent;
+}
+
+/**
+ * What a restore replaced, kept beside the destination as the undo: PostgreSQL keeps the replaced
+ * database itself under another name; SQLite keeps a copy of the file when another connection
+ * committed to it after the safety backup was taken. Either holds every write acknowledged until
+ * the swap; neither is ever removed by dbbackup.
+ */
+export interface ReplacedContent {
+  /** The database name (PostgreSQL) or the file's path (SQLite). */
+  readonly name: string;
+  /** What it is, in a sentence: `the replaced database, with every write made until the swap`. */
+  readonly description: string;
+  /** How to put it back in the destination's place (SQL or a shell command). */
+  readonly undo: string;
+  /** How to remove it once the restored content is what you want. */
+  readonly drop: string;
+}
+
+/**
+ * Notices commits by other connections to a destination from a point on, so that a restore can
+ * tell whether the safety backup still holds everything it replaces. `changed` is asked while
+ * the restore holds the destination's write lock, so no commit can slip in after it answers.
+ */
+export interface WriteWatch {
+  /** Makes now the point writes are noticed from (just before the safety backup is taken). */
+  mark(): void;
+  /** Whether another connection committed since the point. */
+  changed(): boolean;
+  close(): void;
 }
 
 /**
@@ -55,6 +87,17 @@ export interface RestoreOptions {
   readonly signal?: AbortSignal;
   /** Where the destination's previous content was backed up (pre-restore), named by a failure after it was replaced. */
   readonly undoCopy?: string;
+  /** When that backup was taken (its manifest's datetime): writes after it are in the replaced content only. */
+  readonly undoCopyTakenAt?: string;
+  /**
+   * What becomes of what the restore replaces (see {@link ReplacedContent}): `keep` it; `drop` it
+   * after the swap, asked to, and warn which writes are then in no copy; `discard` it as an earlier
+   * restore did, when the user declined any copy of a destination holding data (no safety backup).
+   * @default 'keep'
+   */
+  readonly replacedContent?: 'keep' | 'drop' | 'discard';
+  /** The destination's {@link WriteWatch}, when it has one, marked before the safety backup. */
+  readonly writesSince?: WriteWatch;
 }
 
 /**
@@ -63,8 +106,11 @@ export interface RestoreOptions {
  * Contract: `restore` is all or nothing. Until it resolves the destination is exactly as it was;
  * if it fails, or the process is killed at any point, the destination is unchanged and a later
  * restore succeeds. After it resolves the destination holds exactly what the backup holds (and
- * whatever another connection wrote since, said in a warning). Should a check fail after the
- * destination was replaced, the `RestoreError` has `destinationChanged` and names `undoCopy`.
+ * whatever another connection wrote since, said in a warning). No write another connection had
+ * acknowledged before the swap is lost silently: it is in the safety backup, or in what the
+ * restore kept (`RestoreOutcome.replaced`), or, when asked not to keep that, a warning says
+ * so (or the user declined any copy of it: `replacedContent`). Should a check fail after the destination was replaced, the `RestoreError`
+ * has `destinationChanged` and names `undoCopy`.
  */
 export interface Destination {
   readonly kind: 'postgres' | 'sqlite';
@@ -79,6 +125,11 @@ export interface Destination {
   inspect(): Promise<DestinationState>;
   /** Refuses what `restore` would refuse for this backup (missing roles), before a safety backup or a prompt. */
   preflight?(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void>;
+  /**
+   * Starts noticing other connections' commits (SQLite, which replaces content in place): opened
+   * before the destination is inspected, marked again before the safety backup, closed by the caller.
+   */
+  watchWrites?(): WriteWatch;
   restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome>;
 }
 

@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.js';
 import { fetchBackup } from '../catalog/fetch-backup.js';
 import { type BackupSelector, type LocatedBackup, locateBackup } from '../catalog/locate-backup.js';
 import type { Manifest } from '../manifest.js';
-import type { DestinationState, MissingRolesChoice, RestoreCheck } from '../engines/destination.js';
+import type { DestinationState, MissingRolesChoice, ReplacedContent, RestoreCheck } from '../engines/destination.js';
 import { formatOf, inferFromName, openDestination } from '../engines/registry.js';
 import { runBackup } from '../backup/run-backup.js';
 import { LABEL_MAX_LENGTH } from '../backup/backup-options.js';
@@ -32,6 +32,12 @@ export interface RestoreRequest extends BackupSelector {
    * server lacks. @default 'refuse': stop before anything changes, naming them
    */
   readonly missingRoles?: MissingRolesChoice;
+  /**
+   * Do not keep what the restore replaced (PostgreSQL: the replaced database; SQLite: the copy
+   * kept when the application wrote after the safety backup): a warning then says which writes
+   * are in no copy. @default false: it is kept, named in the result
+   */
+  readonly dropReplaced?: boolean;
   readonly s3Checksums?: ChecksumMode;
 }
 
@@ -58,6 +64,8 @@ export interface RestoreResult {
   readonly dryRun: boolean;
   readonly restored: boolean;
   readonly safetyBackup?: string;
+  /** What the restore replaced, kept as the undo: it holds every write made until the swap. */
+  readonly replaced?: ReplacedContent;
   readonly tables?: number;
   readonly rows?: number;
   readonly bytes: number;
@@ -131,6 +139,8 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
     await settleWithin(fetching.then((f) => f.cleanup()));
     throw error;
   });
+  // From before the inspection: writes to a destination shown as empty are noticed too.
+  const watch = destination.watchWrites?.();
   try {
     stop.phase = 'looking at the destination';
     const state = await stop.guard(destination.inspect());
@@ -178,7 +188,10 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
     }
 
     let safetyBackup: string | undefined;
+    let safetyBackupAt: string | undefined;
     if (state.hasData && !request.noSafetyBackup) {
+      // Writes from here on may be missing from the safety backup: the restore keeps them, or says so.
+      watch?.mark();
       context.onPhase?.('backing up the destination first (pre-restore)');
       stop.phase = 'backing up the destination first';
       const safetyTarget = request.safetyTarget ?? request.target ?? located.target.url;
@@ -193,10 +206,18 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
         { settings, signal: stop.signal },
       );
       safetyBackup = manifest.location;
+      safetyBackupAt = manifest.datetime;
     }
 
     stop.phase = 'restoring';
-    const outcome = await destination.restore(fetched, located.manifest, { ...restoreOptions, undoCopy: safetyBackup });
+    const outcome = await destination.restore(fetched, located.manifest, {
+      ...restoreOptions,
+      undoCopy: safetyBackup,
+      undoCopyTakenAt: safetyBackupAt,
+      // Declining the safety backup of a destination with data declines every copy of it, as it always did.
+      replacedContent: request.dropReplaced ? 'drop' : request.noSafetyBackup && state.hasData ? 'discard' : 'keep',
+      writesSince: watch,
+    });
     // Given the confirmation, nobody is asked: the plan is the record of what was replaced, and a
     // restore refused on the way (a corrupt backup is found only as it is read) stays one line.
     if (request.confirm !== undefined) context.onPlan?.(plan);
@@ -206,6 +227,7 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
       restored: true,
       bytes: fetched.archiveBytes,
       safetyBackup,
+      replaced: outcome.replaced,
       tables: outcome.tables,
       rows: outcome.rows,
       checks: outcome.checks,
@@ -214,6 +236,7 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
       durationMs: Date.now() - started,
     };
   } finally {
+    watch?.close();
     await settleWithin(fetched.cleanup());
   }
 }

@@ -13,6 +13,13 @@ import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './p
 import { checkedScript, checkPlainScript, withoutLines } from './plain-script-check.js';
 import { judged, readBackupHead, readWholeBackup } from '../read-backup.js';
 import { rolesReferenced, withoutRoles } from './role-references.js';
+import {
+  droppedReplacedWarning,
+  freeReplacedName,
+  REPLACED_SUFFIX_BYTES,
+  replacedDatabase,
+  swapIn,
+} from './replaced-database.js';
 import { CancelledError, ConfigError, IntegrityError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
@@ -51,6 +58,8 @@ interface RolePlan {
  * (`<name>__dbbackup_new_<random>`), restoring into that in one transaction, verifying it, and
  * only then swapping it in by two renames in one transaction. Until the swap the destination is
  * untouched; the swap itself is atomic. Leftovers of a killed restore are dropped by the next one.
+ * The replaced database is kept (`<name>__replaced_<time>`), with every write acknowledged before
+ * the swap, unless the restore is asked to drop it.
  */
 export class PostgresDestination implements Destination {
   readonly kind = 'postgres' as const;
@@ -126,7 +135,6 @@ export class PostgresDestination implements Destination {
     const { base, owner } = temporaryNaming(this.name);
     const run = randomBytes(4).toString('hex');
     const fresh = `${base}__dbbackup_new_${owner}_${run}`;
-    const old = `${base}__dbbackup_old_${owner}_${run}`;
     let created = false;
     try {
       // Two restores of one database never run at once; the lock dies with the connection if killed.
@@ -170,17 +178,31 @@ export class PostgresDestination implements Destination {
       stop.check();
 
       options.onPhase?.('swapping in the restored database');
-      await admin.query('begin');
-      await admin.query(
-        'select pg_terminate_backend(pid) from pg_stat_activity where datname = any($1) and pid <> pg_backend_pid()',
-        [[this.name, fresh]],
-      );
-      if (like) await admin.query(`alter database ${quoteIdent(this.name)} rename to ${quoteIdent(old)}`);
-      await admin.query(`alter database ${quoteIdent(fresh)} rename to ${quoteIdent(this.name)}`);
-      await admin.query('commit');
+      // The replaced database is kept, not dropped: it holds every write acknowledged until the swap.
+      const replaced = like
+        ? await freeReplacedName(admin, prefixOfBytes(this.name, MAX_IDENTIFIER - REPLACED_SUFFIX_BYTES), new Date())
+        : undefined;
+      await swapIn(admin, { name: this.name, fresh, replaced }, this.settings);
       created = false;
-      if (like) await admin.query(`drop database if exists ${quoteIdent(old)} with (force)`).catch(() => {});
-      return { ...outcome, warnings: [...outcome.warnings, ...warnings], client: clientUsed(tool, backup.format) };
+      const client = clientUsed(tool, backup.format);
+      if (replaced === undefined) return { ...outcome, warnings: [...outcome.warnings, ...warnings], client };
+      const fate = options.replacedContent ?? 'keep';
+      if (fate !== 'keep') {
+        const dropped = await admin.query(`drop database ${quoteIdent(replaced)} with (force)`).then(
+          () => true,
+          () => false,
+        );
+        if (dropped && fate === 'discard') return { ...outcome, warnings: [...outcome.warnings, ...warnings], client };
+        if (dropped)
+          return { ...outcome, warnings: [...outcome.warnings, ...warnings, droppedReplacedWarning(this.name, options)], client };
+        warnings.push(`the replaced database could not be dropped, and is kept`);
+      }
+      return {
+        ...outcome,
+        warnings: [...outcome.warnings, ...warnings],
+        replaced: replacedDatabase(this.name, replaced),
+        client,
+      };
     } catch (error) {
       // Bounded: a server that stopped answering must not hold a restore that has failed.
       await settleWithin(
@@ -577,7 +599,9 @@ function temporaryNaming(name: string): { base: string; owner: string } {
 /**
  * Drops the databases left by restores into `name` that were killed before their swap (we hold
  * this name's restore lock, so none of them is in use): its own temporary names only, and those of
- * earlier versions (`<name>__dbbackup_new_<run>`) when the whole name was in them.
+ * earlier versions (`<name>__dbbackup_new_<run>`) when the whole name was in them. Never a replaced
+ * database: neither one kept by a restore (`<base>__replaced_<time>`), nor one an earlier version
+ * meant to drop after its swap and did not (`…__dbbackup_old_…`), which holds the last writes made to it.
  */
 async function dropLeftovers(admin: pg.Client, name: string): Promise<void> {
   const { base, owner } = temporaryNaming(name);
@@ -586,8 +610,8 @@ async function dropLeftovers(admin: pg.Client, name: string): Promise<void> {
   const legacyStart = `${name}__dbbackup_`;
   const { rows } = await admin.query<{ datname: string }>(
     `select datname from pg_database
-      where (left(datname, $2) = $1 and substr(datname, $2 + 1) ~ ('^(new|old)_' || $3 || '_[0-9a-f]{8}$'))
-         or (left(datname, $5) = $4 and substr(datname, $5 + 1) ~ '^(new|old)_[0-9a-f]{8}$')`,
+      where (left(datname, $2) = $1 and substr(datname, $2 + 1) ~ ('^new_' || $3 || '_[0-9a-f]{8}$'))
+         or (left(datname, $5) = $4 and substr(datname, $5 + 1) ~ '^new_[0-9a-f]{8}$')`,
     [start, [...start].length, owner, legacyStart, [...legacyStart].length],
   );
   for (const { datname } of rows) await admin.query(`drop database if exists ${quoteIdent(datname)} with (force)`);

@@ -9,15 +9,18 @@ import { sqliteUrl } from './sqlite-path.js';
 import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
+import { SqliteWriteWatch } from './sqlite-write-watch.js';
 import { RunStop } from '../../pipeline/run-stop.js';
 import { streamBeside } from './sqlite-stream-beside.js';
 import type {
   Destination,
   DestinationState,
   FetchedBackup,
+  ReplacedContent,
   RestoreCheck,
   RestoreOptions,
   RestoreOutcome,
+  WriteWatch,
 } from '../destination.js';
 
 /** How long a restore waits, in all, for other connections' locks on the destination. */
@@ -87,6 +90,10 @@ export class SqliteDestination implements Destination {
     }
   }
 
+  watchWrites(): WriteWatch {
+    return new SqliteWriteWatch(this.path);
+  }
+
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
     // The copy is checked, not the destination after it: what the backup API writes is this
     // file's pages, and the live destination may be written by the application the moment the
@@ -118,11 +125,14 @@ export class SqliteDestination implements Destination {
     }
     options.onPhase?.('writing into the destination');
     const existed = (await fs.stat(this.path).catch(() => undefined)) !== undefined;
-    if (existed) await this.copyInto(file);
+    const kept: { replaced?: ReplacedContent; lostWrites?: boolean } = {};
+    if (existed) await this.copyInto(file, (replacing) => Object.assign(kept, this.keepWrites(replacing, options)));
     else await this.createFrom(file);
 
     options.onPhase?.('verifying');
-    return this.verifyReplaced(copy, existed, options);
+    const outcome = await this.verifyReplaced(copy, existed, options);
+    if (kept.lostWrites) return { ...outcome, warnings: [...outcome.warnings, this.lostWritesWarning(options)] };
+    return kept.replaced ? { ...outcome, replaced: kept.replaced } : outcome;
   }
 
   /**
@@ -159,6 +169,41 @@ export class SqliteDestination implements Destination {
     return { ...copy.outcome, warnings };
   }
 
+  /**
+   * Called under the restore's write lock, before a page is written (`replacing` is the moment): when
+   * another connection committed after the safety backup was taken, what is replaced is copied
+   * beside the destination, so that no acknowledged write is lost, or, asked to keep nothing, that
+   * loss is said.
+   */
+  private keepWrites(replacing: Date, options: RestoreOptions): { replaced?: ReplacedContent; lostWrites?: boolean } {
+    const watch = options.writesSince;
+    if (!watch?.changed()) return {};
+    if (options.replacedContent === 'discard') return {};
+    if (options.replacedContent === 'drop') return { lostWrites: true };
+    // Only a watch of this destination's own (watchWrites) can copy it.
+    if (!(watch instanceof SqliteWriteWatch)) throw new Error('the write watch is not a SQLite one');
+    try {
+      return { replaced: watch.keepCopy(replacing) };
+    } catch (error) {
+      throw new RestoreError(
+        `could not keep a copy of what the restore replaces beside ${this.path}: ${(error as Error).message}`,
+        {
+          hint: (w) =>
+            `the destination was not changed; another connection wrote to it after the safety backup, so the copy holds writes no ` +
+            `backup has: free disk space there, or restore with ${w.setting('dropReplaced')} to keep no copy`,
+          cause: error,
+        },
+      );
+    }
+  }
+
+  private lostWritesWarning(options: RestoreOptions): string {
+    const since = options.undoCopy
+      ? `after the safety backup${options.undoCopyTakenAt ? ` (taken ${options.undoCopyTakenAt})` : ''}`
+      : 'after it was inspected, and no safety backup was taken';
+    return `another connection wrote to ${this.path} ${since}; as asked, no copy of what was replaced was kept, so those writes are in no copy`;
+  }
+
   private replacedButFailed(reason: string, existed: boolean, options: RestoreOptions, cause?: unknown): RestoreError {
     return new RestoreError(`${this.path} was replaced by the backup, but ${reason}`, {
       hint: (w) =>
@@ -176,22 +221,32 @@ export class SqliteDestination implements Destination {
    * Replaces a database's content with the backup API, in one step (one write transaction),
    * waiting up to {@link LOCK_WAIT_MS} in all for the application's locks.
    */
-  private async copyInto(file: string): Promise<void> {
+  private async copyInto(file: string, beforeWriting: (at: Date) => void): Promise<void> {
     const source = new Database(file, { readonly: true, fileMustExist: true });
-    const deadline = Date.now() + LOCK_WAIT_MS;
+    let deadline = Date.now() + LOCK_WAIT_MS;
     const locked = () => Object.assign(new Error('the database is locked'), { code: 'SQLITE_BUSY' });
     try {
       for (;;) {
         let copied: { totalPages: number };
+        let locking = true;
         try {
           copied = await source.backup(this.path, {
-            // A busy destination after the first step makes better-sqlite3 step again at once, forever: this ends it.
             progress: () => {
+              // better-sqlite3's first step copies no page but takes the destination's write lock, held to the
+              // end: from here no other connection commits, and nothing is written yet.
+              if (locking) {
+                locking = false;
+                beforeWriting(new Date());
+                // The wait was for the lock, which is held now: a long copy beside it is not a busy destination.
+                deadline = Date.now() + LOCK_WAIT_MS;
+              }
+              // A busy destination after the first step makes better-sqlite3 step again at once, forever: this ends it.
               if (Date.now() > deadline) throw locked();
               return 0x7fffffff;
             },
           });
         } catch (error) {
+          if (error instanceof RestoreError) throw error;
           throw this.notWritten(error);
         }
         // Locked before the first page, better-sqlite3 resolves as if done, having copied nothing: no page counted.
