@@ -9,7 +9,17 @@ import { readWholeBackup } from '../read-backup.js';
 
 /** `.<name>.dbbackup-restore-<holder>-<random>.db`: a restore's download beside its destination. */
 const BESIDE = (name: string) =>
-  new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.dbbackup-restore-(${HOLDER_TOKEN_PATTERN})-[0-9a-f]{8}\\.db$`);
+  new RegExp(
+    `^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.dbbackup-restore-(${HOLDER_TOKEN_PATTERN})-[0-9a-f]{8}\\.db(?:-wal|-shm|-journal)?$`,
+  );
+
+/**
+ * Removes a restore's file beside the destination with the `-wal`/`-shm`/`-journal` files SQLite
+ * makes beside it when it is opened (a backup of a WAL-mode database is itself in WAL mode).
+ */
+export async function removeBeside(file: string): Promise<void> {
+  await Promise.all(['', '-wal', '-shm', '-journal'].map((suffix) => fs.rm(`${file}${suffix}`, { force: true })));
+}
 
 /**
  * Downloads a SQLite backup into a file beside `destination` (the same directory, so the swap stays
@@ -38,7 +48,7 @@ export async function streamBeside(backup: FetchedBackup, destination: string, s
     });
     return file;
   } catch (error) {
-    await fs.rm(file, { force: true });
+    await removeBeside(file);
     if (signal?.aborted) throw signal.reason;
     const code = (error as { code?: string }).code;
     if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EDQUOT') {
