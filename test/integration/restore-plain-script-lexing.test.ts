@@ -101,4 +101,12 @@ describe('a plain script psql would read otherwise than the check is refused', (
       /client_encoding|encoding/,
     );
   });
+
+  test('a subscription that connects (or is enabled afterwards) is refused: pg_dump creates it with connect = false', async () => {
+    const role = uniqueName('sub_role');
+    const create = `CREATE SUBSCRIPTION s_${role} CONNECTION 'dbname=postgres' PUBLICATION p WITH (create_slot = false, slot_name = 'none_such');\n`;
+    await assertRefusedAndNoRole(beforeEnd(create), role, /subscription that connects/);
+    const enable = `CREATE SUBSCRIPTION s_${role} CONNECTION 'dbname=postgres' PUBLICATION p WITH (connect = false, slot_name = 'none_such');\nALTER SUBSCRIPTION s_${role} ENABLE;\n`;
+    await assertRefusedAndNoRole(beforeEnd(enable), role, /alters a subscription/);
+  });
 });

@@ -340,6 +340,12 @@ export class PlainScriptCheck {
     if (CLUSTER_LEVEL.some((r) => r.test(lower)) || (/^(?:grant|revoke)\b/.test(lower) && !/ on /.test(lower))) {
       this.refuse(`the SQL script acts on the server, not on a database (${shown})`);
     }
+    // pg_dump creates a subscription without connecting (so disabled) and only changes its owner: one that
+    // connects, or is enabled, reaches another server or database from the restored one.
+    if (/^create subscription\b/.test(lower) && !/ with \(connect = false\b/.test(lower))
+      this.refuse(`the SQL script creates a subscription that connects, which pg_dump never writes (${shown})`);
+    if (/^alter subscription\b/.test(lower) && !/^alter subscription (?:"|\S+) owner to (?:"|\S+) ?;$/.test(lower))
+      this.refuse(`the SQL script alters a subscription, which pg_dump never does (${shown})`);
     if (verb === 'reset' && /^reset (?:all|client_encoding|standard_conforming_strings)\b/.test(lower))
       this.refuse(`the SQL script resets a setting psql reads the script by (${shown})`);
     if (verb === 'set') {
