@@ -11,7 +11,7 @@ import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
 import { SqliteWriteWatch } from './sqlite-write-watch.js';
 import { RunStop } from '../../pipeline/run-stop.js';
-import { streamBeside } from './sqlite-stream-beside.js';
+import { removeBeside, streamBeside } from './sqlite-stream-beside.js';
 import type {
   Destination,
   DestinationState,
@@ -103,7 +103,7 @@ export class SqliteDestination implements Destination {
     try {
       return await this.restoreFile(file, manifest, options);
     } finally {
-      await fs.rm(file, { force: true });
+      await removeBeside(file);
     }
   }
 

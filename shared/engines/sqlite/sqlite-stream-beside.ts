@@ -9,7 +9,18 @@ import { readWholeBackup } from '../read-backup.js';
 
 /** `.<name>.dbbackup-restore-<holder>-<random>.db`: a restore's download beside its destination. */
 const BESIDE = (name: string) =>
-  new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.dbbackup-restore-(${HOLDER_TOKEN_PATTERN})-[0-9a-f]{8}\\.db$`);
+  new RegExp(
+    `^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.dbbackup-restore-(${HOLDER_TOKEN_PATTERN})-[0-9a-f]{8}\\.db(?:-wal|-shm|-journal)?$`,
+  );
+
+/**
+ * Removes a downloaded copy and the files SQLite made beside it: a copy of a WAL-mode database opened
+ * read-only (the check, the backup API's source) leaves its `-wal` and `-shm`, which a read-only
+ * connection cannot remove as it closes.
+ */
+export async function removeBeside(file: string): Promise<void> {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) await fs.rm(`${file}${suffix}`, { force: true });
+}
 
 /**
  * Downloads a SQLite backup into a file beside `destination` (the same directory, so the swap stays
@@ -38,7 +49,7 @@ export async function streamBeside(backup: FetchedBackup, destination: string, s
     });
     return file;
   } catch (error) {
-    await fs.rm(file, { force: true });
+    await removeBeside(file);
     if (signal?.aborted) throw signal.reason;
     const code = (error as { code?: string }).code;
     if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EDQUOT') {
