@@ -13,7 +13,7 @@ const NAME = '(?:"|[a-z_\\u0080-\\u00ff][\\w$\\u0080-\\u00ff]*)';
 const COPY_FROM_STDIN = new RegExp(`^copy ${NAME}(?:\\.${NAME})?(?:\\(${NAME}(?:,${NAME})*\\))? ?from stdin;$`);
 /** The top-level SELECTs pg_dump writes: the search path, sequence values, large objects. */
 const PG_DUMP_SELECT =
-  /^select pg_catalog\.(?:set_config\('search_path', '[^'\\]*', false\)|setval\(|lo_create\(|lo_open\(|lowrite\(|lo_close\()/i;
+  /^select pg_catalog\.(?:set_config\('search_path', '[^'\\]*', false\)|(?:setval|lo_create|lo_open|lowrite|lo_close)\((?:'[^']*(?:''[^']*)*'|-?\d+|true|false|, ?)*\)) ?;$/i;
 /** Statements that act on the server rather than this database: a database backup never holds them. */
 const CLUSTER_LEVEL = [
   // A user mapping (postgres_fdw) belongs to the database: pg_dump writes it.
@@ -21,8 +21,12 @@ const CLUSTER_LEVEL = [
   /^(?:comment|security label(?: for (?:"|\S+))?) on (?:database|role|tablespace)\b/,
   /^(?:grant|revoke)\b.* on (?:database|tablespace|parameter)\b/,
 ];
-/** Client encodings in which a byte of a multibyte character can be a backslash: psql lexes those differently. */
-const CLIENT_ONLY_ENCODINGS = /^(?:sjis|shift_jis_2004|big5|gbk|gb18030|uhc|johab)$/i;
+/**
+ * Client encodings in which a byte of a multibyte character can be a backslash: psql lexes those differently.
+ * Every name the server takes for them, as it reads a name (lower case, letters and digits only).
+ */
+const CLIENT_ONLY_ENCODINGS =
+  /^(?:sjis|mskanji|shiftjis|win932|windows932|shiftjis2004|big5|win950|windows950|gbk|cp936|win936|windows936|gb18030|uhc|cp949|win949|windows949|johab)$/;
 /** The first words of every statement pg_dump writes in a plain script. */
 const PG_DUMP_VERBS = new Set([
   'alter',
@@ -47,6 +51,7 @@ const STATEMENT_PREFIX = 256 * 1024;
 // Sticky or global, with lastIndex set at each use: matched in place, without copying the line.
 const STRING_STOP = /['\\]/g;
 const COMMENT_STOP = /\/\*|\*\//g;
+const LINE_END = /[\r\n]/g;
 const DOLLAR_TAG = /\$([A-Za-z_\u0080-\u00ff][\w\u0080-\u00ff]*)?\$/y;
 const WORD = /[A-Za-z_\u0080-\u00ff][\w$\u0080-\u00ff]*/y;
 const NUMBER = /\d[\w$.\u0080-\u00ff]*/y;
@@ -105,6 +110,9 @@ export class PlainScriptCheck {
 
   private line(raw: string): void {
     this.lineNo++;
+    // psql reads a line up to a NUL byte and drops the rest of what it read with it (up to 1023 bytes):
+    // it would not read what the check reads. pg_dump never writes one, in a COPY block either.
+    if (raw.includes('\0')) this.refuse('the SQL script holds a NUL byte, which pg_dump never writes');
     // psql reads a line ending in CR LF as the line without them, in a COPY block too.
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (this.lineNo <= HEADER.length) {
@@ -151,6 +159,11 @@ export class PlainScriptCheck {
           continue;
         }
         if (c === '\\' && state.escapes) {
+          // Once the script has switched psql to SJIS, BIG5, GBK… (a SET, or any function calling
+          // set_config), a backslash after a non-ASCII byte is part of that character for psql, not an
+          // escape: psql would end the string at the next quote, the check would not.
+          if (i > 0 && text.charCodeAt(i - 1) >= 0x80)
+            this.refuse('the SQL script has a backslash after a non-ASCII byte in an E string, which psql may read two ways');
           this.keep(text.slice(i, i + 2), true);
           i += 2;
         } else if (c === '\\' && text[i + 1] === "'") {
@@ -214,7 +227,9 @@ export class PlainScriptCheck {
       if (c === ':' && /[A-Z]/.test(text[i + 1] ?? ''))
         this.refuse('the SQL script uses a psql variable, which pg_dump never writes');
       if (c === '-' && text[i + 1] === '-') {
-        i = text.indexOf('\n', i);
+        // psql's comment ends at a CR as at a LF: what follows a CR inside a line is script to psql.
+        LINE_END.lastIndex = i;
+        i = LINE_END.exec(text)?.index ?? text.length;
         continue;
       }
       if (c === '/' && text[i + 1] === '*') {
@@ -325,13 +340,23 @@ export class PlainScriptCheck {
     if (CLUSTER_LEVEL.some((r) => r.test(lower)) || (/^(?:grant|revoke)\b/.test(lower) && !/ on /.test(lower))) {
       this.refuse(`the SQL script acts on the server, not on a database (${shown})`);
     }
+    // pg_dump creates a subscription without connecting (so disabled) and only changes its owner: one that
+    // connects, or is enabled, reaches another server or database from the restored one.
+    if (/^create subscription\b/.test(lower) && !/ with \(connect = false\b/.test(lower))
+      this.refuse(`the SQL script creates a subscription that connects, which pg_dump never writes (${shown})`);
+    if (/^alter subscription\b/.test(lower) && !/^alter subscription (?:"|\S+) owner to (?:"|\S+) ?;$/.test(lower))
+      this.refuse(`the SQL script alters a subscription, which pg_dump never does (${shown})`);
     if (verb === 'reset' && /^reset (?:all|client_encoding|standard_conforming_strings)\b/.test(lower))
       this.refuse(`the SQL script resets a setting psql reads the script by (${shown})`);
     if (verb === 'set') {
-      const setting = /^set (?:session )?(\w+)(?: to | ?= ?)(.*?) ?;$/.exec(lower);
-      if (setting?.[1] === 'standard_conforming_strings' && !/^'?on'?$/.test(setting[2] ?? ''))
+      // `SET NAMES x` is `SET client_encoding = x`; LOCAL lasts as long as psql's one transaction.
+      const setting = /^set (?:session |local )?(\w+|")(?: to | ?= ?| )(.*?) ?;$/.exec(lower);
+      if (!setting) this.refuse(`the SQL script holds a SET pg_dump never writes (${shown})`);
+      if (setting[1] === '"') this.refuse(`the SQL script sets a quoted setting name, which pg_dump never writes (${shown})`);
+      if (setting[1] === 'standard_conforming_strings' && !/^'?on'?$/.test(setting[2] ?? ''))
         this.refuse('the SQL script turns standard_conforming_strings off, which pg_dump never does');
-      if (setting?.[1] === 'client_encoding' && CLIENT_ONLY_ENCODINGS.test((setting[2] ?? '').replace(/'/g, '')))
+      const encoding = (setting[2] ?? '').replace(/[^a-z0-9]/g, '');
+      if ((setting[1] === 'client_encoding' || setting[1] === 'names') && CLIENT_ONLY_ENCODINGS.test(encoding))
         this.refuse(
           `the SQL script sets client_encoding ${setting[2]}, which psql cannot check safely; dump with another encoding`,
         );

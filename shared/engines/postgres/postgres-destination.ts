@@ -145,12 +145,16 @@ export class PostgresDestination implements Destination {
       if (missing.length > 0 && choice === 'refuse') throw missingRolesError(missing);
       await stop.guard(dropLeftovers(admin, this.name));
       const like = await stop.guard(databaseProperties(admin, this.name));
+      // A new database would get the server's default ACL (PUBLIC may connect): it gets the archive's instead.
+      const archiveAcl =
+        !like && backup.format === 'custom' ? await stop.guard(this.archiveDatabaseAcl(tool, backup, stop.signal)) : [];
       options.onPhase?.('creating a new database');
       stop.check();
       await admin.query(`create database ${quoteIdent(fresh)} template template0${like ? createClauses(like) : ''}`);
       created = true;
       const warnings: string[] = [];
       if (like) warnings.push(...(await stop.guard(copyDatabaseProperties(admin, like, fresh))));
+      else warnings.push(...(await stop.guard(applyArchiveDatabaseAcl(admin, archiveAcl, fresh))));
       if (missing.length > 0 && choice === 'create-nologin') {
         for (const role of missing) {
           await admin.query(`create role ${quoteIdent(role)} nologin`);
@@ -344,6 +348,29 @@ export class PostgresDestination implements Destination {
     }
     if (sql.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(sql.stderr)}`);
     return { toc: list.stdout, sql: sql.stdout, roles: rolesReferenced(sql.stdout) };
+  }
+
+  /**
+   * The source database's own GRANTs and REVOKEs (`REVOKE CONNECT,TEMPORARY ON DATABASE … FROM PUBLIC`),
+   * which the archive carries in its `ACL - DATABASE` entry and pg_restore prints only with `-C`: from
+   * the archive's head, no data read.
+   */
+  private async archiveDatabaseAcl(tool: PgTool, backup: FetchedBackup, signal?: AbortSignal): Promise<DatabaseAclStatement[]> {
+    const env = this.settings.env;
+    const list = await pgRestoreHead(tool.path, ['-C', '-l'], backup, env, signal);
+    if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
+    const entries = list.stdout.split('\n').filter((line) => DATABASE_ACL_ENTRY.test(line));
+    if (entries.length === 0) return [];
+    const listFile = join(backup.scratchDir, 'database-acl.list');
+    let sql: Awaited<ReturnType<typeof runCommand>>;
+    try {
+      await fs.writeFile(listFile, `${entries.join('\n')}\n`);
+      sql = await pgRestoreHead(tool.path, ['-C', '-L', listFile, '-f', '-'], backup, env, signal);
+    } finally {
+      await fs.rm(listFile, { force: true });
+    }
+    if (sql.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(sql.stderr)}`);
+    return parseDatabaseAcl(sql.stdout);
   }
 
   private async connectAdmin(): Promise<pg.Client> {
@@ -814,6 +841,61 @@ async function copyDatabaseProperties(admin: pg.Client, like: DatabaseProperties
       `security label for ${quoteIdent(provider)} on database ${db} is ${literal(label)}`,
       `the ${provider} security label`,
     );
+  }
+  return warnings;
+}
+
+/** The archive's TOC line of the database's own ACL (listed with `pg_restore -C -l` only). */
+const DATABASE_ACL_ENTRY = /^\d+; 0 0 ACL - DATABASE /;
+const ROLE_NAME = '(?:PUBLIC|"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)';
+/** One GRANT or REVOKE as pg_dump writes it for a database: nothing else of that SQL is ever run. */
+const DATABASE_ACL_LINE = new RegExp(
+  `^(GRANT|REVOKE) (ALL|[A-Z]+(?:,[A-Z]+)*) ON DATABASE (?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*) (TO|FROM) (${ROLE_NAME})( WITH GRANT OPTION)?;$`,
+);
+
+interface DatabaseAclStatement {
+  readonly verb: 'GRANT' | 'REVOKE';
+  readonly privileges: string;
+  readonly grantee: string;
+  readonly grantOption: boolean;
+}
+
+/** The GRANT and REVOKE lines on a database in pg_restore's SQL, in order; every other line is ignored. */
+export function parseDatabaseAcl(sql: string): DatabaseAclStatement[] {
+  const out: DatabaseAclStatement[] = [];
+  for (const line of sql.split('\n')) {
+    const match = DATABASE_ACL_LINE.exec(line);
+    if (!match) continue;
+    out.push({
+      verb: match[1] as 'GRANT' | 'REVOKE',
+      privileges: match[2] ?? '',
+      grantee: match[4] ?? '',
+      grantOption: match[5] !== undefined,
+    });
+  }
+  return out;
+}
+
+/**
+ * Applies the source database's GRANTs and REVOKEs to a database the restore created, as pg_dump
+ * --create would: from the server's default ACL, so that `REVOKE CONNECT FROM PUBLIC` stays revoked.
+ * A grant that fails (its role is missing here) is named in a warning: it grants less, never more.
+ */
+async function applyArchiveDatabaseAcl(
+  admin: pg.Client,
+  statements: readonly DatabaseAclStatement[],
+  fresh: string,
+): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const { verb, privileges, grantee, grantOption } of statements) {
+    const statement = `${verb} ${privileges} ON DATABASE ${quoteIdent(fresh)} ${verb === 'GRANT' ? 'TO' : 'FROM'} ${grantee}`;
+    try {
+      await admin.query(`${statement}${grantOption ? ' WITH GRANT OPTION' : ''}`);
+    } catch (error) {
+      // A REVOKE from a role this server lacks takes nothing away: that role holds nothing here.
+      if (verb === 'GRANT')
+        warnings.push(`the privilege ${privileges} of ${grantee} on the database was not restored: ${postgresMessage(error)}`);
+    }
   }
   return warnings;
 }

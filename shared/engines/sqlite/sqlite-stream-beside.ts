@@ -14,11 +14,12 @@ const BESIDE = (name: string) =>
   );
 
 /**
- * Removes a restore's file beside the destination with the `-wal`/`-shm`/`-journal` files SQLite
- * makes beside it when it is opened (a backup of a WAL-mode database is itself in WAL mode).
+ * Removes a downloaded copy and the files SQLite made beside it: a copy of a WAL-mode database opened
+ * read-only (the check, the backup API's source) leaves its `-wal` and `-shm`, which a read-only
+ * connection cannot remove as it closes.
  */
 export async function removeBeside(file: string): Promise<void> {
-  await Promise.all(['', '-wal', '-shm', '-journal'].map((suffix) => fs.rm(`${file}${suffix}`, { force: true })));
+  for (const suffix of ['', '-wal', '-shm', '-journal']) await fs.rm(`${file}${suffix}`, { force: true });
 }
 
 /**
