@@ -5,7 +5,7 @@ import { secretsManagerCredentials } from '../shared/deployment/fetch-credential
 import type { Manifest } from '../shared/manifest.js';
 import { runScheduledBackup, type ScheduledBackupDeps } from '../shared/deployment/run-scheduled-backup.js';
 import { createS3Client } from '../shared/targets/s3-target.js';
-import { bucket, config, kmsKeyId, logger, metrics, notifier, settings } from './runtime.js';
+import { bucket, kmsKeyId, logger, metrics, notifierFor, readConfig, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 const s3Client = createS3Client({ settings });
@@ -24,6 +24,7 @@ export async function measuredBackup(
   logger.appendKeys(dimensions);
   metrics.addDimensions(dimensions);
   try {
+    const config = await readConfig();
     const manifest = await runScheduledBackup(event, {
       config,
       bucket,
@@ -31,7 +32,7 @@ export async function measuredBackup(
       s3Client,
       settings,
       credentials,
-      notifier,
+      notifier: notifierFor(config),
       runId: run.runId,
       logUrl: run.logUrl,
       signal: run.signal,

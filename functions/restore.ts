@@ -4,7 +4,7 @@ import { secretsManagerCredentials } from '../shared/deployment/fetch-credential
 import { loggableRestoreEvent, runFunctionRestore } from '../shared/deployment/run-function-restore.js';
 import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
-import { bucket, config, logger, settings } from './runtime.js';
+import { bucket, logger, readConfig, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 
@@ -17,7 +17,7 @@ export const handler: Handler<unknown, RestoreResult> = async (event, context) =
   logger.info('restore started', { event: loggableRestoreEvent(event) });
   try {
     const result = await runFunctionRestore(event, {
-      config,
+      config: await readConfig(),
       bucket,
       credentials,
       settings,

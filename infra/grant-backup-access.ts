@@ -9,19 +9,19 @@ import type { BackupBucket } from './constructs/backup-bucket.js';
 /**
  * What every function or task that runs backups or restores may do: read and write backups
  * (the backup checks what it wrote; restore writes its pre-restore copy), never delete them;
- * use the bucket's key; read its database's secret; send alerts. The cdk-nag findings these
+ * use the bucket's key; read its databases' secrets; send alerts. The cdk-nag findings these
  * grants raise are acknowledged on `owner`, the construct that holds the grantee's role.
  */
 export function grantBackupAccess(
   grantee: iam.IGrantable,
   owner: IConstruct,
-  props: { storage: BackupBucket; config: DeploymentConfig; secret?: secretsmanager.ISecret },
+  props: { storage: BackupBucket; config: DeploymentConfig; secrets: readonly secretsmanager.ISecret[] },
 ): void {
   const { storage } = props;
   storage.bucket.grantRead(grantee);
   storage.bucket.grantPut(grantee);
   allowSendingAlerts(grantee, props.config, Stack.of(owner));
-  props.secret?.grantRead(grantee);
+  for (const secret of props.secrets) secret.grantRead(grantee);
   acknowledge(
     owner,
     [

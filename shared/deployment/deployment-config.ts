@@ -112,8 +112,10 @@ const sqliteSchema = z
 
 const emailSchema = z.string().regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an email address');
 
-/** `dbbackup.config.json`: one deployment. */
-export const deploymentConfigSchema = z
+const databaseSchema = z.discriminatedUnion('engine', [postgresSchema, sqliteSchema]);
+
+/** `dbbackup.config.json`: one deployment, before the checks across fields. */
+const configObjectSchema = z
   .object({
     $schema: z.string().optional(),
     /** IANA time zone the schedules are in. */
@@ -143,36 +145,48 @@ export const deploymentConfigSchema = z
       })
       .strict()
       .default({ encryption: 'kms', noncurrentVersionDays: 30 }),
-    databases: z.array(z.discriminatedUnion('engine', [postgresSchema, sqliteSchema])).min(1),
+    databases: z.array(databaseSchema).min(1),
   })
-  .strict()
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    for (const [i, db] of config.databases.entries()) {
-      if (seen.has(db.name))
-        ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `"${db.name}" is used twice` });
-      seen.add(db.name);
-    }
-    for (const [i, db] of config.databases.entries()) {
-      if (db.runner !== 'fargate') continue;
-      if (db.engine === 'postgres' && !db.vpc)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['databases', i, 'vpc'],
-          message: 'is required with runner "fargate": a Fargate task runs in your subnets, with your security groups',
-        });
-      const { cpu, memoryMiB: memory } = taskSize(db);
-      const [min, max, step] = FARGATE_MEMORY[cpu];
-      if (memory < min || memory > max || memory % step !== 0)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['databases', i, 'task', 'memoryMiB'],
-          message: `must be ${min}-${max} in steps of ${step} with cpu ${cpu} (got ${memory})`,
-        });
-    }
-    if (!isTimeZone(config.timeZone))
-      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be an IANA time zone such as Europe/Berlin' });
-  });
+  .strict();
+
+/** `dbbackup.config.json`: one deployment. */
+export const deploymentConfigSchema = configObjectSchema.superRefine(checkConfig);
+
+/**
+ * The config a deployed function reads at run time (its group's config secret): the deployment's
+ * settings and the databases it serves, which for the alert function are none.
+ */
+export const runtimeConfigSchema = configObjectSchema
+  .extend({ databases: z.array(databaseSchema).default([]) })
+  .superRefine(checkConfig);
+
+function checkConfig(config: z.output<typeof configObjectSchema>, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  for (const [i, db] of config.databases.entries()) {
+    if (seen.has(db.name))
+      ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `"${db.name}" is used twice` });
+    seen.add(db.name);
+  }
+  for (const [i, db] of config.databases.entries()) {
+    if (db.runner !== 'fargate') continue;
+    if (db.engine === 'postgres' && !db.vpc)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databases', i, 'vpc'],
+        message: 'is required with runner "fargate": a Fargate task runs in your subnets, with your security groups',
+      });
+    const { cpu, memoryMiB: memory } = taskSize(db);
+    const [min, max, step] = FARGATE_MEMORY[cpu];
+    if (memory < min || memory > max || memory % step !== 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databases', i, 'task', 'memoryMiB'],
+        message: `must be ${min}-${max} in steps of ${step} with cpu ${cpu} (got ${memory})`,
+      });
+  }
+  if (!isTimeZone(config.timeZone))
+    ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be an IANA time zone such as Europe/Berlin' });
+}
 
 export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
 export type DatabaseConfig = DeploymentConfig['databases'][number];
@@ -211,6 +225,11 @@ export const EFS_MOUNT_PATH = '/mnt/data';
 /** Validates a deployment config; errors name the field and the value. */
 export function parseDeploymentConfig(input: unknown): DeploymentConfig {
   return parseOrConfigError(deploymentConfigSchema, input);
+}
+
+/** Validates the config a deployed function reads: a deployment config whose databases may be none. */
+export function parseRuntimeConfig(input: unknown): DeploymentConfig {
+  return parseOrConfigError(runtimeConfigSchema, input);
 }
 
 /** Reads a config file (JSON with `//` and block comments allowed). */

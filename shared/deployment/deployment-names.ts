@@ -11,21 +11,29 @@ import type { BackupLabels } from './backup-event.js';
 export const TIERS = ['daily', 'weekly', 'monthly'] as const;
 export type Tier = (typeof TIERS)[number];
 
-/** `<stack>-<database>-backup`: how the stack names a database's functions, and how `dbbackup invoke` finds them. */
-export function functionName(stack: string, database: string, role: 'backup' | 'restore'): string {
-  return `${stack}-${database}-${role}`.slice(0, 64);
+/**
+ * `<stack>-<group>-backup`: how the stack names a database group's functions (the databases that
+ * share one network share them; see infra/plan-database-groups.ts).
+ */
+export function functionName(stack: string, group: string, role: 'backup' | 'restore'): string {
+  return `${stack.slice(0, 64 - group.length - role.length - 2)}-${group}-${role}`;
 }
 
 /** The environment variables the stack sets and the functions and backup tasks read. */
 export const ENVIRONMENT = {
-  /** The deployment config as JSON, holding only the database the function or task serves. */
+  /**
+   * The deployment config as JSON, for a run outside AWS (tests, a local run); the stack never sets
+   * it, since a function serves up to a group's worth of databases and an environment holds 4 KB.
+   */
   config: 'DBBACKUP_CONFIG',
+  /** The Secrets Manager secret holding the config of the databases a function or task serves (not a credential). */
+  configSecret: 'DBBACKUP_CONFIG_SECRET',
   /** The backup bucket's name. */
   bucket: 'DBBACKUP_BUCKET',
   /** The bucket's KMS key ARN, when the bucket uses SSE-KMS. */
   kmsKeyId: 'DBBACKUP_KMS_KEY_ID',
-  /** The alert function's map from database name to its backup task's log group (Fargate runner). */
-  taskLogGroups: 'DBBACKUP_TASK_LOG_GROUPS',
+  /** The log group the backup tasks (Fargate runner) log to, each task to its own stream. */
+  taskLogGroup: 'DBBACKUP_TASK_LOG_GROUP',
 } as const;
 
 /** The CloudWatch namespace of dbbackup's metrics. */

@@ -18,6 +18,8 @@ import {
   type PostgresDatabaseConfig,
 } from '../../shared/deployment/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
+import { CLOUDFORMATION_LIMITS, checkDeploymentLimits, ROLE_INLINE_POLICY_CHARACTERS } from '../../infra/deployment-limits.js';
+import { DATABASES_PER_GROUP, planDatabaseGroups } from '../../infra/plan-database-groups.js';
 
 let context: string | undefined;
 
@@ -65,10 +67,29 @@ const sqliteOnEfs = {
   },
 };
 
+/**
+ * The deployment as one template: the main stack's resources and outputs with those of each group's
+ * nested stack, whose logical IDs are prefixed with the group's (every group names its functions alike).
+ */
+function wholeTemplate(stack: DbBackupStack): Template {
+  const main = Template.fromStack(stack).toJSON() as { Resources: Record<string, unknown>; Outputs?: Record<string, unknown> };
+  const resources = { ...main.Resources };
+  const outputs = { ...main.Outputs };
+  for (const group of stack.groups) {
+    const nested = Template.fromStack(group).toJSON() as {
+      Resources: Record<string, unknown>;
+      Outputs?: Record<string, unknown>;
+    };
+    for (const [id, resource] of Object.entries(nested.Resources)) resources[`${group.node.id}${id}`] = resource;
+    for (const [id, output] of Object.entries(nested.Outputs ?? {})) outputs[id] = output;
+  }
+  return Template.fromJSON({ ...main, Resources: resources, Outputs: outputs });
+}
+
 function synth(config: DeploymentConfig): { stack: DbBackupStack; template: Template } {
   const app = new App();
   const stack = new DbBackupStack(app, 'DbBackup', { config, image: image() });
-  return { stack, template: Template.fromStack(stack) };
+  return { stack, template: wholeTemplate(stack) };
 }
 
 /** Every IAM action a role's inline policies allow. */
@@ -164,14 +185,14 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('least privilege: backup writes but never deletes, restore reads, and both read only their own secret', () => {
-    const backup = actionsOf(template, 'Backupschool');
-    const restore = actionsOf(template, 'Restoreschool');
+    const backup = actionsOf(template, 'FunctionsBackup');
+    const restore = actionsOf(template, 'FunctionsRestore');
     assert.ok(backup.includes('s3:PutObject'), backup.join());
     assert.ok(
       restore.some((a) => a.startsWith('s3:GetObject')),
       restore.join(),
     );
-    for (const actions of [backup, restore, actionsOf(template, 'Alert'), actionsOf(template, 'InvokeRole')]) {
+    for (const actions of [backup, restore, actionsOf(template, 'AlertsAlert'), actionsOf(template, 'InvokeRole')]) {
       assert.ok(!actions.some((a) => /^s3:(Delete|\*)/.test(a) || a === '*'), `no delete: ${actions.join()}`);
     }
     template.hasResourceProperties('AWS::IAM::Policy', {
@@ -205,14 +226,16 @@ describe('the CDK stack, from the example config', () => {
     }
   });
 
-  test('functions get the config, the bucket and its key under the names the handlers read', () => {
+  // The config is no longer in each function's environment (a group's outgrows its 4 KB) but in a
+  // secret the functions read at every run: DBBACKUP_CONFIG became DBBACKUP_CONFIG_SECRET.
+  test('functions get where their config is, the bucket and its key under the names the handlers read', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
     assert.equal(functions.length, 3);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
-      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG', 'DBBACKUP_KMS_KEY_ID']);
+      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID']);
     }
   });
 
@@ -334,7 +357,7 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
           EntryPoint: ['/var/lang/bin/node'],
           Command: ['/var/task/dist/functions/backup-task.js'],
           Environment: Match.arrayWith([
-            { Name: 'DBBACKUP_CONFIG', Value: Match.anyValue() },
+            { Name: 'DBBACKUP_CONFIG_SECRET', Value: Match.anyValue() },
             { Name: 'DBBACKUP_BUCKET', Value: Match.anyValue() },
             { Name: 'DBBACKUP_KMS_KEY_ID', Value: Match.anyValue() },
             { Name: 'DBBACKUP_EVENT', Value: JSON.stringify({ database: 'warehouse', tier: 'daily' }) },
@@ -350,7 +373,17 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       },
     });
     // One image: the task's image and the functions' image come from the same asset.
-    const hashes = new Set(JSON.stringify(template.toJSON()).match(/[0-9a-f]{64}/g));
+    // (Only the images' hashes: each group's nested template is an asset with a hash of its own.)
+    const images = [
+      ...Object.values(template.findResources('AWS::Lambda::Function')).map(
+        (f) => (f as { Properties: { Code: unknown } }).Properties.Code,
+      ),
+      ...Object.values(template.findResources('AWS::ECS::TaskDefinition')).map(
+        (t) =>
+          (t as { Properties: { ContainerDefinitions: Array<{ Image: unknown }> } }).Properties.ContainerDefinitions[0]?.Image,
+      ),
+    ];
+    const hashes = new Set(JSON.stringify(images).match(/[0-9a-f]{64}/g));
     assert.equal(hashes.size, 1, [...hashes].join());
   });
 
@@ -358,17 +391,18 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
     const names = Object.values(template.findResources('AWS::Lambda::Function')).map(
       (f) => (f as { Properties: { FunctionName?: string } }).Properties.FunctionName,
     );
-    assert.deepEqual(names.filter(Boolean).sort(), [
-      'DbBackup-app-restore',
-      'DbBackup-school-backup',
-      'DbBackup-school-restore',
-      'DbBackup-warehouse-restore',
-    ]);
+    // One backup and one restore function per database group (school and warehouse share a network; app has its own EFS).
+    const groups = stack.groups.map((g) => g.node.id.replace('Group-', ''));
+    assert.deepEqual(
+      names.filter(Boolean).sort(),
+      [`DbBackup-${groups[0]}-backup`, `DbBackup-${groups[0]}-restore`, `DbBackup-${groups[1]}-restore`].sort(),
+    );
   });
 
   test('the same schedules start the task with the same event, as a container environment override, never retried', () => {
     template.resourceCountIs('AWS::Scheduler::Schedule', 9);
-    const clusterArn = { 'Fn::GetAtt': [stack.getLogicalId(stack.tasks?.cluster as ecs.CfnCluster), 'Arn'] };
+    // The cluster is the main stack's; a group's nested stack receives its ARN as a parameter.
+    const clusterArn = { Ref: Match.stringLikeRegexp('TasksCluster') };
     for (const tier of ['daily', 'weekly', 'monthly']) {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         Description: `dbbackup: ${tier} backup of warehouse`,
@@ -439,11 +473,12 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
         'detail-type': ['ECS Task State Change'],
         detail: { clusterArn: [Match.anyValue()], lastStatus: ['STOPPED'] },
       },
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FunctionsAlert'), 'Arn'] } })],
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertsAlert'), 'Arn'] } })],
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       ImageConfig: { Command: ['dist/functions/alert.handler'] },
-      Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUPS: Match.anyValue() }) },
+      // One log group for every backup task: a task's stream is named by its ID (DBBACKUP_TASK_LOGS_GROUPS was a map by database).
+      Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUP: Match.anyValue() }) },
     });
     // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed).
     template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
@@ -550,5 +585,97 @@ describe('the CDK app, with replication to a second region', () => {
 
   test('cdk-nag finds nothing unacknowledged in either stack', () => {
     assert.doesNotThrow(() => synthWithNag(config));
+  });
+});
+
+describe('the CDK app, with 200 databases', () => {
+  test('200 databases on one network synthesize offline into stacks within CloudFormation limits, each group under IAM’s role policy limit', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const school = example.databases[0] as PostgresDatabaseConfig;
+    const config = parseDeploymentConfig({
+      ...example,
+      databases: Array.from({ length: 200 }, (_, i) => ({
+        ...school,
+        name: `tenant${i}`,
+        database: `tenant${i}`,
+        secretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant${i}-db-backup-AbCdEf`,
+      })),
+    });
+    const outdir = mkdtempSync(join(tmpdir(), 'dbbackup-200-'));
+    try {
+      const started = Date.now();
+      const app = new App({ outdir });
+      const { main } = addDeployment(app, { config, stackName: 'DbBackup', image: image() });
+      const sizes = checkDeploymentLimits(app.synth().directory);
+      process.stderr.write(`# 200 databases: synthesized in ${Date.now() - started} ms: ${JSON.stringify(sizes)}\n`);
+      assert.equal(main.groups.length, Math.ceil(200 / DATABASES_PER_GROUP));
+      for (const size of sizes) {
+        assert.ok(size.resources <= CLOUDFORMATION_LIMITS.resources, JSON.stringify(size));
+        assert.ok(size.bytes <= CLOUDFORMATION_LIMITS.templateBytes, JSON.stringify(size));
+        assert.ok(size.outputs <= CLOUDFORMATION_LIMITS.outputs && size.parameters <= CLOUDFORMATION_LIMITS.parameters);
+      }
+      // Every database has its schedules and alarms, in some group.
+      const all = main.groups.map((g) => Template.fromStack(g));
+      const count = (type: string) => all.reduce((n, t) => n + Object.keys(t.findResources(type)).length, 0);
+      assert.equal(count('AWS::Scheduler::Schedule'), 600);
+      assert.equal(count('AWS::Lambda::Function'), 2 * main.groups.length);
+      // IAM caps the inline policies of one role at 10,240 characters (counted here with the
+      // unresolved references, which are longer than the ARNs they become).
+      for (const t of all) {
+        const byRole = new Map<string, number>();
+        for (const policy of Object.values(t.findResources('AWS::IAM::Policy')) as Array<{
+          Properties: { PolicyDocument: unknown; Roles: unknown[] };
+        }>) {
+          const role = JSON.stringify(policy.Properties.Roles);
+          byRole.set(role, (byRole.get(role) ?? 0) + JSON.stringify(policy.Properties.PolicyDocument).length);
+        }
+        for (const [role, chars] of byRole) assert.ok(chars < ROLE_INLINE_POLICY_CHARACTERS, `${role}: ${chars}`);
+      }
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  test('a template past a CloudFormation limit fails synthesis with one line saying which, and what to change', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbbackup-limits-'));
+    try {
+      const resources = Object.fromEntries(Array.from({ length: 501 }, (_, i) => [`R${i}`, { Type: 'AWS::SNS::Topic' }]));
+      writeFileSync(join(dir, 'DbBackup.template.json'), JSON.stringify({ Resources: resources }));
+      assert.throws(
+        () => checkDeploymentLimits(dir),
+        (error: Error & { hint?: string }) =>
+          /^this config cannot be deployed: DbBackup would hold 501 resources, more than the 500 CloudFormation allows a stack$/.test(
+            error.message,
+          ) && /fewer distinct networks|split the config/.test(error.hint ?? ''),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('databases share functions by network, 25 a group, in config order', () => {
+    const base = {
+      alerts: { sender: 'a@example.com', recipients: ['b@example.com'] },
+      databases: [] as unknown[],
+    };
+    const pg = (name: string, sg: string) => ({
+      name,
+      engine: 'postgres',
+      host: 'h',
+      database: name,
+      secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:x',
+      vpc: { vpcId: 'vpc-1', subnetIds: ['subnet-1'], securityGroupIds: [sg] },
+    });
+    const config = parseDeploymentConfig({
+      ...base,
+      databases: [...Array.from({ length: 30 }, (_, i) => pg(`a${i}`, 'sg-a')), pg('b0', 'sg-b'), sqliteOnEfs],
+    });
+    const groups = planDatabaseGroups(config);
+    assert.deepEqual(
+      groups.map((g) => g.databases.length),
+      [25, 5, 1, 1],
+    );
+    assert.equal(groups[1]?.databases[0]?.name, 'a25');
+    assert.ok(groups[3]?.efs);
   });
 });
