@@ -1,4 +1,4 @@
-import { Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Size, Stack, Tags, Validations } from 'aws-cdk-lib';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment/deployment-config.js';
-import { functionName } from '../../shared/deployment/deployment-names.js';
+import { databaseTag, functionName } from '../../shared/deployment/deployment-names.js';
 import { configSecret } from '../config-secret.js';
 import { deploymentName } from '../deployment-name.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
@@ -86,6 +86,11 @@ export class BackupFunctions extends Construct {
       retryAttempts: 0,
       ...network,
     });
+    // How `dbbackup invoke` finds the function that serves a database (findDeployedFunction).
+    for (const fn of [this.backup, this.restore])
+      if (fn)
+        for (const db of group.databases)
+          Tags.of(fn).add(databaseTag(db.name), 'served', { includeResourceTypes: ['AWS::Lambda::Function'] });
     // Every function logs to CloudWatch through the AWS managed basic execution policy.
     acknowledge(
       this,

@@ -13,10 +13,22 @@ export type Tier = (typeof TIERS)[number];
 
 /**
  * `<stack>-<group>-backup`: how the stack names a database group's functions (the databases that
- * share one network share them; see infra/plan-database-groups.ts).
+ * share one network share them; see infra/plan-database-groups.ts). Each is tagged with
+ * {@link databaseTag} of every database it serves, which is how `dbbackup invoke` finds it.
  */
 export function functionName(stack: string, group: string, role: 'backup' | 'restore'): string {
   return `${stack.slice(0, 64 - group.length - role.length - 2)}-${group}-${role}`;
+}
+
+/** The group a name {@link functionName} gave names, when it names a function of this stack and role. */
+export function groupOfFunction(name: string, stack: string, role: 'backup' | 'restore'): string | undefined {
+  const group = /-(n[0-9a-f]{6}-[0-9]+)-(backup|restore)$/.exec(name)?.[1];
+  return group && functionName(stack, group, role) === name ? group : undefined;
+}
+
+/** The tag a function carries for each database it serves (a Lambda function holds 50 tags; a group, 25 databases). */
+export function databaseTag(database: string): string {
+  return `dbbackup:database:${database}`;
 }
 
 /** The environment variables the stack sets and the functions and backup tasks read. */
