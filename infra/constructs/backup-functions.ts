@@ -9,6 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment/deployment-config.js';
 import { databaseTag, functionName } from '../../shared/deployment/deployment-names.js';
+import { backupPrefix, PRE_RESTORE_PREFIX } from '../../shared/deployment/backup-prefixes.js';
 import { configSecret } from '../config-secret.js';
 import { deploymentName } from '../deployment-name.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
@@ -101,8 +102,21 @@ export class BackupFunctions extends Construct {
       db.engine === 'postgres' ? [secretsmanager.Secret.fromSecretCompleteArn(this, `Secret${i}`, db.secretArn)] : [],
     );
     const functions = this.backup ? [this.backup, this.restore] : [this.restore];
+    if (this.backup)
+      grantBackupAccess(this.backup, this.backup, {
+        storage,
+        config,
+        secrets,
+        writePrefixes: group.databases.filter((d) => d.runner === 'lambda').map(backupPrefix),
+      });
+    grantBackupAccess(this.restore, this.restore, {
+      storage,
+      config,
+      secrets,
+      writePrefixes: [PRE_RESTORE_PREFIX],
+      restorer: true,
+    });
     for (const fn of functions) {
-      grantBackupAccess(fn, fn, { storage, config, secrets });
       this.configSecret.grantRead(fn);
       if (group.efs) {
         acknowledge(

@@ -135,8 +135,17 @@ const configObjectSchema = z
         encryption: z.enum(['kms', 's3']).default('kms'),
         /** Days noncurrent object versions are kept before they expire. */
         noncurrentVersionDays: z.number().int().min(1).default(30),
-        /** Object Lock in governance mode, for this many days (ransomware protection). */
+        /**
+         * Object Lock for this many days (ransomware protection): no version can be deleted or
+         * overwritten before then, whatever a role's policies say.
+         */
         objectLockDays: z.number().int().min(1).optional(),
+        /**
+         * `governance` (default): a principal with s3:BypassGovernanceRetention (never one of the
+         * deployment's, which the bucket policy refuses it) can still remove a version early;
+         * `compliance`: nobody can, not even the account's root user, until the days have passed.
+         */
+        objectLockMode: z.enum(['governance', 'compliance']).default('governance'),
         /** A second region every backup is replicated to (the off-site copy). */
         replicationRegion: z
           .string()
@@ -144,7 +153,7 @@ const configObjectSchema = z
           .optional(),
       })
       .strict()
-      .default({ encryption: 'kms', noncurrentVersionDays: 30 }),
+      .default({ encryption: 'kms', noncurrentVersionDays: 30, objectLockMode: 'governance' }),
     databases: z.array(databaseSchema).min(1),
   })
   .strict();

@@ -11,6 +11,7 @@ import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 import { isSecretParameter } from '../engines/registry.js';
 import { REDACTED, redactLocation } from '../redact.js';
 import { MISSING_ROLES_CHOICES } from '../engines/destination.js';
+import { PRE_RESTORE_PREFIX } from './backup-prefixes.js';
 
 /**
  * The restore function's event, pasted into the Lambda console's Test tab:
@@ -132,6 +133,9 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       confirm: event.confirm,
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,
+      // The one prefix the bucket lets a restore function write: its safety copies never sit among
+      // (or could overwrite) the backups themselves.
+      safetyTarget: `s3://${deps.bucket}/${PRE_RESTORE_PREFIX}`,
       missingRoles: event.missingRoles,
     },
     { onPhase: deps.onPhase, settings: deps.settings, deadline: deps.deadline },

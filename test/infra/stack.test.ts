@@ -20,6 +20,7 @@ import {
 import { repoRoot } from '../harness/test-env.js';
 import { CLOUDFORMATION_LIMITS, checkDeploymentLimits, ROLE_INLINE_POLICY_CHARACTERS } from '../../infra/deployment-limits.js';
 import { DATABASES_PER_GROUP, planDatabaseGroups } from '../../infra/plan-database-groups.js';
+import { decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
 
 let context: string | undefined;
 
@@ -154,7 +155,12 @@ describe('the CDK stack, from the example config', () => {
           Match.objectLike({
             Effect: 'Deny',
             Action: 's3:PutObject',
-            Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+            // Was StringNotEqualsIfExists, which is true when the header is absent and so also refused
+            // UploadPart (which never carries it); what it refuses is now evaluated in the bucket-policy tests.
+            Condition: {
+              Null: { 's3:x-amz-server-side-encryption': 'false' },
+              StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+            },
           }),
         ]),
       },
@@ -298,7 +304,7 @@ describe('the CDK stack, from the example config', () => {
   test('SSE-S3 instead of KMS, and a SQLite database on EFS, synthesize too', async () => {
     const alt: DeploymentConfig = {
       ...config,
-      bucket: { encryption: 's3', noncurrentVersionDays: 7 },
+      bucket: { encryption: 's3', noncurrentVersionDays: 7, objectLockMode: 'governance' },
       databases: [
         {
           ...sqliteOnEfs,
@@ -677,5 +683,139 @@ describe('the CDK app, with 200 databases', () => {
     );
     assert.equal(groups[1]?.databases[0]?.name, 'a25');
     assert.ok(groups[3]?.efs);
+  });
+});
+
+describe('who may write what in the bucket (the synthesized policies, evaluated)', () => {
+  let deployment: StackTemplate;
+  let bucketPolicy: Statement[];
+  let bucketArn: string;
+  const roles: Record<'backup' | 'restore' | 'task', { arn: string; statements: Statement[] }> = {} as never;
+
+  before(async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const school = example.databases[0] as PostgresDatabaseConfig;
+    const config = parseDeploymentConfig({
+      ...example,
+      databases: [school, { ...school, name: 'warehouse', database: 'warehouse' }, { ...sqliteOnEfs, runner: 'fargate' }],
+    });
+    const { stack } = synth(config);
+    deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    const nested = stack.groups.map((group) =>
+      deployment.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      ),
+    );
+    const role = (template: StackTemplate, prefix: string) => {
+      const id = Object.keys(template.json.Resources).find(
+        (r) => r.startsWith(prefix) && template.json.Resources[r]?.Type === 'AWS::IAM::Role',
+      );
+      assert.ok(id, `no role ${prefix} in ${template.name}`);
+      return { arn: template.resolve({ 'Fn::GetAtt': [id, 'Arn'] }) as string, statements: roleStatements(template, id) };
+    };
+    const [postgresGroup, sqliteGroup] = nested as [StackTemplate, StackTemplate];
+    roles.backup = role(postgresGroup, 'FunctionsBackupServiceRole');
+    roles.restore = role(postgresGroup, 'FunctionsRestoreServiceRole');
+    roles.task = role(sqliteGroup, 'TasksTaskappTaskRole');
+    bucketPolicy = resourcePolicyStatements(deployment, 'AWS::S3::BucketPolicy', 'PolicyDocument').filter((s) =>
+      JSON.stringify(s).includes('storagebucket'),
+    );
+    const [bucket] = [...deployment.all('AWS::S3::Bucket')].filter(({ id }) => id.startsWith('StorageBucket'));
+    bucketArn = deployment.resolve({ 'Fn::GetAtt': [bucket?.id, 'Arn'] }) as string;
+  });
+
+  /** May `who` do `action` on `key`: a PutObject or CompleteMultipartUpload (creation), or an UploadPart. */
+  function may(
+    who: keyof typeof roles,
+    action: string,
+    key: string,
+    request: { ifNoneMatch?: boolean; creation?: boolean; sse?: string } = {},
+  ): boolean {
+    const context: Record<string, string> = { 'aws:SecureTransport': 'true' };
+    if (action === 's3:PutObject') context['s3:ObjectCreationOperation'] = String(request.creation ?? true);
+    if (request.ifNoneMatch) context['s3:if-none-match'] = '*';
+    if (request.sse) context['s3:x-amz-server-side-encryption'] = request.sse;
+    const { arn, statements } = roles[who];
+    return decide({ principal: arn, action, resource: `${bucketArn}/${key}`, context }, statements, bucketPolicy) === 'allow';
+  }
+
+  const schoolKey = 'postgres/school/2026/backup_school_20261122_230000_run.dump.gz';
+  const warehouseKey = 'postgres/warehouse/2026/backup_warehouse_20261122_230000_run.dump.gz';
+  const appKey = 'sqlite/app/2026/backup_app_20261122_230000_run.db.gz';
+
+  test('the backup function creates objects under its databases’ prefixes only with If-None-Match, and nowhere else', () => {
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true }), true);
+    assert.equal(may('backup', 's3:PutObject', `${schoolKey}.json`, { ifNoneMatch: true }), true, 'the manifest');
+    assert.equal(may('backup', 's3:PutObject', warehouseKey, { ifNoneMatch: true }), true);
+    assert.equal(may('backup', 's3:PutObject', schoolKey), false, 'an overwrite: no If-None-Match');
+    assert.equal(may('backup', 's3:PutObject', appKey, { ifNoneMatch: true }), false, 'another group’s database');
+    assert.equal(may('backup', 's3:PutObject', 'pre-restore/postgres/school/x.dump.gz', { ifNoneMatch: true }), false);
+    assert.equal(may('backup', 's3:PutObject', 'postgres/schoolyard/2026/x.dump.gz', { ifNoneMatch: true }), false);
+  });
+
+  test('a multipart upload: its parts need no If-None-Match, its completion does', () => {
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: false }), true, 'UploadPart / CreateMultipartUpload');
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: true }), false, 'CompleteMultipartUpload without');
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: true, ifNoneMatch: true }), true);
+    assert.equal(may('backup', 's3:AbortMultipartUpload', schoolKey), true);
+  });
+
+  test('uploads that ask for another encryption than the bucket’s are refused; those that leave it to the bucket are not', () => {
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true, sse: 'aws:kms' }), true);
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true, sse: 'AES256' }), false);
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true }), true);
+  });
+
+  test('the restore function writes only its safety copies, under pre-restore/, with If-None-Match', () => {
+    const copy = 'pre-restore/postgres/school/2026/backup_school_20261122_101500_run.dump.gz';
+    assert.equal(may('restore', 's3:PutObject', copy, { ifNoneMatch: true }), true);
+    assert.equal(may('restore', 's3:PutObject', copy), false);
+    assert.equal(may('restore', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
+    assert.equal(may('restore', 's3:GetObject', schoolKey), true, 'it reads any backup');
+  });
+
+  test('the Fargate task writes only under its own database’s prefix', () => {
+    assert.equal(may('task', 's3:PutObject', appKey, { ifNoneMatch: true }), true);
+    assert.equal(may('task', 's3:PutObject', appKey), false);
+    assert.equal(may('task', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
+  });
+
+  test('no writer may delete, set retention or a legal hold, or bypass governance retention', () => {
+    for (const who of ['backup', 'restore', 'task'] as const)
+      for (const action of [
+        's3:DeleteObject',
+        's3:DeleteObjectVersion',
+        's3:PutObjectRetention',
+        's3:PutObjectLegalHold',
+        's3:BypassGovernanceRetention',
+      ])
+        assert.equal(may(who, action, who === 'task' ? appKey : schoolKey), false, `${who} ${action}`);
+  });
+});
+
+describe('Object Lock, a setting of the bucket', () => {
+  test('off by default; governance mode by default once days are set; compliance when asked', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const lock = (bucket: object) =>
+      (
+        Object.values(
+          synth(parseDeploymentConfig({ ...example, bucket: { ...example.bucket, ...bucket } })).template.findResources(
+            'AWS::S3::Bucket',
+            { Properties: { VersioningConfiguration: { Status: 'Enabled' } } },
+          ),
+        )[0] as { Properties: { ObjectLockConfiguration?: unknown } }
+      ).Properties.ObjectLockConfiguration;
+    assert.equal(lock({}), undefined);
+    assert.deepEqual(lock({ objectLockDays: 30 }), {
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Days: 30, Mode: 'GOVERNANCE' } },
+    });
+    assert.deepEqual(lock({ objectLockDays: 90, objectLockMode: 'compliance' }), {
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Days: 90, Mode: 'COMPLIANCE' } },
+    });
+    assert.throws(() => parseDeploymentConfig({ ...example, bucket: { objectLockMode: 'strict' } }), /bucket\.objectLockMode/);
   });
 });
