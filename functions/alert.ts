@@ -6,7 +6,7 @@ import { ENVIRONMENT, METRICS } from '../shared/deployment/deployment-names.js';
 import { composeAlert } from '../shared/notify/alert.js';
 import { sendAlert } from '../shared/notify/notifier.js';
 import { unreportedFailure } from '../shared/deployment/unreported-failure.js';
-import { logger, logStreamUrl, metrics, notifierFor, readConfig } from './runtime.js';
+import { logger, logStreamUrl, metrics, notifierFor, readConfig, reportAlertFailure } from './runtime.js';
 
 /** The log group of the backup tasks (Fargate runner), to link a crashed task's log. */
 const taskLogGroup = process.env[ENVIRONMENT.taskLogGroup] || undefined;
@@ -39,5 +39,5 @@ export const handler: Handler<unknown, void> = async (event, context) => {
     runId: failure.runId,
     logUrl: logGroup && failure.taskId ? logStreamUrl(logGroup, taskLogStream(failure.taskId)) : undefined,
   });
-  await sendAlert(notifierFor(await readConfig()), message, (m, fields) => logger.info(m, fields));
+  await sendAlert(notifierFor(await readConfig()), message, (m, fields) => logger.info(m, fields), reportAlertFailure);
 };

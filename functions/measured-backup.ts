@@ -5,7 +5,7 @@ import { secretsManagerCredentials } from '../shared/deployment/fetch-credential
 import type { Manifest } from '../shared/manifest.js';
 import { runScheduledBackup, type ScheduledBackupDeps } from '../shared/deployment/run-scheduled-backup.js';
 import { createS3Client } from '../shared/targets/s3-target.js';
-import { bucket, kmsKeyId, logger, metrics, notifierFor, readConfig, settings } from './runtime.js';
+import { bucket, kmsKeyId, logger, metrics, notifierFor, readConfig, reportAlertFailure, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 const s3Client = createS3Client({ settings });
@@ -38,6 +38,7 @@ export async function measuredBackup(
       signal: run.signal,
       deadline: run.deadline,
       log: (message, fields) => logger.info(message, fields),
+      logAlertFailure: reportAlertFailure,
     });
     metrics.addMetric(METRICS.succeeded, MetricUnit.Count, 1);
     metrics.addMetric(METRICS.duration, MetricUnit.Milliseconds, manifest.duration_ms);

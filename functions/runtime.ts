@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { runtimeConfigReader } from '../shared/deployment/runtime-config.js';
-import { ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
+import { ALERT_FAILED_METRIC, ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
 import { readSettings } from '../shared/settings.js';
 
@@ -41,4 +41,15 @@ export function logStreamUrl(logGroupName: string, logStreamName: string): strin
   // The console's URL fragment escapes "/" as $252F (an encoded percent sign).
   const escape = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
   return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${escape(logGroupName)}/log-events/${escape(logStreamName)}`;
+}
+
+/**
+ * Reports an alert email that could not be sent: logged at ERROR and counted as AlertFailed (with
+ * the service dimension only), which the stack's AlertsFailed alarm watches; a failed send must not
+ * pass unnoticed, since it is the only message about a failed backup.
+ */
+export function reportAlertFailure(event: string, fields: Record<string, unknown>): void {
+  logger.error(event, fields);
+  const single = metrics.singleMetric();
+  single.addMetric(ALERT_FAILED_METRIC, MetricUnit.Count, 1);
 }

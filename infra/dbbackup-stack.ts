@@ -50,7 +50,6 @@ export class DbBackupStack extends Stack {
     const containerImage = fargate ? props.image.container() : undefined;
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       config,
-      key: this.storage.key,
       replication: this.storage.replicationDestination
         ? { sourceBucket: this.storage.bucket.bucketName, destinationBucket: this.storage.replicationDestination }
         : undefined,

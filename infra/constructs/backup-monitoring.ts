@@ -1,7 +1,8 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -13,14 +14,18 @@ import {
   TIERS,
   tierSettings,
 } from '../../shared/deployment/deployment-config.js';
-import { METRIC_NAMESPACE, METRICS, metricDimensions, SERVICE_NAME } from '../../shared/deployment/deployment-names.js';
+import {
+  ALERT_FAILED_METRIC,
+  METRIC_NAMESPACE,
+  METRICS,
+  metricDimensions,
+  SERVICE_NAME,
+} from '../../shared/deployment/deployment-names.js';
 import { REPLICATION_RULE_ID } from './backup-bucket.js';
 
 /** Properties of {@link BackupMonitoring}. */
 export interface BackupMonitoringProps {
   readonly config: DeploymentConfig;
-  /** Encrypts the alarm topic. @default the AWS managed SNS key */
-  readonly key?: kms.IKey;
   /** The replicated bucket, for the failed-replication alarm. @default no replication */
   readonly replication?: { readonly sourceBucket: string; readonly destinationBucket: string };
 }
@@ -37,7 +42,32 @@ export class BackupMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
-    this.topic = new sns.Topic(this, 'Alarms', { displayName: 'dbbackup alarms', masterKey: props.key, enforceSSL: true });
+    // A key of the topic's own, which CloudWatch may use: a topic encrypted with a key whose policy
+    // does not let the publishing service use it drops every alarm notification.
+    const key = new kms.Key(this, 'AlarmsKey', {
+      description: 'dbbackup: encrypts the alarm topic; CloudWatch may use it to publish alarms',
+      enableKeyRotation: true,
+    });
+    const cloudwatchService = new iam.ServicePrincipal('cloudwatch.amazonaws.com');
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [cloudwatchService],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+    this.topic = new sns.Topic(this, 'Alarms', { displayName: 'dbbackup alarms', masterKey: key, enforceSSL: true });
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [cloudwatchService],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
     for (const recipient of props.config.alerts.recipients)
       this.topic.addSubscription(new subscriptions.EmailSubscription(recipient));
     // Named after the stack: two deployments in one account keep two dashboards.
@@ -68,6 +98,24 @@ export class BackupMonitoring extends Construct {
         new cloudwatch.AlarmStatusWidget({ title: 'Replication', alarms: [replicationFailed], width: 24, height: 2 }),
       );
     }
+    // An alert email that SES refused is the only word of a failed backup lost: this alarm says so
+    // on the other channel (the topic's email subscriptions).
+    const alertsFailed = new cloudwatch.Alarm(this, 'AlertsFailed', {
+      alarmDescription: 'dbbackup could not send an alert email (SES refused or was unreachable): read the functions’ ERROR logs',
+      metric: new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: ALERT_FAILED_METRIC,
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic: 'Sum',
+        period: Duration.hours(1),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alertsFailed.addAlarmAction(new actions.SnsAction(this.topic));
+    this.alarms.push(alertsFailed);
     // Every database's series of one metric, found by search (a graph shows at most 500).
     const search = (metric: string, statistic: string, period: Duration) =>
       new cloudwatch.MathExpression({

@@ -68,6 +68,12 @@ export const METRICS = {
 } as const;
 
 /**
+ * Alert emails that could not be sent (SES refused or was unreachable), counted with the
+ * `service` dimension only, so one alarm covers every database and function.
+ */
+export const ALERT_FAILED_METRIC = 'AlertFailed';
+
+/**
  * The dimensions a run's metrics carry, as the alarms must name them: `service` (added by
  * Powertools from {@link SERVICE_NAME}) and the run's labels, which the functions add themselves.
  */

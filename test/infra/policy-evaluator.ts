@@ -170,7 +170,9 @@ function conditionHolds(operator: string, key: string, expected: string[], conte
 function matches(statement: Statement, request: Request, resourcePolicy: boolean): boolean {
   if (resourcePolicy) {
     const principal = statement.Principal;
-    const principals = principal === '*' ? ['*'] : list(principal?.AWS);
+    // A service is asked about as `service:<name>`, e.g. service:cloudwatch.amazonaws.com.
+    const principals =
+      principal === '*' ? ['*'] : [...list(principal?.AWS), ...list(principal?.Service).map((s) => `service:${s}`)];
     if (!principals.some((p) => p === '*' || p === request.principal)) return false;
   }
   const action = (patterns: string[]) => patterns.some((p) => wildcard(p, request.action, true));

@@ -20,7 +20,7 @@ import {
 import { repoRoot } from '../harness/test-env.js';
 import { CLOUDFORMATION_LIMITS, checkDeploymentLimits, ROLE_INLINE_POLICY_CHARACTERS } from '../../infra/deployment-limits.js';
 import { DATABASES_PER_GROUP, planDatabaseGroups } from '../../infra/plan-database-groups.js';
-import { decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
+import { ACCOUNT, decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
 
 let context: string | undefined;
 
@@ -246,7 +246,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('alarms: no recent backup, failed backups, crashed functions; they email the recipients; a dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    // The three of the database, and the deployment's alarm on alert emails that could not be sent.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
     // The namespace, metric and dimensions the backup function publishes (test/integration/backup-function.test.ts).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'BackupSucceeded',
@@ -487,7 +488,8 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUP: Match.anyValue() }) },
     });
     // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed).
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // (And the deployment's alarm on alert emails that could not be sent.)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 
   test('cdk-nag finds nothing unacknowledged with Fargate databases', () => {
@@ -819,3 +821,58 @@ describe('Object Lock, a setting of the bucket', () => {
     assert.throws(() => parseDeploymentConfig({ ...example, bucket: { objectLockMode: 'strict' } }), /bucket\.objectLockMode/);
   });
 });
+
+describe('every alarm can notify (key and topic policies, evaluated)', () => {
+  test('each alarm’s action is a topic CloudWatch may publish to, encrypted with a key CloudWatch may use', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const config = { ...example, bucket: { ...example.bucket, replicationRegion: 'eu-central-1' } };
+    const deployment = addDeployment(new App(), { config, stackName: 'DbBackup', image: image() });
+    const { main } = deployment;
+    const root = new StackTemplate('DbBackup', Template.fromStack(main).toJSON() as never);
+    for (const group of main.groups)
+      root.nest(
+        main.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      );
+    const topics = new Map(
+      [...root.all('AWS::SNS::Topic')].map(({ stack, id, resource }) => [
+        stack.resolve({ Ref: id }) as string,
+        { stack, resource },
+      ]),
+    );
+    const topicPolicy = resourcePolicyStatements(root, 'AWS::SNS::TopicPolicy', 'PolicyDocument');
+    const cloudwatch = 'service:cloudwatch.amazonaws.com';
+    const context = { 'aws:SourceAccount': ACCOUNT, 'aws:SecureTransport': 'true' };
+    const alarms = [...root.all('AWS::CloudWatch::Alarm')];
+    // school: stale, failed, function errors; the deployment: alerts failed, replication failed.
+    assert.equal(alarms.length, 5);
+    for (const { stack, id, resource } of alarms) {
+      const actions = stack.resolve(resource.Properties?.AlarmActions) as string[];
+      assert.equal(actions.length, 1, id);
+      const topic = topics.get(actions[0] as string);
+      assert.ok(topic, `${id} notifies ${actions[0]}, which is no topic of the deployment`);
+      assert.equal(
+        decide({ principal: cloudwatch, action: 'sns:Publish', resource: actions[0] as string, context }, [], topicPolicy),
+        'allow',
+        `${id}: the topic policy lets CloudWatch publish`,
+      );
+      const keyArn = topic.stack.resolve(topic.resource.Properties?.KmsMasterKeyId) as string;
+      const key = [...root.all('AWS::KMS::Key')].find(
+        ({ stack: s, id: k }) => s.resolve({ 'Fn::GetAtt': [k, 'Arn'] }) === keyArn,
+      );
+      assert.ok(key, `${id}: its topic is encrypted with ${keyArn}, a key of the deployment`);
+      const keyPolicy = list(key.stack.resolve(key.resource.Properties?.KeyPolicy) as { Statement: Statement[] });
+      for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
+        assert.equal(
+          decide({ principal: cloudwatch, action, resource: keyArn, context }, [], keyPolicy),
+          'allow',
+          `${id}: CloudWatch may ${action} with the topic's key`,
+        );
+    }
+  });
+});
+
+function list(document: { Statement: Statement[] | Statement }): Statement[] {
+  return [document.Statement].flat();
+}
