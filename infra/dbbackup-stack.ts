@@ -1,4 +1,4 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
@@ -53,6 +53,10 @@ export class DbBackupStack extends Stack {
       replication: this.storage.replicationDestination
         ? { sourceBucket: this.storage.bucket.bucketName, destinationBucket: this.storage.replicationDestination }
         : undefined,
+    });
+    new CfnOutput(this, 'BackupBucket', {
+      description: 'Where the backups are: dbbackup list --target s3://<this bucket>',
+      value: this.storage.bucket.bucketName,
     });
     for (const group of planDatabaseGroups(config)) {
       this.groups.push(
