@@ -33,6 +33,8 @@ export const functionRestoreEventSchema = z
     noSafetyBackup: z.boolean().optional(),
     /** With `path`: restore an object that has no manifest (nothing can be verified). */
     noManifest: z.boolean().optional(),
+    /** PostgreSQL: keep the backup's object owners (they must exist on the server), as the CLI's --keep-owner. @default false */
+    keepOwner: z.boolean().optional(),
     /** PostgreSQL: roles the backup's grants or policies name that the server lacks. @default "refuse" */
     missingRoles: z.enum(MISSING_ROLES_CHOICES).optional(),
   })
@@ -137,6 +139,7 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       // (or could overwrite) the backups themselves.
       safetyTarget: `s3://${deps.bucket}/${PRE_RESTORE_PREFIX}`,
       missingRoles: event.missingRoles,
+      keepOwner: event.keepOwner,
     },
     { onPhase: deps.onPhase, settings: deps.settings, deadline: deps.deadline },
   );
