@@ -155,7 +155,12 @@ export class BackupFunctions extends Construct {
         id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
         reason: 'route tables are not used',
       });
-    const securityGroups = settings.securityGroupIds.map((g, i) => ec2.SecurityGroup.fromSecurityGroupId(this, `Sg-${i}`, g));
+    // Imported as immutable: the security groups are the user's, and a rule CDK would add to them
+    // (EFS access for the mount) fails the deploy when the user has already added it. The README
+    // says which rules the groups need.
+    const securityGroups = settings.securityGroupIds.map((g, i) =>
+      ec2.SecurityGroup.fromSecurityGroupId(this, `Sg-${i}`, g, { mutable: false }),
+    );
     const filesystem = group.efs
       ? lambda.FileSystem.fromEfsAccessPoint(
           efs.AccessPoint.fromAccessPointAttributes(this, 'Ap', {

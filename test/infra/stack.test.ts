@@ -876,3 +876,14 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
 function list(document: { Statement: Statement[] | Statement }): Statement[] {
   return [document.Statement].flat();
 }
+
+describe('the user’s own network resources', () => {
+  test('a SQLite database on EFS adds no rule to the user’s security groups (an existing rule would fail the deploy)', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const { template } = synth(
+      parseDeploymentConfig({ ...example, databases: [sqliteOnEfs, { ...sqliteOnEfs, name: 'app2', runner: 'fargate' }] }),
+    );
+    template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+    template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+  });
+});
