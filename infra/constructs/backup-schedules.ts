@@ -115,7 +115,7 @@ export class BackupSchedules extends Construct {
   }
 }
 
-/** `cron(0 23 * * ? *)` daily, `cron(0 2 ? * SUN *)` weekly, `cron(0 3 1 * ? *)` monthly. */
+/** `cron(0 23 * * ? *)` daily, `cron(0 4 ? * SUN *)` weekly, `cron(0 3 1 * ? *)` monthly. */
 export function cronExpression(tier: (typeof TIERS)[number], schedule: Required<Schedule>): string {
   const time = `${schedule.minute} ${schedule.hour}`;
   if (tier === 'weekly') return `cron(${time} ? * ${schedule.weekday ?? 'SUN'} *)`;

@@ -9,10 +9,14 @@ import type { Tier } from './deployment-names.js';
 
 export { TIERS, type Tier } from './deployment-names.js';
 
-/** When each tier runs, in the deployment's time zone, unless a database says otherwise. */
+/**
+ * When each tier runs, in the deployment's time zone, unless a database says otherwise: never
+ * between 02:00 and 03:00, which a daylight-saving change skips or repeats in most zones (a weekly
+ * backup at Sunday 02:00 would not run on the spring change in Europe/Berlin), and hours apart.
+ */
 export const DEFAULT_SCHEDULES: Record<Tier, Schedule> = {
   daily: { hour: 23, minute: 0 },
-  weekly: { weekday: 'SUN', hour: 2, minute: 0 },
+  weekly: { weekday: 'SUN', hour: 4, minute: 0 },
   monthly: { day: 1, hour: 3, minute: 0 },
 };
 /** How many backups of each tier are kept. */
