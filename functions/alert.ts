@@ -6,10 +6,10 @@ import { ENVIRONMENT, METRICS } from '../shared/deployment/deployment-names.js';
 import { composeAlert } from '../shared/notify/alert.js';
 import { sendAlert } from '../shared/notify/notifier.js';
 import { unreportedFailure } from '../shared/deployment/unreported-failure.js';
-import { logger, logStreamUrl, metrics, notifier } from './runtime.js';
+import { logger, logStreamUrl, metrics, notifierFor, readConfig, reportAlertFailure } from './runtime.js';
 
-/** The log group of each database's backup task (Fargate runner), to link a crashed task's log. */
-const taskLogGroups = JSON.parse(process.env[ENVIRONMENT.taskLogGroups] || '{}') as Record<string, string>;
+/** The log group of the backup tasks (Fargate runner), to link a crashed task's log. */
+const taskLogGroup = process.env[ENVIRONMENT.taskLogGroup] || undefined;
 
 /**
  * Emails a backup that could not report its own failure: a function that timed out, crashed or
@@ -29,7 +29,7 @@ export const handler: Handler<unknown, void> = async (event, context) => {
   metrics.addDimensions({ database: failure.database, tier: failure.tier } satisfies BackupLabels);
   metrics.addMetric(METRICS.failed, MetricUnit.Count, 1);
   metrics.publishStoredMetrics();
-  const logGroup = failure.taskId ? taskLogGroups[failure.database] : undefined;
+  const logGroup = failure.taskId ? taskLogGroup : undefined;
   const message = composeAlert({
     kind: 'failure',
     database: failure.database,
@@ -39,5 +39,5 @@ export const handler: Handler<unknown, void> = async (event, context) => {
     runId: failure.runId,
     logUrl: logGroup && failure.taskId ? logStreamUrl(logGroup, taskLogStream(failure.taskId)) : undefined,
   });
-  await sendAlert(notifier, message, (m, fields) => logger.info(m, fields));
+  await sendAlert(notifierFor(await readConfig()), message, (m, fields) => logger.info(m, fields), reportAlertFailure);
 };

@@ -5,7 +5,7 @@ import { secretsManagerCredentials } from '../shared/deployment/fetch-credential
 import type { Manifest } from '../shared/manifest.js';
 import { runScheduledBackup, type ScheduledBackupDeps } from '../shared/deployment/run-scheduled-backup.js';
 import { createS3Client } from '../shared/targets/s3-target.js';
-import { bucket, config, kmsKeyId, logger, metrics, notifier, settings } from './runtime.js';
+import { bucket, kmsKeyId, logger, metrics, notifierFor, readConfig, reportAlertFailure, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 const s3Client = createS3Client({ settings });
@@ -24,6 +24,7 @@ export async function measuredBackup(
   logger.appendKeys(dimensions);
   metrics.addDimensions(dimensions);
   try {
+    const config = await readConfig();
     const manifest = await runScheduledBackup(event, {
       config,
       bucket,
@@ -31,12 +32,13 @@ export async function measuredBackup(
       s3Client,
       settings,
       credentials,
-      notifier,
+      notifier: notifierFor(config),
       runId: run.runId,
       logUrl: run.logUrl,
       signal: run.signal,
       deadline: run.deadline,
       log: (message, fields) => logger.info(message, fields),
+      logAlertFailure: reportAlertFailure,
     });
     metrics.addMetric(METRICS.succeeded, MetricUnit.Count, 1);
     metrics.addMetric(METRICS.duration, MetricUnit.Milliseconds, manifest.duration_ms);

@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { type DeploymentConfig, parseDeploymentConfig } from '../shared/deployment/deployment-config.js';
-import { ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
+import { runtimeConfigReader } from '../shared/deployment/runtime-config.js';
+import { ALERT_FAILED_METRIC, ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
 import { readSettings } from '../shared/settings.js';
 
@@ -17,12 +18,22 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 /** Built once per cold start (or task start) and shared by every invocation. */
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
-export const config: DeploymentConfig = parseDeploymentConfig(JSON.parse(requiredEnv(ENVIRONMENT.config)));
+/** The config of the databases this function serves, read at every run (see runtimeConfigReader). */
+export const readConfig: () => Promise<DeploymentConfig> = runtimeConfigReader(process.env);
 export const bucket = requiredEnv(ENVIRONMENT.bucket);
 /** Temp dir, client-program dirs, S3 endpoint: read once, passed to the core. */
 export const settings = readSettings(process.env);
 export const kmsKeyId = process.env[ENVIRONMENT.kmsKeyId] || undefined;
-export const notifier = new SesNotifier(config.alerts.sender, config.alerts.recipients);
+
+const notifiers = new Map<string, SesNotifier>();
+/** The notifier for a config's alert settings, one per sender and recipients (their client is reused). */
+export function notifierFor(config: DeploymentConfig): SesNotifier {
+  const { sender, recipients } = config.alerts;
+  const key = JSON.stringify([sender, recipients]);
+  let notifier = notifiers.get(key);
+  if (!notifier) notifiers.set(key, (notifier = new SesNotifier(sender, recipients)));
+  return notifier;
+}
 
 /** A link to a log stream (a Lambda invocation's, or a backup task's) in the CloudWatch console. */
 export function logStreamUrl(logGroupName: string, logStreamName: string): string {
@@ -30,4 +41,15 @@ export function logStreamUrl(logGroupName: string, logStreamName: string): strin
   // The console's URL fragment escapes "/" as $252F (an encoded percent sign).
   const escape = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
   return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${escape(logGroupName)}/log-events/${escape(logStreamName)}`;
+}
+
+/**
+ * Reports an alert email that could not be sent: logged at ERROR and counted as AlertFailed (with
+ * the service dimension only), which the stack's AlertsFailed alarm watches; a failed send must not
+ * pass unnoticed, since it is the only message about a failed backup.
+ */
+export function reportAlertFailure(event: string, fields: Record<string, unknown>): void {
+  logger.error(event, fields);
+  const single = metrics.singleMetric();
+  single.addMetric(ALERT_FAILED_METRIC, MetricUnit.Count, 1);
 }

@@ -13,6 +13,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadDeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { addDeployment } from './add-deployment.js';
+import { checkDeploymentLimits } from './deployment-limits.js';
 import type { DbBackupImage } from './dbbackup-stack.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -40,10 +41,13 @@ if (!chosen && !existsSync('dbbackup.config.json')) {
 try {
   const config = await loadDeploymentConfig(configPath);
   addDeployment(app, { config, stackName: app.node.tryGetContext('stackName') ?? 'DbBackup', image });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  // Synthesized here, not when the process exits, so that a template CloudFormation would refuse
+  // (too many resources, outputs or bytes) fails now, in one line.
+  checkDeploymentLimits(app.synth().directory);
 } catch (error) {
   process.stderr.write(
     `dbbackup: ${(error as Error).message}${(error as { hint?: string }).hint ? `. ${(error as { hint?: string }).hint}` : ''}\n`,
   );
   process.exit(2);
 }
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,13 +1,14 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
+import { BackupAlerts } from './constructs/backup-alerts.js';
 import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
-import { BackupFunctions } from './constructs/backup-functions.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';
-import { BackupSchedules } from './constructs/backup-schedules.js';
-import { BackupTasks } from './constructs/backup-tasks.js';
+import { BackupCluster } from './constructs/backup-tasks.js';
+import { DatabaseGroupStack } from './database-group-stack.js';
+import { planDatabaseGroups } from './plan-database-groups.js';
 
 /** Properties of {@link DbBackupStack}. */
 export interface DbBackupStackProps extends StackProps {
@@ -22,13 +23,17 @@ export interface DbBackupImage {
   container(): ecs.ContainerImage;
 }
 
-/** One dbbackup deployment. Only wires the constructs; each holds its own concern and defaults. */
+/**
+ * One dbbackup deployment. Only wires the constructs; each holds its own concern and defaults.
+ * What a deployment has once (bucket, alert function, topic, dashboard, Fargate cluster) is in this
+ * stack; what grows with the databases is in one nested stack per database group.
+ */
 export class DbBackupStack extends Stack {
   readonly storage: BackupBucket;
-  readonly functions: BackupFunctions;
-  readonly tasks?: BackupTasks;
-  readonly schedules: BackupSchedules;
+  readonly alerts: BackupAlerts;
+  readonly cluster?: BackupCluster;
   readonly monitoring: BackupMonitoring;
+  readonly groups: DatabaseGroupStack[] = [];
 
   constructor(scope: Construct, id: string, props: DbBackupStackProps) {
     super(scope, id, props);
@@ -38,24 +43,35 @@ export class DbBackupStack extends Stack {
       ...bucket,
       replicateTo: replicationRegion ? replicaLocation(this.stackName, replicationRegion, bucket.encryption) : undefined,
     });
-    this.functions = new BackupFunctions(this, 'Functions', { config, storage: this.storage, code: props.image.lambda });
-    // The cluster, task definitions and stopped-task rule exist only when a database uses them.
-    this.tasks = config.databases.some((d) => d.runner === 'fargate')
-      ? new BackupTasks(this, 'Tasks', {
-          config,
-          storage: this.storage,
-          image: props.image.container(),
-          alert: this.functions.alert,
-        })
-      : undefined;
-    this.schedules = new BackupSchedules(this, 'Schedules', { config, functions: this.functions.databases, tasks: this.tasks });
+    this.alerts = new BackupAlerts(this, 'Alerts', { config, storage: this.storage, code: props.image.lambda });
+    // The cluster and stopped-task rule exist only when a database uses them.
+    const fargate = config.databases.some((d) => d.runner === 'fargate');
+    this.cluster = fargate ? new BackupCluster(this, 'Tasks', { alert: this.alerts.alert }) : undefined;
+    const containerImage = fargate ? props.image.container() : undefined;
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       config,
-      functions: this.functions.databases,
-      key: this.storage.key,
       replication: this.storage.replicationDestination
         ? { sourceBucket: this.storage.bucket.bucketName, destinationBucket: this.storage.replicationDestination }
         : undefined,
     });
+    new CfnOutput(this, 'BackupBucket', {
+      description: 'Where the backups are: dbbackup list --target s3://<this bucket>',
+      value: this.storage.bucket.bucketName,
+    });
+    for (const group of planDatabaseGroups(config)) {
+      this.groups.push(
+        new DatabaseGroupStack(this, `Group-${group.id}`, {
+          config,
+          group,
+          storage: this.storage,
+          image: props.image,
+          alert: this.alerts.alert,
+          topic: this.monitoring.topic,
+          cluster: this.cluster,
+          containerImage,
+          description: `dbbackup: databases ${group.databases[0]?.name} … (group ${group.id} of ${this.stackName})`,
+        }),
+      );
+    }
   }
 }

@@ -7,38 +7,55 @@ import { acknowledge, arnInFinding } from './acknowledge.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 
 /**
- * What every function or task that runs backups or restores may do: read and write backups
- * (the backup checks what it wrote; restore writes its pre-restore copy), never delete them;
- * use the bucket's key; read its database's secret; send alerts. The cdk-nag findings these
- * grants raise are acknowledged on `owner`, the construct that holds the grantee's role.
+ * What every function or task that runs backups or restores may do: read backups (a restore may
+ * read any; the backup checks what it wrote), create objects only under `writePrefixes` (its
+ * databases' own, or the pre-restore prefix), tag them (the SHA-256 tag) and abort its own
+ * uploads; never delete, never set retention or legal holds (the bucket policy also refuses
+ * both, and any write without If-None-Match); use the bucket's key; read its databases'
+ * secrets; send alerts. The cdk-nag findings these grants raise are acknowledged on `owner`,
+ * the construct that holds the grantee's role.
  */
 export function grantBackupAccess(
   grantee: iam.IGrantable,
   owner: IConstruct,
-  props: { storage: BackupBucket; config: DeploymentConfig; secret?: secretsmanager.ISecret },
+  props: {
+    storage: BackupBucket;
+    config: DeploymentConfig;
+    secrets: readonly secretsmanager.ISecret[];
+    writePrefixes: readonly string[];
+    /** A restore role, which the bucket policy holds to its one prefix. */
+    restorer?: boolean;
+  },
 ): void {
   const { storage } = props;
   storage.bucket.grantRead(grantee);
-  storage.bucket.grantPut(grantee);
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload'],
+      resources: props.writePrefixes.map((prefix) => storage.bucket.arnForObjects(`${prefix.replace(/\/$/, '')}/*`)),
+    }),
+  );
+  // What SSE-KMS uploads and reads need, on that one key.
+  if (storage.key)
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [storage.key.keyArn] }),
+    );
   allowSendingAlerts(grantee, props.config, Stack.of(owner));
-  props.secret?.grantRead(grantee);
+  for (const secret of props.secrets) secret.grantRead(grantee);
+  storage.addWriter(grantee.grantPrincipal as iam.IRole, props.restorer ? props.writePrefixes[0] : undefined);
   acknowledge(
     owner,
     [
       `IAM5[Resource::${arnInFinding(owner, storage.bucket.bucketArn)}/*]`,
+      ...props.writePrefixes.map(
+        (prefix) => `IAM5[Resource::${arnInFinding(owner, storage.bucket.bucketArn)}/${prefix.replace(/\/$/, '')}/*]`,
+      ),
       'IAM5[Action::s3:GetObject*]',
       'IAM5[Action::s3:GetBucket*]',
       'IAM5[Action::s3:List*]',
-      'IAM5[Action::s3:Abort*]',
     ],
-    'Granted by Bucket.grantRead/grantPut: backups are objects under the bucket (bucket/*), read and written by name; no delete is granted.',
+    "Backups are objects read by name (Bucket.grantRead: bucket/*) and written under their database's prefix; no delete is granted.",
   );
-  if (storage.key)
-    acknowledge(
-      owner,
-      ['IAM5[Action::kms:GenerateDataKey*]', 'IAM5[Action::kms:ReEncrypt*]'],
-      'Granted by Bucket.grantPut on the bucket key: what SSE-KMS uploads need, on that one key.',
-    );
 }
 
 /** Lets a function or task send alert emails from the configured sender (or its domain) only. */

@@ -1,19 +1,15 @@
-import type { DatabaseConfig, DeploymentConfig } from '../shared/deployment/deployment-config.js';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { ENVIRONMENT } from '../shared/deployment/deployment-names.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 
 /**
- * The environment a function or backup task runs with: the deployment config (only the one
- * database it serves: Lambda environments hold 4 KB), the bucket and its key.
+ * The environment a function or backup task runs with: where its config is (a secret it reads
+ * at every run, so a changed recipient needs no new image or function version), the bucket and its
+ * key. Nothing in it grows with the number of databases.
  */
-export function runtimeEnvironment(
-  config: DeploymentConfig,
-  storage: BackupBucket,
-  db: DatabaseConfig | undefined,
-): Record<string, string> {
-  const own = { ...config, databases: db ? [db] : config.databases.slice(0, 1) };
+export function runtimeEnvironment(storage: BackupBucket, configSecret: secretsmanager.ISecret): Record<string, string> {
   return {
-    [ENVIRONMENT.config]: JSON.stringify(own),
+    [ENVIRONMENT.configSecret]: configSecret.secretArn,
     [ENVIRONMENT.bucket]: storage.bucket.bucketName,
     ...(storage.key ? { [ENVIRONMENT.kmsKeyId]: storage.key.keyArn } : {}),
     NODE_OPTIONS: '--enable-source-maps',

@@ -1,7 +1,7 @@
 import { Argument, type Command, Option } from 'commander';
 import { MISSING_ROLES_CHOICES, type MissingRolesChoice } from '../../shared/engines/destination.js';
 // From the names module, not the config's: importing the config's parser would load it at every CLI start.
-import { functionName, TIERS } from '../../shared/deployment/deployment-names.js';
+import { TIERS } from '../../shared/deployment/deployment-names.js';
 import { action, withoutSecrets } from '../action.js';
 import { writeJson, writeLines } from '../printable.js';
 
@@ -41,7 +41,10 @@ export function registerInvoke(program: Command): void {
       ).choices(MISSING_ROLES_CHOICES),
     )
     .option('--stack <name>', 'the CloudFormation stack name', 'DbBackup')
-    .option('--function-name <name-or-arn>', 'the function to invoke, instead of deriving it from --stack and --database')
+    .option(
+      '--function-name <name-or-arn>',
+      'the function to invoke, instead of finding the one of --stack that serves --database',
+    )
     .option('--logs', 'also print the tail of the function log on stderr')
     .action(
       action('invoke', async (which: 'backup' | 'restore', flags: InvokeFlags) => {
@@ -58,9 +61,10 @@ export function registerInvoke(program: Command): void {
                 dryRun: flags.dryRun,
                 missingRoles: flags.missingRoles,
               };
-        const name = flags.functionName ?? functionName(flags.stack, flags.database, which);
         // Loaded here, not at start-up: every other command would pay for the Lambda client.
-        const { FunctionError, invokeFunction } = await import('../../shared/deployment/invoke-function.js');
+        const { FunctionError, findDeployedFunction, invokeFunction } =
+          await import('../../shared/deployment/invoke-function.js');
+        const name = flags.functionName ?? (await findDeployedFunction(flags.stack, flags.database, which));
         const result = await invokeFunction(name, JSON.parse(JSON.stringify(event)));
         // The function's log and answer may quote the event, and so the --to URL this run sent.
         if (flags.logs || result.failed) {

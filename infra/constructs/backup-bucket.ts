@@ -11,8 +11,10 @@ export interface BackupBucketProps {
   readonly encryption?: 'kms' | 's3';
   /** Days noncurrent versions are kept. @default 30 */
   readonly noncurrentVersionDays?: number;
-  /** Object Lock in governance mode for this many days. @default no Object Lock */
+  /** Object Lock for this many days. @default no Object Lock */
   readonly objectLockDays?: number;
+  /** The Object Lock retention mode. @default 'governance' */
+  readonly objectLockMode?: 'governance' | 'compliance';
   /** A fixed bucket name (the replica's, which the primary must know). @default a generated name */
   readonly bucketName?: string;
   /** An alias for the key (the replica's, which the primary must know). @default no alias */
@@ -75,7 +77,9 @@ export class BackupBucket extends Construct {
       versioned: true,
       objectLockEnabled: props.objectLockDays !== undefined,
       objectLockDefaultRetention: props.objectLockDays
-        ? s3.ObjectLockRetention.governance(Duration.days(props.objectLockDays))
+        ? (props.objectLockMode === 'compliance' ? s3.ObjectLockRetention.compliance : s3.ObjectLockRetention.governance)(
+            Duration.days(props.objectLockDays),
+          )
         : undefined,
       serverAccessLogsBucket: accessLogs,
       serverAccessLogsPrefix: 'backup-bucket/',
@@ -86,7 +90,9 @@ export class BackupBucket extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     // Every object is encrypted by the bucket's default; refuse uploads that ask for something else.
-    // (A Null-condition deny would also refuse UploadPart, which never carries the header.)
+    // Only those that ask: a request without the header (UploadPart never carries it, and a client
+    // may leave encryption to the bucket) gets the bucket's default. (An ...IfExists or a bare
+    // StringNotEquals condition is true when the key is absent, which would refuse both.)
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'DenyOtherEncryption',
@@ -95,11 +101,68 @@ export class BackupBucket extends Construct {
         actions: ['s3:PutObject'],
         resources: [this.bucket.arnForObjects('*')],
         conditions: {
-          StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': encryption === 'kms' ? 'aws:kms' : 'AES256' },
+          Null: { 's3:x-amz-server-side-encryption': 'false' },
+          StringNotEquals: { 's3:x-amz-server-side-encryption': encryption === 'kms' ? 'aws:kms' : 'AES256' },
         },
       }),
     );
+    // Never overwrite, enforced by the bucket, not only promised by the client: every object
+    // creation (PutObject, CompleteMultipartUpload, CopyObject) must carry If-None-Match; the parts
+    // of a multipart upload, which cannot carry it, are not object creations.
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyWritesWithoutIfNoneMatch',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+      }),
+    );
     if (props.replicateTo) this.replicate(props.replicateTo);
+  }
+
+  private writers?: iam.PolicyStatement;
+  private readonly confined = new Map<string, iam.PolicyStatement>();
+
+  /**
+   * Holds a role that writes backups to what the bucket allows a writer, whatever its own policies
+   * say: no retention or legal-hold changes, no governance bypass, no deletes of objects or versions
+   * (a compromised function cannot erase the backups); with `onlyUnder`, no writes outside that prefix.
+   */
+  addWriter(role: iam.IRole, onlyUnder?: string): void {
+    if (!this.writers) {
+      this.writers = new iam.PolicyStatement({
+        sid: 'DenyWritersRetentionAndDeletes',
+        effect: iam.Effect.DENY,
+        actions: [
+          's3:PutObjectRetention',
+          's3:PutObjectLegalHold',
+          's3:BypassGovernanceRetention',
+          's3:DeleteObject',
+          's3:DeleteObjectVersion',
+          's3:PutObjectVersionTagging',
+          's3:DeleteObjectTagging',
+          's3:DeleteObjectVersionTagging',
+        ],
+        resources: [this.bucket.arnForObjects('*')],
+      });
+      this.bucket.addToResourcePolicy(this.writers);
+    }
+    this.writers.addPrincipals(new iam.ArnPrincipal(role.roleArn));
+    if (onlyUnder === undefined) return;
+    let confined = this.confined.get(onlyUnder);
+    if (!confined) {
+      confined = new iam.PolicyStatement({
+        sid: `DenyWritesOutside${onlyUnder.replace(/[^A-Za-z0-9]/g, '')}`,
+        effect: iam.Effect.DENY,
+        actions: ['s3:PutObject'],
+        notResources: [this.bucket.arnForObjects(`${onlyUnder}/*`)],
+      });
+      this.bucket.addToResourcePolicy(confined);
+      this.confined.set(onlyUnder, confined);
+    }
+    confined.addPrincipals(new iam.ArnPrincipal(role.roleArn));
   }
 
   /**

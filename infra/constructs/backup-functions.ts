@@ -1,4 +1,4 @@
-import { Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Size, Stack, Tags, Validations } from 'aws-cdk-lib';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
@@ -7,18 +7,26 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type DatabaseConfig, type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment/deployment-config.js';
-import { functionName } from '../../shared/deployment/deployment-names.js';
-import { allowSendingAlerts, grantBackupAccess } from '../grant-backup-access.js';
+import { type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment/deployment-config.js';
+import { databaseTag, functionName } from '../../shared/deployment/deployment-names.js';
+import { backupPrefix, PRE_RESTORE_PREFIX } from '../../shared/deployment/backup-prefixes.js';
+import { configSecret } from '../config-secret.js';
+import { deploymentName } from '../deployment-name.js';
+import { grantBackupAccess } from '../grant-backup-access.js';
+import type { DatabaseGroup } from '../plan-database-groups.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
 /** Properties of {@link BackupFunctions}. */
 export interface BackupFunctionsProps {
   readonly config: DeploymentConfig;
+  /** The databases these functions serve: one network's, at most DATABASES_PER_GROUP. */
+  readonly group: DatabaseGroup;
   readonly storage: BackupBucket;
   /** The container image every function runs (the repository's Dockerfile). */
   readonly code: (handler: string) => lambda.DockerImageCode;
+  /** Emails failed backup invocations (their on-failure destination). */
+  readonly alert: lambda.IFunction;
   /** Memory of backup and restore functions; Lambda gives 2 vCPUs from 3,538 MB. @default 3584 */
   readonly memoryMiB?: number;
   /**
@@ -29,141 +37,145 @@ export interface BackupFunctionsProps {
   readonly restoreEphemeralGiB?: number;
 }
 
-/** The functions of one database. */
-export interface DatabaseFunctions {
-  readonly database: DatabaseConfig;
-  /** The backup function; none when the database runs on the Fargate runner. */
-  readonly backup?: lambda.Function;
-  readonly restore: lambda.Function;
-}
-
 /**
- * The Lambda functions, all from one container image: per database a backup function (writes
- * backups, never deletes) and a restore function (reads backups, writes only its pre-restore
- * safety copy), plus one alert function that emails failed invocations (their on-failure
- * destination, so a timeout or crash is reported too).
+ * The Lambda functions of one database group, from one container image: a backup function (writes
+ * backups, never deletes; none when every database of the group runs on Fargate) and a restore
+ * function (reads backups, writes only its pre-restore safety copy). Both serve every database of
+ * the group by name, reading the group's config secret at each run; each database adds only its
+ * secret to their policies. Failed backups go to the alert function, so a timeout or crash is reported.
  */
 export class BackupFunctions extends Construct {
-  readonly databases: DatabaseFunctions[] = [];
-  readonly alert: lambda.Function;
+  readonly backup?: lambda.Function;
+  readonly restore: lambda.Function;
+  /** The config of the group's databases, which the functions (and the group's backup tasks) read. */
+  readonly configSecret: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
-    const { config, storage } = props;
+    const { config, storage, group } = props;
     const memorySize = props.memoryMiB ?? 3584;
-
-    this.alert = new lambda.DockerImageFunction(this, 'Alert', {
-      description: 'dbbackup: emails backup runs that timed out or crashed',
-      code: props.code('dist/functions/alert.handler'),
-      memorySize: 512,
-      timeout: Duration.seconds(60),
-      environment: runtimeEnvironment(config, storage, undefined),
-      logGroup: this.logGroup('Alert'),
+    const stackName = deploymentName(this);
+    this.configSecret = configSecret(this, 'Config', config, group.databases);
+    const network = this.network(group);
+    const environment = runtimeEnvironment(storage, this.configSecret);
+    const names = group.databases.map((d) => d.name).join(', ');
+    const summary = names.length > 200 ? `${group.databases.length} databases` : names;
+    // Databases on the Fargate runner are backed up by a task (BackupTasks), not a function.
+    this.backup = group.databases.some((d) => d.runner === 'lambda')
+      ? new lambda.DockerImageFunction(this, 'Backup', {
+          // A predictable name, so `dbbackup invoke backup` finds it.
+          functionName: functionName(stackName, group.id, 'backup'),
+          description: `dbbackup: backs up ${summary}`,
+          code: props.code('dist/functions/backup.handler'),
+          memorySize,
+          timeout: Duration.minutes(15),
+          ephemeralStorageSize: Size.gibibytes(props.backupEphemeralGiB ?? 2),
+          environment,
+          logGroup: this.logGroup('Backup'),
+          // A retried backup would run beside or after a slow first attempt; failures are reported instead.
+          retryAttempts: 0,
+          onFailure: new destinations.LambdaDestination(props.alert),
+          ...network,
+        })
+      : undefined;
+    this.restore = new lambda.DockerImageFunction(this, 'Restore', {
+      functionName: functionName(stackName, group.id, 'restore'),
+      description: `dbbackup: restores ${summary} (invoked by hand, with a confirmation)`,
+      code: props.code('dist/functions/restore.handler'),
+      memorySize,
+      timeout: Duration.minutes(15),
+      ephemeralStorageSize: Size.gibibytes(props.restoreEphemeralGiB ?? 2),
+      environment,
+      logGroup: this.logGroup('Restore'),
+      retryAttempts: 0,
+      ...network,
     });
-    allowSendingAlerts(this.alert, config, Stack.of(this));
+    // How `dbbackup invoke` finds the function that serves a database (findDeployedFunction).
+    for (const fn of [this.backup, this.restore])
+      if (fn)
+        for (const db of group.databases)
+          Tags.of(fn).add(databaseTag(db.name), 'served', { includeResourceTypes: ['AWS::Lambda::Function'] });
     // Every function logs to CloudWatch through the AWS managed basic execution policy.
     acknowledge(
       this,
       ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
       "AWS's managed policy that only lets a function write its own logs.",
     );
-
-    for (const db of config.databases) {
-      const network = this.network(db);
-      const environment = runtimeEnvironment(config, storage, db);
-      // A database on the Fargate runner is backed up by a task (BackupTasks), not a function.
-      const backup =
-        db.runner === 'lambda'
-          ? new lambda.DockerImageFunction(this, `Backup-${db.name}`, {
-              // A predictable name, so `dbbackup invoke backup --stack S --database D` finds it.
-              functionName: functionName(Stack.of(this).stackName, db.name, 'backup'),
-              description: `dbbackup: backs up ${db.name}`,
-              code: props.code('dist/functions/backup.handler'),
-              memorySize,
-              timeout: Duration.minutes(15),
-              ephemeralStorageSize: Size.gibibytes(props.backupEphemeralGiB ?? 2),
-              environment,
-              logGroup: this.logGroup(`Backup-${db.name}`),
-              // A retried backup would run beside or after a slow first attempt; failures are reported instead.
-              retryAttempts: 0,
-              onFailure: new destinations.LambdaDestination(this.alert),
-              ...network,
-            })
-          : undefined;
-      const restore = new lambda.DockerImageFunction(this, `Restore-${db.name}`, {
-        functionName: functionName(Stack.of(this).stackName, db.name, 'restore'),
-        description: `dbbackup: restores ${db.name} (invoked by hand, with a confirmation)`,
-        code: props.code('dist/functions/restore.handler'),
-        memorySize,
-        timeout: Duration.minutes(15),
-        ephemeralStorageSize: Size.gibibytes(props.restoreEphemeralGiB ?? 2),
-        environment,
-        logGroup: this.logGroup(`Restore-${db.name}`),
-        retryAttempts: 0,
-        ...network,
+    const secrets = group.databases.flatMap((db, i) =>
+      db.engine === 'postgres' ? [secretsmanager.Secret.fromSecretCompleteArn(this, `Secret${i}`, db.secretArn)] : [],
+    );
+    const functions = this.backup ? [this.backup, this.restore] : [this.restore];
+    if (this.backup)
+      grantBackupAccess(this.backup, this.backup, {
+        storage,
+        config,
+        secrets,
+        writePrefixes: group.databases.filter((d) => d.runner === 'lambda').map(backupPrefix),
       });
-      const functions = backup ? [backup, restore] : [restore];
-      const secret =
-        db.engine === 'postgres'
-          ? secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn)
-          : undefined;
-      for (const fn of functions) {
-        grantBackupAccess(fn, fn, { storage, config, secret });
-        if (db.engine === 'sqlite') {
-          acknowledge(
-            fn,
-            ['IAM5[Resource::*]'],
-            'EFS client access added by FileSystem.fromEfsAccessPoint: Resource * with a condition naming the one access point.',
-          );
-        }
-        if (network.vpc) {
-          acknowledge(
-            fn,
-            ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]'],
-            "AWS's managed policy for the network interfaces a function in a VPC needs; it grants nothing else.",
-          );
-        }
-      }
-      if (backup)
+    grantBackupAccess(this.restore, this.restore, {
+      storage,
+      config,
+      secrets,
+      writePrefixes: [PRE_RESTORE_PREFIX],
+      restorer: true,
+    });
+    for (const fn of functions) {
+      this.configSecret.grantRead(fn);
+      if (group.efs) {
         acknowledge(
-          backup,
-          [`IAM5[Resource::${arnInFinding(this, this.alert.functionArn)}:*]`],
-          'Lambda destinations invoke any version of the alert function; added by LambdaDestination.',
+          fn,
+          ['IAM5[Resource::*]'],
+          'EFS client access added by FileSystem.fromEfsAccessPoint: Resource * with a condition naming the one access point.',
         );
-      this.databases.push({ database: db, backup, restore });
+      }
+      if (network.vpc) {
+        acknowledge(
+          fn,
+          ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]'],
+          "AWS's managed policy for the network interfaces a function in a VPC needs; it grants nothing else.",
+        );
+      }
     }
+    if (this.backup)
+      acknowledge(
+        this.backup,
+        [`IAM5[Resource::${arnInFinding(this, props.alert.functionArn)}:*]`],
+        'Lambda destinations invoke any version of the alert function; added by LambdaDestination.',
+      );
   }
 
-  private network(db: DatabaseConfig): Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'> {
-    const settings = db.engine === 'postgres' ? db.vpc : db.efs;
+  private network(group: DatabaseGroup): Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'> {
+    const settings = group.network ?? group.efs;
     if (!settings) return {};
-    const vpc = ec2.Vpc.fromVpcAttributes(this, `Vpc-${db.name}`, {
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
       vpcId: settings.vpcId,
       availabilityZones: Stack.of(this).availabilityZones,
     });
-    const subnets = settings.subnetIds.map((s, i) => ec2.Subnet.fromSubnetId(this, `Subnet-${db.name}-${i}`, s));
+    const subnets = settings.subnetIds.map((s, i) => ec2.Subnet.fromSubnetId(this, `Subnet-${i}`, s));
     // The functions only place network interfaces in these subnets; their route tables are never read.
     for (const subnet of subnets)
       Validations.of(subnet).acknowledge({
         id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
         reason: 'route tables are not used',
       });
+    // Imported as immutable: the security groups are the user's, and a rule CDK would add to them
+    // (EFS access for the mount) fails the deploy when the user has already added it. The README
+    // says which rules the groups need.
     const securityGroups = settings.securityGroupIds.map((g, i) =>
-      ec2.SecurityGroup.fromSecurityGroupId(this, `Sg-${db.name}-${i}`, g),
+      ec2.SecurityGroup.fromSecurityGroupId(this, `Sg-${i}`, g, { mutable: false }),
     );
-    const filesystem =
-      db.engine === 'sqlite'
-        ? lambda.FileSystem.fromEfsAccessPoint(
-            efs.AccessPoint.fromAccessPointAttributes(this, `Ap-${db.name}`, {
-              accessPointId: db.efs.accessPointId,
-              fileSystem: efs.FileSystem.fromFileSystemAttributes(this, `Fs-${db.name}`, {
-                fileSystemId: db.efs.fileSystemId,
-                securityGroup: securityGroups[0] as ec2.ISecurityGroup,
-              }),
+    const filesystem = group.efs
+      ? lambda.FileSystem.fromEfsAccessPoint(
+          efs.AccessPoint.fromAccessPointAttributes(this, 'Ap', {
+            accessPointId: group.efs.accessPointId,
+            fileSystem: efs.FileSystem.fromFileSystemAttributes(this, 'Fs', {
+              fileSystemId: group.efs.fileSystemId,
+              securityGroup: securityGroups[0] as ec2.ISecurityGroup,
             }),
-            EFS_MOUNT_PATH,
-          )
-        : undefined;
+          }),
+          EFS_MOUNT_PATH,
+        )
+      : undefined;
     return { vpc, vpcSubnets: { subnets }, securityGroups, filesystem };
   }
 

@@ -1,32 +1,39 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { type DeploymentConfig, type Tier, TIERS } from '../../shared/deployment/deployment-config.js';
-import { METRIC_NAMESPACE, METRICS, metricDimensions } from '../../shared/deployment/deployment-names.js';
+import {
+  type DatabaseConfig,
+  type DeploymentConfig,
+  type Tier,
+  TIERS,
+  tierSettings,
+} from '../../shared/deployment/deployment-config.js';
+import {
+  ALERT_FAILED_METRIC,
+  METRIC_NAMESPACE,
+  METRICS,
+  metricDimensions,
+  SERVICE_NAME,
+} from '../../shared/deployment/deployment-names.js';
 import { REPLICATION_RULE_ID } from './backup-bucket.js';
-import type { DatabaseFunctions } from './backup-functions.js';
 
 /** Properties of {@link BackupMonitoring}. */
 export interface BackupMonitoringProps {
   readonly config: DeploymentConfig;
-  readonly functions: readonly DatabaseFunctions[];
-  /** Encrypts the alarm topic. @default the AWS managed SNS key */
-  readonly key?: kms.IKey;
   /** The replicated bucket, for the failed-replication alarm. @default no replication */
   readonly replication?: { readonly sourceBucket: string; readonly destinationBucket: string };
-  /** A daily backup older than this raises the "no recent backup" alarm. @default 26 hours */
-  readonly maxBackupAge?: Duration;
 }
 
 /**
- * Alarms and a dashboard: per database, no successful daily backup within 26 hours, any failed
- * backup, and errors of the functions themselves (timeouts, crashes); alarms notify an SNS
- * topic the recipients subscribe to by email. The dashboard shows success, failures, duration
- * and stored size over time.
+ * What a deployment watches as a whole: the SNS topic every alarm notifies (the recipients
+ * subscribe by email), the failed-replication alarm, and one dashboard whose graphs find every
+ * database's metrics by search, so it stays one size whatever the number of databases.
  */
 export class BackupMonitoring extends Construct {
   readonly topic: sns.Topic;
@@ -35,12 +42,36 @@ export class BackupMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
-    this.topic = new sns.Topic(this, 'Alarms', { displayName: 'dbbackup alarms', masterKey: props.key, enforceSSL: true });
+    // A key of the topic's own, which CloudWatch may use: a topic encrypted with a key whose policy
+    // does not let the publishing service use it drops every alarm notification.
+    const key = new kms.Key(this, 'AlarmsKey', {
+      description: 'dbbackup: encrypts the alarm topic; CloudWatch may use it to publish alarms',
+      enableKeyRotation: true,
+    });
+    const cloudwatchService = new iam.ServicePrincipal('cloudwatch.amazonaws.com');
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [cloudwatchService],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+    this.topic = new sns.Topic(this, 'Alarms', { displayName: 'dbbackup alarms', masterKey: key, enforceSSL: true });
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [cloudwatchService],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
     for (const recipient of props.config.alerts.recipients)
       this.topic.addSubscription(new subscriptions.EmailSubscription(recipient));
-    const notify = new actions.SnsAction(this.topic);
-    const maxAge = props.maxBackupAge ?? Duration.hours(26);
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: 'dbbackup' });
+    // Named after the stack: two deployments in one account keep two dashboards.
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `${Stack.of(this).stackName}-dbbackup` });
 
     if (props.replication) {
       const replicationFailed = new cloudwatch.Alarm(this, 'ReplicationFailed', {
@@ -61,14 +92,91 @@ export class BackupMonitoring extends Construct {
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
-      replicationFailed.addAlarmAction(notify);
+      replicationFailed.addAlarmAction(new actions.SnsAction(this.topic));
       this.alarms.push(replicationFailed);
       this.dashboard.addWidgets(
         new cloudwatch.AlarmStatusWidget({ title: 'Replication', alarms: [replicationFailed], width: 24, height: 2 }),
       );
     }
+    // An alert email that SES refused is the only word of a failed backup lost: this alarm says so
+    // on the other channel (the topic's email subscriptions).
+    const alertsFailed = new cloudwatch.Alarm(this, 'AlertsFailed', {
+      alarmDescription: 'dbbackup could not send an alert email (SES refused or was unreachable): read the functions’ ERROR logs',
+      metric: new cloudwatch.Metric({
+        namespace: METRIC_NAMESPACE,
+        metricName: ALERT_FAILED_METRIC,
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic: 'Sum',
+        period: Duration.hours(1),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alertsFailed.addAlarmAction(new actions.SnsAction(this.topic));
+    this.alarms.push(alertsFailed);
+    // Every database's series of one metric, found by search (a graph shows at most 500).
+    const search = (metric: string, statistic: string, period: Duration) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${METRIC_NAMESPACE},database,service,tier} MetricName="${metric}" service="${SERVICE_NAME}"', '${statistic}', ${period.toSeconds()})`,
+        usingMetrics: {},
+        period,
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Backups failed, by database and tier',
+        left: [search(METRICS.failed, 'Sum', Duration.hours(1))],
+        width: 12,
+        height: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Backups succeeded, by database and tier',
+        left: [search(METRICS.succeeded, 'Sum', Duration.hours(1))],
+        width: 12,
+        height: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Duration (ms)',
+        left: [search(METRICS.duration, 'Maximum', Duration.days(1))],
+        width: 12,
+        height: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Stored bytes',
+        left: [search(METRICS.storedBytes, 'Maximum', Duration.days(1))],
+        width: 12,
+        height: 6,
+      }),
+    );
+  }
+}
 
-    for (const { database, backup } of props.functions) {
+/** Properties of {@link DatabaseAlarms}. */
+export interface DatabaseAlarmsProps {
+  /** The databases of one group. */
+  readonly databases: readonly DatabaseConfig[];
+  /** The topic the alarms notify. */
+  readonly topic: sns.ITopic;
+  /** The group's backup function, whose own errors (timeouts, crashes) are alarmed on. */
+  readonly backup?: lambda.IFunction;
+  /** A daily backup older than this raises the "no recent backup" alarm. @default 26 hours */
+  readonly maxBackupAge?: Duration;
+}
+
+/**
+ * The alarms of one database group: per database, no successful daily backup within 26 hours
+ * (only while its daily tier is enabled) and any failed backup; for the group, errors of its backup
+ * function itself (timeouts, crashes; the alert function also counts them as the database's failures).
+ */
+export class DatabaseAlarms extends Construct {
+  readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: DatabaseAlarmsProps) {
+    super(scope, id);
+    const notify = new actions.SnsAction(props.topic);
+    const maxAge = props.maxBackupAge ?? Duration.hours(26);
+    for (const database of props.databases) {
       // The metrics the backup runs publish (functions/measured-backup.ts), by the same names.
       const metric = (name: string, tier: Tier, statistic: string) =>
         new cloudwatch.Metric({
@@ -78,64 +186,44 @@ export class BackupMonitoring extends Construct {
           statistic,
           period: Duration.hours(1),
         });
-      const stale = new cloudwatch.Alarm(this, `NoRecentBackup-${database.name}`, {
-        alarmDescription: `No successful daily backup of ${database.name} within ${maxAge.toHours()} hours`,
-        metric: metric(METRICS.succeeded, 'daily', 'Sum').with({ period: maxAge }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      });
-      const failed = new cloudwatch.Alarm(this, `BackupFailed-${database.name}`, {
-        alarmDescription: `A backup of ${database.name} failed`,
-        metric: new cloudwatch.MathExpression({
-          expression: TIERS.join(' + '),
-          usingMetrics: Object.fromEntries(TIERS.map((t) => [t, metric(METRICS.failed, t, 'Sum')])),
-          period: Duration.hours(1),
-        }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      // A Fargate task that crashes is counted in BackupFailed by the alert function instead.
-      const crashed =
-        backup &&
-        new cloudwatch.Alarm(this, `FunctionErrors-${database.name}`, {
-          alarmDescription: `The backup function of ${database.name} timed out or crashed`,
-          metric: backup.metricErrors({ period: Duration.hours(1) }),
+      if (tierSettings(database, 'daily').schedule.enabled)
+        this.alarms.push(
+          new cloudwatch.Alarm(this, `NoRecentBackup-${database.name}`, {
+            alarmDescription: `No successful daily backup of ${database.name} within ${maxAge.toHours()} hours`,
+            metric: metric(METRICS.succeeded, 'daily', 'Sum').with({ period: maxAge }),
+            threshold: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluationPeriods: 1,
+            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          }),
+        );
+      this.alarms.push(
+        new cloudwatch.Alarm(this, `BackupFailed-${database.name}`, {
+          alarmDescription: `A backup of ${database.name} failed`,
+          metric: new cloudwatch.MathExpression({
+            expression: TIERS.join(' + '),
+            usingMetrics: Object.fromEntries(TIERS.map((t) => [t, metric(METRICS.failed, t, 'Sum')])),
+            period: Duration.hours(1),
+          }),
           threshold: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           evaluationPeriods: 1,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        });
-      const alarms = crashed ? [stale, failed, crashed] : [stale, failed];
-      for (const alarm of alarms) {
-        alarm.addAlarmAction(notify);
-        this.alarms.push(alarm);
-      }
-      this.dashboard.addWidgets(
-        new cloudwatch.TextWidget({ markdown: `## ${database.name}`, width: 24, height: 1 }),
-        new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 6, height: 6 }),
-        new cloudwatch.GraphWidget({
-          title: 'Backups succeeded / failed',
-          left: TIERS.flatMap((t) => [metric(METRICS.succeeded, t, 'Sum'), metric(METRICS.failed, t, 'Sum')]),
-          width: 6,
-          height: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Duration (ms)',
-          left: TIERS.map((t) => metric(METRICS.duration, t, 'Maximum').with({ period: Duration.days(1) })),
-          width: 6,
-          height: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Stored bytes',
-          left: TIERS.map((t) => metric(METRICS.storedBytes, t, 'Maximum').with({ period: Duration.days(1) })),
-          width: 6,
-          height: 6,
         }),
       );
     }
+    if (props.backup)
+      this.alarms.push(
+        new cloudwatch.Alarm(this, 'FunctionErrors', {
+          alarmDescription:
+            `The backup function of ${props.databases.map((d) => d.name).join(', ')}`.slice(0, 900) + ' timed out or crashed',
+          metric: props.backup.metricErrors({ period: Duration.hours(1) }),
+          threshold: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    for (const alarm of this.alarms) alarm.addAlarmAction(notify);
   }
 }

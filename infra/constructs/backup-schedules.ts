@@ -11,22 +11,25 @@ import {
   tierSettings,
 } from '../../shared/deployment/deployment-config.js';
 import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE } from '../../shared/deployment/backup-task.js';
-import type { DatabaseFunctions } from './backup-functions.js';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { BackupTasks } from './backup-tasks.js';
 
 /** Properties of {@link BackupSchedules}. */
 export interface BackupSchedulesProps {
   readonly config: DeploymentConfig;
-  readonly functions: readonly DatabaseFunctions[];
-  /** The Fargate runner's tasks, when a database uses it. */
+  /** The databases of one group. */
+  readonly databases: readonly DatabaseConfig[];
+  /** The group's backup function, for its databases on the Lambda runner. */
+  readonly backup?: lambda.IFunction;
+  /** The group's backup tasks, for its databases on the Fargate runner. */
   readonly tasks?: BackupTasks;
 }
 
 /**
- * One EventBridge Scheduler schedule per database and tier, in the deployment's time zone
+ * One EventBridge Scheduler schedule per database and enabled tier, in the deployment's time zone
  * (Scheduler, unlike EventBridge rules, understands time zones and daylight saving), each
- * invoking the database's backup function with `{ "database": …, "tier": … }`, or, on the
- * Fargate runner, starting its backup task with the same event in DBBACKUP_EVENT.
+ * invoking the group's backup function with `{ "database": …, "tier": … }`, or, on the
+ * Fargate runner, starting the database's backup task with the same event in DBBACKUP_EVENT.
  */
 export class BackupSchedules extends Construct {
   readonly schedules: scheduler.CfnSchedule[] = [];
@@ -37,19 +40,20 @@ export class BackupSchedules extends Construct {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com'),
       description: 'dbbackup: lets EventBridge Scheduler start the backups',
     });
-    for (const { database, backup } of props.functions) {
-      if (!backup) continue;
+    const { backup } = props;
+    if (backup) {
       backup.grantInvoke(role);
       acknowledge(
         role,
         [`IAM5[Resource::${arnInFinding(this, backup.functionArn)}:*]`],
         'Function.grantInvoke covers the function and its versions; the role can invoke nothing else.',
       );
-      this.scheduleEach(database, props.config, (tier) => ({
-        arn: backup.functionArn,
-        roleArn: role.roleArn,
-        input: JSON.stringify({ database: database.name, tier }),
-      }));
+      for (const database of props.databases.filter((d) => d.runner === 'lambda'))
+        this.scheduleEach(database, props.config, (tier) => ({
+          arn: backup.functionArn,
+          roleArn: role.roleArn,
+          input: JSON.stringify({ database: database.name, tier }),
+        }));
     }
     if (props.tasks) this.scheduleTasks(props.tasks, role, props.config);
   }
@@ -57,7 +61,7 @@ export class BackupSchedules extends Construct {
   /** Schedules on the Fargate runner: Scheduler's ECS target starts the task, the event in an override. */
   private scheduleTasks(tasks: BackupTasks, role: iam.Role, config: DeploymentConfig): void {
     tasks.grantRun(role);
-    const cluster = tasks.cluster.attrArn;
+    const cluster = tasks.cluster.cluster.attrArn;
     for (const task of tasks.tasks) {
       const { database, taskDefinition } = task;
       this.scheduleEach(database, config, (tier) => ({
@@ -111,7 +115,7 @@ export class BackupSchedules extends Construct {
   }
 }
 
-/** `cron(0 23 * * ? *)` daily, `cron(0 2 ? * SUN *)` weekly, `cron(0 3 1 * ? *)` monthly. */
+/** `cron(0 23 * * ? *)` daily, `cron(0 4 ? * SUN *)` weekly, `cron(0 3 1 * ? *)` monthly. */
 export function cronExpression(tier: (typeof TIERS)[number], schedule: Required<Schedule>): string {
   const time = `${schedule.minute} ${schedule.hour}`;
   if (tier === 'weekly') return `cron(${time} ? * ${schedule.weekday ?? 'SUN'} *)`;

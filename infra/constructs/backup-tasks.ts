@@ -14,123 +14,35 @@ import {
   EFS_MOUNT_PATH,
   taskSize,
 } from '../../shared/deployment/deployment-config.js';
+import { backupPrefix } from '../../shared/deployment/backup-prefixes.js';
 import { ENVIRONMENT } from '../../shared/deployment/deployment-names.js';
 import { acknowledge } from '../acknowledge.js';
+import { deploymentName } from '../deployment-name.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
-/** Properties of {@link BackupTasks}. */
-export interface BackupTasksProps {
-  readonly config: DeploymentConfig;
-  readonly storage: BackupBucket;
-  /** The container image the functions run (the repository's Dockerfile). */
-  readonly image: ecs.ContainerImage;
+/** Properties of {@link BackupCluster}. */
+export interface BackupClusterProps {
   /** Emails stopped tasks that did not report their own failure. */
   readonly alert: lambda.Function;
 }
 
-/** The backup task of one database on the Fargate runner. */
-export interface DatabaseTask {
-  readonly database: DatabaseConfig;
-  readonly taskDefinition: ecs.FargateTaskDefinition;
-  readonly subnetIds: readonly string[];
-  readonly securityGroupIds: readonly string[];
-  readonly logGroup: logs.LogGroup;
-}
-
 /**
- * The Fargate runner, for databases a 15-minute Lambda cannot dump: one ECS cluster (no servers;
- * Container Insights on) and per such database a task definition running the functions' image
- * with `node dist/functions/backup-task.js`, its size from the config (default 2 vCPU, 4 GiB).
- * The task role may write backups but not delete them, like the backup function's. Stopped tasks
- * go to the alert function by an EventBridge rule, so a killed or never-started task is emailed.
+ * What the Fargate runner's tasks share: one ECS cluster (no servers; Container Insights on), one
+ * log group (each task logs to its own stream, named by its task ID), and the EventBridge rule that
+ * sends every stopped backup task to the alert function, so a killed or never-started task is emailed.
  */
-export class BackupTasks extends Construct {
+export class BackupCluster extends Construct {
   readonly cluster: ecs.CfnCluster;
-  readonly tasks: DatabaseTask[] = [];
+  readonly logGroup: logs.LogGroup;
 
-  constructor(scope: Construct, id: string, props: BackupTasksProps) {
+  constructor(scope: Construct, id: string, props: BackupClusterProps) {
     super(scope, id);
-    const { config, storage } = props;
-    const stack = Stack.of(this);
     this.cluster = new ecs.CfnCluster(this, 'Cluster', {
       clusterSettings: [{ name: 'containerInsights', value: 'enabled' }],
     });
-
-    const logGroups: Record<string, string> = {};
-    for (const db of config.databases.filter((d) => d.runner === 'fargate')) {
-      const network = db.engine === 'postgres' ? db.vpc : db.efs;
-      // The config schema refuses a Fargate database without a network; this keeps the types honest.
-      if (!network) throw new Error(`database ${db.name}: runner "fargate" needs "vpc"`);
-      const size = taskSize(db);
-      const taskDefinition = new ecs.FargateTaskDefinition(this, `Task-${db.name}`, {
-        family: `${stack.stackName}-${db.name}-backup`,
-        cpu: size.cpu,
-        memoryLimitMiB: size.memoryMiB,
-        ephemeralStorageGiB: size.ephemeralStorageGiB,
-        // The image is built for x86_64, like the functions (see Dockerfile).
-        runtimePlatform: {
-          cpuArchitecture: ecs.CpuArchitecture.X86_64,
-          operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-        },
-      });
-      const logGroup = new logs.LogGroup(this, `Logs-${db.name}`, { retention: logs.RetentionDays.THREE_MONTHS });
-      logGroups[db.name] = logGroup.logGroupName;
-      const container = taskDefinition.addContainer(BACKUP_CONTAINER, {
-        image: props.image,
-        // The image's own entry point is the Lambda runtime's; a task runs the backup directly.
-        entryPoint: ['/var/lang/bin/node'],
-        command: ['/var/task/dist/functions/backup-task.js'],
-        environment: {
-          ...runtimeEnvironment(config, storage, db),
-          // Lambda sets this; a task gets it from its definition (the SDK reads no other variable).
-          AWS_REGION: stack.region,
-          // Run by hand without an override ("Run new task" in the console): a daily backup.
-          [TASK_EVENT_VARIABLE]: JSON.stringify({ database: db.name, tier: 'daily' }),
-        },
-        logging: ecs.LogDrivers.awsLogs({ streamPrefix: TASK_LOG_PREFIX, logGroup }),
-      });
-
-      grantBackupAccess(taskDefinition.taskRole, taskDefinition, {
-        storage,
-        config,
-        secret:
-          db.engine === 'postgres'
-            ? secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn)
-            : undefined,
-      });
-      if (db.engine === 'sqlite') this.mountEfs(taskDefinition, container, db);
-      acknowledge(
-        taskDefinition,
-        ['ECS2'],
-        'The environment holds the deployment config and bucket name, no secret: credentials are read from Secrets Manager at run time.',
-      );
-      acknowledge(
-        taskDefinition,
-        ['IAM5[Resource::*]'],
-        'The execution role added by FargateTaskDefinition: ecr:GetAuthorizationToken has no resource to scope to.',
-      );
-      // A backup by hand, as the schedule starts it; the console's "Run new task" works too.
-      new CfnOutput(this, `RunBackupTask-${db.name}`, {
-        key: `RunBackupTask${db.name.replace(/[^A-Za-z0-9]/g, '')}`,
-        description: `Starts a daily backup of ${db.name} now (the Fargate runner)`,
-        value: [
-          `aws ecs run-task --cluster ${this.cluster.ref} --task-definition ${taskDefinition.family}`,
-          '--launch-type FARGATE --network-configuration',
-          `'awsvpcConfiguration={subnets=[${network.subnetIds.join(',')}],securityGroups=[${network.securityGroupIds.join(',')}],assignPublicIp=DISABLED}'`,
-        ].join(' '),
-      });
-      this.tasks.push({
-        database: db,
-        taskDefinition,
-        subnetIds: network.subnetIds,
-        securityGroupIds: network.securityGroupIds,
-        logGroup,
-      });
-    }
-
-    // Every stopped backup task: the alert function emails those that did not report their own failure.
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS });
     new events.Rule(this, 'StoppedTasks', {
       description: 'dbbackup: stopped backup tasks, for the alert function',
       eventPattern: {
@@ -140,17 +52,125 @@ export class BackupTasks extends Construct {
       },
       targets: [new targets.LambdaFunction(props.alert, { retryAttempts: 2 })],
     });
-    props.alert.addEnvironment(ENVIRONMENT.taskLogGroups, stack.toJsonString(logGroups));
+    props.alert.addEnvironment(ENVIRONMENT.taskLogGroup, this.logGroup.logGroupName);
+  }
+}
+
+/** Properties of {@link BackupTasks}. */
+export interface BackupTasksProps {
+  readonly config: DeploymentConfig;
+  /** The group's databases on the Fargate runner. */
+  readonly databases: readonly DatabaseConfig[];
+  readonly storage: BackupBucket;
+  /** The group's config, which the task reads as the functions do. */
+  readonly configSecret: secretsmanager.ISecret;
+  /** The container image the functions run (the repository's Dockerfile). */
+  readonly image: ecs.ContainerImage;
+  readonly cluster: BackupCluster;
+}
+
+/** The backup task of one database on the Fargate runner. */
+export interface DatabaseTask {
+  readonly database: DatabaseConfig;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly subnetIds: readonly string[];
+  readonly securityGroupIds: readonly string[];
+}
+
+/**
+ * The Fargate runner of one database group, for databases a 15-minute Lambda cannot dump: per such
+ * database a task definition running the functions' image with `node dist/functions/backup-task.js`,
+ * its size from the config (default 2 vCPU, 4 GiB). The task role may write backups but not delete
+ * them, like the backup function's.
+ */
+export class BackupTasks extends Construct {
+  readonly cluster: BackupCluster;
+  readonly tasks: DatabaseTask[] = [];
+
+  constructor(scope: Construct, id: string, props: BackupTasksProps) {
+    super(scope, id);
+    const { config, storage } = props;
+    const stack = Stack.of(this);
+    this.cluster = props.cluster;
+
+    for (const db of props.databases) {
+      const network = db.engine === 'postgres' ? db.vpc : db.efs;
+      // The config schema refuses a Fargate database without a network; this keeps the types honest.
+      if (!network) throw new Error(`database ${db.name}: runner "fargate" needs "vpc"`);
+      const size = taskSize(db);
+      const taskDefinition = new ecs.FargateTaskDefinition(this, `Task-${db.name}`, {
+        family: `${deploymentName(this)}-${db.name}-backup`.slice(0, 255),
+        cpu: size.cpu,
+        memoryLimitMiB: size.memoryMiB,
+        ephemeralStorageGiB: size.ephemeralStorageGiB,
+        // The image is built for x86_64, like the functions (see Dockerfile).
+        runtimePlatform: {
+          cpuArchitecture: ecs.CpuArchitecture.X86_64,
+          operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+        },
+      });
+      const container = taskDefinition.addContainer(BACKUP_CONTAINER, {
+        image: props.image,
+        // The image's own entry point is the Lambda runtime's; a task runs the backup directly.
+        entryPoint: ['/var/lang/bin/node'],
+        command: ['/var/task/dist/functions/backup-task.js'],
+        environment: {
+          ...runtimeEnvironment(storage, props.configSecret),
+          // Lambda sets this; a task gets it from its definition (the SDK reads no other variable).
+          AWS_REGION: stack.region,
+          // Run by hand without an override ("Run new task" in the console): a daily backup.
+          [TASK_EVENT_VARIABLE]: JSON.stringify({ database: db.name, tier: 'daily' }),
+        },
+        logging: ecs.LogDrivers.awsLogs({ streamPrefix: TASK_LOG_PREFIX, logGroup: props.cluster.logGroup }),
+      });
+
+      grantBackupAccess(taskDefinition.taskRole, taskDefinition, {
+        storage,
+        config,
+        secrets:
+          db.engine === 'postgres' ? [secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn)] : [],
+        writePrefixes: [backupPrefix(db)],
+      });
+      props.configSecret.grantRead(taskDefinition.taskRole);
+      if (db.engine === 'sqlite') this.mountEfs(taskDefinition, container, db);
+      acknowledge(
+        taskDefinition,
+        ['ECS2'],
+        'The environment holds where the config is, the bucket and its key, no secret: credentials are read from Secrets Manager at run time.',
+      );
+      acknowledge(
+        taskDefinition,
+        ['IAM5[Resource::*]'],
+        'The execution role added by FargateTaskDefinition: ecr:GetAuthorizationToken has no resource to scope to.',
+      );
+      // A backup by hand, as the schedule starts it (an output of the group's nested stack).
+      new CfnOutput(this, `RunBackupTask-${db.name}`, {
+        key: `RunBackupTask${db.name.replace(/[^A-Za-z0-9]/g, '')}`,
+        description: `Starts a daily backup of ${db.name} now (the Fargate runner)`,
+        value: [
+          `aws ecs run-task --cluster ${props.cluster.cluster.ref} --task-definition ${taskDefinition.family}`,
+          '--launch-type FARGATE --network-configuration',
+          `'awsvpcConfiguration={subnets=[${network.subnetIds.join(',')}],securityGroups=[${network.securityGroupIds.join(',')}],assignPublicIp=DISABLED}'`,
+        ].join(' '),
+      });
+      this.tasks.push({
+        database: db,
+        taskDefinition,
+        subnetIds: network.subnetIds,
+        securityGroupIds: network.securityGroupIds,
+      });
+    }
   }
 
   /** Lets `grantee` (the scheduler) start the backup tasks, in this cluster only, handing them their roles. */
   grantRun(grantee: iam.IGrantable): void {
+    const cluster = this.cluster.cluster;
     for (const { taskDefinition } of this.tasks) {
       grantee.grantPrincipal.addToPrincipalPolicy(
         new iam.PolicyStatement({
           actions: ['ecs:RunTask'],
           resources: [taskDefinition.taskDefinitionArn],
-          conditions: { ArnEquals: { 'ecs:cluster': this.cluster.attrArn } },
+          conditions: { ArnEquals: { 'ecs:cluster': cluster.attrArn } },
         }),
       );
       grantee.grantPrincipal.addToPrincipalPolicy(

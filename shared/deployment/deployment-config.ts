@@ -9,10 +9,14 @@ import type { Tier } from './deployment-names.js';
 
 export { TIERS, type Tier } from './deployment-names.js';
 
-/** When each tier runs, in the deployment's time zone, unless a database says otherwise. */
+/**
+ * When each tier runs, in the deployment's time zone, unless a database says otherwise: never
+ * between 02:00 and 03:00, which a daylight-saving change skips or repeats in most zones (a weekly
+ * backup at Sunday 02:00 would not run on the spring change in Europe/Berlin), and hours apart.
+ */
 export const DEFAULT_SCHEDULES: Record<Tier, Schedule> = {
   daily: { hour: 23, minute: 0 },
-  weekly: { weekday: 'SUN', hour: 2, minute: 0 },
+  weekly: { weekday: 'SUN', hour: 4, minute: 0 },
   monthly: { day: 1, hour: 3, minute: 0 },
 };
 /** How many backups of each tier are kept. */
@@ -112,8 +116,10 @@ const sqliteSchema = z
 
 const emailSchema = z.string().regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an email address');
 
-/** `dbbackup.config.json`: one deployment. */
-export const deploymentConfigSchema = z
+const databaseSchema = z.discriminatedUnion('engine', [postgresSchema, sqliteSchema]);
+
+/** `dbbackup.config.json`: one deployment, before the checks across fields. */
+const configObjectSchema = z
   .object({
     $schema: z.string().optional(),
     /** IANA time zone the schedules are in. */
@@ -133,8 +139,17 @@ export const deploymentConfigSchema = z
         encryption: z.enum(['kms', 's3']).default('kms'),
         /** Days noncurrent object versions are kept before they expire. */
         noncurrentVersionDays: z.number().int().min(1).default(30),
-        /** Object Lock in governance mode, for this many days (ransomware protection). */
+        /**
+         * Object Lock for this many days (ransomware protection): no version can be deleted or
+         * overwritten before then, whatever a role's policies say.
+         */
         objectLockDays: z.number().int().min(1).optional(),
+        /**
+         * `governance` (default): a principal with s3:BypassGovernanceRetention (never one of the
+         * deployment's, which the bucket policy refuses it) can still remove a version early;
+         * `compliance`: nobody can, not even the account's root user, until the days have passed.
+         */
+        objectLockMode: z.enum(['governance', 'compliance']).default('governance'),
         /** A second region every backup is replicated to (the off-site copy). */
         replicationRegion: z
           .string()
@@ -142,37 +157,49 @@ export const deploymentConfigSchema = z
           .optional(),
       })
       .strict()
-      .default({ encryption: 'kms', noncurrentVersionDays: 30 }),
-    databases: z.array(z.discriminatedUnion('engine', [postgresSchema, sqliteSchema])).min(1),
+      .default({ encryption: 'kms', noncurrentVersionDays: 30, objectLockMode: 'governance' }),
+    databases: z.array(databaseSchema).min(1),
   })
-  .strict()
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    for (const [i, db] of config.databases.entries()) {
-      if (seen.has(db.name))
-        ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `"${db.name}" is used twice` });
-      seen.add(db.name);
-    }
-    for (const [i, db] of config.databases.entries()) {
-      if (db.runner !== 'fargate') continue;
-      if (db.engine === 'postgres' && !db.vpc)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['databases', i, 'vpc'],
-          message: 'is required with runner "fargate": a Fargate task runs in your subnets, with your security groups',
-        });
-      const { cpu, memoryMiB: memory } = taskSize(db);
-      const [min, max, step] = FARGATE_MEMORY[cpu];
-      if (memory < min || memory > max || memory % step !== 0)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['databases', i, 'task', 'memoryMiB'],
-          message: `must be ${min}-${max} in steps of ${step} with cpu ${cpu} (got ${memory})`,
-        });
-    }
-    if (!isTimeZone(config.timeZone))
-      ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be an IANA time zone such as Europe/Berlin' });
-  });
+  .strict();
+
+/** `dbbackup.config.json`: one deployment. */
+export const deploymentConfigSchema = configObjectSchema.superRefine(checkConfig);
+
+/**
+ * The config a deployed function reads at run time (its group's config secret): the deployment's
+ * settings and the databases it serves, which for the alert function are none.
+ */
+export const runtimeConfigSchema = configObjectSchema
+  .extend({ databases: z.array(databaseSchema).default([]) })
+  .superRefine(checkConfig);
+
+function checkConfig(config: z.output<typeof configObjectSchema>, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  for (const [i, db] of config.databases.entries()) {
+    if (seen.has(db.name))
+      ctx.addIssue({ code: 'custom', path: ['databases', i, 'name'], message: `"${db.name}" is used twice` });
+    seen.add(db.name);
+  }
+  for (const [i, db] of config.databases.entries()) {
+    if (db.runner !== 'fargate') continue;
+    if (db.engine === 'postgres' && !db.vpc)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databases', i, 'vpc'],
+        message: 'is required with runner "fargate": a Fargate task runs in your subnets, with your security groups',
+      });
+    const { cpu, memoryMiB: memory } = taskSize(db);
+    const [min, max, step] = FARGATE_MEMORY[cpu];
+    if (memory < min || memory > max || memory % step !== 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databases', i, 'task', 'memoryMiB'],
+        message: `must be ${min}-${max} in steps of ${step} with cpu ${cpu} (got ${memory})`,
+      });
+  }
+  if (!isTimeZone(config.timeZone))
+    ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be an IANA time zone such as Europe/Berlin' });
+}
 
 export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
 export type DatabaseConfig = DeploymentConfig['databases'][number];
@@ -211,6 +238,11 @@ export const EFS_MOUNT_PATH = '/mnt/data';
 /** Validates a deployment config; errors name the field and the value. */
 export function parseDeploymentConfig(input: unknown): DeploymentConfig {
   return parseOrConfigError(deploymentConfigSchema, input);
+}
+
+/** Validates the config a deployed function reads: a deployment config whose databases may be none. */
+export function parseRuntimeConfig(input: unknown): DeploymentConfig {
+  return parseOrConfigError(runtimeConfigSchema, input);
 }
 
 /** Reads a config file (JSON with `//` and block comments allowed). */

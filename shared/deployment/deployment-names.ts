@@ -11,21 +11,41 @@ import type { BackupLabels } from './backup-event.js';
 export const TIERS = ['daily', 'weekly', 'monthly'] as const;
 export type Tier = (typeof TIERS)[number];
 
-/** `<stack>-<database>-backup`: how the stack names a database's functions, and how `dbbackup invoke` finds them. */
-export function functionName(stack: string, database: string, role: 'backup' | 'restore'): string {
-  return `${stack}-${database}-${role}`.slice(0, 64);
+/**
+ * `<stack>-<group>-backup`: how the stack names a database group's functions (the databases that
+ * share one network share them; see infra/plan-database-groups.ts). Each is tagged with
+ * {@link databaseTag} of every database it serves, which is how `dbbackup invoke` finds it.
+ */
+export function functionName(stack: string, group: string, role: 'backup' | 'restore'): string {
+  return `${stack.slice(0, 64 - group.length - role.length - 2)}-${group}-${role}`;
+}
+
+/** The group a name {@link functionName} gave names, when it names a function of this stack and role. */
+export function groupOfFunction(name: string, stack: string, role: 'backup' | 'restore'): string | undefined {
+  const group = /-(n[0-9a-f]{6}-[0-9]+)-(backup|restore)$/.exec(name)?.[1];
+  return group && functionName(stack, group, role) === name ? group : undefined;
+}
+
+/** The tag a function carries for each database it serves (a Lambda function holds 50 tags; a group, 25 databases). */
+export function databaseTag(database: string): string {
+  return `dbbackup:database:${database}`;
 }
 
 /** The environment variables the stack sets and the functions and backup tasks read. */
 export const ENVIRONMENT = {
-  /** The deployment config as JSON, holding only the database the function or task serves. */
+  /**
+   * The deployment config as JSON, for a run outside AWS (tests, a local run); the stack never sets
+   * it, since a function serves up to a group's worth of databases and an environment holds 4 KB.
+   */
   config: 'DBBACKUP_CONFIG',
+  /** The Secrets Manager secret holding the config of the databases a function or task serves (not a credential). */
+  configSecret: 'DBBACKUP_CONFIG_SECRET',
   /** The backup bucket's name. */
   bucket: 'DBBACKUP_BUCKET',
   /** The bucket's KMS key ARN, when the bucket uses SSE-KMS. */
   kmsKeyId: 'DBBACKUP_KMS_KEY_ID',
-  /** The alert function's map from database name to its backup task's log group (Fargate runner). */
-  taskLogGroups: 'DBBACKUP_TASK_LOG_GROUPS',
+  /** The log group the backup tasks (Fargate runner) log to, each task to its own stream. */
+  taskLogGroup: 'DBBACKUP_TASK_LOG_GROUP',
 } as const;
 
 /** The CloudWatch namespace of dbbackup's metrics. */
@@ -46,6 +66,12 @@ export const METRICS = {
   sourceBytes: 'SourceBytes',
   compressionRatio: 'CompressionRatio',
 } as const;
+
+/**
+ * Alert emails that could not be sent (SES refused or was unreachable), counted with the
+ * `service` dimension only, so one alarm covers every database and function.
+ */
+export const ALERT_FAILED_METRIC = 'AlertFailed';
 
 /**
  * The dimensions a run's metrics carry, as the alarms must name them: `service` (added by

@@ -1,4 +1,5 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, LambdaClient, ListTagsCommand, paginateListFunctions } from '@aws-sdk/client-lambda';
+import { databaseTag, groupOfFunction } from './deployment-names.js';
 import { ConfigError, DbBackupError, StorageError } from '../errors.js';
 
 /** What a deployed function answered. */
@@ -62,6 +63,40 @@ export async function invokeFunction(
     failed: Boolean(response.FunctionError),
     logTail: response.LogResult ? wholeLines(Buffer.from(response.LogResult, 'base64')) : '',
   };
+}
+
+/**
+ * Finds the function of a deployment that serves a database: among the stack's functions of that
+ * role (one per database group), the one tagged with the database's name.
+ */
+export async function findDeployedFunction(
+  stack: string,
+  database: string,
+  role: 'backup' | 'restore',
+  client = new LambdaClient({}),
+): Promise<string> {
+  try {
+    for await (const page of paginateListFunctions({ client }, {})) {
+      for (const fn of page.Functions ?? []) {
+        if (!fn.FunctionName || !fn.FunctionArn || !groupOfFunction(fn.FunctionName, stack, role)) continue;
+        const { Tags } = await client.send(new ListTagsCommand({ Resource: fn.FunctionArn }));
+        if (Tags && Object.hasOwn(Tags, databaseTag(database))) return fn.FunctionName;
+      }
+    }
+  } catch (error) {
+    if ((error as Error).name === 'CredentialsProviderError')
+      throw new ConfigError('no AWS credentials found', {
+        hint: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+        cause: error,
+      });
+    throw new StorageError(`listing the functions of ${stack} failed: ${(error as Error).name}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  throw new ConfigError(`no ${role} function of stack ${stack} serves a database named ${database}`, {
+    hint: (w) =>
+      `check ${w.option('stack')} and ${w.option('database')} (or pass ${w.option('functionName')}), and the AWS region; a database on the Fargate runner has no backup function: run the command in its group's stack output RunBackupTask<database>`,
+  });
 }
 
 /** What Lambda returns of an invocation's log: its last 4 KB. */

@@ -12,6 +12,7 @@ import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 import { isSecretParameter } from '../engines/registry.js';
 import { REDACTED, redactLocation } from '../redact.js';
 import { MISSING_ROLES_CHOICES } from '../engines/destination.js';
+import { PRE_RESTORE_PREFIX } from './backup-prefixes.js';
 
 /**
  * The restore function's event, pasted into the Lambda console's Test tab:
@@ -33,6 +34,8 @@ export const functionRestoreEventSchema = z
     noSafetyBackup: z.boolean().optional(),
     /** With `path`: restore an object that has no manifest (nothing can be verified). */
     noManifest: z.boolean().optional(),
+    /** PostgreSQL: keep the backup's object owners (they must exist on the server), as the CLI's --keep-owner. @default false */
+    keepOwner: z.boolean().optional(),
     /** PostgreSQL: roles the backup's grants or policies name that the server lacks. @default "refuse" */
     missingRoles: z.enum(MISSING_ROLES_CHOICES).optional(),
     /**
@@ -141,8 +144,12 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       confirm: event.confirm,
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,
+      // The one prefix the bucket lets a restore function write: its safety copies never sit among
+      // (or could overwrite) the backups themselves.
+      safetyTarget: `s3://${deps.bucket}/${PRE_RESTORE_PREFIX}`,
       missingRoles: event.missingRoles,
       dropReplaced: event.dropReplaced,
+      keepOwner: event.keepOwner,
     },
     { onPhase: deps.onPhase, onProgress: deps.onProgress, settings: deps.settings, deadline: deps.deadline },
   );

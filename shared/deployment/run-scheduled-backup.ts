@@ -35,6 +35,8 @@ export interface ScheduledBackupDeps {
   readonly runId: string;
   readonly logUrl?: string;
   readonly log: (event: string, fields: Record<string, unknown>) => void;
+  /** Reports an alert that could not be sent (logged at ERROR and counted by the runtimes). @default log */
+  readonly logAlertFailure?: (event: string, fields: Record<string, unknown>) => void;
   readonly now?: () => Date;
   /** Aborting cancels the backup (a Fargate task's SIGTERM); a string reason says why. */
   readonly signal?: AbortSignal;
@@ -108,7 +110,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
         runId: deps.runId,
         logUrl: deps.logUrl,
       });
-      await sendAlert(deps.notifier, message, deps.log);
+      await sendAlert(deps.notifier, message, deps.log, deps.logAlertFailure);
     }
     return manifest;
   } catch (error) {
@@ -123,6 +125,6 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
       runId: deps.runId,
       logUrl: deps.logUrl,
     });
-    throw new ScheduledBackupFailure(error, await sendAlert(deps.notifier, message, deps.log));
+    throw new ScheduledBackupFailure(error, await sendAlert(deps.notifier, message, deps.log, deps.logAlertFailure));
   }
 }

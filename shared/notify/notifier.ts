@@ -14,13 +14,15 @@ export async function sendAlert(
   notifier: Notifier,
   message: AlertMessage,
   log: (event: string, fields: Record<string, unknown>) => void,
+  /** Where a failed send is reported (a runtime logs it at ERROR and counts it). @default log */
+  logFailure: (event: string, fields: Record<string, unknown>) => void = log,
 ): Promise<boolean> {
   try {
     await notifier.send(message);
     log('alert sent', { to: notifier.description, subject: message.subject });
     return true;
   } catch (error) {
-    log('alert failed', { to: notifier.description, subject: message.subject, error: (error as Error).message });
+    logFailure('alert failed', { to: notifier.description, subject: message.subject, error: (error as Error).message });
     return false;
   }
 }

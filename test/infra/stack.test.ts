@@ -18,6 +18,9 @@ import {
   type PostgresDatabaseConfig,
 } from '../../shared/deployment/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
+import { CLOUDFORMATION_LIMITS, checkDeploymentLimits, ROLE_INLINE_POLICY_CHARACTERS } from '../../infra/deployment-limits.js';
+import { DATABASES_PER_GROUP, planDatabaseGroups } from '../../infra/plan-database-groups.js';
+import { ACCOUNT, decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
 
 let context: string | undefined;
 
@@ -65,10 +68,29 @@ const sqliteOnEfs = {
   },
 };
 
+/**
+ * The deployment as one template: the main stack's resources and outputs with those of each group's
+ * nested stack, whose logical IDs are prefixed with the group's (every group names its functions alike).
+ */
+function wholeTemplate(stack: DbBackupStack): Template {
+  const main = Template.fromStack(stack).toJSON() as { Resources: Record<string, unknown>; Outputs?: Record<string, unknown> };
+  const resources = { ...main.Resources };
+  const outputs = { ...main.Outputs };
+  for (const group of stack.groups) {
+    const nested = Template.fromStack(group).toJSON() as {
+      Resources: Record<string, unknown>;
+      Outputs?: Record<string, unknown>;
+    };
+    for (const [id, resource] of Object.entries(nested.Resources)) resources[`${group.node.id}${id}`] = resource;
+    for (const [id, output] of Object.entries(nested.Outputs ?? {})) outputs[id] = output;
+  }
+  return Template.fromJSON({ ...main, Resources: resources, Outputs: outputs });
+}
+
 function synth(config: DeploymentConfig): { stack: DbBackupStack; template: Template } {
   const app = new App();
   const stack = new DbBackupStack(app, 'DbBackup', { config, image: image() });
-  return { stack, template: Template.fromStack(stack) };
+  return { stack, template: wholeTemplate(stack) };
 }
 
 /** Every IAM action a role's inline policies allow. */
@@ -133,7 +155,12 @@ describe('the CDK stack, from the example config', () => {
           Match.objectLike({
             Effect: 'Deny',
             Action: 's3:PutObject',
-            Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+            // Was StringNotEqualsIfExists, which is true when the header is absent and so also refused
+            // UploadPart (which never carries it); what it refuses is now evaluated in the bucket-policy tests.
+            Condition: {
+              Null: { 's3:x-amz-server-side-encryption': 'false' },
+              StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+            },
           }),
         ]),
       },
@@ -165,14 +192,14 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('least privilege: backup writes but never deletes, restore reads, and both read only their own secret', () => {
-    const backup = actionsOf(template, 'Backupschool');
-    const restore = actionsOf(template, 'Restoreschool');
+    const backup = actionsOf(template, 'FunctionsBackup');
+    const restore = actionsOf(template, 'FunctionsRestore');
     assert.ok(backup.includes('s3:PutObject'), backup.join());
     assert.ok(
       restore.some((a) => a.startsWith('s3:GetObject')),
       restore.join(),
     );
-    for (const actions of [backup, restore, actionsOf(template, 'Alert'), actionsOf(template, 'InvokeRole')]) {
+    for (const actions of [backup, restore, actionsOf(template, 'AlertsAlert'), actionsOf(template, 'InvokeRole')]) {
       assert.ok(!actions.some((a) => /^s3:(Delete|\*)/.test(a) || a === '*'), `no delete: ${actions.join()}`);
     }
     template.hasResourceProperties('AWS::IAM::Policy', {
@@ -192,7 +219,8 @@ describe('the CDK stack, from the example config', () => {
     template.resourceCountIs('AWS::Scheduler::Schedule', 3);
     for (const [tier, expression] of [
       ['daily', 'cron(0 23 * * ? *)'],
-      ['weekly', 'cron(0 2 ? * SUN *)'],
+      // Sunday 04:00, not 02:00, which the spring change to daylight saving skips in Europe/Berlin.
+      ['weekly', 'cron(0 4 ? * SUN *)'],
       ['monthly', 'cron(0 3 1 * ? *)'],
     ]) {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -206,19 +234,22 @@ describe('the CDK stack, from the example config', () => {
     }
   });
 
-  test('functions get the config, the bucket and its key under the names the handlers read', () => {
+  // The config is no longer in each function's environment (a group's outgrows its 4 KB) but in a
+  // secret the functions read at every run: DBBACKUP_CONFIG became DBBACKUP_CONFIG_SECRET.
+  test('functions get where their config is, the bucket and its key under the names the handlers read', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
     assert.equal(functions.length, 3);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
-      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG', 'DBBACKUP_KMS_KEY_ID']);
+      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID']);
     }
   });
 
   test('alarms: no recent backup, failed backups, crashed functions; they email the recipients; a dashboard', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    // The three of the database, and the deployment's alarm on alert emails that could not be sent.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
     // The namespace, metric and dimensions the backup function publishes (test/integration/backup-function.test.ts).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'BackupSucceeded',
@@ -276,7 +307,7 @@ describe('the CDK stack, from the example config', () => {
   test('SSE-S3 instead of KMS, and a SQLite database on EFS, synthesize too', async () => {
     const alt: DeploymentConfig = {
       ...config,
-      bucket: { encryption: 's3', noncurrentVersionDays: 7 },
+      bucket: { encryption: 's3', noncurrentVersionDays: 7, objectLockMode: 'governance' },
       databases: [
         {
           ...sqliteOnEfs,
@@ -335,7 +366,7 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
           EntryPoint: ['/var/lang/bin/node'],
           Command: ['/var/task/dist/functions/backup-task.js'],
           Environment: Match.arrayWith([
-            { Name: 'DBBACKUP_CONFIG', Value: Match.anyValue() },
+            { Name: 'DBBACKUP_CONFIG_SECRET', Value: Match.anyValue() },
             { Name: 'DBBACKUP_BUCKET', Value: Match.anyValue() },
             { Name: 'DBBACKUP_KMS_KEY_ID', Value: Match.anyValue() },
             { Name: 'DBBACKUP_EVENT', Value: JSON.stringify({ database: 'warehouse', tier: 'daily' }) },
@@ -351,7 +382,17 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       },
     });
     // One image: the task's image and the functions' image come from the same asset.
-    const hashes = new Set(JSON.stringify(template.toJSON()).match(/[0-9a-f]{64}/g));
+    // (Only the images' hashes: each group's nested template is an asset with a hash of its own.)
+    const images = [
+      ...Object.values(template.findResources('AWS::Lambda::Function')).map(
+        (f) => (f as { Properties: { Code: unknown } }).Properties.Code,
+      ),
+      ...Object.values(template.findResources('AWS::ECS::TaskDefinition')).map(
+        (t) =>
+          (t as { Properties: { ContainerDefinitions: Array<{ Image: unknown }> } }).Properties.ContainerDefinitions[0]?.Image,
+      ),
+    ];
+    const hashes = new Set(JSON.stringify(images).match(/[0-9a-f]{64}/g));
     assert.equal(hashes.size, 1, [...hashes].join());
   });
 
@@ -359,17 +400,18 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
     const names = Object.values(template.findResources('AWS::Lambda::Function')).map(
       (f) => (f as { Properties: { FunctionName?: string } }).Properties.FunctionName,
     );
-    assert.deepEqual(names.filter(Boolean).sort(), [
-      'DbBackup-app-restore',
-      'DbBackup-school-backup',
-      'DbBackup-school-restore',
-      'DbBackup-warehouse-restore',
-    ]);
+    // One backup and one restore function per database group (school and warehouse share a network; app has its own EFS).
+    const groups = stack.groups.map((g) => g.node.id.replace('Group-', ''));
+    assert.deepEqual(
+      names.filter(Boolean).sort(),
+      [`DbBackup-${groups[0]}-backup`, `DbBackup-${groups[0]}-restore`, `DbBackup-${groups[1]}-restore`].sort(),
+    );
   });
 
   test('the same schedules start the task with the same event, as a container environment override, never retried', () => {
     template.resourceCountIs('AWS::Scheduler::Schedule', 9);
-    const clusterArn = { 'Fn::GetAtt': [stack.getLogicalId(stack.tasks?.cluster as ecs.CfnCluster), 'Arn'] };
+    // The cluster is the main stack's; a group's nested stack receives its ARN as a parameter.
+    const clusterArn = { Ref: Match.stringLikeRegexp('TasksCluster') };
     for (const tier of ['daily', 'weekly', 'monthly']) {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         Description: `dbbackup: ${tier} backup of warehouse`,
@@ -440,14 +482,16 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
         'detail-type': ['ECS Task State Change'],
         detail: { clusterArn: [Match.anyValue()], lastStatus: ['STOPPED'] },
       },
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FunctionsAlert'), 'Arn'] } })],
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertsAlert'), 'Arn'] } })],
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       ImageConfig: { Command: ['dist/functions/alert.handler'] },
-      Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUPS: Match.anyValue() }) },
+      // One log group for every backup task: a task's stream is named by its ID (DBBACKUP_TASK_LOGS_GROUPS was a map by database).
+      Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUP: Match.anyValue() }) },
     });
     // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed).
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // (And the deployment's alarm on alert emails that could not be sent.)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 
   test('cdk-nag finds nothing unacknowledged with Fargate databases', () => {
@@ -551,5 +595,297 @@ describe('the CDK app, with replication to a second region', () => {
 
   test('cdk-nag finds nothing unacknowledged in either stack', () => {
     assert.doesNotThrow(() => synthWithNag(config));
+  });
+});
+
+describe('the CDK app, with 200 databases', () => {
+  test('200 databases on one network synthesize offline into stacks within CloudFormation limits, each group under IAM’s role policy limit', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const school = example.databases[0] as PostgresDatabaseConfig;
+    const config = parseDeploymentConfig({
+      ...example,
+      databases: Array.from({ length: 200 }, (_, i) => ({
+        ...school,
+        name: `tenant${i}`,
+        database: `tenant${i}`,
+        secretArn: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:tenant${i}-db-backup-AbCdEf`,
+      })),
+    });
+    const outdir = mkdtempSync(join(tmpdir(), 'dbbackup-200-'));
+    try {
+      const started = Date.now();
+      const app = new App({ outdir });
+      const { main } = addDeployment(app, { config, stackName: 'DbBackup', image: image() });
+      const sizes = checkDeploymentLimits(app.synth().directory);
+      process.stderr.write(`# 200 databases: synthesized in ${Date.now() - started} ms: ${JSON.stringify(sizes)}\n`);
+      assert.equal(main.groups.length, Math.ceil(200 / DATABASES_PER_GROUP));
+      for (const size of sizes) {
+        assert.ok(size.resources <= CLOUDFORMATION_LIMITS.resources, JSON.stringify(size));
+        assert.ok(size.bytes <= CLOUDFORMATION_LIMITS.templateBytes, JSON.stringify(size));
+        assert.ok(size.outputs <= CLOUDFORMATION_LIMITS.outputs && size.parameters <= CLOUDFORMATION_LIMITS.parameters);
+      }
+      // Every database has its schedules and alarms, in some group.
+      const all = main.groups.map((g) => Template.fromStack(g));
+      const count = (type: string) => all.reduce((n, t) => n + Object.keys(t.findResources(type)).length, 0);
+      assert.equal(count('AWS::Scheduler::Schedule'), 600);
+      assert.equal(count('AWS::Lambda::Function'), 2 * main.groups.length);
+      // IAM caps the inline policies of one role at 10,240 characters (counted here with the
+      // unresolved references, which are longer than the ARNs they become).
+      for (const t of all) {
+        const byRole = new Map<string, number>();
+        for (const policy of Object.values(t.findResources('AWS::IAM::Policy')) as Array<{
+          Properties: { PolicyDocument: unknown; Roles: unknown[] };
+        }>) {
+          const role = JSON.stringify(policy.Properties.Roles);
+          byRole.set(role, (byRole.get(role) ?? 0) + JSON.stringify(policy.Properties.PolicyDocument).length);
+        }
+        for (const [role, chars] of byRole) assert.ok(chars < ROLE_INLINE_POLICY_CHARACTERS, `${role}: ${chars}`);
+      }
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  test('a template past a CloudFormation limit fails synthesis with one line saying which, and what to change', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbbackup-limits-'));
+    try {
+      const resources = Object.fromEntries(Array.from({ length: 501 }, (_, i) => [`R${i}`, { Type: 'AWS::SNS::Topic' }]));
+      writeFileSync(join(dir, 'DbBackup.template.json'), JSON.stringify({ Resources: resources }));
+      assert.throws(
+        () => checkDeploymentLimits(dir),
+        (error: Error & { hint?: string }) =>
+          /^this config cannot be deployed: DbBackup would hold 501 resources, more than the 500 CloudFormation allows a stack$/.test(
+            error.message,
+          ) && /fewer distinct networks|split the config/.test(error.hint ?? ''),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('databases share functions by network, 25 a group, in config order', () => {
+    const base = {
+      alerts: { sender: 'a@example.com', recipients: ['b@example.com'] },
+      databases: [] as unknown[],
+    };
+    const pg = (name: string, sg: string) => ({
+      name,
+      engine: 'postgres',
+      host: 'h',
+      database: name,
+      secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:x',
+      vpc: { vpcId: 'vpc-1', subnetIds: ['subnet-1'], securityGroupIds: [sg] },
+    });
+    const config = parseDeploymentConfig({
+      ...base,
+      databases: [...Array.from({ length: 30 }, (_, i) => pg(`a${i}`, 'sg-a')), pg('b0', 'sg-b'), sqliteOnEfs],
+    });
+    const groups = planDatabaseGroups(config);
+    assert.deepEqual(
+      groups.map((g) => g.databases.length),
+      [25, 5, 1, 1],
+    );
+    assert.equal(groups[1]?.databases[0]?.name, 'a25');
+    assert.ok(groups[3]?.efs);
+  });
+});
+
+describe('who may write what in the bucket (the synthesized policies, evaluated)', () => {
+  let deployment: StackTemplate;
+  let bucketPolicy: Statement[];
+  let bucketArn: string;
+  const roles: Record<'backup' | 'restore' | 'task', { arn: string; statements: Statement[] }> = {} as never;
+
+  before(async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const school = example.databases[0] as PostgresDatabaseConfig;
+    const config = parseDeploymentConfig({
+      ...example,
+      databases: [school, { ...school, name: 'warehouse', database: 'warehouse' }, { ...sqliteOnEfs, runner: 'fargate' }],
+    });
+    const { stack } = synth(config);
+    deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    const nested = stack.groups.map((group) =>
+      deployment.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      ),
+    );
+    const role = (template: StackTemplate, prefix: string) => {
+      const id = Object.keys(template.json.Resources).find(
+        (r) => r.startsWith(prefix) && template.json.Resources[r]?.Type === 'AWS::IAM::Role',
+      );
+      assert.ok(id, `no role ${prefix} in ${template.name}`);
+      return { arn: template.resolve({ 'Fn::GetAtt': [id, 'Arn'] }) as string, statements: roleStatements(template, id) };
+    };
+    const [postgresGroup, sqliteGroup] = nested as [StackTemplate, StackTemplate];
+    roles.backup = role(postgresGroup, 'FunctionsBackupServiceRole');
+    roles.restore = role(postgresGroup, 'FunctionsRestoreServiceRole');
+    roles.task = role(sqliteGroup, 'TasksTaskappTaskRole');
+    bucketPolicy = resourcePolicyStatements(deployment, 'AWS::S3::BucketPolicy', 'PolicyDocument').filter((s) =>
+      JSON.stringify(s).includes('storagebucket'),
+    );
+    const [bucket] = [...deployment.all('AWS::S3::Bucket')].filter(({ id }) => id.startsWith('StorageBucket'));
+    bucketArn = deployment.resolve({ 'Fn::GetAtt': [bucket?.id, 'Arn'] }) as string;
+  });
+
+  /** May `who` do `action` on `key`: a PutObject or CompleteMultipartUpload (creation), or an UploadPart. */
+  function may(
+    who: keyof typeof roles,
+    action: string,
+    key: string,
+    request: { ifNoneMatch?: boolean; creation?: boolean; sse?: string } = {},
+  ): boolean {
+    const context: Record<string, string> = { 'aws:SecureTransport': 'true' };
+    if (action === 's3:PutObject') context['s3:ObjectCreationOperation'] = String(request.creation ?? true);
+    if (request.ifNoneMatch) context['s3:if-none-match'] = '*';
+    if (request.sse) context['s3:x-amz-server-side-encryption'] = request.sse;
+    const { arn, statements } = roles[who];
+    return decide({ principal: arn, action, resource: `${bucketArn}/${key}`, context }, statements, bucketPolicy) === 'allow';
+  }
+
+  const schoolKey = 'postgres/school/2026/backup_school_20261122_230000_run.dump.gz';
+  const warehouseKey = 'postgres/warehouse/2026/backup_warehouse_20261122_230000_run.dump.gz';
+  const appKey = 'sqlite/app/2026/backup_app_20261122_230000_run.db.gz';
+
+  test('the backup function creates objects under its databases’ prefixes only with If-None-Match, and nowhere else', () => {
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true }), true);
+    assert.equal(may('backup', 's3:PutObject', `${schoolKey}.json`, { ifNoneMatch: true }), true, 'the manifest');
+    assert.equal(may('backup', 's3:PutObject', warehouseKey, { ifNoneMatch: true }), true);
+    assert.equal(may('backup', 's3:PutObject', schoolKey), false, 'an overwrite: no If-None-Match');
+    assert.equal(may('backup', 's3:PutObject', appKey, { ifNoneMatch: true }), false, 'another group’s database');
+    assert.equal(may('backup', 's3:PutObject', 'pre-restore/postgres/school/x.dump.gz', { ifNoneMatch: true }), false);
+    assert.equal(may('backup', 's3:PutObject', 'postgres/schoolyard/2026/x.dump.gz', { ifNoneMatch: true }), false);
+  });
+
+  test('a multipart upload: its parts need no If-None-Match, its completion does', () => {
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: false }), true, 'UploadPart / CreateMultipartUpload');
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: true }), false, 'CompleteMultipartUpload without');
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: true, ifNoneMatch: true }), true);
+    assert.equal(may('backup', 's3:AbortMultipartUpload', schoolKey), true);
+  });
+
+  test('uploads that ask for another encryption than the bucket’s are refused; those that leave it to the bucket are not', () => {
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true, sse: 'aws:kms' }), true);
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true, sse: 'AES256' }), false);
+    assert.equal(may('backup', 's3:PutObject', schoolKey, { ifNoneMatch: true }), true);
+  });
+
+  test('the restore function writes only its safety copies, under pre-restore/, with If-None-Match', () => {
+    const copy = 'pre-restore/postgres/school/2026/backup_school_20261122_101500_run.dump.gz';
+    assert.equal(may('restore', 's3:PutObject', copy, { ifNoneMatch: true }), true);
+    assert.equal(may('restore', 's3:PutObject', copy), false);
+    assert.equal(may('restore', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
+    assert.equal(may('restore', 's3:GetObject', schoolKey), true, 'it reads any backup');
+  });
+
+  test('the Fargate task writes only under its own database’s prefix', () => {
+    assert.equal(may('task', 's3:PutObject', appKey, { ifNoneMatch: true }), true);
+    assert.equal(may('task', 's3:PutObject', appKey), false);
+    assert.equal(may('task', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
+  });
+
+  test('no writer may delete, set retention or a legal hold, or bypass governance retention', () => {
+    for (const who of ['backup', 'restore', 'task'] as const)
+      for (const action of [
+        's3:DeleteObject',
+        's3:DeleteObjectVersion',
+        's3:PutObjectRetention',
+        's3:PutObjectLegalHold',
+        's3:BypassGovernanceRetention',
+      ])
+        assert.equal(may(who, action, who === 'task' ? appKey : schoolKey), false, `${who} ${action}`);
+  });
+});
+
+describe('Object Lock, a setting of the bucket', () => {
+  test('off by default; governance mode by default once days are set; compliance when asked', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const lock = (bucket: object) =>
+      (
+        Object.values(
+          synth(parseDeploymentConfig({ ...example, bucket: { ...example.bucket, ...bucket } })).template.findResources(
+            'AWS::S3::Bucket',
+            { Properties: { VersioningConfiguration: { Status: 'Enabled' } } },
+          ),
+        )[0] as { Properties: { ObjectLockConfiguration?: unknown } }
+      ).Properties.ObjectLockConfiguration;
+    assert.equal(lock({}), undefined);
+    assert.deepEqual(lock({ objectLockDays: 30 }), {
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Days: 30, Mode: 'GOVERNANCE' } },
+    });
+    assert.deepEqual(lock({ objectLockDays: 90, objectLockMode: 'compliance' }), {
+      ObjectLockEnabled: 'Enabled',
+      Rule: { DefaultRetention: { Days: 90, Mode: 'COMPLIANCE' } },
+    });
+    assert.throws(() => parseDeploymentConfig({ ...example, bucket: { objectLockMode: 'strict' } }), /bucket\.objectLockMode/);
+  });
+});
+
+describe('every alarm can notify (key and topic policies, evaluated)', () => {
+  test('each alarm’s action is a topic CloudWatch may publish to, encrypted with a key CloudWatch may use', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const config = { ...example, bucket: { ...example.bucket, replicationRegion: 'eu-central-1' } };
+    const deployment = addDeployment(new App(), { config, stackName: 'DbBackup', image: image() });
+    const { main } = deployment;
+    const root = new StackTemplate('DbBackup', Template.fromStack(main).toJSON() as never);
+    for (const group of main.groups)
+      root.nest(
+        main.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      );
+    const topics = new Map(
+      [...root.all('AWS::SNS::Topic')].map(({ stack, id, resource }) => [
+        stack.resolve({ Ref: id }) as string,
+        { stack, resource },
+      ]),
+    );
+    const topicPolicy = resourcePolicyStatements(root, 'AWS::SNS::TopicPolicy', 'PolicyDocument');
+    const cloudwatch = 'service:cloudwatch.amazonaws.com';
+    const context = { 'aws:SourceAccount': ACCOUNT, 'aws:SecureTransport': 'true' };
+    const alarms = [...root.all('AWS::CloudWatch::Alarm')];
+    // school: stale, failed, function errors; the deployment: alerts failed, replication failed.
+    assert.equal(alarms.length, 5);
+    for (const { stack, id, resource } of alarms) {
+      const actions = stack.resolve(resource.Properties?.AlarmActions) as string[];
+      assert.equal(actions.length, 1, id);
+      const topic = topics.get(actions[0] as string);
+      assert.ok(topic, `${id} notifies ${actions[0]}, which is no topic of the deployment`);
+      assert.equal(
+        decide({ principal: cloudwatch, action: 'sns:Publish', resource: actions[0] as string, context }, [], topicPolicy),
+        'allow',
+        `${id}: the topic policy lets CloudWatch publish`,
+      );
+      const keyArn = topic.stack.resolve(topic.resource.Properties?.KmsMasterKeyId) as string;
+      const key = [...root.all('AWS::KMS::Key')].find(
+        ({ stack: s, id: k }) => s.resolve({ 'Fn::GetAtt': [k, 'Arn'] }) === keyArn,
+      );
+      assert.ok(key, `${id}: its topic is encrypted with ${keyArn}, a key of the deployment`);
+      const keyPolicy = list(key.stack.resolve(key.resource.Properties?.KeyPolicy) as { Statement: Statement[] });
+      for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
+        assert.equal(
+          decide({ principal: cloudwatch, action, resource: keyArn, context }, [], keyPolicy),
+          'allow',
+          `${id}: CloudWatch may ${action} with the topic's key`,
+        );
+    }
+  });
+});
+
+function list(document: { Statement: Statement[] | Statement }): Statement[] {
+  return [document.Statement].flat();
+}
+
+describe('the user’s own network resources', () => {
+  test('a SQLite database on EFS adds no rule to the user’s security groups (an existing rule would fail the deploy)', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const { template } = synth(
+      parseDeploymentConfig({ ...example, databases: [sqliteOnEfs, { ...sqliteOnEfs, name: 'app2', runner: 'fargate' }] }),
+    );
+    template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+    template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
   });
 });

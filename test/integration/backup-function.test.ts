@@ -199,7 +199,8 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     );
     assert.equal(result.kind, 'ERROR');
     assert.match(String(result.value.errorMessage), /refused the login/);
-    assert.match(result.stdout, /"message":"alert failed"/);
+    // The function's log is stdout and stderr, where Powertools writes ERROR lines.
+    assert.match(result.stdout + result.stderr, /"message":"alert failed"/);
   });
 
   test('an unreachable SES endpoint does not hide a successful backup', async () => {
@@ -209,7 +210,29 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
       { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, true), AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:9' },
     );
     assert.equal(result.kind, 'RESULT', result.stdout);
-    assert.match(result.stdout, /"message":"alert failed"/);
+    assert.match(result.stdout + result.stderr, /"message":"alert failed"/);
+  });
+
+  test('an alert that cannot be sent is logged at ERROR and counted as AlertFailed, for the alarm that watches it', async () => {
+    const name = db.replace(/_/g, '-');
+    const result = await invoke(
+      { database: name, tier: 'daily' },
+      { ...baseEnv, DBBACKUP_CONFIG: configFor(WRONG_SECRET_ARN, false), AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:9' },
+    );
+    const failed = result.stderr.split('\n').find((line) => line.includes('"message":"alert failed"'));
+    assert.match(failed ?? '', /"level":"ERROR"/, result.stdout);
+    const emf = result.stdout
+      .split('\n')
+      .filter((line) => line.includes('"CloudWatchMetrics"'))
+      .map(
+        (line) =>
+          JSON.parse(line) as Record<string, unknown> & {
+            _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][]; Metrics: Array<{ Name: string }> }> };
+          },
+      )
+      .find((line) => line._aws.CloudWatchMetrics[0]?.Metrics.some((m) => m.Name === 'AlertFailed'));
+    assert.ok(emf, `no AlertFailed metric in: ${result.stdout}`);
+    assert.deepEqual(emf._aws.CloudWatchMetrics[0]?.Dimensions, [['service']]);
   });
 
   test('an unknown database in the event fails with the configured names; a missing variable fails the cold start by name', async () => {
@@ -336,7 +359,8 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     const env = {
       ...baseEnv,
       DBBACKUP_CONFIG: configFor(SECRET_ARN, false),
-      DBBACKUP_TASK_LOG_GROUPS: JSON.stringify({ warehouse: '/dbbackup/warehouse' }),
+      // One log group for every backup task (the stack's), each task in its own stream.
+      DBBACKUP_TASK_LOG_GROUP: '/dbbackup/warehouse',
     };
     const exiting = (exitCode: number) => ({
       ...stopped,

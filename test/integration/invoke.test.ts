@@ -10,6 +10,16 @@ import { cli } from '../harness/test-env.js';
  * records what the real SDK client sends and answers as Lambda does, with a log tail and, for
  * a function named "…-broken-…", the runtime's error payload.
  */
+/** The stand-in's functions: two groups' of stack Prod, one of DbBackup, by the databases each serves. */
+const DEPLOYED: Record<string, string[]> = {
+  'Prod-n00aa11-1-backup': ['billing'],
+  'Prod-n00aa11-2-backup': ['school', 'library'],
+  'Prod-n00aa11-2-restore': ['school', 'library'],
+  'DbBackup-n77bb22-1-restore': ['school'],
+  'Other-n77bb22-1-backup': ['school'],
+};
+const arn = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
+
 describe('dbbackup invoke (against a stand-in Lambda endpoint)', () => {
   let server: Server;
   let endpoint: string;
@@ -19,6 +29,21 @@ describe('dbbackup invoke (against a stand-in Lambda endpoint)', () => {
     const port = await freePort();
     server = createServer(async (request, response) => {
       const body = await text(request);
+      // ListFunctions and ListTags: how the CLI finds the group function that serves a database.
+      if (request.method === 'GET' && /^\/2015-03-31\/functions\/?(\?|$)/.test(request.url ?? '')) {
+        response.end(
+          JSON.stringify({ Functions: Object.keys(DEPLOYED).map((name) => ({ FunctionName: name, FunctionArn: arn(name) })) }),
+        );
+        return;
+      }
+      const tagged = /^\/2017-03-31\/tags\/([^?]+)/.exec(request.url ?? '')?.[1];
+      if (request.method === 'GET' && tagged) {
+        const name = decodeURIComponent(tagged).split(':').at(-1) ?? '';
+        response.end(
+          JSON.stringify({ Tags: Object.fromEntries((DEPLOYED[name] ?? []).map((db) => [`dbbackup:database:${db}`, 'served'])) }),
+        );
+        return;
+      }
       const name = decodeURIComponent(/\/functions\/([^/]+)\/invocations/.exec(request.url ?? '')?.[1] ?? '');
       calls.push({ name, event: JSON.parse(body), logType: request.headers['x-amz-log-type'] as string | undefined });
       response.setHeader(
@@ -38,13 +63,15 @@ describe('dbbackup invoke (against a stand-in Lambda endpoint)', () => {
     endpoint = `http://127.0.0.1:${port}`;
   });
 
-  test('invoke backup derives the function from --stack and --database, sends the event, waits and prints the result', async () => {
+  // The function is the stack's group function tagged with the database (one function serves a
+  // group of databases), no longer one named <stack>-<database>-backup.
+  test('invoke backup finds the function of --stack that serves --database, sends the event, waits and prints the result', async () => {
     const result = await cli(['invoke', 'backup', '--database', 'school', '--tier', 'weekly', '--stack', 'Prod'], {
       env: { ...process.env, AWS_ENDPOINT_URL_LAMBDA: endpoint },
     });
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(calls.at(-1), {
-      name: 'Prod-school-backup',
+      name: 'Prod-n00aa11-2-backup',
       event: { database: 'school', tier: 'weekly' },
       logType: 'Tail',
     });
@@ -57,7 +84,7 @@ describe('dbbackup invoke (against a stand-in Lambda endpoint)', () => {
     });
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(calls.at(-1)?.event, { database: 'school', latest: true, confirm: 'school' });
-    assert.equal(calls.at(-1)?.name, 'DbBackup-school-restore');
+    assert.equal(calls.at(-1)?.name, 'DbBackup-n77bb22-1-restore');
   });
 
   test("a function's own failure: exit 1, its error on one line, and its log", async () => {
@@ -70,6 +97,14 @@ describe('dbbackup invoke (against a stand-in Lambda endpoint)', () => {
       /^dbbackup invoke: Prod-broken-backup failed: pg_dump of postgres:\/\/app@db\/school exited with code 1$/m,
     );
     assert.match(result.stderr, /--- log of Prod-broken-backup \(last 4 KB\) ---\nSTART RequestId: abc/);
+  });
+
+  test('a database no function of the stack serves: exit 2, one line naming the stack and the database', async () => {
+    const result = await cli(['invoke', 'backup', '--database', 'nowhere', '--stack', 'Prod'], {
+      env: { ...process.env, AWS_ENDPOINT_URL_LAMBDA: endpoint },
+    });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^dbbackup invoke: no backup function of stack Prod serves a database named nowhere/m);
   });
 
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -16,3 +16,16 @@ test('every sample test event in functions/events is one its function accepts', 
     assert.ok(schema.safeParse(event).success, `${file}: ${JSON.stringify(schema.safeParse(event).error?.issues)}`);
   }
 });
+
+test('no sample event restores in place with a confirmation filled in: whoever runs it types the name', () => {
+  const dir = join(repoRoot, 'functions/events');
+  for (const file of readdirSync(dir).filter((f) => f.startsWith('restore') && f.endsWith('.json'))) {
+    const event = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { to?: string; confirm?: string; dryRun?: boolean };
+    if (event.to === undefined && !event.dryRun) assert.equal(event.confirm, undefined, `${file} pre-fills "confirm"`);
+  }
+});
+
+test('the restore event takes keepOwner, as the CLI takes --keep-owner', () => {
+  assert.ok(functionRestoreEventSchema.safeParse({ database: 'school', latest: true, keepOwner: true }).success);
+  assert.ok(!functionRestoreEventSchema.safeParse({ database: 'school', latest: true, keepOwner: 'yes' }).success);
+});

@@ -1,0 +1,48 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
+import { acknowledge } from '../acknowledge.js';
+import { configSecret } from '../config-secret.js';
+import { allowSendingAlerts } from '../grant-backup-access.js';
+import { runtimeEnvironment } from '../runtime-environment.js';
+import type { BackupBucket } from './backup-bucket.js';
+
+/** Properties of {@link BackupAlerts}. */
+export interface BackupAlertsProps {
+  readonly config: DeploymentConfig;
+  readonly storage: BackupBucket;
+  /** The container image every function runs (the repository's Dockerfile). */
+  readonly code: (handler: string) => lambda.DockerImageCode;
+}
+
+/**
+ * The one alert function of a deployment: emails backup runs that could not report their own
+ * failure (a function that timed out or crashed, a task that was killed). It reads only the
+ * deployment's settings (who gets the email), from a config secret that holds no database.
+ */
+export class BackupAlerts extends Construct {
+  readonly alert: lambda.Function;
+
+  constructor(scope: Construct, id: string, props: BackupAlertsProps) {
+    super(scope, id);
+    const { config, storage } = props;
+    const secret = configSecret(this, 'Config', config, []);
+    this.alert = new lambda.DockerImageFunction(this, 'Alert', {
+      description: 'dbbackup: emails backup runs that timed out or crashed',
+      code: props.code('dist/functions/alert.handler'),
+      memorySize: 512,
+      timeout: Duration.seconds(60),
+      environment: runtimeEnvironment(storage, secret),
+      logGroup: new logs.LogGroup(this, 'Logs-Alert', { retention: logs.RetentionDays.THREE_MONTHS }),
+    });
+    secret.grantRead(this.alert);
+    allowSendingAlerts(this.alert, config, Stack.of(this));
+    acknowledge(
+      this,
+      ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
+      "AWS's managed policy that only lets a function write its own logs.",
+    );
+  }
+}

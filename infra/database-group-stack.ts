@@ -1,0 +1,73 @@
+import { NestedStack, type NestedStackProps } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
+import type { BackupBucket } from './constructs/backup-bucket.js';
+import { BackupFunctions } from './constructs/backup-functions.js';
+import { DatabaseAlarms } from './constructs/backup-monitoring.js';
+import { BackupSchedules } from './constructs/backup-schedules.js';
+import { type BackupCluster, BackupTasks } from './constructs/backup-tasks.js';
+import type { DbBackupImage } from './dbbackup-stack.js';
+import type { DatabaseGroup } from './plan-database-groups.js';
+
+/** Properties of {@link DatabaseGroupStack}. */
+export interface DatabaseGroupStackProps extends NestedStackProps {
+  readonly config: DeploymentConfig;
+  readonly group: DatabaseGroup;
+  readonly storage: BackupBucket;
+  readonly image: DbBackupImage;
+  readonly alert: lambda.IFunction;
+  readonly topic: sns.ITopic;
+  /** The Fargate runner's shared cluster, when any database uses it. */
+  readonly cluster?: BackupCluster;
+  readonly containerImage?: ecs.ContainerImage;
+}
+
+/**
+ * One database group (see planDatabaseGroups) as a nested stack: its backup and restore
+ * functions, config secret, backup tasks, schedules and alarms. Each group stays far within
+ * CloudFormation's 500 resources a stack, however many groups a deployment has.
+ */
+export class DatabaseGroupStack extends NestedStack {
+  readonly functions: BackupFunctions;
+  readonly tasks?: BackupTasks;
+  readonly schedules: BackupSchedules;
+  readonly alarms: DatabaseAlarms;
+
+  constructor(scope: Construct, id: string, props: DatabaseGroupStackProps) {
+    super(scope, id, props);
+    const { config, group, storage } = props;
+    this.functions = new BackupFunctions(this, 'Functions', {
+      config,
+      group,
+      storage,
+      code: props.image.lambda,
+      alert: props.alert,
+    });
+    const onFargate = group.databases.filter((d) => d.runner === 'fargate');
+    this.tasks =
+      onFargate.length > 0 && props.cluster && props.containerImage
+        ? new BackupTasks(this, 'Tasks', {
+            config,
+            databases: onFargate,
+            storage,
+            configSecret: this.functions.configSecret,
+            image: props.containerImage,
+            cluster: props.cluster,
+          })
+        : undefined;
+    this.schedules = new BackupSchedules(this, 'Schedules', {
+      config,
+      databases: group.databases,
+      backup: this.functions.backup,
+      tasks: this.tasks,
+    });
+    this.alarms = new DatabaseAlarms(this, 'Alarms', {
+      databases: group.databases,
+      topic: props.topic,
+      backup: this.functions.backup,
+    });
+  }
+}
