@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { choosePgDump, choosePgRestore, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
+import { choosePgDump, choosePgRestore, choosePgRestoreRoute, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
 import { ConfigError } from '../../shared/errors.js';
 
 // The image bundles clients 15-18 in DBBACKUP_PG_BIN_DIR; a Debian host has /usr/lib/postgresql/N/bin.
@@ -92,33 +92,64 @@ describe('choosing pg_restore for an archive and a server', () => {
     );
   });
 
+  test("a reader newer than the server is not refused: the choice stays the rule's, the route says how it gets in", () => {
+    assert.equal(choosePgRestore(all, dumpedBy(17), { server: server(16) }).major, 17);
+    assert.equal(choosePgRestore([tool(18), tool(17)], dumpedBy(15), { server: server(15) }).major, 17);
+  });
+});
+
+describe('the route into the server', () => {
+  const all = [tool(18), tool(17), tool(16), tool(15), tool(13)];
+  const debian = [tool(18), tool(17), tool(15), tool(13)];
+
   // pg_restore 17+ sends SET transaction_timeout (pg_backup_archiver.c, _doSetFixedOutputState),
-  // which servers up to 16 reject: with --exit-on-error the restore fails on its first statement.
-  test('a pg_restore 17 or newer is never sent to a server before 17: refused up front, naming both versions', () => {
+  // which servers up to 16 reject: with --exit-on-error the restore would fail on its first statement.
+  test('the backup of a 16 server (pg_dump 17, no client 16 here) restores into 16 through psql, without that SET', () => {
+    const route = choosePgRestoreRoute(debian, dumpedBy(17), { server: server(16) });
+    assert.equal(route.tool.major, 17);
+    assert.equal(route.throughPsql, true);
+    assert.equal(route.withoutTransactionTimeout, true);
+  });
+
+  test('a pg_restore 17 or newer never talks to a server before 17 itself; the same archive into 17+ goes straight in', () => {
     for (const serverMajor of [13, 14, 15, 16]) {
-      assert.throws(
-        () => choosePgRestore([tool(18), tool(17)], dumpedBy(serverMajor), { server: server(serverMajor) }),
-        (e: unknown) =>
-          e instanceof ConfigError &&
-          /pg_restore \(PostgreSQL\) 17\.4, which sets transaction_timeout/.test(e.message) &&
-          new RegExp(`server ${serverMajor}\\.9 does not know`).test(e.message) &&
-          /postgresql-client-/.test(e.hint ?? ''),
-      );
+      const route = choosePgRestoreRoute([tool(18), tool(17)], dumpedBy(serverMajor), { server: server(serverMajor) });
+      assert.deepEqual([route.tool.major, route.throughPsql, route.withoutTransactionTimeout], [17, true, true]);
     }
-    // An archive written by pg_dump 17 (what the old choice made of a 16 server) restores into 17 or later only.
-    assert.throws(
-      () => choosePgRestore(all, dumpedBy(17), { server: server(16) }),
-      (e: unknown) =>
-        e instanceof ConfigError && /server 16\.9/.test(e.message) && /PostgreSQL 17 or newer server/.test(e.hint ?? ''),
+    for (const serverMajor of [17, 18]) {
+      const route = choosePgRestoreRoute(all, dumpedBy(17), { server: server(serverMajor) });
+      assert.deepEqual([route.tool.major, route.throughPsql, route.withoutTransactionTimeout], [serverMajor, false, false]);
+    }
+  });
+
+  test('a pg_restore before 17 goes straight in, whatever the server', () => {
+    for (const [tools, archive, serverMajor, expected] of [
+      [all, 16, 16, 16],
+      [debian, 13, 16, 13],
+      [debian, 15, 14, 15],
+    ] as const) {
+      const route = choosePgRestoreRoute(tools, dumpedBy(archive), { server: server(serverMajor) });
+      assert.deepEqual([route.tool.major, route.throughPsql, route.withoutTransactionTimeout], [expected, false, false]);
+    }
+  });
+
+  test("a plain script goes through psql; into a server before 17 without its pg_dump's SET, into 17+ untouched", () => {
+    const into15 = choosePgRestoreRoute(all, dumpedBy(18), { server: server(15), format: 'plain' });
+    assert.deepEqual([into15.tool.major, into15.throughPsql, into15.withoutTransactionTimeout], [18, true, true]);
+    const into18 = choosePgRestoreRoute(all, dumpedBy(17), { server: server(18), format: 'plain' });
+    assert.deepEqual([into18.throughPsql, into18.withoutTransactionTimeout], [true, false]);
+    // A script of pg_dump 15 sets nothing new: the filter runs and drops nothing; a newer psql runs it into 16.
+    assert.equal(
+      choosePgRestoreRoute([tool(18), tool(17)], dumpedBy(15), { server: server(16), format: 'plain' }).tool.major,
+      17,
     );
   });
 
-  test("a plain script carries its own pg_dump's SET: refused into an older server whatever psql runs it", () => {
+  test('only an archive newer than every pg_restore here is still refused', () => {
     assert.throws(
-      () => choosePgRestore(all, dumpedBy(18), { server: server(15), format: 'plain' }),
-      (e: unknown) => e instanceof ConfigError && /script was written by pg_dump \(PostgreSQL\) 18\.4/.test(e.message),
+      () => choosePgRestoreRoute([tool(15), tool(17)], dumpedBy(18), { server: server(16) }),
+      (e: unknown) =>
+        e instanceof ConfigError && /pg_restore here is pg_restore \(PostgreSQL\) 17\.4, which cannot read it/.test(e.message),
     );
-    // A script of pg_dump 15 sets nothing new: a newer psql runs it into 16.
-    assert.equal(choosePgRestore([tool(18), tool(17)], dumpedBy(15), { server: server(16), format: 'plain' }).major, 17);
   });
 });

@@ -65,10 +65,10 @@ async function probeTool(path: string, preferred: boolean): Promise<PgTool | und
 }
 
 /**
- * The first major whose pg_dump and pg_restore set `transaction_timeout` (pg_dump writes
- * `SET transaction_timeout = 0;` into every script; pg_restore sends it to the server before
- * anything else, in `_doSetFixedOutputState`, whatever the server's version). Servers older than
- * this reject the setting, so such a client fails the whole restore under `--exit-on-error`.
+ * The first major whose pg_dump and pg_restore set `transaction_timeout` (the archiver writes
+ * `SET transaction_timeout = 0;` into every script's fixed preamble, and pg_restore sends it to the
+ * server before anything else, in `_doSetFixedOutputState`, whatever the server's version). Servers
+ * older than this reject the setting, so such a client fails the whole restore under `--exit-on-error`.
  */
 export const TRANSACTION_TIMEOUT_MAJOR = 17;
 
@@ -111,54 +111,72 @@ export interface PgServer {
 }
 
 /**
- * Picks the pg_restore (or, for a plain script, the psql beside it) for a backup written by
+ * Picks the pg_restore (or, for a plain script, the psql beside the chosen program) for a backup written by
  * `dumpedBy` (a pg_dump version line; unknown: any may try). A pg_restore reads only archives of
  * its own major or older, so the candidates are those at least the pg_dump's major; among them the
  * destination server's own major, else the oldest (the one least likely to send the server what
  * it does not know). Without a server (verify reads the archive only) the oldest that can read it.
  * DBBACKUP_PG_BIN_DIR wins when one of its programs can read the archive.
  *
- * Refused before anything happens on the server: no program here reads the archive, or every one
- * that does would send `SET transaction_timeout` to a server older than 17 (the restore would fail
- * on its first statement).
+ * Refused only when no program here reads the archive. A reader newer than the server is not
+ * refused: `choosePgRestoreRoute` says how its restore reaches a server that predates it.
  */
 export function choosePgRestore(
   tools: readonly PgTool[],
   dumpedBy: string | undefined,
-  options: { server?: PgServer; format?: string } = {},
+  options: { server?: PgServer } = {},
 ): PgTool {
   const archiveMajor = majorOf(dumpedBy) ?? 0;
-  const { server, format = 'custom' } = options;
+  const { server } = options;
   const chosen = byMajorRule(tools, (t) => t.major >= archiveMajor, server?.major ?? archiveMajor)[0];
-  if (!chosen) {
-    const newest = tools.reduce<PgTool | undefined>((a, t) => (a && a.major >= t.major ? a : t), undefined);
-    throw new ConfigError(
-      `this backup was written by ${dumpedBy ?? 'an unknown pg_dump'}; ${
-        newest ? `the newest pg_restore here is ${newest.version}, which cannot read it` : 'no pg_restore was found'
-      }`,
-      {
-        hint: `install the PostgreSQL ${archiveMajor} client (Debian: apt-get install postgresql-client-${archiveMajor}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
-      },
-    );
-  }
-  // A plain script carries the SET its pg_dump wrote; a custom archive gets it from pg_restore.
-  const settingFrom = format === 'plain' ? archiveMajor : chosen.major;
-  if (server && settingFrom >= TRANSACTION_TIMEOUT_MAJOR && server.major < TRANSACTION_TIMEOUT_MAJOR) {
-    const who =
-      format === 'plain'
-        ? `this script was written by ${dumpedBy}, which sets transaction_timeout`
-        : `this backup was written by ${dumpedBy ?? 'an unknown pg_dump'}; the pg_restore that can read it here is ${chosen.version}, which sets transaction_timeout`;
-    throw new ConfigError(
-      `${who}, and PostgreSQL server ${server.version} does not know that setting: the restore would fail on its first statement`,
-      {
-        hint:
-          archiveMajor >= TRANSACTION_TIMEOUT_MAJOR
-            ? `restore it into a PostgreSQL ${TRANSACTION_TIMEOUT_MAJOR} or newer server; back up a PostgreSQL ${server.major} server with the ${server.major} client (apt-get install postgresql-client-${server.major}) so that its backups restore into it`
-            : `install the PostgreSQL ${Math.max(archiveMajor, server.major)} client (Debian: apt-get install postgresql-client-${Math.max(archiveMajor, server.major)}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
-      },
-    );
-  }
-  return chosen;
+  if (chosen) return chosen;
+  const newest = tools.reduce<PgTool | undefined>((a, t) => (a && a.major >= t.major ? a : t), undefined);
+  throw new ConfigError(
+    `this backup was written by ${dumpedBy ?? 'an unknown pg_dump'}; ${
+      newest ? `the newest pg_restore here is ${newest.version}, which cannot read it` : 'no pg_restore was found'
+    }`,
+    {
+      hint: `install the PostgreSQL ${archiveMajor} client (Debian: apt-get install postgresql-client-${archiveMajor}) or set DBBACKUP_PG_BIN_DIR to its bin directory`,
+    },
+  );
+}
+
+/** How a restore reaches the destination server: which program reads the backup, and what runs its SQL. */
+export interface PgRestoreRoute {
+  /** The pg_restore that reads the archive; for a plain script, the program whose psql runs it. */
+  readonly tool: PgTool;
+  /**
+   * The SQL runs through the psql beside `tool`: always for a plain script; for an archive, written
+   * out by `pg_restore -f -` when that pg_restore would otherwise send the server a setting it rejects.
+   */
+  readonly throughPsql: boolean;
+  /**
+   * The preamble's `SET transaction_timeout = 0;` is left out on the way into psql
+   * (`withoutTransactionTimeout`): the server predates the setting. Nothing else is changed.
+   */
+  readonly withoutTransactionTimeout: boolean;
+}
+
+/**
+ * Chooses the reader (`choosePgRestore`) and the route into `server`. A pg_restore 17 or newer sends
+ * `SET transaction_timeout = 0` first, which servers before 17 reject; when it is the one that reads
+ * the archive (no older client here, as for a 16 server, which no Debian suite has a client of, dumped
+ * by pg_dump 17), the archive goes through `pg_restore -f -` (the same SQL a plain dump is) into psql,
+ * without that one line. A plain script into a server before 17 loses the same line on its way into
+ * psql, whoever wrote it (before 17 none did, and the filter drops nothing). psql itself sends the
+ * server nothing of its version: psql 17 and 18 run scripts into 13-16 servers as their own would.
+ */
+export function choosePgRestoreRoute(
+  tools: readonly PgTool[],
+  dumpedBy: string | undefined,
+  options: { server: PgServer; format?: string },
+): PgRestoreRoute {
+  const { server, format = 'custom' } = options;
+  const tool = choosePgRestore(tools, dumpedBy, { server });
+  const olderServer = server.major < TRANSACTION_TIMEOUT_MAJOR;
+  if (format === 'plain') return { tool, throughPsql: true, withoutTransactionTimeout: olderServer };
+  const throughPsql = olderServer && tool.major >= TRANSACTION_TIMEOUT_MAJOR;
+  return { tool, throughPsql, withoutTransactionTimeout: throughPsql };
 }
 
 /** The major version a client program's version line names: `pg_dump (PostgreSQL) 15.18 …` → 15. */

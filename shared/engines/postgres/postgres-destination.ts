@@ -1,16 +1,17 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { createReadStream, promises as fs } from 'node:fs';
+import type { Duplex, Readable } from 'node:stream';
+import { constants, createReadStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { compareRowCounts } from '../compare-row-counts.js';
-import { choosePgRestore, findPgTools, type PgTool } from './find-pg-tools.js';
+import { choosePgRestoreRoute, findPgTools, type PgRestoreRoute, type PgServer, type PgTool } from './find-pg-tools.js';
 import { closeClient, connectPostgres, postgresMessage, quoteIdent, withPostgres } from './postgres-client.js';
 import { countRows, listUserTables } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 import { checkedScript, checkPlainScript, withoutLines } from './plain-script-check.js';
+import { TRANSACTION_TIMEOUT_LINE, withoutTransactionTimeout } from './without-transaction-timeout.js';
 import { judged, readBackupHead, readWholeBackup } from '../read-backup.js';
 import { rolesReferenced, withoutRoles } from './role-references.js';
 import {
@@ -105,7 +106,7 @@ export class PostgresDestination implements Destination {
     // A whole read of the script (download, hash and check, nothing written): refused before the prompt.
     if (backup.format === 'plain') await checkScriptOnce(backup, options.signal);
     // Whatever the format: a client refused for this server must stop the restore before the safety backup.
-    const tool = await this.restoreTool(backup, manifest);
+    const { tool } = await this.restoreRoute(backup, manifest);
     if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
     const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup, admin, options.signal));
     if (plan.missing.length > 0) throw missingRolesError(plan.missing);
@@ -128,7 +129,8 @@ export class PostgresDestination implements Destination {
   ): Promise<RestoreOutcome> {
     // Before anything is created or connected to: a script that is not pg_dump's never reaches psql.
     if (backup.format === 'plain') await stop.guard(checkScriptOnce(backup, stop.signal));
-    const tool = await stop.guard(this.restoreTool(backup, manifest));
+    const route = await stop.guard(this.restoreRoute(backup, manifest));
+    const { tool } = route;
     const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
     const createdRoles: string[] = [];
@@ -166,9 +168,12 @@ export class PostgresDestination implements Destination {
       }
       await stop.guard(pausePoint('restore', this.settings));
 
-      options.onPhase?.(backup.format === 'custom' ? 'running pg_restore' : 'running psql');
+      options.onPhase?.(
+        backup.format === 'plain' ? 'running psql' : route.throughPsql ? 'running pg_restore into psql' : 'running pg_restore',
+      );
       const skipped = missing.length > 0 && choice === 'skip-their-grants' ? roles : undefined;
-      warnings.push(...(await stop.guard(this.runRestore(tool, backup, fresh, { ...options, signal: stop.signal }, skipped))));
+      const ran = await stop.guard(this.runRestore(route, backup, fresh, { ...options, signal: stop.signal }, skipped));
+      warnings.push(...ran.warnings);
       options.onPhase?.('verifying');
       const outcome = await stop.guard(withPostgres(this.conn, (client) => verifyRestored(client, manifest), fresh));
       if (outcome.checks.some((c) => !c.ok)) {
@@ -188,7 +193,7 @@ export class PostgresDestination implements Destination {
         : undefined;
       await swapIn(admin, { name: this.name, fresh, replaced }, this.settings);
       created = false;
-      const client = clientUsed(tool, backup.format);
+      const client = clientUsed(route, backup.format, ran.withoutTransactionTimeout);
       if (replaced === undefined) return { ...outcome, warnings: [...outcome.warnings, ...warnings], client };
       const fate = options.replacedContent ?? 'keep';
       if (fate !== 'keep') {
@@ -237,10 +242,15 @@ export class PostgresDestination implements Destination {
   }
 
   /**
-   * Picks the client that can read the archive and suits this server (`choosePgRestore`): for a
-   * custom archive the pg_restore, for a plain script the psql beside the chosen program.
+   * Picks the client that can read the archive and the route into this server (`choosePgRestoreRoute`):
+   * for a custom archive the pg_restore, alone or written out into the psql beside it, for a plain
+   * script the psql beside the chosen program. A psql the route needs and that is missing is refused
+   * here, before anything is created.
    */
-  private async restoreTool(backup: FetchedBackup, manifest: Manifest | undefined): Promise<PgTool> {
+  private async restoreRoute(
+    backup: FetchedBackup,
+    manifest: Manifest | undefined,
+  ): Promise<PgRestoreRoute & { readonly server: PgServer }> {
     const [tools, server] = await Promise.all([
       findPgTools('pg_restore', this.settings),
       this.withAdmin(async (admin) => {
@@ -252,27 +262,49 @@ export class PostgresDestination implements Destination {
       }),
     ]);
     const dumpedBy = manifest?.engine_version.pg_dump ?? (await archiveVersion(tools[0], backup, this.settings.env));
-    return choosePgRestore(tools, dumpedBy, { server, format: backup.format });
+    const route = choosePgRestoreRoute(tools, dumpedBy, { server, format: backup.format });
+    if (route.throughPsql) {
+      const psql = join(dirname(route.tool.path), 'psql');
+      await fs.access(psql, constants.X_OK).catch(() => {
+        throw new ConfigError(
+          `restoring into PostgreSQL server ${server.version} needs psql beside ${route.tool.path}, and there is none (${psql})`,
+          {
+            hint: `install psql of PostgreSQL ${route.tool.major} (Debian: apt-get install postgresql-client-${route.tool.major})`,
+          },
+        );
+      });
+    }
+    return { ...route, server };
   }
 
   /**
-   * Runs pg_restore or psql into `database`. With `skipped`, the entries naming missing roles are left
-   * out of pg_restore and applied afterwards, in one transaction, without the missing roles.
+   * Runs pg_restore, pg_restore's SQL through psql, or psql into `database`, as `route` says. With
+   * `skipped`, the entries naming missing roles are left out of pg_restore and applied afterwards, in
+   * one transaction, without the missing roles. Resolves with the warnings, and whether the script's
+   * `SET transaction_timeout` was left out.
    */
   private async runRestore(
-    tool: PgTool,
+    route: PgRestoreRoute,
     backup: FetchedBackup,
     database: string,
     options: RestoreOptions,
     skipped?: RolePlan,
-  ): Promise<string[]> {
+  ): Promise<{ warnings: string[]; withoutTransactionTimeout: boolean }> {
+    const { tool } = route;
     const url = new URL(this.conn.url);
     url.pathname = `/${encodeURIComponent(database)}`;
     const env = libpqEnvironment(this.conn, this.settings.env);
     const warnings: string[] = [];
     let result: Awaited<ReturnType<typeof runCommand>>;
+    const psql = join(dirname(tool.path), 'psql');
+    const psqlArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--no-password', `--dbname=${url}`];
+    // Only on the way into psql, and only for a server before 17: the one line such a server rejects.
+    const filter = route.withoutTransactionTimeout ? withoutTransactionTimeout() : undefined;
     if (backup.format === 'custom') {
-      const args = ['--exit-on-error', '--single-transaction', '--no-password', `--dbname=${url}`];
+      // Through psql, pg_restore only writes the SQL out (`-f -`): it never connects, psql holds the one transaction.
+      const args = route.throughPsql
+        ? ['--file=-']
+        : ['--exit-on-error', '--single-transaction', '--no-password', `--dbname=${url}`];
       if (!options.keepOwner) args.push('--no-owner');
       const listFile = join(backup.scratchDir, 'without-role-entries.list');
       if (skipped) {
@@ -284,7 +316,9 @@ export class PostgresDestination implements Destination {
       }
       try {
         // The archive on stdin, as it downloads: read once, in order (hence no -j), never written to disk.
-        result = await restoreFromStream(tool.path, args, backup, env, options.signal);
+        result = route.throughPsql
+          ? await restoreThroughPsql(tool.path, args, psql, psqlArgs, filter, backup, env, options.signal)
+          : await restoreFromStream(tool.path, args, backup, env, options.signal);
       } finally {
         if (skipped) await fs.rm(listFile, { force: true });
       }
@@ -308,17 +342,16 @@ export class PostgresDestination implements Destination {
         );
       }
     } else {
-      const psql = join(dirname(tool.path), 'psql');
-      const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--no-password', `--dbname=${url}`];
-      result = await runPsql(psql, args, backup, env, options.signal);
+      result = await runPsql(psql, psqlArgs, filter, backup, env, options.signal);
     }
     if (result.code !== 0) {
       const said = redactText(summarizeStderr(result.stderr), [this.conn.password]) || `exit code ${result.code}, no message`;
-      throw new RestoreError(`${backup.format === 'custom' ? 'pg_restore' : 'psql'} failed: ${said}`, {
+      const who = backup.format === 'plain' ? 'psql' : route.throughPsql ? 'pg_restore into psql' : 'pg_restore';
+      throw new RestoreError(`${who} failed: ${said}`, {
         hint: 'the destination was not changed',
       });
     }
-    return warnings;
+    return { warnings, withoutTransactionTimeout: filter?.dropped ?? false };
   }
 
   /** The archive's entries that name roles (grantees, grantors, default privileges, policies), and those this server lacks. */
@@ -431,14 +464,47 @@ const RESTRICT_SINCE: Readonly<Record<number, number>> = { 13: 22, 14: 19, 15: 1
 async function runPsql(
   psql: string,
   args: string[],
+  filter: Duplex | undefined,
   backup: FetchedBackup,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
 ): Promise<Awaited<ReturnType<typeof runCommand>>> {
   return exitOf(
     readWholeBackup(backup, signal, async (archive) =>
-      failOnExit(await runRestrictedPsql(psql, args, archive.pipe(checkedScript()), [], { env, signal })),
+      failOnExit(
+        await runRestrictedPsql(psql, args, archive, [], { env, signal, stages: [...(filter ? [filter] : []), checkedScript()] }),
+      ),
     ),
+  );
+}
+
+/**
+ * Runs an archive through `pg_restore -f -` (its SQL, as a plain dump holds it) and psql as it
+ * downloads: archive → pg_restore → `filter` → the plain-script check → psql, one pipeline, so that
+ * the first to fail (the read, pg_restore, the check, psql) stops all before psql commits, and both
+ * programs die with this process. For a server that rejects what pg_restore itself would send it.
+ */
+async function restoreThroughPsql(
+  pgRestore: string,
+  pgRestoreArgs: readonly string[],
+  psql: string,
+  psqlArgs: readonly string[],
+  filter: Duplex | undefined,
+  backup: FetchedBackup,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal | undefined,
+): Promise<Awaited<ReturnType<typeof runCommand>>> {
+  return exitOf(
+    readWholeBackup(backup, signal, async (archive) => {
+      const writer = spawnDuplex(pgRestore, pgRestoreArgs, {
+        env,
+        diesWithThisProcess: true,
+        describeFailure: ({ exit, spawnError }) =>
+          new ClientFailed({ code: 1, stdout: '', stderr: exit?.stderrTail ?? spawnError?.message ?? 'pg_restore failed' }),
+      });
+      const stages = [writer, ...(filter ? [filter] : []), checkedScript()];
+      return failOnExit(await runRestrictedPsql(psql, psqlArgs, archive, [], { env, signal, stages }));
+    }),
   );
 }
 
@@ -478,9 +544,9 @@ export async function runRestrictedPsql(
   args: readonly string[],
   script: string | Readable,
   restrictLines: readonly number[],
-  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal },
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stages?: readonly Duplex[] },
 ): Promise<Awaited<ReturnType<typeof runCommand>>> {
-  const { env, signal } = options;
+  const { env, signal, stages = [] } = options;
   const version = /(\d+)(?:\.(\d+))?/.exec((await runCommand(psql, ['--version'], { env })).stdout);
   const major = Number(version?.[1] ?? 0);
   const minor = Number(version?.[2] ?? 0);
@@ -503,11 +569,12 @@ export async function runRestrictedPsql(
   );
   child.resume();
   try {
-    await pipeline(input, withoutLines(restrictLines), child, { signal });
+    await pipeline([input, ...stages, withoutLines(restrictLines), child], { signal });
     return { code: 0, stdout: '', stderr: '' };
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    if (!childFailed) throw error;
+    // A stage before psql failed first (pg_restore, the check): its own complaint, not psql's to its cut input.
+    if (!childFailed || error instanceof ClientFailed) throw error;
     return { code: 1, stdout: '', stderr: stderr || (error as Error).message };
   }
 }
@@ -923,8 +990,14 @@ async function archiveVersion(
   return match ? `pg_dump (PostgreSQL) ${match[1]}` : undefined;
 }
 
-/** The client program that restored, as the result and the output name it. */
-function clientUsed(tool: PgTool, format: string): string {
-  if (format === 'custom') return `${tool.version} (${tool.path})`;
-  return `psql ${tool.major} (${join(dirname(tool.path), 'psql')})`;
+/**
+ * The client programs that restored, as the result and the output name them: `pg_restore (PostgreSQL)
+ * 17.6 … (path) through psql 17 (path), without SET transaction_timeout, which PostgreSQL 16.4 does not know`.
+ */
+function clientUsed(route: PgRestoreRoute & { readonly server: PgServer }, format: string, dropped: boolean): string {
+  const { tool, server } = route;
+  const psql = `psql ${tool.major} (${join(dirname(tool.path), 'psql')})`;
+  const used = format === 'plain' ? psql : `${tool.version} (${tool.path})${route.throughPsql ? ` through ${psql}` : ''}`;
+  const setting = TRANSACTION_TIMEOUT_LINE.replace(/ = 0;$/, '');
+  return dropped ? `${used}, without ${setting}, which PostgreSQL ${server.version} does not know` : used;
 }
