@@ -12,7 +12,7 @@ import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 import { isSecretParameter } from '../engines/registry.js';
 import { REDACTED, redactLocation } from '../redact.js';
 import { MISSING_ROLES_CHOICES } from '../engines/destination.js';
-import { PRE_RESTORE_PREFIX } from './backup-prefixes.js';
+import { deploymentEncryption, PRE_RESTORE_PREFIX } from './backup-prefixes.js';
 
 /**
  * The restore function's event, pasted into the Lambda console's Test tab:
@@ -108,6 +108,8 @@ export interface FunctionRestoreDeps {
   readonly settings?: Settings;
   /** When the restore must have ended: the function's time limit less FUNCTION_TIME_MARGIN_MS. */
   readonly deadline?: Deadline;
+  /** The bucket's KMS key, when it has one: its policy then refuses a write that asks for other encryption. */
+  readonly kmsKeyId?: string;
 }
 
 /**
@@ -147,6 +149,8 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
       // The one prefix the bucket lets a restore function write: its safety copies never sit among
       // (or could overwrite) the backups themselves.
       safetyTarget: `s3://${deps.bucket}/${PRE_RESTORE_PREFIX}`,
+      // Asked for as the backups are: the bucket's rule refuses any other.
+      safetyEncryption: deploymentEncryption(deps.kmsKeyId),
       missingRoles: event.missingRoles,
       dropReplaced: event.dropReplaced,
       keepOwner: event.keepOwner,
