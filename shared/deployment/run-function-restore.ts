@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Settings } from '../settings.js';
 import type { Deadline } from '../pipeline/run-stop.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
-import { type DatabaseCredentials, databaseUrl } from './database-url.js';
+import { type DatabaseCredentials, restoreDatabaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
 import { DbBackupError, type OptionName, type Wording } from '../errors.js';
 import { deploymentWording } from './deployment-wording.js';
@@ -142,7 +142,7 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
   return runRestore(
     {
       ...selector,
-      to: event.to ?? (await databaseUrl(db, deps.credentials)),
+      to: event.to ?? (await restoreDatabaseUrl(db, deps.credentials)),
       confirm: event.confirm,
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,

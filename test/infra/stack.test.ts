@@ -696,6 +696,8 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
   let bucketPolicy: Statement[];
   let bucketArn: string;
   let nestedGroups: StackTemplate[] = [];
+  let schoolSecret = '';
+  const SCHOOL_RESTORE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:school-restore-AbCdEf';
   const roles: Record<'backup' | 'restore' | 'task', { arn: string; statements: Statement[] }> = {} as never;
 
   before(async () => {
@@ -703,8 +705,13 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     const school = example.databases[0] as PostgresDatabaseConfig;
     const config = parseDeploymentConfig({
       ...example,
-      databases: [school, { ...school, name: 'warehouse', database: 'warehouse' }, { ...sqliteOnEfs, runner: 'fargate' }],
+      databases: [
+        { ...school, restoreSecretArn: SCHOOL_RESTORE_SECRET },
+        { ...school, name: 'warehouse', database: 'warehouse' },
+        { ...sqliteOnEfs, runner: 'fargate' },
+      ],
     });
+    schoolSecret = school.secretArn;
     const { stack } = synth(config);
     deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
     const nested = stack.groups.map((group) =>
@@ -814,6 +821,19 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
       assert.equal(may(who, 's3:PutObject', key, { ifNoneMatch: true, sse }), true, `${who} writes ${key} with ${sse}`);
       assert.equal(may(who, 's3:PutObject', key, { ifNoneMatch: true, creation: false, sse }), true, `${who} starts its upload`);
     }
+  });
+
+  test('the restore function reads the restore secret and not the backup’s; the backup function never the restore’s', () => {
+    const reads = (who: keyof typeof roles, secret: string) =>
+      decide(
+        { principal: roles[who].arn, action: 'secretsmanager:GetSecretValue', resource: secret, context: {} },
+        roles[who].statements,
+        [],
+      ) === 'allow';
+    assert.equal(reads('restore', SCHOOL_RESTORE_SECRET), true);
+    assert.equal(reads('restore', schoolSecret), false, 'the backup’s read-only credentials');
+    assert.equal(reads('backup', schoolSecret), true);
+    assert.equal(reads('backup', SCHOOL_RESTORE_SECRET), false);
   });
 
   test('the Fargate task writes only under its own database’s prefix', () => {

@@ -191,6 +191,8 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
           port: pgPort(),
           database: db,
           secretArn,
+          // The test server has one superuser: the restore secret names the same login.
+          restoreSecretArn: secretArn,
           sslmode: 'disable',
         },
       ],
