@@ -5,7 +5,7 @@ import { loggableRestoreEvent, runFunctionRestore } from '../shared/deployment/r
 import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
 import { readProgressFields, throttled } from '../shared/pipeline/read-progress.js';
-import { bucket, logger, readConfig, settings } from './runtime.js';
+import { bucket, kmsKeyId, logger, readConfig, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 
@@ -23,6 +23,7 @@ export const handler: Handler<unknown, RestoreResult> = async (event, context) =
     const result = await runFunctionRestore(event, {
       config: await readConfig(),
       bucket,
+      kmsKeyId,
       credentials,
       settings,
       onPhase: (phase) => logger.info(phase),

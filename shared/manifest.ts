@@ -35,7 +35,8 @@ export const manifestSchema = z
     database_size_bytes: z.number().int().nonnegative().nullable(),
     duration_ms: z.number().int().nonnegative(),
     storage_class: z.enum(STORAGE_CLASSES).nullable(),
-    sse: z.enum(['AES256', 'aws:kms', 'none']),
+    // `bucket-default` (since 0.x of this field's values): none asked, and the store did not say which.
+    sse: z.enum(['AES256', 'aws:kms', 'none', 'bucket-default']),
     kms_key_id: z.string().nullable(),
     engine_version: z.record(z.string(), z.string()),
     tool_version: z.string(),

@@ -48,7 +48,12 @@ export function registerBackup(program: Command): void {
       ).choices(choosableFormats()),
     )
     .addOption(new Option('--storage-class <class>', 'S3 storage class (default STANDARD)').choices(STORAGE_CLASSES))
-    .addOption(new Option('--sse <mode>', 'S3 server-side encryption (default AES256)').choices(['AES256', 'aws:kms']))
+    .addOption(
+      new Option(
+        '--sse <mode>',
+        "S3 server-side encryption to ask for (default: none asked, the bucket's default encryption applies)",
+      ).choices(['AES256', 'aws:kms']),
+    )
     .option('--kms-key-id <id>', 'KMS key id or ARN for --sse aws:kms')
     .option('--json', 'print the manifest as JSON on stdout')
     .option('--timeout <seconds>', TIMEOUT_HELP, timeoutOption)

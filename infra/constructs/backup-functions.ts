@@ -104,6 +104,13 @@ export class BackupFunctions extends Construct {
     const secrets = group.databases.flatMap((db, i) =>
       db.engine === 'postgres' ? [secretsmanager.Secret.fromSecretCompleteArn(this, `Secret${i}`, db.secretArn)] : [],
     );
+    // Restore connects as a role that may create and own the database; backup as a read-only one:
+    // each function may read only its own kind of secret.
+    const restoreSecrets = group.databases.flatMap((db, i) =>
+      db.engine === 'postgres' && db.restoreSecretArn
+        ? [secretsmanager.Secret.fromSecretCompleteArn(this, `RestoreSecret${i}`, db.restoreSecretArn)]
+        : [],
+    );
     const functions = this.backup ? [this.backup, this.restore] : [this.restore];
     if (this.backup)
       grantBackupAccess(this.backup, this.backup, {
@@ -115,7 +122,7 @@ export class BackupFunctions extends Construct {
     grantBackupAccess(this.restore, this.restore, {
       storage,
       config,
-      secrets,
+      secrets: restoreSecrets,
       writePrefixes: [PRE_RESTORE_PREFIX],
       restorer: true,
     });

@@ -24,7 +24,7 @@ export const backupOptionsSchema = z.object({
   format: z.enum(DUMP_FORMATS).optional(),
   /** S3 only. @default STANDARD (S3's own default) */
   storageClass: z.enum(STORAGE_CLASSES).optional(),
-  /** S3 only. @default AES256 */
+  /** S3 only. @default none asked: the bucket's default encryption */
   sse: z.enum(['AES256', 'aws:kms']).optional(),
   kmsKeyId: z.string().min(1).optional(),
   /** S3 only; see ChecksumMode. */

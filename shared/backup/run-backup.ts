@@ -13,7 +13,7 @@ import { Meter } from '../pipeline/meter.js';
 import { type Deadline, RunStop, settleWithin } from '../pipeline/run-stop.js';
 import { redactLocation } from '../redact.js';
 import { openTarget } from '../targets/open-target.js';
-import type { Target } from '../targets/target.js';
+import type { StoredObject, Target } from '../targets/target.js';
 import { toolVersion } from '../tool-version.js';
 import { defaultSettings, type Settings } from '../settings.js';
 
@@ -212,8 +212,9 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
         'dbbackup-version': toolVersion(),
       },
     });
+    let stored: StoredObject | undefined;
     try {
-      await stop.guard(putting);
+      stored = await stop.guard(putting);
       const streamError = await stop.guard(piped);
       if (streamError) throw streamError;
     } catch (error) {
@@ -259,8 +260,9 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
       database_size_bytes: source.databaseSizeBytes ?? null,
       duration_ms: Date.now() - started,
       storage_class: target.kind === 's3' ? (options.storageClass ?? 'STANDARD') : null,
-      sse: target.sse,
-      kms_key_id: target.sse === 'aws:kms' ? (options.kmsKeyId ?? null) : null,
+      // What S3 said it applied, else what was asked for: a write that asked for nothing got the bucket's default.
+      sse: stored?.sse ?? target.sse,
+      kms_key_id: target.sse === 'aws:kms' ? (options.kmsKeyId ?? stored?.kmsKeyId ?? null) : (stored?.kmsKeyId ?? null),
       engine_version: source.engineVersion,
       tool_version: toolVersion(),
       source: source.description,

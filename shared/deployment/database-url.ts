@@ -18,7 +18,29 @@ export async function databaseUrl(
   credentials: (secretArn: string) => Promise<DatabaseCredentials>,
 ): Promise<string> {
   if (db.engine === 'sqlite') return databaseFileUrl('sqlite', `${EFS_MOUNT_PATH}/${db.path}`);
-  const secret = await credentials(db.secretArn);
+  return postgresUrl(db, await credentials(db.secretArn));
+}
+
+/**
+ * The URL the restore function connects to a configured database with: its restore secret's role
+ * (CREATEDB, the owner), never the backup's, which should be read-only. Refuses a PostgreSQL
+ * database that has none, before any secret is read.
+ */
+export async function restoreDatabaseUrl(
+  db: DatabaseConfig,
+  credentials: (secretArn: string) => Promise<DatabaseCredentials>,
+): Promise<string> {
+  if (db.engine === 'sqlite') return databaseFileUrl('sqlite', `${EFS_MOUNT_PATH}/${db.path}`);
+  if (!db.restoreSecretArn) {
+    throw new ConfigError(`database ${db.name} has no "restoreSecretArn", so the restore function cannot connect to it`, {
+      hint: (w) =>
+        `add "restoreSecretArn" (a role with CREATEDB that owns the database) to it in dbbackup.config.json and deploy, or name the destination with its credentials in ${w.setting('to')}`,
+    });
+  }
+  return postgresUrl(db, await credentials(db.restoreSecretArn));
+}
+
+function postgresUrl(db: Extract<DatabaseConfig, { engine: 'postgres' }>, secret: DatabaseCredentials): string {
   if (!secret.username || !secret.password) {
     throw new ConfigError(`the secret for database ${db.name} has no username or password`, {
       hint: 'store {"username": "...", "password": "..."} in it (the format RDS uses)',

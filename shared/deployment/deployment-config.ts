@@ -84,6 +84,16 @@ const postgresSchema = z
     /** Secrets Manager secret holding `{"username": …, "password": …}` (the RDS format). */
     secretArn: z.string().regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN'),
     /**
+     * The secret the restore function connects with: a role that may create databases (CREATEDB) and
+     * owns this one, which the backup's read-only role should not be. Only the restore function may
+     * read it. @default none: the restore function then restores only into a database its event names
+     * in "to" (it never falls back to the backup's credentials)
+     */
+    restoreSecretArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
+      .optional(),
+    /**
      * libpq's sslmode, with libpq's meaning (README, "TLS to the database").
      * @default `verify-full` for an RDS host (`*.rds.amazonaws.com`), against the image's RDS CA bundle; `require` for any other
      */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Settings } from '../settings.js';
 import type { Deadline } from '../pipeline/run-stop.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
-import { type DatabaseCredentials, databaseUrl } from './database-url.js';
+import { type DatabaseCredentials, restoreDatabaseUrl } from './database-url.js';
 import { type DeploymentConfig, findDatabase } from './deployment-config.js';
 import { DbBackupError, type OptionName, type Wording } from '../errors.js';
 import { deploymentWording } from './deployment-wording.js';
@@ -12,7 +12,7 @@ import { type RestoreResult, runRestore } from '../restore/run-restore.js';
 import { isSecretParameter } from '../engines/registry.js';
 import { REDACTED, redactLocation } from '../redact.js';
 import { MISSING_ROLES_CHOICES } from '../engines/destination.js';
-import { PRE_RESTORE_PREFIX } from './backup-prefixes.js';
+import { deploymentEncryption, PRE_RESTORE_PREFIX } from './backup-prefixes.js';
 
 /**
  * The restore function's event, pasted into the Lambda console's Test tab:
@@ -108,6 +108,8 @@ export interface FunctionRestoreDeps {
   readonly settings?: Settings;
   /** When the restore must have ended: the function's time limit less FUNCTION_TIME_MARGIN_MS. */
   readonly deadline?: Deadline;
+  /** The bucket's KMS key, when it has one: its policy then refuses a write that asks for other encryption. */
+  readonly kmsKeyId?: string;
 }
 
 /**
@@ -140,13 +142,15 @@ async function restoreEvent(input: unknown, deps: FunctionRestoreDeps): Promise<
   return runRestore(
     {
       ...selector,
-      to: event.to ?? (await databaseUrl(db, deps.credentials)),
+      to: event.to ?? (await restoreDatabaseUrl(db, deps.credentials)),
       confirm: event.confirm,
       dryRun: event.dryRun,
       noSafetyBackup: event.noSafetyBackup,
       // The one prefix the bucket lets a restore function write: its safety copies never sit among
       // (or could overwrite) the backups themselves.
       safetyTarget: `s3://${deps.bucket}/${PRE_RESTORE_PREFIX}`,
+      // Asked for as the backups are: the bucket's rule refuses any other.
+      safetyEncryption: deploymentEncryption(deps.kmsKeyId),
       missingRoles: event.missingRoles,
       dropReplaced: event.dropReplaced,
       keepOwner: event.keepOwner,

@@ -1,3 +1,4 @@
+import { deploymentEncryption } from './backup-prefixes.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { backupEventLabels, scheduledBackupEventSchema } from './backup-event.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
@@ -85,8 +86,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
         name: db.name,
         compression: db.compression,
         storageClass,
-        sse: deps.kmsKeyId ? 'aws:kms' : 'AES256',
-        kmsKeyId: deps.kmsKeyId,
+        ...deploymentEncryption(deps.kmsKeyId),
         kind: 'scheduled',
         label: parsed.tier,
       },

@@ -5,6 +5,7 @@ import type { Manifest } from '../manifest.js';
 import type { DestinationState, MissingRolesChoice, ReplacedContent, RestoreCheck } from '../engines/destination.js';
 import { formatOf, inferFromName, openDestination } from '../engines/registry.js';
 import { runBackup } from '../backup/run-backup.js';
+import type { Sse } from '../targets/target.js';
 import { LABEL_MAX_LENGTH } from '../backup/backup-options.js';
 import type { ChecksumMode } from '../targets/s3-target.js';
 import { defaultSettings, type Settings } from '../settings.js';
@@ -25,6 +26,11 @@ export interface RestoreRequest extends BackupSelector {
   readonly noSafetyBackup?: boolean;
   /** Where the pre-restore backup goes. @default the target the backup came from */
   readonly safetyTarget?: string;
+  /**
+   * S3 only: the encryption the pre-restore backup asks for, as a backup's `sse`/`kmsKeyId`; a
+   * bucket whose policy requires one refuses any other. @default none asked: the bucket's default
+   */
+  readonly safetyEncryption?: { readonly sse: Sse; readonly kmsKeyId?: string };
   /** PostgreSQL: keep the archive's object owners. @default false */
   readonly keepOwner?: boolean;
   /**
@@ -202,6 +208,8 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
           kind: 'pre-restore',
           label: labelWithin(`before restoring ${located.fileName}`, LABEL_MAX_LENGTH),
           s3Checksums: request.s3Checksums,
+          sse: request.safetyEncryption?.sse,
+          kmsKeyId: request.safetyEncryption?.kmsKeyId,
         },
         { settings, signal: stop.signal },
       );

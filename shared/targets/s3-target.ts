@@ -26,7 +26,11 @@ export type ChecksumMode = 'when_supported' | 'when_required';
 
 /** Options of the S3 target. */
 export interface S3TargetOptions {
-  /** Server-side encryption of every object written. @default 'AES256' (SSE-S3) */
+  /**
+   * Server-side encryption every write asks for. @default none asked: the bucket's default
+   * encryption applies (every S3 bucket has one), and a bucket policy that requires its own
+   * (aws:kms, say) cannot refuse a write that asks for nothing.
+   */
   readonly sse?: Sse;
   /** KMS key id or ARN, with `sse: 'aws:kms'`. @default the bucket's or account's aws/s3 key */
   readonly kmsKeyId?: string;
@@ -130,14 +134,14 @@ export class S3Target implements Target {
   readonly kind = 's3' as const;
   readonly bucket: string;
   readonly prefix: string;
-  readonly sse: Sse;
+  readonly sse: Sse | 'bucket-default';
   private readonly kmsKeyId: string | undefined;
   private readonly client: S3Client;
   private readonly endpoint: string;
 
   constructor(url: string, options: S3TargetOptions = {}) {
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Url(url));
-    this.sse = options.sse ?? 'AES256';
+    this.sse = options.sse ?? 'bucket-default';
     this.kmsKeyId = options.kmsKeyId;
     if (this.kmsKeyId && this.sse !== 'aws:kms') {
       throw new ConfigError((w) => `${w.option('kmsKeyId')} needs ${w.setting('sse', 'aws:kms')}`, {
@@ -194,7 +198,7 @@ export class S3Target implements Target {
         ContentType: options.contentType,
         Metadata: options.metadata,
         StorageClass: options.storageClass,
-        ServerSideEncryption: this.sse,
+        ServerSideEncryption: this.sse === 'bucket-default' ? undefined : this.sse,
         SSEKMSKeyId: this.kmsKeyId,
         // The guard against overwriting, with no request before the upload: S3 refuses the
         // write (412) if the key exists, and the upload is aborted. A server that ignores the
@@ -210,8 +214,10 @@ export class S3Target implements Target {
     };
     body.once('error', onBodyFailed);
     body.once('close', () => !body.readableEnded && onBodyFailed());
+    let applied: string | undefined;
+    let appliedKey: string | undefined;
     try {
-      await upload.done();
+      ({ ServerSideEncryption: applied, SSEKMSKeyId: appliedKey } = await upload.done());
     } catch (error) {
       counted.destroy();
       body.destroy();
@@ -221,8 +227,10 @@ export class S3Target implements Target {
     } finally {
       clearTimeout(grace);
     }
-    // What was sent, not read back: seal reads the stored object once, where a backup needs it.
-    return { key, size };
+    // What was sent, not read back: seal reads the stored object once, where a backup needs it. The
+    // encryption is S3's answer to the write itself, the one word on what the bucket's default chose.
+    if (applied === 'aws:kms') return { key, size, sse: applied, kmsKeyId: appliedKey };
+    return { key, size, sse: applied === 'AES256' ? applied : undefined };
   }
 
   async seal(key: string, stored: { size: number; sha256: string }): Promise<void> {

@@ -15,6 +15,12 @@ export type StorageClass = (typeof STORAGE_CLASSES)[number];
 /** Server-side encryption modes for S3; `none` is what a directory target reports. */
 export type Sse = 'AES256' | 'aws:kms';
 
+/**
+ * The encryption a manifest records: what was asked for or what the store said it applied;
+ * `bucket-default` when none was asked and the store did not say (an S3-compatible server).
+ */
+export type RecordedSse = Sse | 'none' | 'bucket-default';
+
 /** How an object is written. */
 export interface PutOptions {
   readonly contentType: string;
@@ -29,6 +35,10 @@ export interface PutOptions {
 export interface StoredObject {
   readonly key: string;
   readonly size: number;
+  /** `put` only: the encryption the store says it applied, when it says (S3's response header). */
+  readonly sse?: Sse;
+  /** `put` only: the KMS key the store says it used, with `sse: 'aws:kms'`. */
+  readonly kmsKeyId?: string;
 }
 
 /**
@@ -55,8 +65,11 @@ export interface Target {
   readonly kind: 'file' | 's3';
   /** The target as shown to users and written to manifests (no credentials). */
   readonly url: string;
-  /** Server-side encryption applied to what this target writes (`none` for a directory). */
-  readonly sse: Sse | 'none';
+  /**
+   * Server-side encryption this target asks for (`none` for a directory, `bucket-default` for an
+   * S3 target that asks for none and leaves it to the bucket's default encryption).
+   */
+  readonly sse: RecordedSse;
   /**
    * Checks, before any dump starts, that the target exists and can be written. Aborting `signal`
    * abandons the check (its request), which then fails.

@@ -224,7 +224,8 @@ function serviceEnvironment(services: Services): Record<string, string> {
 function provisionDeployment(database: Record<string, unknown>, bucket: string): Record<string, string> {
   const config = {
     alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'], onSuccess: false },
-    databases: [database],
+    // The test server has one login: the restore function's secret (its own in a deployment) names the same.
+    databases: [database.secretArn ? { restoreSecretArn: database.secretArn, ...database } : database],
   };
   const arn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:image-test-config-${String(database.name)}-AbCdEf`;
   secretValues[arn] = JSON.stringify(config);

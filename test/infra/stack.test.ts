@@ -18,6 +18,7 @@ import {
   type PostgresDatabaseConfig,
 } from '../../shared/deployment/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
+import { deploymentEncryption } from '../../shared/deployment/backup-prefixes.js';
 import { CLOUDFORMATION_LIMITS, checkDeploymentLimits, ROLE_INLINE_POLICY_CHARACTERS } from '../../infra/deployment-limits.js';
 import { DATABASES_PER_GROUP, planDatabaseGroups } from '../../infra/plan-database-groups.js';
 import { ACCOUNT, decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
@@ -694,6 +695,9 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
   let deployment: StackTemplate;
   let bucketPolicy: Statement[];
   let bucketArn: string;
+  let nestedGroups: StackTemplate[] = [];
+  let schoolSecret = '';
+  const SCHOOL_RESTORE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:school-restore-AbCdEf';
   const roles: Record<'backup' | 'restore' | 'task', { arn: string; statements: Statement[] }> = {} as never;
 
   before(async () => {
@@ -701,8 +705,13 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     const school = example.databases[0] as PostgresDatabaseConfig;
     const config = parseDeploymentConfig({
       ...example,
-      databases: [school, { ...school, name: 'warehouse', database: 'warehouse' }, { ...sqliteOnEfs, runner: 'fargate' }],
+      databases: [
+        { ...school, restoreSecretArn: SCHOOL_RESTORE_SECRET },
+        { ...school, name: 'warehouse', database: 'warehouse' },
+        { ...sqliteOnEfs, runner: 'fargate' },
+      ],
     });
+    schoolSecret = school.secretArn;
     const { stack } = synth(config);
     deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
     const nested = stack.groups.map((group) =>
@@ -720,6 +729,7 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
       return { arn: template.resolve({ 'Fn::GetAtt': [id, 'Arn'] }) as string, statements: roleStatements(template, id) };
     };
     const [postgresGroup, sqliteGroup] = nested as [StackTemplate, StackTemplate];
+    nestedGroups = nested;
     roles.backup = role(postgresGroup, 'FunctionsBackupServiceRole');
     roles.restore = role(postgresGroup, 'FunctionsRestoreServiceRole');
     roles.task = role(sqliteGroup, 'TasksTaskappTaskRole');
@@ -778,6 +788,52 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     assert.equal(may('restore', 's3:PutObject', copy), false);
     assert.equal(may('restore', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
     assert.equal(may('restore', 's3:GetObject', schoolKey), true, 'it reads any backup');
+  });
+
+  test('every write the deployment makes (backups, the restore function’s safety copy, the Fargate task) asks for the encryption the bucket requires', () => {
+    const [postgresGroup, sqliteGroup] = nestedGroups;
+    const functionKmsKey = (prefix: string) => {
+      const found = [...(postgresGroup as StackTemplate).all('AWS::Lambda::Function')].find(({ id }) => id.startsWith(prefix));
+      assert.ok(found, `no function ${prefix}`);
+      const variables = (found.resource.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment
+        .Variables;
+      return (postgresGroup as StackTemplate).resolve(variables.DBBACKUP_KMS_KEY_ID) as string | undefined;
+    };
+    const [taskDefinition] = [...(sqliteGroup as StackTemplate).all('AWS::ECS::TaskDefinition')];
+    const containers = (
+      taskDefinition?.resource.Properties as {
+        ContainerDefinitions: Array<{ Environment: Array<{ Name: string; Value: unknown }> }>;
+      }
+    ).ContainerDefinitions;
+    const taskKey = containers.flatMap((c) => c.Environment).find((e) => e.Name === 'DBBACKUP_KMS_KEY_ID')?.Value;
+    const writes = [
+      { who: 'backup', key: schoolKey, kmsKeyId: functionKmsKey('FunctionsBackup') },
+      {
+        who: 'restore',
+        key: 'pre-restore/postgres/school/2026/backup_school_20261122_101500_run.dump.gz',
+        kmsKeyId: functionKmsKey('FunctionsRestore'),
+      },
+      { who: 'task', key: appKey, kmsKeyId: (sqliteGroup as StackTemplate).resolve(taskKey) as string | undefined },
+    ] as const;
+    for (const { who, key, kmsKeyId } of writes) {
+      assert.ok(kmsKeyId, `${who} is told the bucket's key`);
+      const { sse } = deploymentEncryption(kmsKeyId);
+      assert.equal(may(who, 's3:PutObject', key, { ifNoneMatch: true, sse }), true, `${who} writes ${key} with ${sse}`);
+      assert.equal(may(who, 's3:PutObject', key, { ifNoneMatch: true, creation: false, sse }), true, `${who} starts its upload`);
+    }
+  });
+
+  test('the restore function reads the restore secret and not the backup’s; the backup function never the restore’s', () => {
+    const reads = (who: keyof typeof roles, secret: string) =>
+      decide(
+        { principal: roles[who].arn, action: 'secretsmanager:GetSecretValue', resource: secret, context: {} },
+        roles[who].statements,
+        [],
+      ) === 'allow';
+    assert.equal(reads('restore', SCHOOL_RESTORE_SECRET), true);
+    assert.equal(reads('restore', schoolSecret), false, 'the backup’s read-only credentials');
+    assert.equal(reads('backup', schoolSecret), true);
+    assert.equal(reads('backup', SCHOOL_RESTORE_SECRET), false);
   });
 
   test('the Fargate task writes only under its own database’s prefix', () => {

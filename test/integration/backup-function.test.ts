@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -101,6 +101,64 @@ async function startTaskMetadata(taskId: string): Promise<{ endpoint: string; st
   return { endpoint: `http://127.0.0.1:${port}/v4/container`, stop: () => server.close() };
 }
 
+const KMS_KEY_ARN = 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+
+/** An object creation as the bucket saw it: its key and the encryption it asked for. */
+interface ObservedCreation {
+  readonly key: string;
+  readonly sse: string | undefined;
+  readonly kmsKeyId: string | undefined;
+}
+
+/**
+ * The backup bucket's DenyOtherEncryption rule in front of s3rver (which enforces none): an object
+ * creation (PutObject, CreateMultipartUpload) that asks for another encryption than `required` is
+ * refused with 403, as S3 would; one that asks for none gets the bucket's default. Every creation
+ * is recorded with its headers, which a child process's requests can be observed by.
+ */
+async function startEncryptionRule(
+  upstream: URL,
+  required: string,
+): Promise<{ endpoint: string; creations: ObservedCreation[]; stop(): void }> {
+  const creations: ObservedCreation[] = [];
+  const server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    const isCreation =
+      (request.method === 'PUT' && !url.searchParams.has('partNumber') && !url.searchParams.has('tagging')) ||
+      (request.method === 'POST' && url.searchParams.has('uploads'));
+    const sse = request.headers['x-amz-server-side-encryption'] as string | undefined;
+    if (isCreation) {
+      // Path-style: /bucket/key…
+      const key = decodeURIComponent(url.pathname.split('/').slice(2).join('/'));
+      creations.push({
+        key,
+        sse,
+        kmsKeyId: request.headers['x-amz-server-side-encryption-aws-kms-key-id'] as string | undefined,
+      });
+      if (sse !== undefined && sse !== required) {
+        request.resume();
+        response.writeHead(403, { 'content-type': 'application/xml' });
+        response.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+        );
+        return;
+      }
+    }
+    const forwarded = httpRequest(
+      { host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers: request.headers },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    forwarded.on('error', () => response.destroy());
+    request.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { endpoint: `http://127.0.0.1:${port}`, creations, stop: () => server.close() };
+}
+
 describe('the functions and the Fargate backup task (compiled, in a child process)', () => {
   let db: string;
   let bucket: string;
@@ -133,6 +191,8 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
           port: pgPort(),
           database: db,
           secretArn,
+          // The test server has one superuser: the restore secret names the same login.
+          restoreSecretArn: secretArn,
           sslmode: 'disable',
         },
       ],
@@ -277,6 +337,35 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     assert.match(String(restored.value.safetyBackup), /^s3:\/\//);
     assert.equal((await sql(db, "select to_regclass('added_later') as t"))[0]?.t, null);
     assert.equal(Number((await sql(db, 'select count(*) as n from invoice_line'))[0]?.n), 2240);
+  });
+
+  test("with the stack's KMS key, the restore function's safety copy carries the encryption the bucket requires, so an in-place restore succeeds", async () => {
+    const name = db.replace(/_/g, '-');
+    const bucketRule = await startEncryptionRule(new URL(baseEnv.AWS_ENDPOINT_URL_S3 as string), 'aws:kms');
+    try {
+      const env = {
+        ...baseEnv,
+        AWS_ENDPOINT_URL_S3: bucketRule.endpoint,
+        DBBACKUP_KMS_KEY_ID: KMS_KEY_ARN,
+        DBBACKUP_CONFIG: configFor(SECRET_ARN, false),
+      };
+      const backup = await invoke({ database: name, tier: 'daily' }, env);
+      assert.equal(backup.kind, 'RESULT', backup.stdout + backup.stderr);
+      await sql(db, 'create table added_before_kms_restore (x int)');
+
+      const restored = await invoke({ database: name, latest: true, confirm: db }, env, 'restore');
+      assert.equal(restored.kind, 'RESULT', restored.stdout + restored.stderr);
+      assert.match(String(restored.value.safetyBackup), new RegExp(`^s3://${bucket}/pre-restore/`));
+      const safetyWrites = bucketRule.creations.filter((c) => c.key.startsWith('pre-restore/'));
+      assert.ok(safetyWrites.length > 0, 'the safety copy was written');
+      for (const write of safetyWrites) {
+        assert.equal(write.sse, 'aws:kms', `${write.key} asks for the bucket's encryption`);
+        assert.equal(write.kmsKeyId, KMS_KEY_ARN, `${write.key} names the stack's key`);
+      }
+      assert.equal((await sql(db, "select to_regclass('added_before_kms_restore') as t"))[0]?.t, null);
+    } finally {
+      bucketRule.stop();
+    }
   });
 
   test('the Fargate task backs up the event in DBBACKUP_EVENT with the same metrics, and exits 0', async () => {

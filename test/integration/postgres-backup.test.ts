@@ -124,7 +124,7 @@ describe('PostgreSQL backups to S3', () => {
     );
     const second = await runBackup({ source: pgUrl(chinook), target: `s3://${bucket}/same` }, { now: () => at });
     assert.equal(first.storage_class, 'STANDARD_IA');
-    assert.equal(first.sse, 'AES256');
+    assert.equal(first.sse, 'bucket-default', 'none asked, and s3rver does not say');
     assert.notEqual(first.key, second.key);
     assert.match(second.backup_file, /_20260102_030405_[0-9a-f]{8}\.dump\.gz$/);
     const { backups } = await listBackups(new S3Target(`s3://${bucket}/same`), { database: chinook });

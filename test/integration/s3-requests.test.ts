@@ -29,6 +29,34 @@ describe('the S3 requests of a backup', () => {
     await sql('postgres', `drop database "${db}" with (force)`);
   });
 
+  test("a backup that is given no encryption asks for none (the bucket's default applies) and records the encryption S3 says it applied", async () => {
+    const db = await createDatabase('sse');
+    await sql(db, 'create table t as select g from generate_series(1, 1000) g');
+    const target = `s3://${await createBucket('sse')}/prod`;
+    const { client } = observedS3Client();
+    const asked: Array<string | undefined> = [];
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { ServerSideEncryption?: string };
+        const creates = ['PutObjectCommand', 'CreateMultipartUploadCommand'].includes(String(context.commandName));
+        if (creates) asked.push(input.ServerSideEncryption);
+        const result = await next(args);
+        // What S3 answers a write into a bucket whose default is its KMS key (s3rver answers nothing).
+        if (creates) Object.assign(result.output as object, { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: key });
+        return result;
+      },
+      { step: 'initialize', name: 'bucketDefaultIsKms' },
+    );
+
+    const manifest = await runBackup({ source: pgUrl(db), target }, { s3Client: client });
+
+    assert.deepEqual(asked, [undefined, undefined], 'neither the dump nor the manifest asks for an encryption');
+    assert.equal(manifest.sse, 'aws:kms');
+    assert.equal(manifest.kms_key_id, key);
+    await sql('postgres', `drop database "${db}" with (force)`);
+  });
+
   test('scheduled backups in one warm function reuse the S3 client it holds', async () => {
     const db = await createDatabase('warm');
     await sql(db, 'create table t as select g from generate_series(1, 1000) g');

@@ -4,6 +4,7 @@ import { parseDeploymentConfig } from '../../shared/deployment/deployment-config
 import { ConfigError, formatErrorLine } from '../../shared/errors.js';
 import {
   functionRestoreEventSchema,
+  loggableRestoreEvent,
   restoreEventWording,
   runFunctionRestore,
 } from '../../shared/deployment/run-function-restore.js';
@@ -46,4 +47,58 @@ test('what a restore event cannot set is named as the deployment setting that de
   assert.equal(restoreEventWording.setting('noManifest'), '"noManifest": true');
   assert.equal(restoreEventWording.option('target'), "the deployment's bucket");
   assert.ok(functionRestoreEventSchema.safeParse({ database: 'school', path: 's3://b/k.dump.gz', noManifest: true }).success);
+});
+
+const RESTORE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:school-restore-AbCdEf';
+
+test('the restore function connects to the configured database with its restore secret, never the backup’s', async () => {
+  const read: string[] = [];
+  const withRestoreSecret = parseDeploymentConfig({
+    alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+    databases: [{ ...config.databases[0], restoreSecretArn: RESTORE_SECRET }],
+  });
+  const stopped = new Error('stopped after the secret was read');
+  await assert.rejects(
+    runFunctionRestore(
+      { database: 'school', latest: true, confirm: 'school' },
+      {
+        ...deps,
+        config: withRestoreSecret,
+        credentials: (arn: string) => {
+          read.push(arn);
+          return Promise.reject(stopped);
+        },
+      },
+    ),
+    (error: unknown) => error === stopped,
+  );
+  assert.deepEqual(read, [RESTORE_SECRET]);
+});
+
+test('without a restore secret, the restore function refuses the configured database as destination, naming the setting, and reads no secret', async () => {
+  await assert.rejects(
+    runFunctionRestore({ database: 'school', latest: true, confirm: 'school' }, deps),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /database school has no "restoreSecretArn"/.test(formatErrorLine(error)) &&
+      /"to"/.test(formatErrorLine(error)),
+  );
+});
+
+test('the restore event as logged holds no password, whatever field carries it', () => {
+  const logged = JSON.stringify(
+    loggableRestoreEvent({
+      database: 'school',
+      latest: true,
+      to: 'postgres://owner:s3cr3t-pw@db.internal:5432/school?sslmode=require&password=s3cr3t-pw',
+      path: 's3://backups/postgres/school/x.dump.gz',
+      confirm: 'school',
+      unexpected: 'postgres://u:s3cr3t-pw@h/db',
+      nested: { to: 's3cr3t-pw' },
+    }),
+  );
+  assert.ok(!logged.includes('s3cr3t-pw'), logged);
+  assert.match(logged, /"database":"school"/);
+  for (const field of Object.keys(functionRestoreEventSchema.shape))
+    assert.ok(!JSON.stringify(loggableRestoreEvent({ [field]: 'postgres://u:s3cr3t-pw@h/db' })).includes('s3cr3t-pw'), field);
 });
