@@ -230,7 +230,8 @@ export class S3Target implements Target {
     // What was sent, not read back: seal reads the stored object once, where a backup needs it. The
     // encryption is S3's answer to the write itself, the one word on what the bucket's default chose.
     if (applied === 'aws:kms') return { key, size, sse: applied, kmsKeyId: appliedKey };
-    return { key, size, sse: applied === 'AES256' ? applied : undefined };
+    // No key for what S3 did not say: the contract's put and stat describe an object alike.
+    return applied === 'AES256' ? { key, size, sse: applied } : { key, size };
   }
 
   async seal(key: string, stored: { size: number; sha256: string }): Promise<void> {
