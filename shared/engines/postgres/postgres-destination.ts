@@ -26,7 +26,7 @@ import type { Manifest } from '../../manifest.js';
 import { pausePoint } from '../../pipeline/pause-point.js';
 import { RunStop, settleWithin } from '../../pipeline/run-stop.js';
 import { spawnDuplex, summarizeStderr } from '../../pipeline/child-process-stream.js';
-import { runCommand } from '../../pipeline/run-command.js';
+import { type CommandResult, runCommand } from '../../pipeline/run-command.js';
 import { redactText } from '../../redact.js';
 import type {
   Destination,
@@ -295,7 +295,7 @@ export class PostgresDestination implements Destination {
     url.pathname = `/${encodeURIComponent(database)}`;
     const env = libpqEnvironment(this.conn, this.settings.env);
     const warnings: string[] = [];
-    let result: Awaited<ReturnType<typeof runCommand>>;
+    let result: CommandResult;
     const psql = join(dirname(tool.path), 'psql');
     const psqlArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '--no-password', `--dbname=${url}`];
     // Only on the way into psql, and only for a server before 17: the one line such a server rejects.
@@ -372,7 +372,7 @@ export class PostgresDestination implements Destination {
     const entries = list.stdout.split('\n').filter((line) => ROLE_ENTRY.test(line));
     if (entries.length === 0) return { toc: list.stdout, sql: '', roles: [] };
     const listFile = join(backup.scratchDir, 'role-entries.list');
-    let sql: Awaited<ReturnType<typeof runCommand>>;
+    let sql: CommandResult;
     try {
       await fs.writeFile(listFile, `${entries.join('\n')}\n`);
       sql = await pgRestoreHead(tool.path, ['-L', listFile, '-f', '-'], backup, env, signal);
@@ -395,7 +395,7 @@ export class PostgresDestination implements Destination {
     const entries = list.stdout.split('\n').filter((line) => DATABASE_ACL_ENTRY.test(line));
     if (entries.length === 0) return [];
     const listFile = join(backup.scratchDir, 'database-acl.list');
-    let sql: Awaited<ReturnType<typeof runCommand>>;
+    let sql: CommandResult;
     try {
       await fs.writeFile(listFile, `${entries.join('\n')}\n`);
       sql = await pgRestoreHead(tool.path, ['-C', '-L', listFile, '-f', '-'], backup, env, signal);
@@ -468,7 +468,7 @@ async function runPsql(
   backup: FetchedBackup,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
-): Promise<Awaited<ReturnType<typeof runCommand>>> {
+): Promise<CommandResult> {
   return exitOf(
     readWholeBackup(backup, signal, async (archive) =>
       failOnExit(
@@ -493,7 +493,7 @@ async function restoreThroughPsql(
   backup: FetchedBackup,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
-): Promise<Awaited<ReturnType<typeof runCommand>>> {
+): Promise<CommandResult> {
   return exitOf(
     readWholeBackup(backup, signal, async (archive) => {
       const writer = spawnDuplex(pgRestore, pgRestoreArgs, {
@@ -513,17 +513,17 @@ async function restoreThroughPsql(
  * before the program's complaint is believed, and turned back into its exit by `exitOf`.
  */
 class ClientFailed extends Error {
-  constructor(readonly result: Awaited<ReturnType<typeof runCommand>>) {
+  constructor(readonly result: CommandResult) {
     super(result.stderr);
   }
 }
 
-function failOnExit(result: Awaited<ReturnType<typeof runCommand>>): Awaited<ReturnType<typeof runCommand>> {
+function failOnExit(result: CommandResult): CommandResult {
   if (result.code !== 0) throw new ClientFailed(result);
   return result;
 }
 
-async function exitOf(running: Promise<Awaited<ReturnType<typeof runCommand>>>): Promise<Awaited<ReturnType<typeof runCommand>>> {
+async function exitOf(running: Promise<CommandResult>): Promise<CommandResult> {
   try {
     return await running;
   } catch (error) {
@@ -545,35 +545,49 @@ export async function runRestrictedPsql(
   script: string | Readable,
   restrictLines: readonly number[],
   options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stages?: readonly Duplex[] },
-): Promise<Awaited<ReturnType<typeof runCommand>>> {
+): Promise<CommandResult> {
   const { env, signal, stages = [] } = options;
   const version = /(\d+)(?:\.(\d+))?/.exec((await runCommand(psql, ['--version'], { env })).stdout);
   const major = Number(version?.[1] ?? 0);
   const minor = Number(version?.[2] ?? 0);
   const restrict = major >= 18 || minor >= (RESTRICT_SINCE[major] ?? Infinity);
   const input = typeof script === 'string' ? createReadStream(script) : script;
+  const restrictArgs = restrict ? ['-c', `\\restrict ${randomBytes(24).toString('hex')}`] : [];
+  return pipeIntoClient(psql, [...args, ...restrictArgs, '-f', '-'], [input, ...stages, withoutLines(restrictLines)], {
+    env,
+    signal,
+  });
+}
+
+/**
+ * Pipes `sources` (a stream, then any stages) into `program`'s stdin, which dies with this process,
+ * to its exit: code 1 with its stderr when the program failed first; the first failure of a source
+ * or stage (the read, pg_restore before psql, the check) is thrown as its own, not the program's
+ * complaint about its cut input.
+ */
+async function pipeIntoClient(
+  program: string,
+  args: readonly string[],
+  sources: readonly [Readable, ...Duplex[]],
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal },
+): Promise<CommandResult> {
   let childFailed = false;
   let stderr = '';
-  const child = spawnDuplex(
-    psql,
-    [...args, ...(restrict ? ['-c', `\\restrict ${randomBytes(24).toString('hex')}`] : []), '-f', '-'],
-    {
-      env,
-      diesWithThisProcess: true,
-      describeFailure: ({ exit, spawnError }) => {
-        childFailed = true;
-        stderr = exit?.stderrTail ?? spawnError?.message ?? '';
-        return new Error(stderr);
-      },
+  const child = spawnDuplex(program, args, {
+    env: options.env,
+    diesWithThisProcess: true,
+    describeFailure: ({ exit, spawnError }) => {
+      childFailed = true;
+      stderr = exit?.stderrTail ?? spawnError?.message ?? '';
+      return new Error(stderr);
     },
-  );
+  });
   child.resume();
   try {
-    await pipeline([input, ...stages, withoutLines(restrictLines), child], { signal });
+    await pipeline([...sources, child], { signal: options.signal });
     return { code: 0, stdout: '', stderr: '' };
   } catch (error) {
-    if (signal?.aborted) throw signal.reason;
-    // A stage before psql failed first (pg_restore, the check): its own complaint, not psql's to its cut input.
+    if (options.signal?.aborted) throw options.signal.reason;
     if (!childFailed || error instanceof ClientFailed) throw error;
     return { code: 1, stdout: '', stderr: stderr || (error as Error).message };
   }
@@ -590,30 +604,12 @@ async function restoreFromStream(
   backup: FetchedBackup,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
-): Promise<Awaited<ReturnType<typeof runCommand>>> {
-  const reading = readWholeBackup(backup, signal, async (archive) => {
-    let childFailed = false;
-    let stderr = '';
-    const child = spawnDuplex(pgRestore, args, {
-      env,
-      diesWithThisProcess: true,
-      describeFailure: ({ exit, spawnError }) => {
-        childFailed = true;
-        stderr = exit?.stderrTail ?? spawnError?.message ?? '';
-        return new Error(stderr);
-      },
-    });
-    child.resume();
-    try {
-      await pipeline(archive, child, { signal });
-      return { code: 0, stdout: '', stderr: '' };
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      if (!childFailed) throw error;
-      throw new ClientFailed({ code: 1, stdout: '', stderr: stderr || (error as Error).message });
-    }
-  });
-  return exitOf(reading);
+): Promise<CommandResult> {
+  return exitOf(
+    readWholeBackup(backup, signal, async (archive) =>
+      failOnExit(await pipeIntoClient(pgRestore, args, [archive], { env, signal })),
+    ),
+  );
 }
 
 /**
@@ -627,12 +623,12 @@ async function pgRestoreHead(
   backup: FetchedBackup,
   env: NodeJS.ProcessEnv | undefined,
   signal: AbortSignal | undefined,
-): Promise<Awaited<ReturnType<typeof runCommand>>> {
+): Promise<CommandResult> {
   const { result } = await readBackupHead(
     backup,
     signal,
     (archive) =>
-      new Promise<Awaited<ReturnType<typeof runCommand>>>((resolve, reject) => {
+      new Promise<CommandResult>((resolve, reject) => {
         const child = spawn(pgRestore, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
