@@ -74,7 +74,7 @@ export class BackupMonitoring extends Construct {
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `${Stack.of(this).stackName}-dbbackup` });
 
     if (props.replication) {
-      const replicationFailed = new cloudwatch.Alarm(this, 'ReplicationFailed', {
+      const replicationFailed = alarmOnAny(this, 'ReplicationFailed', {
         alarmDescription: `Backups failed to replicate to ${props.replication.destinationBucket}`,
         metric: new cloudwatch.Metric({
           namespace: 'AWS/S3',
@@ -87,10 +87,6 @@ export class BackupMonitoring extends Construct {
           statistic: 'Sum',
           period: Duration.hours(1),
         }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
       replicationFailed.addAlarmAction(new actions.SnsAction(this.topic));
       this.alarms.push(replicationFailed);
@@ -100,7 +96,7 @@ export class BackupMonitoring extends Construct {
     }
     // An alert email that SES refused is the only word of a failed backup lost: this alarm says so
     // on the other channel (the topic's email subscriptions).
-    const alertsFailed = new cloudwatch.Alarm(this, 'AlertsFailed', {
+    const alertsFailed = alarmOnAny(this, 'AlertsFailed', {
       alarmDescription: 'dbbackup could not send an alert email (SES refused or was unreachable): read the functions’ ERROR logs',
       metric: new cloudwatch.Metric({
         namespace: METRIC_NAMESPACE,
@@ -109,10 +105,6 @@ export class BackupMonitoring extends Construct {
         statistic: 'Sum',
         period: Duration.hours(1),
       }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     alertsFailed.addAlarmAction(new actions.SnsAction(this.topic));
     this.alarms.push(alertsFailed);
@@ -198,32 +190,39 @@ export class DatabaseAlarms extends Construct {
           }),
         );
       this.alarms.push(
-        new cloudwatch.Alarm(this, `BackupFailed-${database.name}`, {
+        alarmOnAny(this, `BackupFailed-${database.name}`, {
           alarmDescription: `A backup of ${database.name} failed`,
           metric: new cloudwatch.MathExpression({
             expression: TIERS.join(' + '),
             usingMetrics: Object.fromEntries(TIERS.map((t) => [t, metric(METRICS.failed, t, 'Sum')])),
             period: Duration.hours(1),
           }),
-          threshold: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
     }
     if (props.backup)
       this.alarms.push(
-        new cloudwatch.Alarm(this, 'FunctionErrors', {
+        alarmOnAny(this, 'FunctionErrors', {
           alarmDescription:
             `The backup function of ${props.databases.map((d) => d.name).join(', ')}`.slice(0, 900) + ' timed out or crashed',
           metric: props.backup.metricErrors({ period: Duration.hours(1) }),
-          threshold: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
     for (const alarm of this.alarms) alarm.addAlarmAction(notify);
   }
+}
+
+/** An alarm raised by any occurrence within one period of `metric` (a failure count, an error count); none is fine. */
+function alarmOnAny(
+  scope: Construct,
+  id: string,
+  props: { alarmDescription: string; metric: cloudwatch.IMetric },
+): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    ...props,
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 }
