@@ -8,6 +8,11 @@ import { runRestore } from '../../shared/restore/run-restore.js';
 import { FileTarget } from '../../shared/targets/file-target.js';
 import { cli, createDatabase, pgUrl, sql, tempDir, uniqueName } from '../harness/test-env.js';
 
+/** `dbbackup restore --latest` of `db` from `dir` into the database `to` on the test server, confirmed. */
+function restoreLatest(dir: string, db: string, to: string, ...extra: string[]) {
+  return cli(['restore', '--target', dir, '--latest', '--database', db, '--to', pgUrl(to), '--confirm', to, ...extra]);
+}
+
 /** Roles one test creates: `keep` exists on the destination, `gone` is dropped after the backup, `nobody` holds no grant. */
 interface Roles {
   readonly keep: string;
@@ -137,21 +142,7 @@ describe('PostgreSQL restore never widens access when roles are missing', () => 
 
   test('create-nologin creates the missing role without login, and every privilege, default privilege and policy comes back as it was', async () => {
     const { db, dir, roles, before } = await lockedDown();
-    const result = await cli([
-      'restore',
-      '--target',
-      dir,
-      '--latest',
-      '--database',
-      db,
-      '--to',
-      pgUrl(db),
-      '--confirm',
-      db,
-      '--no-safety-backup',
-      '--missing-roles',
-      'create-nologin',
-    ]);
+    const result = await restoreLatest(dir, db, db, '--no-safety-backup', '--missing-roles', 'create-nologin');
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, new RegExp(`warning: created roles .*${roles.gone}`));
     assert.deepEqual(await sql('postgres', 'select rolcanlogin from pg_roles where rolname = $1', [roles.gone]), [
@@ -164,36 +155,12 @@ describe('PostgreSQL restore never widens access when roles are missing', () => 
     const { db, dir, roles } = await lockedDown();
     const fresh = uniqueName('privileges_copy');
     databases.push(fresh);
-    const refused = await cli([
-      'restore',
-      '--target',
-      dir,
-      '--latest',
-      '--database',
-      db,
-      '--to',
-      pgUrl(fresh),
-      '--confirm',
-      fresh,
-    ]);
+    const refused = await restoreLatest(dir, db, fresh);
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, new RegExp(`"${roles.gone}"`));
     assert.deepEqual(await sql('postgres', 'select datname from pg_database where datname like $1', [`${fresh}%`]), []);
 
-    const restored = await cli([
-      'restore',
-      '--target',
-      dir,
-      '--latest',
-      '--database',
-      db,
-      '--to',
-      pgUrl(fresh),
-      '--confirm',
-      fresh,
-      '--missing-roles',
-      'skip-their-grants',
-    ]);
+    const restored = await restoreLatest(dir, db, fresh, '--missing-roles', 'skip-their-grants');
     assert.equal(restored.code, 0, restored.stderr);
     const after = await access(fresh, roles);
     assert.equal(after.nobody_runs_wipe, false);
