@@ -180,7 +180,7 @@ async function buildImage(caBundle: string): Promise<number> {
   const ca = await serveFile(caBundle);
   const started = Date.now();
   try {
-    const args = ['build', '--network', 'host', '-t', IMAGE, '--build-arg', `RDS_CA_BUNDLE_URL=${ca.url}`];
+    const args = ['build', '--force-rm', '--network', 'host', '-t', IMAGE, '--build-arg', `RDS_CA_BUNDLE_URL=${ca.url}`];
     const extraCas = await buildCaCertificates();
     if (extraCas) args.push('--build-arg', `BUILD_EXTRA_CA_CERTS=${extraCas}`);
     for (const [arg, suite] of Object.entries(BASES)) args.push('--build-arg', `${arg}=dbbackup-base:${suite}`);

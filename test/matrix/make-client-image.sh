@@ -27,5 +27,5 @@ RUN apt-get -o Acquire::Check-Valid-Until=false update -qq \\
  && /usr/lib/postgresql/$major/bin/pg_dump --version
 DOCKERFILE
 echo "client: building $image from $suite"
-docker build --quiet --network host -t "$image" "$context" >/dev/null
+docker build --quiet --force-rm --network host -t "$image" "$context" >/dev/null
 echo "client: $image built ($(docker run --rm "$image" /usr/lib/postgresql/"$major"/bin/pg_dump --version))"
