@@ -72,7 +72,7 @@ describe('layers', () => {
       const folder = file.split('/')[1] ?? '';
       if (file.split('/').length === 2) return 0; // shared/*.ts: the model
       if (['engines', 'targets', 'compression', 'pipeline', 'notify'].includes(folder)) return 1;
-      if (['backup', 'restore', 'verify', 'catalog'].includes(folder)) return 2;
+      if (['backup', 'restore', 'verify', 'catalog', 'runs', 'retention', 'health', 'report', 'drill'].includes(folder)) return 2;
       return 3; // deployment/
     };
     // The one upward edge: the manifest describes what the mechanisms write (engines and formats,
