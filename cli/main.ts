@@ -4,6 +4,7 @@ import { withoutSecrets } from './action.js';
 import { printable } from './printable.js';
 import { registerBackup } from './commands/backup.js';
 import { registerDemo } from './commands/demo.js';
+import { registerHealth } from './commands/health.js';
 import { registerInfo } from './commands/info.js';
 import { registerInvoke } from './commands/invoke.js';
 import { registerList } from './commands/list.js';
@@ -34,7 +35,7 @@ const program = new Command('dbbackup')
     'after',
     `
 Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration, 3 an integrity check failed,
-130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM, having cleaned up.
+(health: 0 healthy, 1 warnings, 3 broken), 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM, having cleaned up.
 S3 settings come from the standard AWS variables: AWS_REGION, AWS_PROFILE or AWS_ACCESS_KEY_ID/…,
 AWS_ENDPOINT_URL_S3 for S3-compatible servers. Run "dbbackup <command> --help" for a command's options.`,
   )
@@ -45,6 +46,7 @@ AWS_ENDPOINT_URL_S3 for S3-compatible servers. Run "dbbackup <command> --help" f
 registerBackup(program);
 registerList(program);
 registerVerify(program);
+registerHealth(program);
 registerRestore(program);
 registerInvoke(program);
 registerInfo(program);

@@ -1,0 +1,75 @@
+import { type ListedBackup, listBackups } from '../catalog/list-backups.js';
+import { ConfigError } from '../errors.js';
+import type { ReadProgress } from '../pipeline/read-progress.js';
+import { defaultSettings, type Settings } from '../settings.js';
+import type { Target } from '../targets/target.js';
+import { type VerifyResult, verifyBackup } from '../verify/verify-backup.js';
+import { assessHealth, type ExpectedDatabase, type HealthPolicy, type HealthReport, tierOf } from './assess-health.js';
+
+/** How many of each database's newest backups are re-read unless told otherwise. */
+export const DEFAULT_VERIFY_NEWEST = 3;
+
+/** What to check and how strictly. */
+export interface HealthOptions extends HealthPolicy {
+  /**
+   * The databases to check, with the tiers each must have. @default every database the target
+   * holds backups of, each with the tiers it has backups of
+   */
+  readonly databases?: readonly ExpectedDatabase[];
+  /** How many of each database's newest backups to re-read (0: none). @default {@link DEFAULT_VERIFY_NEWEST} */
+  readonly verifyNewest?: number;
+}
+
+/** Hooks of a health check. */
+export interface HealthContext {
+  readonly settings?: Settings;
+  /** Aborting stops the re-reading (it only reads: nothing is left to undo) and rejects with the reason. */
+  readonly signal?: AbortSignal;
+  /** Told which backup is being re-read, and the read's progress a few times a second. */
+  readonly onProgress?: (backup: ListedBackup, progress: ReadProgress) => void;
+  readonly now?: () => Date;
+}
+
+/**
+ * Checks the backups in a target: for each database, the age of each tier's newest good backup
+ * against its limit, a re-read of its newest backups (as `verify` does), and anomalies of each
+ * tier's newest backup against the one before it. Only reads. A target that is not there fails
+ * (ConfigError, as listing does); everything found wrong with the backups is in the report.
+ */
+export async function checkHealth(target: Target, options: HealthOptions, context: HealthContext = {}): Promise<HealthReport> {
+  const verifyNewest = options.verifyNewest ?? DEFAULT_VERIFY_NEWEST;
+  checkPolicy(options, verifyNewest);
+  const onlyOne = options.databases?.length === 1 ? options.databases[0]?.name : undefined;
+  const { backups, problems } = await listBackups(target, { database: onlyOne });
+  const databases = options.databases ?? [...new Set(backups.map((b) => b.manifest.database))].sort().map((name) => ({ name }));
+  const verified: VerifyResult[] = [];
+  for (const { name } of databases) {
+    const newest = backups.filter((b) => b.manifest.database === name && tierOf(b.manifest) !== undefined).slice(0, verifyNewest);
+    for (const backup of newest) {
+      context.signal?.throwIfAborted();
+      verified.push(
+        await verifyBackup(target, backup, context.settings ?? defaultSettings(), context.signal, (p) =>
+          context.onProgress?.(backup, p),
+        ),
+      );
+    }
+  }
+  const now = context.now?.() ?? new Date();
+  return assessHealth({ backups, problems, verified, databases, policy: options, now, where: target.url });
+}
+
+/** Refuses limits that cannot mean anything, naming the value. */
+function checkPolicy(options: HealthOptions, verifyNewest: number): void {
+  if (!Number.isInteger(verifyNewest) || verifyNewest < 0)
+    throw new ConfigError(`the number of backups to verify must be a whole number of 0 or more (got ${verifyNewest})`);
+  for (const [tier, hours] of Object.entries(options.maxAgeHours)) {
+    if (!(hours > 0)) throw new ConfigError(`the maximum age of ${tier} backups must be more than 0 (got ${hours} h)`);
+  }
+  for (const [what, value] of [
+    ['shrink', options.shrinkPercent],
+    ['rows drop', options.rowsDropPercent],
+  ] as const) {
+    if (value !== undefined && !(value > 0 && value <= 100))
+      throw new ConfigError(`the ${what} percentage must be more than 0 and at most 100 (got ${value})`);
+  }
+}

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import Database from 'better-sqlite3';
+import { runBackup } from '../../shared/backup/run-backup.js';
+import type { HealthReport } from '../../shared/health/assess-health.js';
+import { cli, createBucket, createDatabase, pgUrl, s3Client, samplesDir, sql, tempDir } from '../harness/test-env.js';
+
+const sqliteChinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const HOUR = 3_600_000;
+
+/** A scheduled backup of `tier` as if taken `hoursAgo` hours ago (the run's clock, injected). */
+function scheduled(source: string, target: string, tier: string, hoursAgo = 0) {
+  return runBackup({ source, target, kind: 'scheduled', label: tier }, { now: () => new Date(Date.now() - hoursAgo * HOUR) });
+}
+
+/** A small PostgreSQL database with two tables holding rows. */
+async function schoolDatabase(): Promise<string> {
+  const db = await createDatabase('health');
+  await sql(
+    db,
+    `create table pupils (id int primary key, name text);
+     insert into pupils select i, 'pupil ' || i from generate_series(1, 200) i;
+     create table grades (pupil int, grade int);
+     insert into grades select i % 200 + 1, i % 6 from generate_series(1, 1000) i;`,
+  );
+  return db;
+}
+
+describe('health', () => {
+  let bucket: string;
+  let db: string;
+
+  before(async () => {
+    [bucket, db] = await Promise.all([createBucket('health'), schoolDatabase()]);
+  });
+
+  test('recent, readable backups of PostgreSQL and SQLite on S3: exit 0, one ok line per database, and a JSON report', async () => {
+    const target = `s3://${bucket}/healthy`;
+    await scheduled(pgUrl(db), target, 'daily', 2);
+    await scheduled(pgUrl(db), target, 'daily');
+    await scheduled(pgUrl(db), target, 'weekly', 24 * 3);
+    await scheduled(sqliteChinook, target, 'daily', 1);
+
+    const result = await cli(['health', '--target', target]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`^ok {7}${db}: daily 0 h old, weekly 3 days old; 3 verified$`, 'm'));
+    assert.match(result.stdout, /^ok {7}Chinook_Sqlite: daily 1 h old; 1 verified$/m);
+    assert.match(result.stdout, /^2 database\(s\): 2 healthy, 0 with warnings, 0 broken$/m);
+
+    const json = await cli(['health', '--target', target, '--json', '--verify', '1']);
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout) as HealthReport;
+    assert.equal(report.status, 'healthy');
+    assert.deepEqual(report.findings, []);
+    const pg = report.databases.find((d) => d.database === db);
+    assert.deepEqual(
+      pg?.tiers.map((t) => [t.tier, t.maxAgeHours, t.stale]),
+      [
+        ['daily', 26, false],
+        ['weekly', 192, false],
+      ],
+    );
+    assert.equal(pg?.verified.length, 1);
+  });
+
+  test('a daily backup older than 26 hours, in a directory: exit 3 naming the tier, its age and the limit; a longer --max-age accepts it', async () => {
+    const dir = await tempDir('health');
+    await scheduled(sqliteChinook, dir, 'daily', 30);
+    await scheduled(sqliteChinook, dir, 'weekly', 24 * 9);
+
+    const result = await cli(['health', '--target', dir]);
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stdout, /^BROKEN {3}the newest good daily backup of Chinook_Sqlite is 30 h old \(limit 26 h\)$/m);
+    assert.match(result.stdout, /^BROKEN {3}the newest good weekly backup of Chinook_Sqlite is 9 days old \(limit 8 days\)$/m);
+    assert.match(result.stdout, /^1 database\(s\): 0 healthy, 0 with warnings, 1 broken$/m);
+
+    const relaxed = await cli(['health', '--target', dir, '--max-age', 'daily=2d,weekly=10d']);
+    assert.equal(relaxed.code, 0, relaxed.stdout + relaxed.stderr);
+  });
+
+  test('a tier named in --max-age is checked even when it has no backup: exit 3', async () => {
+    const dir = await tempDir('health');
+    await scheduled(sqliteChinook, dir, 'daily');
+    const result = await cli(['health', '--target', dir, '--database', 'Chinook_Sqlite', '--max-age', 'monthly=32d']);
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stdout, /^BROKEN {3}Chinook_Sqlite has no good monthly backup$/m);
+  });
+
+  test('one byte flipped in the newest stored backup on S3: exit 3 naming the file; the age counts from the good one before it', async () => {
+    const target = `s3://${bucket}/corrupt`;
+    await scheduled(pgUrl(db), target, 'daily', 30);
+    const newest = await scheduled(pgUrl(db), target, 'daily', 1);
+    const key = newest.key;
+    const s3 = s3Client();
+    const bytes = Buffer.from(
+      await ((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToByteArray() ?? []),
+    );
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = (bytes[middle] as number) ^ 0x01;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+
+    const result = await cli(['health', '--target', target, '--json']);
+    assert.equal(result.code, 3, result.stderr);
+    const report = JSON.parse(result.stdout) as HealthReport;
+    assert.deepEqual(
+      report.findings.map((f) => [f.kind, f.backupFile]),
+      [
+        ['corrupt', newest.backup_file],
+        ['stale', report.findings[1]?.backupFile],
+      ],
+    );
+    assert.notEqual(report.findings[1]?.backupFile, newest.backup_file);
+    assert.match(report.findings[0]?.message ?? '', /failed verification: the (stored backup|content) is corrupt/);
+  });
+
+  test('a table emptied between two backups: exit 1, a warning naming the table and its row count before', async () => {
+    const own = await schoolDatabase();
+    const dir = await tempDir('health');
+    await scheduled(pgUrl(own), dir, 'daily', 2);
+    await sql(own, 'delete from grades');
+    await scheduled(pgUrl(own), dir, 'daily');
+
+    const result = await cli(['health', '--target', dir]);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^WARNING {2}table public\.grades is empty in backup_.* \(1000 rows before\)$/m);
+    assert.doesNotMatch(result.stdout, /pupils/);
+    assert.match(result.stdout, /^1 database\(s\): 0 healthy, 1 with warnings, 0 broken$/m);
+  });
+
+  test('a SQLite table that lost most of its rows, and one dropped: warnings naming each', async () => {
+    const dir = await tempDir('health');
+    const file = join(await tempDir('health-src'), 'app.db');
+    await fs.copyFile(sqliteChinook, file);
+    await scheduled(file, dir, 'daily', 2);
+    const app = new Database(file);
+    app.exec('PRAGMA foreign_keys = OFF; DELETE FROM Track WHERE TrackId > 100; DROP TABLE PlaylistTrack;');
+    app.close();
+    await scheduled(file, dir, 'daily');
+
+    const result = await cli(['health', '--target', dir, '--json']);
+    assert.equal(result.code, 1, result.stderr);
+    const report = JSON.parse(result.stdout) as HealthReport;
+    assert.deepEqual(report.findings.map((f) => [f.severity, f.kind, f.table]).sort(), [
+      ['warning', 'rows-dropped', 'Track'],
+      ['warning', 'table-missing', 'PlaylistTrack'],
+    ]);
+  });
+
+  test('no backups: exit 3, for an empty target and for a named database without any', async () => {
+    const dir = await tempDir('health');
+    const empty = await cli(['health', '--target', dir]);
+    assert.equal(empty.code, 3, empty.stdout + empty.stderr);
+    assert.match(empty.stdout, /^BROKEN {3}no backups in /m);
+    await scheduled(sqliteChinook, dir, 'daily');
+    const named = await cli(['health', '--target', dir, '--database', 'school']);
+    assert.equal(named.code, 3, named.stdout + named.stderr);
+    assert.match(named.stdout, /^BROKEN {3}school has no backups$/m);
+  });
+
+  test('bad flags: exit 2 with one line naming the flag and the value, before reading anything', async () => {
+    const missing = join(await tempDir('health'), 'not-there');
+    for (const [args, problem] of [
+      [['--max-age', 'daily=soon'], /"daily=soon" is not TIER=AGE/],
+      [['--verify', '-1'], /--verify must be 0 or more/],
+      [['--verify', 'two'], /--verify must be a whole number/],
+      [['--shrink-percent', '0'], /--shrink-percent must be a percentage above 0 and at most 100/],
+      [['--rows-drop-percent', '150'], /--rows-drop-percent must be a percentage/],
+    ] as const) {
+      const result = await cli(['health', '--target', missing, ...args]);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, problem);
+      assert.equal(result.stdout, '');
+      assert.equal(result.stderr.trim().split('\n')[0]?.startsWith('error:'), true, result.stderr);
+    }
+  });
+});
