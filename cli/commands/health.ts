@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { formatHours, type HealthReport } from '../../shared/health/assess-health.js';
 import { checkHealth, DEFAULT_VERIFY_NEWEST } from '../../shared/health/check-health.js';
+import { describeHealth } from '../../shared/health/describe-health.js';
 import { RunStop, settleWithin } from '../../shared/pipeline/run-stop.js';
 import { action, integerOption } from '../action.js';
 import { settings } from '../cli-settings.js';
@@ -85,7 +85,7 @@ export function registerHealth(program: Command): void {
           })
           .finally(() => progress.clear());
         if (flags.json) writeJson(process.stdout, report);
-        else writeLines(process.stdout, ...describeReport(report));
+        else writeLines(process.stdout, ...describeHealth(report));
         return EXIT_CODES[report.status];
       } finally {
         stop.dispose();
@@ -93,21 +93,6 @@ export function registerHealth(program: Command): void {
       }
     }),
   );
-}
-
-/** One line per finding, one per healthy database, and the summary. */
-export function describeReport(report: HealthReport): string[] {
-  const lines = report.findings.map((f) => `${f.severity === 'broken' ? 'BROKEN ' : 'WARNING'}  ${f.message}`);
-  for (const db of report.databases) {
-    if (db.status !== 'healthy') continue;
-    const ages = db.tiers.map((t) => `${t.tier} ${formatHours(t.ageHours ?? 0)} old`).join(', ');
-    lines.push(`ok       ${db.database}: ${ages}; ${db.verified.length} verified`);
-  }
-  const count = (status: string) => report.databases.filter((d) => d.status === status).length;
-  lines.push(
-    `${report.databases.length} database(s): ${count('healthy')} healthy, ${count('warning')} with warnings, ${count('broken')} broken`,
-  );
-  return lines;
 }
 
 /** `daily=26h,weekly=8d`: hours per tier; `h` hours, `d` days, `w` weeks. */

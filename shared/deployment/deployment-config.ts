@@ -178,6 +178,19 @@ const configObjectSchema = z
       })
       .strict()
       .default({ encryption: 'kms', noncurrentVersionDays: 30, objectLockMode: 'governance' }),
+    /** The daily health check of every database's backups (README, "Health checks"). */
+    health: z
+      .object({
+        /** When it runs each day, in the deployment's time zone. */
+        hour: z.number().int().min(0).max(23).default(7),
+        minute: z.number().int().min(0).max(59).default(0),
+        /** How many of each database's newest backups it re-reads (download, hash, content check). */
+        verifyNewest: z.number().int().min(0).max(10).default(1),
+        /** Also email a short "all healthy" report on this weekday when nothing is wrong. @default never */
+        allHealthyEmail: z.enum(['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN']).optional(),
+      })
+      .strict()
+      .default({ hour: 7, minute: 0, verifyNewest: 1 }),
     databases: z.array(databaseSchema).min(1),
   })
   .strict();

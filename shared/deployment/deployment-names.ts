@@ -74,6 +74,24 @@ export const METRICS = {
 } as const;
 
 /**
+ * The metrics of the daily health check (functions/health.ts), which the age alarms read:
+ * `backupAge` per database and tier (hours since its newest good backup), the others per database
+ * (backups re-read and found good or corrupt, anomalies against the previous backup).
+ */
+export const HEALTH_METRICS = {
+  backupAge: 'BackupAgeHours',
+  healthy: 'HealthyBackups',
+  corrupt: 'CorruptBackups',
+  anomalies: 'BackupAnomalies',
+} as const;
+
+/**
+ * How often the health check runs, in hours: its metrics arrive once a day, so an alarm on them
+ * looks at a day and an hour (a late run is not a missing one).
+ */
+export const HEALTH_INTERVAL_HOURS = 24;
+
+/**
  * Alert emails that could not be sent (SES refused or was unreachable), counted with the
  * `service` dimension only, so one alarm covers every database and function.
  */

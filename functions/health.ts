@@ -1,0 +1,32 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Handler } from 'aws-lambda';
+import { HEALTH_METRICS } from '../shared/deployment/deployment-names.js';
+import { healthEmail, healthMetrics, runHealthCheck } from '../shared/deployment/run-health-check.js';
+import { sendAlert } from '../shared/notify/notifier.js';
+import { bucket, logger, logStreamUrl, metrics, notifierFor, readConfig, reportAlertFailure, settings } from './runtime.js';
+
+/** Stops the check this long before Lambda's time limit, to publish and email what it found so far. */
+const TIME_MARGIN_MS = 60_000;
+
+/**
+ * The daily health check of every configured database's backups (any event; the schedule sends
+ * `{}`): publishes each enabled tier's backup age and the re-read and anomaly counts, which the
+ * age alarms read, and emails the report when anything is wrong (or on the configured weekday).
+ */
+export const handler: Handler<unknown, { status: string; findings: number }> = async (_event, context) => {
+  logger.addContext(context);
+  const config = await readConfig();
+  const signal = AbortSignal.timeout(Math.max(1_000, context.getRemainingTimeInMillis() - TIME_MARGIN_MS));
+  const report = await runHealthCheck(config, { bucket, settings, signal });
+  for (const set of healthMetrics(report)) {
+    metrics.addDimensions(set.dimensions);
+    for (const [name, value] of Object.entries(set.values))
+      metrics.addMetric(name, name === HEALTH_METRICS.backupAge ? MetricUnit.NoUnit : MetricUnit.Count, value);
+    metrics.publishStoredMetrics();
+  }
+  logger.info('health checked', { status: report.status, findings: report.findings.map((f) => f.message) });
+  const now = new Date();
+  const message = healthEmail(report, config, now, logStreamUrl(context.logGroupName, context.logStreamName));
+  if (message) await sendAlert(notifierFor(config), message, (m, fields) => logger.info(m, fields), reportAlertFailure);
+  return { status: report.status, findings: report.findings.length };
+};

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { runBackup } from '../../shared/backup/run-backup.js';
+import { sentEmails } from '../harness/ses-server.js';
+import { createBucket, repoRoot, runAllowingFailure, samplesDir } from '../harness/test-env.js';
+
+const sqliteChinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const HOUR = 3_600_000;
+
+/** Runs the compiled health handler in a child process, as the Lambda runtime would. */
+async function invokeHealth(env: NodeJS.ProcessEnv) {
+  const result = await runAllowingFailure(
+    process.execPath,
+    [join(repoRoot, 'dist/test/harness/invoke-handler.js'), join(repoRoot, 'dist/functions/health.js'), '{}'],
+    { env },
+  );
+  const last = result.stdout.trim().split('\n').at(-1) ?? '';
+  return { ...result, last };
+}
+
+/** Every metric the run published in the embedded metric format (its stdout): name, value and dimensions. */
+function publishedMetrics(stdout: string): Array<{ name: string; value: number; dimensions: Record<string, string> }> {
+  return stdout
+    .split('\n')
+    .filter((line) => line.includes('"CloudWatchMetrics"'))
+    .flatMap((line) => {
+      const emf = JSON.parse(line) as Record<string, unknown> & {
+        _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> };
+      };
+      const [directive] = emf._aws.CloudWatchMetrics;
+      assert.equal(directive?.Namespace, 'dbbackup');
+      const dimensions = Object.fromEntries((directive?.Dimensions[0] ?? []).map((k) => [k, String(emf[k])]));
+      return (directive?.Metrics ?? []).map((m) => ({ name: m.Name, value: Number(emf[m.Name]), dimensions }));
+    });
+}
+
+describe('the health function (compiled, in a child process)', () => {
+  let bucket: string;
+
+  before(async () => {
+    bucket = await createBucket('health-fn');
+    const backup = (name: string, hoursAgo: number) =>
+      runBackup(
+        { source: sqliteChinook, target: `s3://${bucket}`, name, kind: 'scheduled', label: 'daily' },
+        { now: () => new Date(Date.now() - hoursAgo * HOUR) },
+      );
+    await backup('fresh', 1);
+    await backup('stale', 30);
+  });
+
+  /** A database of the config, only its daily tier enabled (the function never connects to it). */
+  const database = (name: string) => ({
+    name,
+    engine: 'postgres',
+    host: '127.0.0.1',
+    database: name,
+    secretArn: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}-AbCdEf`,
+    schedules: { weekly: { hour: 4, enabled: false }, monthly: { hour: 3, enabled: false } },
+  });
+
+  test('one stale database: the email names it, its age and the limit; each database’s age and counts are published', async () => {
+    const config = {
+      alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+      databases: [database('fresh'), database('stale')],
+    };
+    const result = await invokeHealth({
+      ...process.env,
+      DBBACKUP_BUCKET: bucket,
+      DBBACKUP_CONFIG: JSON.stringify(config),
+      AWS_REGION: 'us-east-1',
+    });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.equal(result.last, 'RESULT {"status":"broken","findings":1}');
+
+    const published = publishedMetrics(result.stdout);
+    const age = (name: string) =>
+      published.find((m) => m.name === 'BackupAgeHours' && m.dimensions.database === name && m.dimensions.tier === 'daily');
+    assert.deepEqual(age('stale')?.dimensions, { service: 'dbbackup', database: 'stale', tier: 'daily' });
+    assert.ok(Math.abs((age('stale')?.value ?? 0) - 30) < 0.1, `stale: ${age('stale')?.value}`);
+    assert.ok(Math.abs((age('fresh')?.value ?? 0) - 1) < 0.1, `fresh: ${age('fresh')?.value}`);
+    assert.equal(
+      published.filter((m) => m.name === 'BackupAgeHours').length,
+      2,
+      'no age for a disabled tier, none for weekly or monthly',
+    );
+    for (const name of ['fresh', 'stale']) {
+      const counts = published.filter((m) => m.dimensions.database === name && !('tier' in m.dimensions));
+      assert.deepEqual(
+        Object.fromEntries(counts.map((m) => [m.name, m.value])),
+        { HealthyBackups: 1, CorruptBackups: 0, BackupAnomalies: 0 },
+        name,
+      );
+    }
+
+    const mails = (await sentEmails()).filter((e) => e.subject.startsWith('[dbbackup] health'));
+    assert.equal(mails.length, 1, JSON.stringify(mails.map((m) => m.subject)));
+    const [mail] = mails;
+    assert.equal(mail?.subject, '[dbbackup] health BROKEN: the newest good daily backup of stale is 30 h old (limit 26 h)');
+    assert.deepEqual(mail?.destination.to, ['ops@example.com']);
+    assert.match(mail?.body.text ?? '', /^ok {7}fresh: daily 1 h old; 1 verified$/m);
+    assert.match(mail?.body.text ?? '', /^2 database\(s\): 1 healthy, 0 with warnings, 1 broken$/m);
+  });
+});
