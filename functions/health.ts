@@ -3,7 +3,12 @@ import type { Handler } from 'aws-lambda';
 import { HEALTH_METRICS } from '../shared/deployment/deployment-names.js';
 import { healthEmail, healthMetrics, runHealthCheck } from '../shared/deployment/run-health-check.js';
 import { sendAlert } from '../shared/notify/notifier.js';
-import { bucket, logger, logStreamUrl, metrics, notifierFor, readConfig, reportAlertFailure, settings } from './runtime.js';
+import { parseHealthConfig } from '../shared/deployment/deployment-config.js';
+import { runtimeConfigReader } from '../shared/deployment/runtime-config.js';
+import { bucket, logger, logStreamUrl, metrics, notifierFor, reportAlertFailure, settings } from './runtime.js';
+
+/** Every database's name and schedules, from the health function's own config secret (see healthConfigSchema). */
+const readConfig = runtimeConfigReader(process.env, undefined, parseHealthConfig);
 
 /** Stops the check this long before Lambda's time limit, to publish and email what it found so far. */
 const TIME_MARGIN_MS = 60_000;

@@ -27,7 +27,7 @@ export const kmsKeyId = process.env[ENVIRONMENT.kmsKeyId] || undefined;
 
 const notifiers = new Map<string, SesNotifier>();
 /** The notifier for a config's alert settings, one per sender and recipients (their client is reused). */
-export function notifierFor(config: DeploymentConfig): SesNotifier {
+export function notifierFor(config: Pick<DeploymentConfig, 'alerts'>): SesNotifier {
   const { sender, recipients } = config.alerts;
   const key = JSON.stringify([sender, recipients]);
   let notifier = notifiers.get(key);

@@ -235,6 +235,28 @@ function checkConfig(config: z.output<typeof configObjectSchema>, ctx: z.Refinem
 }
 
 export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
+
+/**
+ * What the health function reads (its own config secret): the deployment's settings and, of every
+ * database, only its name and schedules. A whole config grows by 700 bytes a database and passes
+ * a secret's 64 KB at about 90 databases; this, by some 60. A whole config is one too (unknown
+ * fields of a database are dropped), so a test or a local run may pass the usual one.
+ */
+export const healthConfigSchema = configObjectSchema
+  .pick({ timeZone: true, alerts: true, health: true })
+  .extend({ databases: z.array(z.object({ name: common.name, schedules: common.schedules })).default([]) });
+export type HealthConfig = z.output<typeof healthConfigSchema>;
+
+/** Validates the health function's config. */
+export function parseHealthConfig(input: unknown): HealthConfig {
+  return parseOrConfigError(healthConfigSchema, input);
+}
+
+/** The health function's config of a deployment: its settings, and each database's name and schedules. */
+export function healthConfigOf(config: DeploymentConfig): HealthConfig {
+  const { timeZone, alerts, health } = config;
+  return { timeZone, alerts, health, databases: config.databases.map(({ name, schedules }) => ({ name, schedules })) };
+}
 export type DatabaseConfig = DeploymentConfig['databases'][number];
 export type PostgresDatabaseConfig = Extract<DatabaseConfig, { engine: 'postgres' }>;
 
@@ -308,7 +330,7 @@ export async function loadDeploymentConfig(path: string): Promise<DeploymentConf
 
 /** The schedule, retention and storage class of one database's tier, defaults applied. */
 export function tierSettings(
-  db: DatabaseConfig,
+  db: Pick<DatabaseConfig, 'schedules' | 'retention' | 'storageClass'>,
   tier: Tier,
 ): { schedule: Required<Schedule>; keep: number; storageClass: (typeof STORAGE_CLASSES)[number] } {
   const schedule = { ...DEFAULT_SCHEDULES[tier], enabled: true, ...db.schedules[tier] };

@@ -4,7 +4,7 @@ import { describeHealth, summarizeHealth } from '../health/describe-health.js';
 import { type AlertMessage, escapeHtml } from '../notify/alert.js';
 import type { Settings } from '../settings.js';
 import { openTarget } from '../targets/open-target.js';
-import { type DeploymentConfig, TIERS, type Tier, tierSettings } from './deployment-config.js';
+import { type HealthConfig, TIERS, type Tier } from './deployment-config.js';
 import { HEALTH_METRICS, metricDimensions, SERVICE_NAME } from './deployment-names.js';
 
 /**
@@ -17,10 +17,11 @@ export function maxBackupAgeHours(tier: Tier): number {
 }
 
 /** Each configured database, with the tiers it must have backups of: its enabled ones. */
-export function expectedDatabases(config: DeploymentConfig): ExpectedDatabase[] {
+export function expectedDatabases(config: HealthConfig): ExpectedDatabase[] {
   return config.databases.map((db) => ({
     name: db.name,
-    tiers: TIERS.filter((tier) => tierSettings(db, tier).schedule.enabled),
+    // As tierSettings decides it: a tier is enabled unless its schedule says otherwise.
+    tiers: TIERS.filter((tier) => db.schedules[tier]?.enabled ?? true),
   }));
 }
 
@@ -29,7 +30,7 @@ export function expectedDatabases(config: DeploymentConfig): ExpectedDatabase[] 
  * tier's newest good backup, a re-read of the newest `health.verifyNewest`, anomalies.
  */
 export async function runHealthCheck(
-  config: DeploymentConfig,
+  config: HealthConfig,
   deps: { bucket: string; settings: Settings; signal?: AbortSignal; now?: () => Date },
 ): Promise<HealthReport> {
   const target = await openTarget(`s3://${deps.bucket}`, { settings: deps.settings });
@@ -78,7 +79,7 @@ export function healthMetrics(report: HealthReport): HealthMetricSet[] {
  * The email about a report: whenever anything is wrong; when all is healthy, only on the weekday
  * `health.allHealthyEmail` names (in the deployment's time zone), else none.
  */
-export function healthEmail(report: HealthReport, config: DeploymentConfig, at: Date, logUrl?: string): AlertMessage | undefined {
+export function healthEmail(report: HealthReport, config: HealthConfig, at: Date, logUrl?: string): AlertMessage | undefined {
   if (report.status === 'healthy') {
     const weekday = new Intl.DateTimeFormat('en-US', { timeZone: config.timeZone, weekday: 'short' }).format(at).toUpperCase();
     if (config.health.allHealthyEmail !== weekday) return undefined;

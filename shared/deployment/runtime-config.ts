@@ -9,13 +9,15 @@ import { ENVIRONMENT } from './deployment-names.js';
  * applies without a new image or function version; or, run outside AWS (tests, a local run),
  * from DBBACKUP_CONFIG itself. Without either the cold start fails, naming both.
  */
-export function runtimeConfigReader(
+export function runtimeConfigReader<C = DeploymentConfig>(
   env: NodeJS.ProcessEnv,
   client: () => SecretsManagerClient = () => new SecretsManagerClient({}),
-): () => Promise<DeploymentConfig> {
+  /** Validates what was read: the health function's config has a shape of its own. @default parseRuntimeConfig */
+  parse: (json: unknown) => C = parseRuntimeConfig as (json: unknown) => C,
+): () => Promise<C> {
   const inline = env[ENVIRONMENT.config];
   if (inline) {
-    const config = parseRuntimeConfig(JSON.parse(inline));
+    const config = parse(JSON.parse(inline));
     return async () => config;
   }
   const secretArn = env[ENVIRONMENT.configSecret];
@@ -40,6 +42,6 @@ export function runtimeConfigReader(
     } catch (cause) {
       throw new ConfigError(`the deployment config ${secretArn} is not JSON`, { hint: 'deploy the stack again', cause });
     }
-    return parseRuntimeConfig(json);
+    return parse(json);
   };
 }

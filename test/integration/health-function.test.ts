@@ -49,7 +49,11 @@ describe('the health function (compiled, in a child process)', () => {
     await backup('stale', 30);
   });
 
-  /** A database of the config, only its daily tier enabled (the function never connects to it). */
+  /**
+   * A database of the config, only its daily tier enabled. The function reads only names and
+   * schedules (its config secret holds no more); DBBACKUP_CONFIG, which every function of a test
+   * reads at its cold start, holds whole entries.
+   */
   const database = (name: string) => ({
     name,
     engine: 'postgres',

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../shared/errors.js';
 import {
+  healthConfigOf,
   loadDeploymentConfig,
   parseDeploymentConfig,
+  parseHealthConfig,
   taskSize,
   tierSettings,
   type DeploymentConfig,
@@ -129,4 +131,23 @@ describe('TLS to a configured PostgreSQL database', () => {
     assert.deepEqual(tlsOf({ host: 'rds.amazonaws.com.example.org' }), { sslmode: 'require' });
     assert.deepEqual(tlsOf({ sslmode: 'verify-full', sslrootcert: 'system' }), { sslmode: 'verify-full', sslrootcert: 'system' });
   });
+});
+
+test('the health function’s config (names and schedules) of 200 databases fits a secret’s 64 KB, where the whole config would not', async () => {
+  const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+  const [school] = example.databases;
+  const config = parseDeploymentConfig({
+    ...example,
+    databases: Array.from({ length: 200 }, (_, i) => ({
+      ...school,
+      name: `tenant${i}`,
+      schedules: { weekly: { hour: 4, enabled: false } },
+    })),
+  });
+  const health = healthConfigOf(config);
+  assert.ok(JSON.stringify(config).length > 65_536);
+  assert.ok(JSON.stringify(health).length < 65_536 / 2, `${JSON.stringify(health).length} bytes`);
+  const parsed = parseHealthConfig(JSON.parse(JSON.stringify(health)));
+  assert.deepEqual(parsed.databases[0], { name: 'tenant0', schedules: { weekly: { hour: 4, minute: 0, enabled: false } } });
+  assert.equal(parsed.health.verifyNewest, 1);
 });
