@@ -5,6 +5,7 @@ import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { BackupAlerts } from './constructs/backup-alerts.js';
 import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
+import { BackupHealth } from './constructs/backup-health.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';
 import { BackupCluster } from './constructs/backup-tasks.js';
 import { DatabaseGroupStack } from './database-group-stack.js';
@@ -25,7 +26,7 @@ export interface DbBackupImage {
 
 /**
  * One dbbackup deployment. Only wires the constructs; each holds its own concern and defaults.
- * What a deployment has once (bucket, alert function, topic, dashboard, Fargate cluster) is in this
+ * What a deployment has once (bucket, alert and health functions, topic, dashboard, Fargate cluster) is in this
  * stack; what grows with the databases is in one nested stack per database group.
  */
 export class DbBackupStack extends Stack {
@@ -33,6 +34,7 @@ export class DbBackupStack extends Stack {
   readonly alerts: BackupAlerts;
   readonly cluster?: BackupCluster;
   readonly monitoring: BackupMonitoring;
+  readonly health: BackupHealth;
   readonly groups: DatabaseGroupStack[] = [];
 
   constructor(scope: Construct, id: string, props: DbBackupStackProps) {
@@ -54,6 +56,7 @@ export class DbBackupStack extends Stack {
         ? { sourceBucket: this.storage.bucket.bucketName, destinationBucket: this.storage.replicationDestination }
         : undefined,
     });
+    this.health = new BackupHealth(this, 'HealthCheck', { config, storage: this.storage, code: props.image.lambda });
     new CfnOutput(this, 'BackupBucket', {
       description: 'Where the backups are: dbbackup list --target s3://<this bucket>',
       value: this.storage.bucket.bucketName,

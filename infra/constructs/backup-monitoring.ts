@@ -14,8 +14,11 @@ import {
   TIERS,
   tierSettings,
 } from '../../shared/deployment/deployment-config.js';
+import { maxBackupAgeHours } from '../../shared/deployment/run-health-check.js';
 import {
   ALERT_FAILED_METRIC,
+  HEALTH_INTERVAL_HOURS,
+  HEALTH_METRICS,
   METRIC_NAMESPACE,
   METRICS,
   metricDimensions,
@@ -135,6 +138,12 @@ export class BackupMonitoring extends Construct {
         height: 6,
       }),
       new cloudwatch.GraphWidget({
+        title: 'Age of the newest good backup (hours), by database and tier',
+        left: [search(HEALTH_METRICS.backupAge, 'Maximum', Duration.days(1))],
+        width: 12,
+        height: 6,
+      }),
+      new cloudwatch.GraphWidget({
         title: 'Stored bytes',
         left: [search(METRICS.storedBytes, 'Maximum', Duration.days(1))],
         width: 12,
@@ -158,7 +167,9 @@ export interface DatabaseAlarmsProps {
 
 /**
  * The alarms of one database group: per database, no successful daily backup within 26 hours
- * (only while its daily tier is enabled) and any failed backup; for the group, errors of its backup
+ * (only while its daily tier is enabled), any failed backup, and per enabled tier its newest good
+ * backup older than the tier allows (the health check's BackupAgeHours: the way weekly and monthly
+ * staleness is seen, since an alarm looks back at most 7 days); for the group, errors of its backup
  * function itself (timeouts, crashes; the alert function also counts them as the database's failures).
  */
 export class DatabaseAlarms extends Construct {
@@ -189,6 +200,21 @@ export class DatabaseAlarms extends Construct {
             treatMissingData: cloudwatch.TreatMissingData.BREACHING,
           }),
         );
+      for (const tier of TIERS.filter((t) => tierSettings(database, t).schedule.enabled)) {
+        const limit = maxBackupAgeHours(tier);
+        this.alarms.push(
+          new cloudwatch.Alarm(this, `BackupTooOld-${database.name}-${tier}`, {
+            alarmDescription: `The newest good ${tier} backup of ${database.name} is older than ${limit} hours, or the daily health check did not report it`,
+            // The check reports once a day: a day and an hour always hold one report, so a late run is not a missing one.
+            metric: metric(HEALTH_METRICS.backupAge, tier, 'Maximum').with({ period: Duration.hours(HEALTH_INTERVAL_HOURS + 1) }),
+            threshold: limit,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluationPeriods: 1,
+            // A health check that stopped running (or a tier without any good backup, which reports no age) is a problem too.
+            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          }),
+        );
+      }
       this.alarms.push(
         alarmOnAny(this, `BackupFailed-${database.name}`, {
           alarmDescription: `A backup of ${database.name} failed`,

@@ -169,7 +169,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('functions: container images with explicit memory, timeout and ephemeral storage; failed backups go to the alert function, never retried', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+    // Backup, restore, alert and health functions.
+    template.resourceCountIs('AWS::Lambda::Function', 4);
     template.hasResourceProperties('AWS::Lambda::Function', {
       PackageType: 'Image',
       ImageConfig: { Command: ['dist/functions/backup.handler'] },
@@ -217,7 +218,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('schedules: one per tier in the configured time zone, each sending { database, tier }', () => {
-    template.resourceCountIs('AWS::Scheduler::Schedule', 3);
+    // And the daily health check's.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 4);
     for (const [tier, expression] of [
       ['daily', 'cron(0 23 * * ? *)'],
       // Sunday 04:00, not 02:00, which the spring change to daylight saving skips in Europe/Berlin.
@@ -241,7 +243,7 @@ describe('the CDK stack, from the example config', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
-    assert.equal(functions.length, 3);
+    assert.equal(functions.length, 4);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
       assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID']);
@@ -249,8 +251,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('alarms: no recent backup, failed backups, crashed functions; they email the recipients; a dashboard', () => {
-    // The three of the database, and the deployment's alarm on alert emails that could not be sent.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    // The three of the database, its age per tier (three enabled), and the deployment's alarm on alert emails that could not be sent.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     // The namespace, metric and dimensions the backup function publishes (test/integration/backup-function.test.ts).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'BackupSucceeded',
@@ -324,7 +326,8 @@ describe('the CDK stack, from the example config', () => {
     t.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
     });
-    t.resourceCountIs('AWS::Scheduler::Schedule', 2);
+    // Daily and weekly (monthly disabled), and the health check.
+    t.resourceCountIs('AWS::Scheduler::Schedule', 3);
     t.hasResourceProperties('AWS::Lambda::Function', { FileSystemConfigs: [Match.objectLike({ LocalMountPath: '/mnt/data' })] });
     assert.ok(s.node.id);
     assert.doesNotThrow(() => synthWithNag(alt));
@@ -410,7 +413,8 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
   });
 
   test('the same schedules start the task with the same event, as a container environment override, never retried', () => {
-    template.resourceCountIs('AWS::Scheduler::Schedule', 9);
+    // Three tiers of three databases, and the health check.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 10);
     // The cluster is the main stack's; a group's nested stack receives its ARN as a parameter.
     const clusterArn = { Ref: Match.stringLikeRegexp('TasksCluster') };
     for (const tier of ['daily', 'weekly', 'monthly']) {
@@ -490,9 +494,9 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       // One log group for every backup task: a task's stream is named by its ID (DBBACKUP_TASK_LOGS_GROUPS was a map by database).
       Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUP: Match.anyValue() }) },
     });
-    // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed).
-    // (And the deployment's alarm on alert emails that could not be sent.)
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed);
+    // each database's age per enabled tier (3 × 3). (And the deployment's alarm on alert emails that could not be sent.)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 17);
   });
 
   test('cdk-nag finds nothing unacknowledged with Fargate databases', () => {
@@ -855,6 +859,135 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
   });
 });
 
+describe('the health check: one function per deployment, an age alarm per database and enabled tier', () => {
+  let template: Template;
+  let deployment: StackTemplate;
+  let bucketPolicy: Statement[];
+  let bucketArn: string;
+  let health: { arn: string; statements: Statement[] };
+
+  before(async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const school = example.databases[0] as PostgresDatabaseConfig;
+    const config = parseDeploymentConfig({
+      ...example,
+      health: { hour: 6, minute: 30 },
+      databases: [
+        { ...school, schedules: { weekly: { hour: 4, enabled: false } } },
+        { ...school, name: 'warehouse', database: 'warehouse', schedules: {} },
+      ],
+    });
+    const synthesized = synth(config);
+    template = synthesized.template;
+    const { stack } = synthesized;
+    deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    // The bucket policy names the groups' roles: their templates resolve them.
+    for (const group of stack.groups)
+      deployment.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      );
+    const roleId = Object.keys(deployment.json.Resources).find(
+      (id) => id.startsWith('HealthCheck') && deployment.json.Resources[id]?.Type === 'AWS::IAM::Role',
+    );
+    assert.ok(roleId, 'the health function has a role of its own');
+    health = {
+      arn: deployment.resolve({ 'Fn::GetAtt': [roleId, 'Arn'] }) as string,
+      statements: roleStatements(deployment, roleId),
+    };
+    bucketPolicy = resourcePolicyStatements(deployment, 'AWS::S3::BucketPolicy', 'PolicyDocument').filter((s) =>
+      JSON.stringify(s).includes('storagebucket'),
+    );
+    const [bucket] = [...deployment.all('AWS::S3::Bucket')].filter(({ id }) => id.startsWith('StorageBucket'));
+    bucketArn = deployment.resolve({ 'Fn::GetAtt': [bucket?.id, 'Arn'] }) as string;
+  });
+
+  test('one health function for every database, run once a day at the configured time in the deployment’s time zone', () => {
+    const functions = template.findResources('AWS::Lambda::Function', {
+      Properties: { ImageConfig: { Command: ['dist/functions/health.handler'] } },
+    });
+    assert.equal(Object.keys(functions).length, 1);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ImageConfig: { Command: ['dist/functions/health.handler'] },
+      Timeout: 900,
+      // It reads only S3, Secrets Manager and SES: it needs no way into the databases' networks.
+      VpcConfig: Match.absent(),
+    });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 6 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: Match.objectLike({ Input: '{}', RetryPolicy: { MaximumRetryAttempts: 0 } }),
+    });
+  });
+
+  test('BackupAgeHours alarms for the enabled tiers only, at each tier’s limit; a health check that stops reporting breaches them', () => {
+    const alarms = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'BackupAgeHours' } }),
+    ) as Array<{
+      Properties: {
+        Threshold: number;
+        Dimensions: Array<{ Name: string; Value: string }>;
+        TreatMissingData: string;
+        ComparisonOperator: string;
+        Statistic: string;
+        Period: number;
+        EvaluationPeriods: number;
+        AlarmActions: unknown[];
+        Namespace: string;
+      };
+    }>;
+    const found = alarms.map(({ Properties: p }) => {
+      const dimension = (name: string) => p.Dimensions.find((d) => d.Name === name)?.Value;
+      assert.equal(p.Namespace, 'dbbackup');
+      assert.equal(dimension('service'), 'dbbackup');
+      assert.equal(p.TreatMissingData, 'breaching');
+      assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
+      assert.equal(p.Statistic, 'Maximum');
+      // The check runs daily: a day and an hour always hold one of its reports (CloudWatch allows 7 days).
+      assert.equal(p.Period, 25 * 3600);
+      assert.equal(p.EvaluationPeriods, 1);
+      assert.equal(p.AlarmActions.length, 1);
+      return [dimension('database'), dimension('tier'), p.Threshold];
+    });
+    assert.deepEqual(found.sort(), [
+      ['school', 'daily', 26],
+      ['school', 'monthly', 32 * 24],
+      ['warehouse', 'daily', 26],
+      ['warehouse', 'monthly', 32 * 24],
+      ['warehouse', 'weekly', 8 * 24],
+    ]);
+  });
+
+  test('the health role reads the bucket and nothing more: no write or delete anywhere, and only the health config secret', () => {
+    const may = (action: string, resource: string) =>
+      decide(
+        { principal: health.arn, action, resource, context: { 'aws:SecureTransport': 'true', 's3:if-none-match': '*' } },
+        health.statements,
+        bucketPolicy,
+      ) === 'allow';
+    const key = 'postgres/school/2026/backup_school_20261122_230000_run.dump.gz';
+    assert.equal(may('s3:GetObject', `${bucketArn}/${key}`), true);
+    assert.equal(may('s3:ListBucket', bucketArn), true);
+    for (const action of [
+      's3:PutObject',
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+      's3:PutObjectTagging',
+      's3:PutObjectRetention',
+    ])
+      for (const where of [key, 'pre-restore/x.dump.gz', 'runs/x.jsonl'])
+        assert.equal(may(action, `${bucketArn}/${where}`), false, `${action} ${where}`);
+    const actions = health.statements.flatMap((statement) => [statement.Action ?? []].flat());
+    assert.ok(!actions.some((a) => a === '*' || a === 's3:*' || /^s3:(Put|Delete)/.test(a)), actions.join());
+    const secrets = health.statements
+      .filter((statement) => [statement.Action ?? []].flat().includes('secretsmanager:GetSecretValue'))
+      .flatMap((statement) => [statement.Resource ?? []].flat());
+    assert.equal(secrets.length, 1, 'its own config secret, no database credential');
+    assert.ok(!secrets.some((arn) => String(arn).includes('school-db')), secrets.join());
+  });
+});
+
 describe('Object Lock, a setting of the bucket', () => {
   test('off by default; governance mode by default once days are set; compliance when asked', async () => {
     const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
@@ -903,8 +1036,8 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
     const cloudwatch = 'service:cloudwatch.amazonaws.com';
     const context = { 'aws:SourceAccount': ACCOUNT, 'aws:SecureTransport': 'true' };
     const alarms = [...root.all('AWS::CloudWatch::Alarm')];
-    // school: stale, failed, function errors; the deployment: alerts failed, replication failed.
-    assert.equal(alarms.length, 5);
+    // school: stale, failed, function errors, age of three tiers; the deployment: alerts failed, replication failed.
+    assert.equal(alarms.length, 8);
     for (const { stack, id, resource } of alarms) {
       const actions = stack.resolve(resource.Properties?.AlarmActions) as string[];
       assert.equal(actions.length, 1, id);
