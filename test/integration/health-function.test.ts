@@ -105,4 +105,32 @@ describe('the health function (compiled, in a child process)', () => {
     assert.match(mail?.body.text ?? '', /^ok {7}fresh: daily 1 h old; 1 verified$/m);
     assert.match(mail?.body.text ?? '', /^2 database\(s\): 1 healthy, 0 with warnings, 1 broken$/m);
   });
+
+  test('all healthy: no email, except on the weekday health.allHealthyEmail names, in the deployment’s time zone', async () => {
+    const weekday = (offsetDays: number) =>
+      new Intl.DateTimeFormat('en-US', { timeZone: 'UTC', weekday: 'short' })
+        .format(new Date(Date.now() + offsetDays * 24 * HOUR))
+        .toUpperCase();
+    const healthyMails = async () =>
+      (await sentEmails()).filter((e) => e.subject === '[dbbackup] health: all 1 database(s) healthy').length;
+    const before = await healthyMails();
+    for (const [day, mails] of [
+      [weekday(1), 0],
+      [weekday(0), 1],
+    ] as const) {
+      const config = {
+        alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+        health: { allHealthyEmail: day },
+        databases: [database('fresh')],
+      };
+      const result = await invokeHealth({
+        ...process.env,
+        DBBACKUP_BUCKET: bucket,
+        DBBACKUP_CONFIG: JSON.stringify(config),
+        AWS_REGION: 'us-east-1',
+      });
+      assert.equal(result.last, 'RESULT {"status":"healthy","findings":0}', result.stdout + result.stderr);
+      assert.equal((await healthyMails()) - before, mails, day);
+    }
+  });
 });
