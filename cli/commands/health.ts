@@ -62,7 +62,9 @@ export function registerHealth(program: Command): void {
         const checking = checkHealth(
           target,
           {
+            // A tier named in --max-age is checked even where it has no backup.
             databases: flags.database ? [{ name: flags.database, tiers: Object.keys(flags.maxAge ?? {}) }] : undefined,
+            tiers: Object.keys(flags.maxAge ?? {}),
             verifyNewest: flags.verify,
             maxAgeHours: flags.maxAge ?? {},
             shrinkPercent: flags.shrinkPercent,

@@ -16,6 +16,8 @@ export interface HealthOptions extends HealthPolicy {
    * holds backups of, each with the tiers it has backups of
    */
   readonly databases?: readonly ExpectedDatabase[];
+  /** Tiers every database found must have (when `databases` is not given), even without any backup of them. @default none */
+  readonly tiers?: readonly string[];
   /** How many of each database's newest backups to re-read (0: none). @default {@link DEFAULT_VERIFY_NEWEST} */
   readonly verifyNewest?: number;
 }
@@ -41,7 +43,9 @@ export async function checkHealth(target: Target, options: HealthOptions, contex
   checkPolicy(options, verifyNewest);
   const onlyOne = options.databases?.length === 1 ? options.databases[0]?.name : undefined;
   const { backups, problems } = await listBackups(target, { database: onlyOne });
-  const databases = options.databases ?? [...new Set(backups.map((b) => b.manifest.database))].sort().map((name) => ({ name }));
+  const databases =
+    options.databases ??
+    [...new Set(backups.map((b) => b.manifest.database))].sort().map((name) => ({ name, tiers: options.tiers }));
   const verified: VerifyResult[] = [];
   for (const { name } of databases) {
     const newest = backups.filter((b) => b.manifest.database === name && tierOf(b.manifest) !== undefined).slice(0, verifyNewest);

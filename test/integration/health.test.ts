@@ -81,12 +81,15 @@ describe('health', () => {
     assert.equal(relaxed.code, 0, relaxed.stdout + relaxed.stderr);
   });
 
-  test('a tier named in --max-age is checked even when it has no backup: exit 3', async () => {
+  test('a tier named in --max-age is checked even when it has no backup, for one database or all: exit 3', async () => {
     const dir = await tempDir('health');
     await scheduled(sqliteChinook, dir, 'daily');
     const result = await cli(['health', '--target', dir, '--database', 'Chinook_Sqlite', '--max-age', 'monthly=32d']);
     assert.equal(result.code, 3, result.stdout + result.stderr);
     assert.match(result.stdout, /^BROKEN {3}Chinook_Sqlite has no good monthly backup$/m);
+    const all = await cli(['health', '--target', dir, '--max-age', 'monthly=32d']);
+    assert.equal(all.code, 3, all.stdout + all.stderr);
+    assert.match(all.stdout, /^BROKEN {3}Chinook_Sqlite has no good monthly backup$/m);
   });
 
   test('one byte flipped in the newest stored backup on S3: exit 3 naming the file; the age counts from the good one before it', async () => {
