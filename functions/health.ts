@@ -1,7 +1,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Handler } from 'aws-lambda';
 import { HEALTH_METRICS } from '../shared/deployment/deployment-names.js';
-import { healthEmail, healthMetrics, runHealthCheck } from '../shared/deployment/run-health-check.js';
+import { healthEmail, healthFailureEmail, healthMetrics, runHealthCheck } from '../shared/deployment/run-health-check.js';
+import { deploymentWording } from '../shared/deployment/deployment-wording.js';
+import { formatErrorLine } from '../shared/errors.js';
+import type { HealthReport } from '../shared/health/assess-health.js';
 import { sendAlert } from '../shared/notify/notifier.js';
 import { parseHealthConfig } from '../shared/deployment/deployment-config.js';
 import { runtimeConfigReader } from '../shared/deployment/runtime-config.js';
@@ -22,7 +25,18 @@ export const handler: Handler<unknown, { status: string; findings: number }> = a
   logger.addContext(context);
   const config = await readConfig();
   const signal = AbortSignal.timeout(Math.max(1_000, context.getRemainingTimeInMillis() - TIME_MARGIN_MS));
-  const report = await runHealthCheck(config, { bucket, settings, signal });
+  const logUrl = logStreamUrl(context.logGroupName, context.logStreamName);
+  const send = (message: Parameters<typeof sendAlert>[1]) =>
+    sendAlert(notifierFor(config), message, (m, fields) => logger.info(m, fields), reportAlertFailure);
+  let report: HealthReport;
+  try {
+    report = await runHealthCheck(config, { bucket, settings, signal });
+  } catch (error) {
+    const reason = formatErrorLine(error, deploymentWording);
+    logger.error('health check failed', { error: reason });
+    await send(healthFailureEmail(reason, new Date(), logUrl));
+    throw error;
+  }
   for (const set of healthMetrics(report)) {
     metrics.addDimensions(set.dimensions);
     for (const [name, value] of Object.entries(set.values))
@@ -30,8 +44,7 @@ export const handler: Handler<unknown, { status: string; findings: number }> = a
     metrics.publishStoredMetrics();
   }
   logger.info('health checked', { status: report.status, findings: report.findings.map((f) => f.message) });
-  const now = new Date();
-  const message = healthEmail(report, config, now, logStreamUrl(context.logGroupName, context.logStreamName));
-  if (message) await sendAlert(notifierFor(config), message, (m, fields) => logger.info(m, fields), reportAlertFailure);
+  const message = healthEmail(report, config, new Date(), logUrl);
+  if (message) await send(message);
   return { status: report.status, findings: report.findings.length };
 };

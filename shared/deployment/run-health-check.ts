@@ -100,3 +100,23 @@ ${logUrl ? `<p><a href="${escapeHtml(logUrl)}">open the log stream</a></p>` : ''
 `;
   return { subject: subject.length > 160 ? `${subject.slice(0, 159)}…` : subject, text, html };
 }
+
+/**
+ * The email about a health check that could not run (the bucket unreadable, the time limit): its
+ * one error line. Without it the first word would be the age alarms' a day later.
+ */
+export function healthFailureEmail(error: string, at: Date, logUrl?: string): AlertMessage {
+  const subject = `[dbbackup] health check FAILED: ${error.split('\n')[0]}`;
+  const headline = `The backup health check of ${at.toISOString()} could not run, so nothing was checked:`;
+  const log = logUrl ? [`Log: ${logUrl}`] : [];
+  return {
+    subject: subject.length > 160 ? `${subject.slice(0, 159)}…` : subject,
+    text: [headline, '', error, '', ...log].join('\n') + '\n',
+    html: `<!doctype html><html><body style="font-family: sans-serif">
+<p>${escapeHtml(headline)}</p>
+<pre>${escapeHtml(error)}</pre>
+${logUrl ? `<p><a href="${escapeHtml(logUrl)}">open the log stream</a></p>` : ''}
+</body></html>
+`,
+  };
+}

@@ -133,4 +133,22 @@ describe('the health function (compiled, in a child process)', () => {
       assert.equal((await healthyMails()) - before, mails, day);
     }
   });
+
+  test('a health check that cannot run (no such bucket) emails why, and the invocation fails', async () => {
+    const config = {
+      alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+      databases: [database('fresh')],
+    };
+    const result = await invokeHealth({
+      ...process.env,
+      DBBACKUP_BUCKET: 'no-such-bucket-health',
+      DBBACKUP_CONFIG: JSON.stringify(config),
+      AWS_REGION: 'us-east-1',
+    });
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.last, /^ERROR /);
+    const mails = (await sentEmails()).filter((e) => e.subject.startsWith('[dbbackup] health check FAILED: '));
+    assert.equal(mails.length, 1);
+    assert.match(mails[0]?.subject ?? '', /no-such-bucket-health/);
+  });
 });
