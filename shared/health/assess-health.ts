@@ -77,9 +77,9 @@ export interface DatabaseHealth {
   readonly anomalies: number;
 }
 
-/** The whole verdict: `--json`'s shape (`report_version` changes only when a field changes meaning). */
+/** The whole verdict: `--json`'s shape (`reportVersion` changes only when a field changes meaning). */
 export interface HealthReport {
-  readonly report_version: 1;
+  readonly reportVersion: 1;
   readonly checkedAt: string;
   readonly status: 'healthy' | Severity;
   readonly databases: readonly DatabaseHealth[];
@@ -196,7 +196,7 @@ export function assessHealth(input: {
       anomalies: mine.filter((f) => ANOMALIES.has(f.kind)).length,
     });
   }
-  return { report_version: 1, checkedAt: now.toISOString(), status: worst(findings), databases, findings };
+  return { reportVersion: 1, checkedAt: now.toISOString(), status: worst(findings), databases, findings };
 }
 
 /**
