@@ -7,6 +7,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerInfo } from './commands/info.js';
 import { registerInvoke } from './commands/invoke.js';
 import { registerList } from './commands/list.js';
+import { registerReport } from './commands/report.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVerify } from './commands/verify.js';
 
@@ -48,6 +49,7 @@ registerVerify(program);
 registerRestore(program);
 registerInvoke(program);
 registerInfo(program);
+registerReport(program);
 registerDemo(program);
 
 for (const command of program.commands) command.exitOverride();
