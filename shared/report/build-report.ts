@@ -19,18 +19,18 @@ export interface RunStats {
   readonly runs: number;
   readonly failures: number;
   /** Succeeded runs / runs, 0 to 1; null without runs. */
-  readonly success_rate: number | null;
+  readonly successRate: number | null;
   /** The most frequent error lines, most frequent first. */
-  readonly top_errors: ReadonlyArray<{ readonly error: string; readonly count: number }>;
+  readonly topErrors: ReadonlyArray<{ readonly error: string; readonly count: number }>;
   /**
-   * The succeeded backup runs' durations; `trend_ms_per_week` is the least-squares slope over the
+   * The succeeded backup runs' durations; `trendMsPerWeek` is the least-squares slope over the
    * window (positive: getting slower). Null without a succeeded run.
    */
-  readonly duration_ms: {
+  readonly durationMs: {
     readonly average: number;
     readonly min: number;
     readonly max: number;
-    readonly trend_ms_per_week: number | null;
+    readonly trendMsPerWeek: number | null;
   } | null;
 }
 
@@ -39,15 +39,15 @@ export interface StoredStats {
   readonly backups: number;
   readonly bytes: number;
   /** Per storage class; a directory target's backups have none and no price. */
-  readonly by_class: ReadonlyArray<{
-    readonly storage_class: StorageClass | 'none';
+  readonly byClass: ReadonlyArray<{
+    readonly storageClass: StorageClass | 'none';
     readonly backups: number;
     readonly bytes: number;
-    readonly usd_per_month: number | null;
+    readonly usdPerMonth: number | null;
   }>;
-  readonly usd_per_month: number;
+  readonly usdPerMonth: number;
   /** Source bytes / stored bytes over the backups taken in the window; null without any. */
-  readonly compression_ratio: number | null;
+  readonly compressionRatio: number | null;
 }
 
 /** One database's part of a report. */
@@ -56,36 +56,36 @@ export interface DatabaseReport extends RunStats {
   readonly engine: string | null;
   readonly stored: StoredStats & {
     /** The newest backup's size and when it was taken; null without a backup. */
-    readonly newest_bytes: number | null;
-    readonly newest_at: string | null;
+    readonly newestBytes: number | null;
+    readonly newestAt: string | null;
     /** Least-squares slope of the backups' sizes over the window, bytes per week. */
-    readonly growth_bytes_per_week: number | null;
+    readonly growthBytesPerWeek: number | null;
     /**
      * The monthly cost in 12 weeks if every stored backup grew as the newest is growing (the same
      * number of backups kept, in the same classes); null without growth to project.
      */
-    readonly projected_usd_per_month_in_12_weeks: number | null;
+    readonly projectedUsdPerMonthIn12Weeks: number | null;
   };
-  readonly restore_test: {
+  readonly restoreTest: {
     /** The last succeeded drill's start, within the look-back; null when none. */
-    readonly last_succeeded_at: string | null;
-    readonly days_since: number | null;
+    readonly lastSucceededAt: string | null;
+    readonly daysSince: number | null;
   };
   /** Weeks until a backup's duration reaches the Lambda's 15 minutes at its trend; null when it is not growing. */
-  readonly weeks_to_lambda_limit: number | null;
+  readonly weeksToLambdaLimit: number | null;
   /** Tables whose row count grew in earlier backups and has not changed in a week or more since. */
-  readonly stalled_tables: ReadonlyArray<{ readonly table: string; readonly rows: number; readonly since: string }>;
+  readonly stalledTables: ReadonlyArray<{ readonly table: string; readonly rows: number; readonly since: string }>;
   /** What the charts draw: each backup run in the window, oldest first, and each backup taken in it. */
   readonly series: {
-    readonly runs: ReadonlyArray<{ readonly at: string; readonly result: 'succeeded' | 'failed'; readonly duration_ms: number }>;
+    readonly runs: ReadonlyArray<{ readonly at: string; readonly result: 'succeeded' | 'failed'; readonly durationMs: number }>;
     readonly backups: ReadonlyArray<{ readonly at: string; readonly bytes: number }>;
   };
 }
 
 /** A report over a target's run records and stored backups: `dbbackup report --json` prints this. */
 export interface Report {
-  readonly report_version: typeof REPORT_VERSION;
-  readonly generated_at: string;
+  readonly reportVersion: typeof REPORT_VERSION;
+  readonly generatedAt: string;
   readonly window: { readonly days: number; readonly since: string; readonly until: string };
   readonly overall: RunStats & { readonly databases: number; readonly stored: StoredStats };
   readonly databases: readonly DatabaseReport[];
@@ -94,9 +94,9 @@ export interface Report {
   readonly problems: ReadonlyArray<{ readonly key: string; readonly error: string }>;
   readonly prices: {
     readonly region: string;
-    readonly as_of: string;
+    readonly asOf: string;
     readonly currency: string;
-    readonly per_gb_month: Readonly<Record<StorageClass, number>>;
+    readonly perGbMonth: Readonly<Record<StorageClass, number>>;
     readonly note: string;
   };
 }
@@ -144,8 +144,8 @@ export function buildReport(input: ReportInput): Report {
   );
   const windowRuns = records.filter((r) => r.kind !== 'drill' && inWindow(r.started_at));
   return {
-    report_version: REPORT_VERSION,
-    generated_at: input.now.toISOString(),
+    reportVersion: REPORT_VERSION,
+    generatedAt: input.now.toISOString(),
     window: { days: input.days, since: new Date(since).toISOString(), until: input.now.toISOString() },
     overall: {
       databases: databases.length,
@@ -160,9 +160,9 @@ export function buildReport(input: ReportInput): Report {
     problems: input.problems ?? [],
     prices: {
       region: STORAGE_PRICES.region,
-      as_of: STORAGE_PRICES.asOf,
+      asOf: STORAGE_PRICES.asOf,
       currency: STORAGE_PRICES.currency,
-      per_gb_month: STORAGE_PRICES.perGbMonth,
+      perGbMonth: STORAGE_PRICES.perGbMonth,
       note: `S3 list prices per GB-month in ${STORAGE_PRICES.region} as of ${STORAGE_PRICES.asOf}, storage only; prices vary by region`,
     },
   };
@@ -197,22 +197,22 @@ function databaseReport(
     ...stats,
     stored: {
       ...stored,
-      newest_bytes: newest?.size_bytes ?? null,
-      newest_at: newest?.datetime ?? null,
-      growth_bytes_per_week: growth,
-      projected_usd_per_month_in_12_weeks:
+      newestBytes: newest?.size_bytes ?? null,
+      newestAt: newest?.datetime ?? null,
+      growthBytesPerWeek: growth,
+      projectedUsdPerMonthIn12Weeks:
         projectedNewest !== null && newest && newest.size_bytes > 0
-          ? stored.usd_per_month * (projectedNewest / newest.size_bytes)
+          ? stored.usdPerMonth * (projectedNewest / newest.size_bytes)
           : null,
     },
-    restore_test: {
-      last_succeeded_at: drill?.started_at ?? null,
-      days_since: drill ? Math.floor((now - Date.parse(drill.started_at)) / DAY_MS) : null,
+    restoreTest: {
+      lastSucceededAt: drill?.started_at ?? null,
+      daysSince: drill ? Math.floor((now - Date.parse(drill.started_at)) / DAY_MS) : null,
     },
-    weeks_to_lambda_limit: weeksToLambdaLimit(durations, now),
-    stalled_tables: stalledTables(history),
+    weeksToLambdaLimit: weeksToLambdaLimit(durations, now),
+    stalledTables: stalledTables(history),
     series: {
-      runs: runs.map((r) => ({ at: r.started_at, result: r.result, duration_ms: r.duration_ms })),
+      runs: runs.map((r) => ({ at: r.started_at, result: r.result, durationMs: r.duration_ms })),
       backups: recent.map((m) => ({ at: m.datetime, bytes: m.size_bytes })),
     },
   };
@@ -230,19 +230,19 @@ function runStats(runs: readonly RunRecord[]): RunStats {
   return {
     runs: runs.length,
     failures: failed.length,
-    success_rate: runs.length === 0 ? null : (runs.length - failed.length) / runs.length,
-    top_errors: [...counts]
+    successRate: runs.length === 0 ? null : (runs.length - failed.length) / runs.length,
+    topErrors: [...counts]
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
       .slice(0, TOP_ERRORS)
       .map(([error, count]) => ({ error, count })),
-    duration_ms:
+    durationMs:
       values.length === 0
         ? null
         : {
             average: Math.round(values.reduce((s, v) => s + v, 0) / values.length),
             min: Math.min(...values),
             max: Math.max(...values),
-            trend_ms_per_week: roundOrNull(
+            trendMsPerWeek: roundOrNull(
               slopePerWeek(durations.map((r) => ({ at: Date.parse(r.started_at), value: r.duration_ms }))),
             ),
           },
@@ -250,30 +250,30 @@ function runStats(runs: readonly RunRecord[]): RunStats {
 }
 
 function storedStats(stored: readonly Manifest[], recent: readonly Manifest[]): StoredStats {
-  const byClass = new Map<StorageClass | 'none', { backups: number; bytes: number }>();
+  const totals = new Map<StorageClass | 'none', { backups: number; bytes: number }>();
   for (const m of stored) {
     // A manifest without a class is a directory target's backup, or an S3 one in the bucket's default, STANDARD.
     const storageClass = m.storage_class ?? (m.location.startsWith('s3://') ? 'STANDARD' : 'none');
-    const entry = byClass.get(storageClass) ?? { backups: 0, bytes: 0 };
+    const entry = totals.get(storageClass) ?? { backups: 0, bytes: 0 };
     entry.backups++;
     entry.bytes += m.size_bytes;
-    byClass.set(storageClass, entry);
+    totals.set(storageClass, entry);
   }
   const order = (c: string) => (c === 'none' ? STORAGE_CLASSES.length : STORAGE_CLASSES.indexOf(c as StorageClass));
-  const by_class = [...byClass]
+  const byClass = [...totals]
     .sort((a, b) => order(a[0]) - order(b[0]))
-    .map(([storage_class, e]) => ({
-      storage_class,
+    .map(([storageClass, e]) => ({
+      storageClass,
       ...e,
-      usd_per_month: storage_class === 'none' ? null : monthlyStorageCost(e.bytes, storage_class),
+      usdPerMonth: storageClass === 'none' ? null : monthlyStorageCost(e.bytes, storageClass),
     }));
   const recentStored = recent.reduce((s, m) => s + m.size_bytes, 0);
   return {
     backups: stored.length,
     bytes: stored.reduce((s, m) => s + m.size_bytes, 0),
-    by_class,
-    usd_per_month: by_class.reduce((s, c) => s + (c.usd_per_month ?? 0), 0),
-    compression_ratio: recentStored === 0 ? null : recent.reduce((s, m) => s + m.source_size_bytes, 0) / recentStored,
+    byClass,
+    usdPerMonth: byClass.reduce((s, c) => s + (c.usdPerMonth ?? 0), 0),
+    compressionRatio: recentStored === 0 ? null : recent.reduce((s, m) => s + m.source_size_bytes, 0) / recentStored,
   };
 }
 
@@ -302,7 +302,7 @@ const STALLED_AFTER_MS = WEEK_MS;
  * the last week or more (at least two since it last changed): an application that stopped writing
  * a table it used to fill. Estimated counts move on their own and are not judged.
  */
-function stalledTables(history: readonly Manifest[]): DatabaseReport['stalled_tables'] {
+function stalledTables(history: readonly Manifest[]): DatabaseReport['stalledTables'] {
   const newest = history.at(-1);
   if (!newest || history.length < 3) return [];
   const stalled: Array<{ table: string; rows: number; since: string }> = [];

@@ -32,46 +32,46 @@ export const THRESHOLDS = {
 export function recommend(db: DatabaseReport): Recommendation[] {
   const out: Recommendation[] = [];
   const add = (code: Recommendation['code'], message: string) => out.push({ database: db.database, code, message });
-  if (db.success_rate !== null && 1 - db.success_rate > THRESHOLDS.maxFailureRate) {
-    const top = db.top_errors[0];
+  if (db.successRate !== null && 1 - db.successRate > THRESHOLDS.maxFailureRate) {
+    const top = db.topErrors[0];
     add(
       'frequent-failures',
-      `${db.failures} of ${db.runs} runs failed (${percent(1 - db.success_rate)}): investigate` +
+      `${db.failures} of ${db.runs} runs failed (${percent(1 - db.successRate)}): investigate` +
         (top ? `, starting with the most frequent error: ${top.error}` : ''),
     );
   }
-  if (db.weeks_to_lambda_limit !== null && db.weeks_to_lambda_limit <= THRESHOLDS.lambdaWarningWeeks) {
+  if (db.weeksToLambdaLimit !== null && db.weeksToLambdaLimit <= THRESHOLDS.lambdaWarningWeeks) {
     add(
       'approaching-lambda-limit',
-      db.weeks_to_lambda_limit === 0
+      db.weeksToLambdaLimit === 0
         ? 'backups take as long as the Lambda limit of 15 minutes: run this database on Fargate (runner "fargate")'
-        : `at this growth rate, backups reach the Lambda limit of 15 minutes in about ${Math.max(1, Math.round(db.weeks_to_lambda_limit))} weeks: run this database on Fargate (runner "fargate") before they fail`,
+        : `at this growth rate, backups reach the Lambda limit of 15 minutes in about ${Math.max(1, Math.round(db.weeksToLambdaLimit))} weeks: run this database on Fargate (runner "fargate") before they fail`,
     );
   }
-  if (db.duration_ms && db.duration_ms.average > THRESHOLDS.slowAverageMs) {
+  if (db.durationMs && db.durationMs.average > THRESHOLDS.slowAverageMs) {
     add(
       'slow-backups',
-      `backups take ${minutes(db.duration_ms.average)} on average: optimise (zstd compression is faster than gzip at a similar ratio; a Fargate task has more CPU than a Lambda function)`,
+      `backups take ${minutes(db.durationMs.average)} on average: optimise (zstd compression is faster than gzip at a similar ratio; a Fargate task has more CPU than a Lambda function)`,
     );
   }
-  if (db.stored.compression_ratio !== null && db.stored.compression_ratio < THRESHOLDS.minCompressionRatio) {
+  if (db.stored.compressionRatio !== null && db.stored.compressionRatio < THRESHOLDS.minCompressionRatio) {
     add(
       'low-compression',
-      `backups compress only ${db.stored.compression_ratio.toFixed(2)}:1: check the compression settings (compression on, its level), or whether the data is already compressed`,
+      `backups compress only ${db.stored.compressionRatio.toFixed(2)}:1: check the compression settings (compression on, its level), or whether the data is already compressed`,
     );
   }
   if (
-    db.stored.newest_at !== null &&
-    (db.restore_test.days_since === null || db.restore_test.days_since > THRESHOLDS.restoreTestDays)
+    db.stored.newestAt !== null &&
+    (db.restoreTest.daysSince === null || db.restoreTest.daysSince > THRESHOLDS.restoreTestDays)
   ) {
     add(
       'not-restore-tested',
-      db.restore_test.days_since === null
-        ? `no restore test (drill) has succeeded in the time looked at: the newest backup (${db.stored.newest_at.slice(0, 10)}) has never been restore-tested; run a restore drill`
-        : `the last successful restore test was ${db.restore_test.days_since} days ago: the newest backup (${db.stored.newest_at.slice(0, 10)}) has not been restore-tested; run a restore drill`,
+      db.restoreTest.daysSince === null
+        ? `no restore test (drill) has succeeded in the time looked at: the newest backup (${db.stored.newestAt.slice(0, 10)}) has never been restore-tested; run a restore drill`
+        : `the last successful restore test was ${db.restoreTest.daysSince} days ago: the newest backup (${db.stored.newestAt.slice(0, 10)}) has not been restore-tested; run a restore drill`,
     );
   }
-  for (const t of db.stalled_tables) {
+  for (const t of db.stalledTables) {
     add(
       'table-stopped-growing',
       `table ${t.table} grew in earlier backups but has had ${t.rows} rows since ${t.since.slice(0, 10)}: check that the application still writes it`,

@@ -35,18 +35,18 @@ function html(report: Report): string {
 <td style="${cell}">${e(d.database)}</td>
 <td style="${cell}text-align:right" data-field="runs">${d.runs}</td>
 <td style="${cell}text-align:right;${d.failures > 0 ? 'color:#c62828;' : ''}" data-field="failures">${d.failures}</td>
-<td style="${cell}text-align:right">${percentText(d.success_rate)}</td>
-<td style="${cell}text-align:right">${d.duration_ms ? durationText(d.duration_ms.average) : '-'}</td>
-<td style="${cell}text-align:right" data-field="stored_bytes">${bytesText(d.stored.bytes)}</td>
+<td style="${cell}text-align:right">${percentText(d.successRate)}</td>
+<td style="${cell}text-align:right">${d.durationMs ? durationText(d.durationMs.average) : '-'}</td>
+<td style="${cell}text-align:right" data-field="storedBytes">${bytesText(d.stored.bytes)}</td>
 <td style="${cell}">${bar(d.stored.bytes, maxStored, '#2f6fde')}</td>
-<td style="${cell}text-align:right">${usdText(d.stored.usd_per_month)}</td>
+<td style="${cell}text-align:right">${usdText(d.stored.usdPerMonth)}</td>
 </tr>`,
     )
     .join('\n');
   return `<!DOCTYPE html>
 <html><body style="margin:0;padding:16px;background:#ffffff;color:#1f2933;font-family:Arial,sans-serif">
 <h2 style="font-family:Arial,sans-serif;font-size:18px;margin:0 0 4px">dbbackup weekly report</h2>
-<p style="font-family:Arial,sans-serif;font-size:13px;color:#627d98;margin:0 0 12px">${e(report.window.since.slice(0, 10))} to ${e(report.window.until.slice(0, 10))}: ${report.overall.runs} runs, ${report.overall.failures} failed (success rate ${percentText(report.overall.success_rate)}), ${bytesText(report.overall.stored.bytes)} stored, ${usdText(report.overall.stored.usd_per_month)}/month</p>
+<p style="font-family:Arial,sans-serif;font-size:13px;color:#627d98;margin:0 0 12px">${e(report.window.since.slice(0, 10))} to ${e(report.window.until.slice(0, 10))}: ${report.overall.runs} runs, ${report.overall.failures} failed (success rate ${percentText(report.overall.successRate)}), ${bytesText(report.overall.stored.bytes)} stored, ${usdText(report.overall.stored.usdPerMonth)}/month</p>
 <table cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse">
 <tr><th style="${head}">Database</th><th style="${head}">Runs</th><th style="${head}">Failed</th><th style="${head}">Success</th><th style="${head}">Avg duration</th><th style="${head}">Stored</th><th style="${head}"></th><th style="${head}">Per month</th></tr>
 ${rows}
@@ -69,7 +69,7 @@ ${report.databases.map(databaseDetail).join('\n')}
 function databaseDetail(d: DatabaseReport): string {
   if (d.series.backups.length === 0 && d.series.runs.length === 0) return '';
   const maxBytes = Math.max(1, ...d.series.backups.map((b) => b.bytes));
-  const maxMs = Math.max(1, ...d.series.runs.map((r) => r.duration_ms));
+  const maxMs = Math.max(1, ...d.series.runs.map((r) => r.durationMs));
   const line = (at: string, value: string, barHtml: string) =>
     `<tr><td style="${cell}">${e(at.slice(0, 16).replace('T', ' '))}</td><td style="${cell}">${barHtml}</td><td style="${cell}text-align:right">${value}</td></tr>`;
   return `<h3 style="font-family:Arial,sans-serif;font-size:15px;margin:16px 0 4px">${e(d.database)}</h3>
@@ -77,7 +77,7 @@ function databaseDetail(d: DatabaseReport): string {
 <tr><th style="${head}" colspan="3">Backup sizes</th></tr>
 ${d.series.backups.map((b) => line(b.at, bytesText(b.bytes), bar(b.bytes, maxBytes, '#2f6fde'))).join('\n')}
 <tr><th style="${head}" colspan="3">Run durations (red: failed)</th></tr>
-${d.series.runs.map((r) => line(r.at, durationText(r.duration_ms), bar(r.duration_ms, maxMs, r.result === 'failed' ? '#c62828' : '#3ebd93'))).join('\n')}
+${d.series.runs.map((r) => line(r.at, durationText(r.durationMs), bar(r.durationMs, maxMs, r.result === 'failed' ? '#c62828' : '#3ebd93'))).join('\n')}
 </table>`;
 }
 

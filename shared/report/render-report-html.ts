@@ -57,7 +57,7 @@ ${
         .map((p) => `<li><code>${e(p.key)}</code>: ${e(p.error)}</li>`)
         .join('')}</ul>`
 }
-<p class="muted">Costs: ${e(report.prices.note)}. Trends are least-squares slopes over the window. Generated ${e(stamp(report.generated_at))} UTC.</p>
+<p class="muted">Costs: ${e(report.prices.note)}. Trends are least-squares slopes over the window. Generated ${e(stamp(report.generatedAt))} UTC.</p>
 </body>
 </html>
 `;
@@ -70,29 +70,22 @@ function databaseSection(db: DatabaseReport, report: Report): string {
   const rows: Array<[string, string, string, number | string | null]> = [
     [
       'Newest backup',
-      'newest_at',
-      db.stored.newest_at ? `${stamp(db.stored.newest_at)} UTC, ${bytesText(db.stored.newest_bytes ?? 0)}` : '-',
-      db.stored.newest_at,
+      'newestAt',
+      db.stored.newestAt ? `${stamp(db.stored.newestAt)} UTC, ${bytesText(db.stored.newestBytes ?? 0)}` : '-',
+      db.stored.newestAt,
     ],
-    [
-      'Size trend',
-      'growth_bytes_per_week',
-      trendText(db.stored.growth_bytes_per_week, bytesText),
-      db.stored.growth_bytes_per_week,
-    ],
+    ['Size trend', 'growthBytesPerWeek', trendText(db.stored.growthBytesPerWeek, bytesText), db.stored.growthBytesPerWeek],
     [
       'Cost in 12 weeks',
-      'projected_usd_per_month_in_12_weeks',
-      db.stored.projected_usd_per_month_in_12_weeks === null
-        ? '-'
-        : `${usdText(db.stored.projected_usd_per_month_in_12_weeks)}/month`,
-      db.stored.projected_usd_per_month_in_12_weeks,
+      'projectedUsdPerMonthIn12Weeks',
+      db.stored.projectedUsdPerMonthIn12Weeks === null ? '-' : `${usdText(db.stored.projectedUsdPerMonthIn12Weeks)}/month`,
+      db.stored.projectedUsdPerMonthIn12Weeks,
     ],
     [
       'Last restore test',
-      'restore_days_since',
-      db.restore_test.days_since === null ? 'none found' : `${db.restore_test.days_since} days ago`,
-      db.restore_test.days_since,
+      'restoreDaysSince',
+      db.restoreTest.daysSince === null ? 'none found' : `${db.restoreTest.daysSince} days ago`,
+      db.restoreTest.daysSince,
     ],
   ];
   return `<h2>Database ${e(db.database)}${db.engine ? ` <span class="muted">(${e(db.engine)})</span>` : ''}</h2>
@@ -108,7 +101,7 @@ ${chart({
 })}
 ${chart({
   title: 'Duration of each run (red: failed)',
-  points: db.series.runs.map((r) => ({ at: Date.parse(r.at), value: r.duration_ms, failed: r.result === 'failed' })),
+  points: db.series.runs.map((r) => ({ at: Date.parse(r.at), value: r.durationMs, failed: r.result === 'failed' })),
   since,
   until,
   format: durationText,
@@ -118,9 +111,9 @@ ${chart({
 ${statsTable(db, db.stored)}
 <table>${rows.map(([label, field, shown, value]) => `<tr><th>${label}</th><td data-field="${field}" data-value="${e(String(value))}">${e(shown)}</td></tr>`).join('')}</table>
 ${
-  db.stalled_tables.length === 0
+  db.stalledTables.length === 0
     ? ''
-    : `<table><tr><th>Table that stopped growing</th><th>Rows</th><th>Since</th></tr>${db.stalled_tables
+    : `<table><tr><th>Table that stopped growing</th><th>Rows</th><th>Since</th></tr>${db.stalledTables
         .map((t) => `<tr><td>${e(t.table)}</td><td class="n">${t.rows}</td><td>${e(t.since.slice(0, 10))}</td></tr>`)
         .join('')}</table>`
 }
@@ -129,28 +122,28 @@ ${
 
 function statsTable(stats: RunStats, stored: StoredStats): string {
   const e = escapeHtml;
-  const d = stats.duration_ms;
+  const d = stats.durationMs;
   const cell = (field: string, value: number | null, shown: string) =>
     `<td class="n" data-field="${field}" data-value="${value === null ? 'null' : value}">${e(shown)}</td>`;
   return `<table>
-<tr><th>Runs</th>${cell('runs', stats.runs, String(stats.runs))}<th>Failed</th>${cell('failures', stats.failures, String(stats.failures))}<th>Success rate</th>${cell('success_rate', stats.success_rate, percentText(stats.success_rate))}</tr>
-<tr><th>Average duration</th>${cell('duration_average', d?.average ?? null, d ? durationText(d.average) : '-')}<th>Min</th>${cell('duration_min', d?.min ?? null, d ? durationText(d.min) : '-')}<th>Max</th>${cell('duration_max', d?.max ?? null, d ? durationText(d.max) : '-')}</tr>
-<tr><th>Duration trend</th>${cell('duration_trend', d?.trend_ms_per_week ?? null, trendText(d?.trend_ms_per_week ?? null, durationText))}<th>Compression</th>${cell('compression_ratio', stored.compression_ratio, stored.compression_ratio === null ? '-' : `${stored.compression_ratio.toFixed(2)}:1`)}<th></th><td></td></tr>
-<tr><th>Stored</th>${cell('stored_bytes', stored.bytes, `${stored.backups} backups, ${bytesText(stored.bytes)}`)}<th>Storage cost</th>${cell('usd_per_month', stored.usd_per_month, `${usdText(stored.usd_per_month)}/month`)}<th></th><td></td></tr>
+<tr><th>Runs</th>${cell('runs', stats.runs, String(stats.runs))}<th>Failed</th>${cell('failures', stats.failures, String(stats.failures))}<th>Success rate</th>${cell('successRate', stats.successRate, percentText(stats.successRate))}</tr>
+<tr><th>Average duration</th>${cell('durationAverage', d?.average ?? null, d ? durationText(d.average) : '-')}<th>Min</th>${cell('durationMin', d?.min ?? null, d ? durationText(d.min) : '-')}<th>Max</th>${cell('durationMax', d?.max ?? null, d ? durationText(d.max) : '-')}</tr>
+<tr><th>Duration trend</th>${cell('durationTrend', d?.trendMsPerWeek ?? null, trendText(d?.trendMsPerWeek ?? null, durationText))}<th>Compression</th>${cell('compressionRatio', stored.compressionRatio, stored.compressionRatio === null ? '-' : `${stored.compressionRatio.toFixed(2)}:1`)}<th></th><td></td></tr>
+<tr><th>Stored</th>${cell('storedBytes', stored.bytes, `${stored.backups} backups, ${bytesText(stored.bytes)}`)}<th>Storage cost</th>${cell('usdPerMonth', stored.usdPerMonth, `${usdText(stored.usdPerMonth)}/month`)}<th></th><td></td></tr>
 </table>
 <table>
 <tr><th>Storage class</th><th>Backups</th><th>Size</th><th>Per month</th></tr>
-${stored.by_class
+${stored.byClass
   .map(
     (c) =>
-      `<tr data-storage-class="${e(c.storage_class)}"><td>${e(c.storage_class)}</td><td class="n">${c.backups}</td><td class="n">${e(bytesText(c.bytes))}</td><td class="n">${c.usd_per_month === null ? 'not S3' : e(usdText(c.usd_per_month))}</td></tr>`,
+      `<tr data-storage-class="${e(c.storageClass)}"><td>${e(c.storageClass)}</td><td class="n">${c.backups}</td><td class="n">${e(bytesText(c.bytes))}</td><td class="n">${c.usdPerMonth === null ? 'not S3' : e(usdText(c.usdPerMonth))}</td></tr>`,
   )
   .join('\n')}
 </table>
 ${
-  stats.top_errors.length === 0
+  stats.topErrors.length === 0
     ? ''
-    : `<table><tr><th>Most frequent errors</th><th>Runs</th></tr>${stats.top_errors
+    : `<table><tr><th>Most frequent errors</th><th>Runs</th></tr>${stats.topErrors
         .map((t) => `<tr><td class="failed">${e(t.error)}</td><td class="n">${t.count}</td></tr>`)
         .join('')}</table>`
 }`;

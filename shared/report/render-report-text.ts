@@ -32,26 +32,26 @@ export function renderReportText(report: Report): string[] {
 }
 
 function statsLines(stats: RunStats, stored: StoredStats): string[] {
-  const d = stats.duration_ms;
+  const d = stats.durationMs;
   const lines = [
-    `  runs            ${stats.runs}, ${stats.failures} failed, success rate ${percentText(stats.success_rate)}`,
-    `  duration        ${d ? `average ${durationText(d.average)}, min ${durationText(d.min)}, max ${durationText(d.max)}, trend ${trendText(d.trend_ms_per_week, durationText)}` : '-'}`,
-    `  stored          ${stored.backups} backups, ${bytesText(stored.bytes)}, ${usdText(stored.usd_per_month)}/month`,
+    `  runs            ${stats.runs}, ${stats.failures} failed, success rate ${percentText(stats.successRate)}`,
+    `  duration        ${d ? `average ${durationText(d.average)}, min ${durationText(d.min)}, max ${durationText(d.max)}, trend ${trendText(d.trendMsPerWeek, durationText)}` : '-'}`,
+    `  stored          ${stored.backups} backups, ${bytesText(stored.bytes)}, ${usdText(stored.usdPerMonth)}/month`,
   ];
-  for (const c of stored.by_class) {
+  for (const c of stored.byClass) {
     lines.push(
-      `    ${c.storage_class.padEnd(14)}${String(c.backups).padStart(5)} backups  ${bytesText(c.bytes).padStart(9)}  ${c.usd_per_month === null ? 'not S3' : `${usdText(c.usd_per_month)}/month`}`,
+      `    ${c.storageClass.padEnd(14)}${String(c.backups).padStart(5)} backups  ${bytesText(c.bytes).padStart(9)}  ${c.usdPerMonth === null ? 'not S3' : `${usdText(c.usdPerMonth)}/month`}`,
     );
   }
-  lines.push(`  compression     ${stored.compression_ratio === null ? '-' : `${stored.compression_ratio.toFixed(2)}:1`}`);
-  for (const e of stats.top_errors) lines.push(`  error ×${e.count}       ${e.error}`);
+  lines.push(`  compression     ${stored.compressionRatio === null ? '-' : `${stored.compressionRatio.toFixed(2)}:1`}`);
+  for (const e of stats.topErrors) lines.push(`  error ×${e.count}       ${e.error}`);
   return lines;
 }
 
 function databaseLines(db: DatabaseReport): string[] {
   return [
-    `  newest backup   ${db.stored.newest_at ? `${db.stored.newest_at.slice(0, 16).replace('T', ' ')} UTC, ${bytesText(db.stored.newest_bytes ?? 0)}` : '-'}`,
-    `  size trend      ${trendText(db.stored.growth_bytes_per_week, bytesText)}${db.stored.projected_usd_per_month_in_12_weeks === null ? '' : `, ${usdText(db.stored.projected_usd_per_month_in_12_weeks)}/month in 12 weeks`}`,
-    `  restore test    ${db.restore_test.last_succeeded_at ? `${db.restore_test.days_since} days ago` : 'none found'}`,
+    `  newest backup   ${db.stored.newestAt ? `${db.stored.newestAt.slice(0, 16).replace('T', ' ')} UTC, ${bytesText(db.stored.newestBytes ?? 0)}` : '-'}`,
+    `  size trend      ${trendText(db.stored.growthBytesPerWeek, bytesText)}${db.stored.projectedUsdPerMonthIn12Weeks === null ? '' : `, ${usdText(db.stored.projectedUsdPerMonthIn12Weeks)}/month in 12 weeks`}`,
+    `  restore test    ${db.restoreTest.lastSucceededAt ? `${db.restoreTest.daysSince} days ago` : 'none found'}`,
   ];
 }

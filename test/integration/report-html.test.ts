@@ -85,13 +85,13 @@ describe('dbbackup report --html', () => {
     const dom = await chromium(dir, ['--dump-dom', pathToFileURL(html).href]);
     assert.equal(fieldIn(dom, '', 'runs'), String(report.overall.runs));
     assert.equal(fieldIn(dom, '', 'failures'), String(report.overall.failures));
-    assert.equal(fieldIn(dom, '', 'usd_per_month'), String(report.overall.stored.usd_per_month));
+    assert.equal(fieldIn(dom, '', 'usdPerMonth'), String(report.overall.stored.usdPerMonth));
     for (const db of report.databases) {
       assert.equal(fieldIn(dom, db.database, 'runs'), String(db.runs), db.database);
-      assert.equal(fieldIn(dom, db.database, 'success_rate'), String(db.success_rate), db.database);
-      assert.equal(fieldIn(dom, db.database, 'duration_average'), String(db.duration_ms?.average ?? null), db.database);
-      assert.equal(fieldIn(dom, db.database, 'stored_bytes'), String(db.stored.bytes), db.database);
-      assert.equal(fieldIn(dom, db.database, 'compression_ratio'), String(db.stored.compression_ratio), db.database);
+      assert.equal(fieldIn(dom, db.database, 'successRate'), String(db.successRate), db.database);
+      assert.equal(fieldIn(dom, db.database, 'durationAverage'), String(db.durationMs?.average ?? null), db.database);
+      assert.equal(fieldIn(dom, db.database, 'storedBytes'), String(db.stored.bytes), db.database);
+      assert.equal(fieldIn(dom, db.database, 'compressionRatio'), String(db.stored.compressionRatio), db.database);
       const section = dom.slice(dom.indexOf(`data-database="${db.database.replace(/</g, '&lt;').replace(/>/g, '&gt;')}"`));
       assert.match(section, new RegExp(`data-chart="size" data-points="${db.series.backups.length}"`), db.database);
       assert.match(section, new RegExp(`data-chart="duration" data-points="${db.series.runs.length}"`), db.database);

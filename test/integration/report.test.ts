@@ -25,7 +25,7 @@ describe('dbbackup report', () => {
 
   test('--json: runs, failures, errors, durations and their trend, per database and overall', async () => {
     const report = await jsonReport('--days', '28');
-    assert.equal(report.report_version, 1);
+    assert.equal(report.reportVersion, 1);
     assert.deepEqual(
       report.databases.map((d) => d.database),
       [HOSTILE_DATABASE, 'app.db', 'tidy.db'],
@@ -34,22 +34,22 @@ describe('dbbackup report', () => {
     assert.ok(app);
     assert.equal(app.runs, 10);
     assert.equal(app.failures, 2);
-    assert.equal(app.success_rate, 0.8);
-    assert.deepEqual(app.top_errors, [{ error: HOSTILE_ERROR, count: 2 }]);
+    assert.equal(app.successRate, 0.8);
+    assert.deepEqual(app.topErrors, [{ error: HOSTILE_ERROR, count: 2 }]);
     const good = HISTORY['app.db'].runs.filter((r) => r.result === 'succeeded').map((r) => r.durationMs);
-    assert.equal(app.duration_ms?.average, Math.round(mean(good)));
-    assert.equal(app.duration_ms?.min, Math.min(...good));
-    assert.equal(app.duration_ms?.max, Math.max(...good));
+    assert.equal(app.durationMs?.average, Math.round(mean(good)));
+    assert.equal(app.durationMs?.min, Math.min(...good));
+    assert.equal(app.durationMs?.max, Math.max(...good));
     // The history grows 1.5 minutes a week: the least-squares slope finds it.
-    assert.ok(Math.abs((app.duration_ms?.trend_ms_per_week ?? 0) - 90_000) < 100, String(app.duration_ms?.trend_ms_per_week));
+    assert.ok(Math.abs((app.durationMs?.trendMsPerWeek ?? 0) - 90_000) < 100, String(app.durationMs?.trendMsPerWeek));
 
     // Drills are not backup runs: tidy.db has 4 runs and its drill counts as a restore test.
     const tidy = report.databases.find((d) => d.database === 'tidy.db');
     assert.equal(tidy?.runs, 4);
-    assert.equal(tidy?.restore_test.days_since, 2);
+    assert.equal(tidy?.restoreTest.daysSince, 2);
     assert.equal(report.overall.runs, 10 + 4 + 1);
     assert.equal(report.overall.failures, 3);
-    assert.deepEqual(report.overall.top_errors, [{ error: HOSTILE_ERROR, count: 3 }]);
+    assert.deepEqual(report.overall.topErrors, [{ error: HOSTILE_ERROR, count: 3 }]);
   });
 
   test('--json: stored size, its growth, cost per storage class at the dated price table, compression ratio', async () => {
@@ -62,19 +62,19 @@ describe('dbbackup report', () => {
       app.stored.bytes,
       backups.reduce((s, b) => s + b.bytes, 0),
     );
-    assert.equal(app.stored.newest_bytes, 15_000_000);
+    assert.equal(app.stored.newestBytes, 15_000_000);
     // 1 MB every 5 days: 1.4 MB a week.
-    assert.ok(Math.abs((app.stored.growth_bytes_per_week ?? 0) - 1_400_000) < 1, String(app.stored.growth_bytes_per_week));
+    assert.ok(Math.abs((app.stored.growthBytesPerWeek ?? 0) - 1_400_000) < 1, String(app.stored.growthBytesPerWeek));
     const costOf = (cls: 'GLACIER_IR' | 'STANDARD') =>
       (backups.filter((b) => b.storageClass === cls).reduce((s, b) => s + b.bytes, 0) / GIB) * STORAGE_PRICES.perGbMonth[cls];
-    const byClass = Object.fromEntries(app.stored.by_class.map((c) => [c.storage_class, c]));
+    const byClass = Object.fromEntries(app.stored.byClass.map((c) => [c.storageClass, c]));
     assert.equal(byClass.STANDARD?.backups, 3);
-    assert.ok(Math.abs((byClass.STANDARD?.usd_per_month ?? 0) - costOf('STANDARD')) < 1e-9);
-    assert.ok(Math.abs((byClass.GLACIER_IR?.usd_per_month ?? 0) - costOf('GLACIER_IR')) < 1e-9);
-    assert.ok(Math.abs(app.stored.usd_per_month - costOf('STANDARD') - costOf('GLACIER_IR')) < 1e-9);
-    assert.ok((app.stored.projected_usd_per_month_in_12_weeks ?? 0) > app.stored.usd_per_month);
-    assert.equal(app.stored.compression_ratio, 1.5);
-    assert.equal(report.databases.find((d) => d.database === 'tidy.db')?.stored.compression_ratio, 5);
+    assert.ok(Math.abs((byClass.STANDARD?.usdPerMonth ?? 0) - costOf('STANDARD')) < 1e-9);
+    assert.ok(Math.abs((byClass.GLACIER_IR?.usdPerMonth ?? 0) - costOf('GLACIER_IR')) < 1e-9);
+    assert.ok(Math.abs(app.stored.usdPerMonth - costOf('STANDARD') - costOf('GLACIER_IR')) < 1e-9);
+    assert.ok((app.stored.projectedUsdPerMonthIn12Weeks ?? 0) > app.stored.usdPerMonth);
+    assert.equal(app.stored.compressionRatio, 1.5);
+    assert.equal(report.databases.find((d) => d.database === 'tidy.db')?.stored.compressionRatio, 5);
     assert.equal(report.prices.region, 'us-east-1');
     assert.match(report.prices.note, /vary by region/);
   });
@@ -98,7 +98,7 @@ describe('dbbackup report', () => {
     const stalled = report.recommendations.find((r) => r.code === 'table-stopped-growing');
     assert.match(stalled?.message ?? '', /table Invoice .* 200 rows since/);
     assert.deepEqual(
-      report.databases.find((d) => d.database === 'app.db')?.stalled_tables.map((t) => t.table),
+      report.databases.find((d) => d.database === 'app.db')?.stalledTables.map((t) => t.table),
       ['Invoice'],
     );
   });
