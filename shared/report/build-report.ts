@@ -180,7 +180,8 @@ function databaseReport(
   // Pre-restore backups are copies of a restore's destination, not of this database's history.
   const history = manifests.filter((m) => m.kind !== 'pre-restore').sort((a, b) => a.datetime.localeCompare(b.datetime));
   const recent = manifests.filter((m) => inWindow(m.datetime)).sort((a, b) => a.datetime.localeCompare(b.datetime));
-  const newest = history.at(-1) ?? manifests.at(-1);
+  // Only pre-restore copies: the newest of those is still this database's newest backup.
+  const newest = history.at(-1) ?? [...manifests].sort((a, b) => a.datetime.localeCompare(b.datetime)).at(-1);
   const sizePoints: Point[] = history
     .filter((m) => inWindow(m.datetime))
     .map((m) => ({ at: Date.parse(m.datetime), value: m.size_bytes }));
