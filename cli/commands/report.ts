@@ -29,6 +29,12 @@ export function registerReport(program: Command): void {
       }
       const target = await openTargetFromFlags(flags);
       const report = await readReport(target, { days: flags.days, database: flags.database });
+      // The text report lists what it could not read; beside JSON, stderr says so too, as list does.
+      if (flags.json) for (const p of report.problems) writeLines(process.stderr, `warning: not read ${p.key}: ${p.error}`);
+      const named = flags.database === undefined ? undefined : report.databases[0];
+      // As list does: a name that matches nothing is most often mistyped, but not an error.
+      if (named && named.runs === 0 && named.stored.backups === 0 && named.restoreTest.lastSucceededAt === null)
+        writeLines(process.stderr, `warning: no runs or backups of database ${flags.database} in ${target.url}`);
       if (flags.html) {
         await writeFileWhole(flags.html, renderReportHtml(report));
         writeLines(process.stderr, `report written to ${flags.html}`);

@@ -74,10 +74,18 @@ function databaseDetail(d: DatabaseReport): string {
     `<tr><td style="${cell}">${e(at.slice(0, 16).replace('T', ' '))}</td><td style="${cell}">${barHtml}</td><td style="${cell}text-align:right">${value}</td></tr>`;
   return `<h3 style="font-family:Arial,sans-serif;font-size:15px;margin:16px 0 4px">${e(d.database)}</h3>
 <table cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse">
-<tr><th style="${head}" colspan="3">Backup sizes</th></tr>
-${d.series.backups.map((b) => line(b.at, bytesText(b.bytes), bar(b.bytes, maxBytes, '#2f6fde'))).join('\n')}
-<tr><th style="${head}" colspan="3">Run durations (red: failed)</th></tr>
-${d.series.runs.map((r) => line(r.at, durationText(r.durationMs), bar(r.durationMs, maxMs, r.result === 'failed' ? '#c62828' : '#3ebd93'))).join('\n')}
+${
+  d.series.backups.length === 0
+    ? ''
+    : `<tr><th style="${head}" colspan="3">Backup sizes</th></tr>
+${d.series.backups.map((b) => line(b.at, bytesText(b.bytes), bar(b.bytes, maxBytes, '#2f6fde'))).join('\n')}`
+}
+${
+  d.series.runs.length === 0
+    ? ''
+    : `<tr><th style="${head}" colspan="3">Run durations (red: failed)</th></tr>
+${d.series.runs.map((r) => line(r.at, durationText(r.durationMs), bar(r.durationMs, maxMs, r.result === 'failed' ? '#c62828' : '#3ebd93'))).join('\n')}`
+}
 </table>`;
 }
 

@@ -113,6 +113,9 @@ describe('dbbackup report', () => {
       ['tidy.db'],
     );
     assert.equal(one.overall.runs, 4);
+    const typo = await cli(['report', '--target', target, '--database', 'tidy']);
+    assert.equal(typo.code, 0, typo.stderr);
+    assert.match(typo.stderr, /^warning: no runs or backups of database tidy in /);
   });
 
   test('the text report names each database with its numbers and the recommendations', async () => {
