@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import { formatTimestamp } from '../../shared/backup/backup-key.js';
 import type { Report } from '../../shared/report/build-report.js';
 import { STORAGE_PRICES } from '../../shared/report/storage-prices.js';
 import { HISTORY, HOSTILE_DATABASE, HOSTILE_ERROR, writeHistory } from '../harness/report-history.js';
@@ -127,6 +128,26 @@ describe('dbbackup report', () => {
     assert.match(run.stdout, /^Recommendations$/m);
     assert.match(run.stdout, /- app\.db: table Invoice grew in earlier backups/);
     assert.match(run.stdout, /prices vary by region/);
+  });
+
+  test('an unreadable run record or manifest is named, not skipped in silence: the report says what it is missing', async () => {
+    const dir = join(await tempDir('report-damaged'), 'backups');
+    await writeHistory(dir);
+    // Within the window whenever the test runs: a record's key starts with its start time.
+    const stamp = formatTimestamp(new Date(Date.now() - 2 * 24 * 3600 * 1000));
+    const recordKey = `runs/sqlite/tidy.db/${stamp.slice(0, 4)}/${stamp}_scheduled_deadbeefdeadbeef.jsonl`;
+    await fs.mkdir(join(dir, recordKey, '..'), { recursive: true });
+    await fs.writeFile(join(dir, recordKey), '{"cut short');
+    await fs.mkdir(join(dir, 'sqlite/tidy.db/2026'), { recursive: true });
+    await fs.writeFile(join(dir, 'sqlite/tidy.db/2026', 'broken.sqlite.gz.json'), '{}');
+    const text = await cli(['report', '--target', dir, '--days', '28']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^Not read \(the report is missing what these hold\)$/m);
+    assert.ok(text.stdout.includes(`- ${recordKey}: `), text.stdout);
+    assert.match(text.stdout, /- sqlite\/tidy\.db\/2026\/broken\.sqlite\.gz\.json: /);
+    const json = await cli(['report', '--target', dir, '--days', '28', '--json']);
+    assert.equal((JSON.parse(json.stdout) as Report).problems.length, 2);
+    assert.equal(json.stderr.trim().split('\n').length, 2, json.stderr);
   });
 
   test('bad input: one line naming the problem and the fix, exit 2, and no report file written', async () => {
