@@ -8,6 +8,7 @@ import { registerHealth } from './commands/health.js';
 import { registerInfo } from './commands/info.js';
 import { registerInvoke } from './commands/invoke.js';
 import { registerList } from './commands/list.js';
+import { registerReport } from './commands/report.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVerify } from './commands/verify.js';
 
@@ -50,6 +51,7 @@ registerHealth(program);
 registerRestore(program);
 registerInvoke(program);
 registerInfo(program);
+registerReport(program);
 registerDemo(program);
 
 for (const command of program.commands) command.exitOverride();

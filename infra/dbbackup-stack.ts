@@ -7,6 +7,7 @@ import { BackupAlerts } from './constructs/backup-alerts.js';
 import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
 import { BackupHealth } from './constructs/backup-health.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';
+import { BackupReports } from './constructs/backup-reports.js';
 import { BackupCluster } from './constructs/backup-tasks.js';
 import { DatabaseGroupStack } from './database-group-stack.js';
 import { planDatabaseGroups } from './plan-database-groups.js';
@@ -35,6 +36,7 @@ export class DbBackupStack extends Stack {
   readonly cluster?: BackupCluster;
   readonly monitoring: BackupMonitoring;
   readonly health: BackupHealth;
+  readonly reports: BackupReports;
   readonly groups: DatabaseGroupStack[] = [];
 
   constructor(scope: Construct, id: string, props: DbBackupStackProps) {
@@ -46,6 +48,12 @@ export class DbBackupStack extends Stack {
       replicateTo: replicationRegion ? replicaLocation(this.stackName, replicationRegion, bucket.encryption) : undefined,
     });
     this.alerts = new BackupAlerts(this, 'Alerts', { config, storage: this.storage, code: props.image.lambda });
+    this.reports = new BackupReports(this, 'Reports', {
+      config,
+      storage: this.storage,
+      configSecret: this.alerts.configSecret,
+      code: props.image.lambda,
+    });
     // The cluster and stopped-task rule exist only when a database uses them.
     const fargate = config.databases.some((d) => d.runner === 'fargate');
     this.cluster = fargate ? new BackupCluster(this, 'Tasks', { alert: this.alerts.alert }) : undefined;

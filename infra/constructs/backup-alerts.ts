@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { acknowledge } from '../acknowledge.js';
@@ -24,11 +25,14 @@ export interface BackupAlertsProps {
  */
 export class BackupAlerts extends Construct {
   readonly alert: lambda.Function;
+  /** The deployment's settings without any database, which the report function reads too. */
+  readonly configSecret: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: BackupAlertsProps) {
     super(scope, id);
     const { config, storage } = props;
     const secret = configSecret(this, 'Config', config, []);
+    this.configSecret = secret;
     this.alert = new lambda.DockerImageFunction(this, 'Alert', {
       description: 'dbbackup: emails backup runs that timed out or crashed',
       code: props.code('dist/functions/alert.handler'),

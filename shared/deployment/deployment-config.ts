@@ -153,6 +153,20 @@ const configObjectSchema = z
         onSuccess: z.boolean().default(false),
       })
       .strict(),
+    /**
+     * The weekly report email (runs, failures, durations, sizes, costs, recommendations of the last
+     * 7 days) to the alert recipients, in the deployment's time zone.
+     * @default Mondays at 07:00
+     */
+    report: z
+      .object({
+        enabled: z.boolean().default(true),
+        weekday: z.enum(['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN']).default('MON'),
+        hour: z.number().int().min(0).max(23).default(7),
+        minute: z.number().int().min(0).max(59).default(0),
+      })
+      .strict()
+      .default({ enabled: true, weekday: 'MON', hour: 7, minute: 0 }),
     bucket: z
       .object({
         /** `kms`: a customer managed key created with the stack (default); `s3`: SSE-S3. */

@@ -169,8 +169,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('functions: container images with explicit memory, timeout and ephemeral storage; failed backups go to the alert function, never retried', () => {
-    // Backup, restore, alert and health functions.
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+    // Backup, restore, alert and health functions; and the weekly report.
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     template.hasResourceProperties('AWS::Lambda::Function', {
       PackageType: 'Image',
       ImageConfig: { Command: ['dist/functions/backup.handler'] },
@@ -201,7 +201,13 @@ describe('the CDK stack, from the example config', () => {
       restore.some((a) => a.startsWith('s3:GetObject')),
       restore.join(),
     );
-    for (const actions of [backup, restore, actionsOf(template, 'AlertsAlert'), actionsOf(template, 'InvokeRole')]) {
+    for (const actions of [
+      backup,
+      restore,
+      actionsOf(template, 'AlertsAlert'),
+      actionsOf(template, 'ReportsReport'),
+      actionsOf(template, 'InvokeRole'),
+    ]) {
       assert.ok(!actions.some((a) => /^s3:(Delete|\*)/.test(a) || a === '*'), `no delete: ${actions.join()}`);
     }
     template.hasResourceProperties('AWS::IAM::Policy', {
@@ -218,8 +224,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('schedules: one per tier in the configured time zone, each sending { database, tier }', () => {
-    // And the daily health check's.
-    template.resourceCountIs('AWS::Scheduler::Schedule', 4);
+    // And the daily health check's; and the weekly report.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 5);
     for (const [tier, expression] of [
       ['daily', 'cron(0 23 * * ? *)'],
       // Sunday 04:00, not 02:00, which the spring change to daylight saving skips in Europe/Berlin.
@@ -243,7 +249,7 @@ describe('the CDK stack, from the example config', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
-    assert.equal(functions.length, 4);
+    assert.equal(functions.length, 5);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
       assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID']);
@@ -326,8 +332,8 @@ describe('the CDK stack, from the example config', () => {
     t.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
     });
-    // Daily and weekly (monthly disabled), and the health check.
-    t.resourceCountIs('AWS::Scheduler::Schedule', 3);
+    // Daily and weekly (monthly disabled), and the health check; and the weekly report.
+    t.resourceCountIs('AWS::Scheduler::Schedule', 4);
     t.hasResourceProperties('AWS::Lambda::Function', { FileSystemConfigs: [Match.objectLike({ LocalMountPath: '/mnt/data' })] });
     assert.ok(s.node.id);
     assert.doesNotThrow(() => synthWithNag(alt));
@@ -413,8 +419,8 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
   });
 
   test('the same schedules start the task with the same event, as a container environment override, never retried', () => {
-    // Three tiers of three databases, and the health check.
-    template.resourceCountIs('AWS::Scheduler::Schedule', 10);
+    // Three tiers of three databases, and the health check; and the weekly report.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 11);
     // The cluster is the main stack's; a group's nested stack receives its ARN as a parameter.
     const clusterArn = { Ref: Match.stringLikeRegexp('TasksCluster') };
     for (const tier of ['daily', 'weekly', 'monthly']) {
@@ -1076,5 +1082,90 @@ describe('the user’s own network resources', () => {
     );
     template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
     template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+  });
+});
+
+describe('the weekly report (its role and schedule, evaluated)', () => {
+  let main: StackTemplate;
+  let statements: Statement[];
+  let bucketPolicy: Statement[];
+  let bucketArn = '';
+  let keyArn = '';
+  let config: DeploymentConfig;
+
+  before(async () => {
+    config = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const { stack } = synth(config);
+    main = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    for (const group of stack.groups)
+      main.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      );
+    const roleId = Object.keys(main.json.Resources).find(
+      (r) => r.startsWith('ReportsReportServiceRole') && main.json.Resources[r]?.Type === 'AWS::IAM::Role',
+    );
+    assert.ok(roleId, 'the report function has a role');
+    statements = roleStatements(main, roleId);
+    bucketPolicy = resourcePolicyStatements(main, 'AWS::S3::BucketPolicy', 'PolicyDocument').filter((s) =>
+      JSON.stringify(s).includes('storagebucket'),
+    );
+    const [bucket] = [...main.all('AWS::S3::Bucket')].filter(({ id }) => id.startsWith('StorageBucket'));
+    bucketArn = main.resolve({ 'Fn::GetAtt': [bucket?.id, 'Arn'] }) as string;
+    const [key] = [...main.all('AWS::KMS::Key')].filter(({ id }) => id.startsWith('StorageKey'));
+    keyArn = main.resolve({ 'Fn::GetAtt': [key?.id, 'Arn'] }) as string;
+  });
+
+  const may = (action: string, resource: string, context: Record<string, string> = {}) =>
+    decide(
+      { principal: 'report', action, resource, context: { 'aws:SecureTransport': 'true', ...context } },
+      statements,
+      resource.startsWith('arn:aws:s3:') ? bucketPolicy : [],
+    ) === 'allow';
+
+  test('its role reads the bucket (manifests, run records) and sends the email, and can do nothing else there', () => {
+    const manifest = `${bucketArn}/postgres/school/2026/backup_school_20261122_230000_run.dump.gz.json`;
+    const record = `${bucketArn}/runs/postgres/school/2026/20261122_230000_scheduled_0123456789abcdef.jsonl`;
+    assert.equal(may('s3:GetObject', manifest), true);
+    assert.equal(may('s3:GetObject', record), true);
+    assert.equal(may('s3:ListBucket', bucketArn), true);
+    if (keyArn) assert.equal(may('kms:Decrypt', keyArn), true);
+    const sender = config.alerts.sender;
+    assert.equal(may('ses:SendEmail', `arn:aws:ses:eu-west-1:${ACCOUNT}:identity/${sender}`), true);
+    for (const action of [
+      's3:PutObject',
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+      's3:PutObjectRetention',
+      's3:PutObjectTagging',
+    ])
+      assert.equal(may(action, manifest, { 's3:if-none-match': '*' }), false, action);
+    if (keyArn) assert.equal(may('kms:GenerateDataKey', keyArn), false, 'it encrypts nothing');
+    const school = config.databases[0] as PostgresDatabaseConfig;
+    assert.equal(may('secretsmanager:GetSecretValue', school.secretArn), false, 'no database credential');
+    assert.equal(may('lambda:InvokeFunction', `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:DbBackup-x-restore`), false);
+  });
+
+  test('a weekly schedule in the deployment’s time zone, Mondays 07:00 by default, set by the config’s report; none when disabled', () => {
+    const template = Template.fromJSON(main.json as never);
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 7 ? * MON *)',
+      ScheduleExpressionTimezone: config.timeZone,
+      Description: 'dbbackup: the weekly report email',
+    });
+    const custom = synth(parseDeploymentConfig({ ...config, report: { weekday: 'FRI', hour: 16, minute: 30 } }));
+    custom.template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 16 ? * FRI *)',
+      Description: 'dbbackup: the weekly report email',
+    });
+    const off = synth(parseDeploymentConfig({ ...config, report: { enabled: false } }));
+    assert.equal(
+      Object.values(off.template.findResources('AWS::Scheduler::Schedule')).filter((s) =>
+        JSON.stringify(s).includes('weekly report'),
+      ).length,
+      0,
+    );
+    off.template.hasResourceProperties('AWS::Lambda::Function', { Description: 'dbbackup: emails the weekly report' });
   });
 });
