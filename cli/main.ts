@@ -7,6 +7,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerInfo } from './commands/info.js';
 import { registerInvoke } from './commands/invoke.js';
 import { registerList } from './commands/list.js';
+import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVerify } from './commands/verify.js';
 
@@ -46,6 +47,7 @@ registerBackup(program);
 registerList(program);
 registerVerify(program);
 registerRestore(program);
+registerPrune(program);
 registerInvoke(program);
 registerInfo(program);
 registerDemo(program);
