@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../shared/errors.js';
-import { DEFAULT_ORPHANS_AFTER, DEFAULT_PRE_RESTORE_DAYS, DEFAULT_RUNS_DAYS, parsePruneRequest } from '../../shared/retention/prune-request.js';
+import {
+  DEFAULT_ORPHANS_AFTER,
+  DEFAULT_PRE_RESTORE_DAYS,
+  DEFAULT_RUNS_DAYS,
+  parsePruneRequest,
+} from '../../shared/retention/prune-request.js';
 import { executePrune, planPrune, type PrunePlan } from '../../shared/retention/run-prune.js';
 import { action, integerOption } from '../action.js';
 import { settings } from '../cli-settings.js';
@@ -35,16 +40,32 @@ export function registerPrune(program: Command): void {
       .command('prune')
       .description('delete the backups a retention policy no longer keeps (shows the plan; deletes only with --yes)')
       .option('-d, --database <name>', 'only this database (default: every database in the target)')
-      .option('--keep-daily <n>', 'keep the newest backup of each of the last N days that have one', integerOption('--keep-daily'))
-      .option('--keep-weekly <n>', 'the same for ISO weeks (the week\'s own weekly run if it has one)', integerOption('--keep-weekly'))
-      .option('--keep-monthly <n>', 'the same for months (the month\'s own monthly run if it has one)', integerOption('--keep-monthly'))
+      .option(
+        '--keep-daily <n>',
+        'keep the newest backup of each of the last N days that have one',
+        integerOption('--keep-daily'),
+      )
+      .option(
+        '--keep-weekly <n>',
+        "the same for ISO weeks (the week's own weekly run if it has one)",
+        integerOption('--keep-weekly'),
+      )
+      .option(
+        '--keep-monthly <n>',
+        "the same for months (the month's own monthly run if it has one)",
+        integerOption('--keep-monthly'),
+      )
       .option('--keep-within <duration>', 'keep every backup taken within this long of the newest (e.g. 7d, 36h)')
       .option(
         '--keep-pre-restore-days <n>',
         `keep pre-restore safety copies this many days (default ${DEFAULT_PRE_RESTORE_DAYS})`,
         integerOption('--keep-pre-restore-days'),
       )
-      .option('--keep-runs-days <n>', `keep run records this many days (default ${DEFAULT_RUNS_DAYS})`, integerOption('--keep-runs-days'))
+      .option(
+        '--keep-runs-days <n>',
+        `keep run records this many days (default ${DEFAULT_RUNS_DAYS})`,
+        integerOption('--keep-runs-days'),
+      )
       .option(
         '--orphans-after <duration>',
         `remove data objects that have had no manifest for this long (default ${DEFAULT_ORPHANS_AFTER}; at least 1h)`,
@@ -106,7 +127,8 @@ function showPlan(plan: PrunePlan): void {
     ...plan.keep.map((b) => ['keep', b.database, b.datetime, b.kind, b.key, b.reasons.join(', ')]),
     ...plan.delete.map((b) => ['DELETE', b.database, b.datetime, b.kind, b.key, '']),
   ].sort((a, b) => (a[1] as string).localeCompare(b[1] as string) || (b[2] as string).localeCompare(a[2] as string));
-  if (rows.length > 0) writeLines(process.stdout, ...renderTable(['ACTION', 'DATABASE', 'TAKEN (UTC)', 'KIND', 'KEY', 'KEPT BY'], rows));
+  if (rows.length > 0)
+    writeLines(process.stdout, ...renderTable(['ACTION', 'DATABASE', 'TAKEN (UTC)', 'KIND', 'KEY', 'KEPT BY'], rows));
   else writeLines(process.stdout, 'no backups');
   for (const o of plan.orphans) writeLines(process.stdout, `DELETE orphan ${o.key} (no manifest since ${o.since})`);
   for (const key of plan.runRecords) writeLines(process.stdout, `DELETE run record ${key}`);

@@ -94,7 +94,8 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
     }
   }
   for (const c of candidates) {
-    if (c.retainUntil !== undefined && Date.parse(c.retainUntil) > now.getTime()) keepFor(c, `object lock until ${c.retainUntil}`);
+    if (c.retainUntil !== undefined && Date.parse(c.retainUntil) > now.getTime())
+      keepFor(c, `object lock until ${c.retainUntil}`);
   }
   const ordered = [...candidates].sort((a, b) => -newestFirst(a, b));
   return {

@@ -95,7 +95,8 @@ export async function planPrune(target: Target, request: PruneRequest, now: Date
     // The later of the two: a backup that ran long has an old key but was written just now.
     const times = [stampOf(object.key), object.modified?.getTime()].filter((t): t is number => t !== undefined);
     const since = times.length > 0 ? Math.max(...times) : undefined;
-    if (since !== undefined && now.getTime() - since > orphansAfterMs) orphans.push({ key: object.key, since: new Date(since).toISOString() });
+    if (since !== undefined && now.getTime() - since > orphansAfterMs)
+      orphans.push({ key: object.key, since: new Date(since).toISOString() });
   }
   const unlocked = async <T>(items: T[], keyOf: (item: T) => string): Promise<T[]> => {
     const held = new Set<T>();

@@ -73,7 +73,8 @@ test('no message in shared/ names a CLI flag: the core names options, and each f
 
 test('every option a core message may name is a flag the CLI declares', () => {
   const program = new Command();
-  for (const register of [registerBackup, registerList, registerVerify, registerRestore, registerInvoke, registerPrune]) register(program);
+  for (const register of [registerBackup, registerList, registerVerify, registerRestore, registerInvoke, registerPrune])
+    register(program);
   const declared = new Set(program.commands.flatMap((command) => command.options.map((option) => option.long)));
   for (const name of Object.keys(FLAGS) as OptionName[]) {
     assert.ok(declared.has(cliWording.option(name)), `${name}: ${cliWording.option(name)} is not a flag of any command`);
