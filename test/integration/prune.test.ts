@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { runBackup } from '../../shared/backup/run-backup.js';
@@ -11,7 +12,7 @@ import { parsePruneRequest } from '../../shared/retention/prune-request.js';
 import { planPrune } from '../../shared/retention/run-prune.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import type { Target } from '../../shared/targets/target.js';
-import { bucketKeys, cli, createBucket, killCliAt, tempDir, treeOf } from '../harness/test-env.js';
+import { bucketKeys, cli, createBucket, killCliAt, repoRoot, runAllowingFailure, tempDir, treeOf } from '../harness/test-env.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -204,5 +205,68 @@ describe('dbbackup prune', () => {
       plan.delete.map((b) => b.key),
       keys.slice(1, 8),
     );
+  });
+
+  test("the deployment's prune function prunes a database by its config's retention, in the deployment's time zone", async () => {
+    const bucket = await createBucket('prune-fn');
+    const target = await openTarget(`s3://${bucket}`);
+    const source = join(await tempDir('prune-fn'), 'app.db');
+    const db = new Database(source);
+    db.exec('create table t (x)');
+    db.close();
+    const real = await runBackup({ source, target: `s3://${bucket}`, name: 'app', kind: 'scheduled', label: 'daily' });
+    const data = await buffer(await target.get(real.key));
+    // Ten earlier daily runs, one a day.
+    const keys: string[] = [];
+    for (let i = 1; i <= 10; i++) {
+      const date = new Date(Date.now() - i * DAY);
+      const stamp = formatTimestamp(date);
+      const fileName = real.backup_file.replace(/_\d{8}_\d{6}_[0-9a-f]{8}\./, `_${stamp}_${String(i).padStart(8, '0')}.`);
+      const key = `sqlite/app/${stamp.slice(0, 4)}/${fileName}`;
+      await target.put(key, Readable.from([data]), { contentType: 'application/gzip' });
+      const manifest: Manifest = { ...real, backup_file: fileName, key, timestamp: stamp, datetime: date.toISOString() };
+      await target.put(`${key}.json`, Readable.from([Buffer.from(JSON.stringify(manifest))]), {
+        contentType: 'application/json',
+      });
+      keys.push(key);
+    }
+    const config = {
+      timeZone: 'Europe/Berlin',
+      alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+      databases: [
+        {
+          name: 'app',
+          engine: 'sqlite',
+          path: 'app/app.db',
+          efs: {
+            fileSystemId: 'fs-12345678',
+            accessPointId: 'fsap-0123456789abcdef0',
+            vpcId: 'vpc-0aaaabbbbccccdddd',
+            subnetIds: ['subnet-0aaaabbbbccccdddd'],
+            securityGroupIds: ['sg-0aaaabbbbccccdddd'],
+          },
+          retention: { daily: 3, weekly: 1, monthly: 1 },
+        },
+      ],
+    };
+    const run = await runAllowingFailure(
+      process.execPath,
+      [
+        join(repoRoot, 'dist/test/harness/invoke-handler.js'),
+        join(repoRoot, 'dist/functions/prune.js'),
+        JSON.stringify({ database: 'app' }),
+      ],
+      { env: { ...process.env, DBBACKUP_BUCKET: bucket, DBBACKUP_CONFIG: JSON.stringify(config), AWS_REGION: 'us-east-1' } },
+    );
+    const last = run.stdout.trim().split('\n').at(-1) ?? '';
+    assert.match(last, /^RESULT /, run.stdout + run.stderr);
+    const result = JSON.parse(last.slice('RESULT '.length)) as { deleted: string[]; kept: number };
+    // Kept: today's (newest, daily, weekly, monthly) and the two days before; at most one more
+    // when the oldest of those opened a week or month of its own.
+    assert.ok(result.kept >= 3 && result.kept <= 5, JSON.stringify(result));
+    assert.equal(result.deleted.length, 11 - result.kept);
+    const left = await bucketKeys(bucket);
+    for (const key of result.deleted) assert.ok(!left.includes(key) && !left.includes(`${key}.json`), key);
+    assert.ok(left.includes(real.key));
   });
 });
