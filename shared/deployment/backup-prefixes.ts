@@ -1,6 +1,7 @@
 import { databaseKeyPrefix } from '../backup/backup-key.js';
+import { ENGINES } from '../engines/registry.js';
 import { PRE_RESTORE_FOLDER } from '../retention/run-prune.js';
-import { runRecordPrefix } from '../runs/run-record.js';
+import { RUNS_PREFIX, runRecordPrefix } from '../runs/run-record.js';
 import type { DatabaseConfig } from './deployment-config.js';
 import type { Sse } from '../targets/target.js';
 
@@ -31,4 +32,13 @@ export function prunePrefixes(db: DatabaseConfig): string[] {
  */
 export function deploymentEncryption(kmsKeyId: string | undefined): { sse: Sse; kmsKeyId?: string } {
   return kmsKeyId ? { sse: 'aws:kms', kmsKeyId } : { sse: 'AES256' };
+}
+
+/**
+ * The folders every database's {@link prunePrefixes} lie in: each engine's, pre-restore/ and runs/.
+ * The bucket policy confines every prune role to these (one statement whatever the number of
+ * databases: a bucket policy holds 20 KB); each role's own policy, to its databases' prefixes.
+ */
+export function prunableFolders(): string[] {
+  return [...ENGINES.map((e) => `${e.kind}/`), `${PRE_RESTORE_PREFIX}/`, RUNS_PREFIX];
 }
