@@ -154,6 +154,9 @@ describe('dbbackup prune', () => {
     const orphans = await cli(['prune', '--target', dir, '--keep-daily', '1', '--orphans-after', '5m', '--yes']);
     assert.equal(orphans.code, 2);
     assert.match(orphans.stderr, /orphansAfter: must be at least 1h/);
+    const missing = await cli(['prune', '--target', join(dir, 'nope'), '--keep-daily', '1', '--yes']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^dbbackup prune: backup target .*nope does not exist\. check --target\n$/);
     assert.deepEqual(await treeOf(dir), before);
   });
 
