@@ -78,6 +78,7 @@ export class DatabaseGroupStack extends NestedStack {
       databases: group.databases,
       topic: props.topic,
       backup: this.functions.backup,
+      prune: this.prune.function,
     });
   }
 }

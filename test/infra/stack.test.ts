@@ -259,8 +259,14 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('alarms: no recent backup, failed backups, crashed functions; they email the recipients; a dashboard', () => {
-    // The three of the database, and the deployment's alarm on alert emails that could not be sent.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    // The three of the database, its group's failed prunes, and the deployment's alarm on alert emails that could not be sent.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    // A prune that fails leaves the bucket growing: said, not only logged.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: 'The prune function of school failed or timed out: backups are not being pruned',
+      MetricName: 'Errors',
+      Threshold: 1,
+    });
     // The namespace, metric and dimensions the backup function publishes (test/integration/backup-function.test.ts).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'BackupSucceeded',
@@ -507,9 +513,9 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       // One log group for every backup task: a task's stream is named by its ID (DBBACKUP_TASK_LOGS_GROUPS was a map by database).
       Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUP: Match.anyValue() }) },
     });
-    // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed).
-    // (And the deployment's alarm on alert emails that could not be sent.)
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed);
+    // each of the two groups' prune errors. (And the deployment's alarm on alert emails that could not be sent.)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
   });
 
   test('cdk-nag finds nothing unacknowledged with Fargate databases', () => {
@@ -1003,8 +1009,8 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
     const cloudwatch = 'service:cloudwatch.amazonaws.com';
     const context = { 'aws:SourceAccount': ACCOUNT, 'aws:SecureTransport': 'true' };
     const alarms = [...root.all('AWS::CloudWatch::Alarm')];
-    // school: stale, failed, function errors; the deployment: alerts failed, replication failed.
-    assert.equal(alarms.length, 5);
+    // school: stale, failed, function errors, prune errors; the deployment: alerts failed, replication failed.
+    assert.equal(alarms.length, 6);
     for (const { stack, id, resource } of alarms) {
       const actions = stack.resolve(resource.Properties?.AlarmActions) as string[];
       assert.equal(actions.length, 1, id);
