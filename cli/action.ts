@@ -47,6 +47,10 @@ export const FLAGS: Readonly<Record<OptionName, readonly [flag: string, placehol
   confirm: ['--confirm', 'NAME'],
   missingRoles: ['--missing-roles', 'CHOICE'],
   dropReplaced: ['--drop-replaced'],
+  keepDaily: ['--keep-daily', 'N'],
+  keepWeekly: ['--keep-weekly', 'N'],
+  keepMonthly: ['--keep-monthly', 'N'],
+  keepWithin: ['--keep-within', 'DURATION'],
   stack: ['--stack', 'NAME'],
   functionName: ['--function-name', 'NAME'],
 };

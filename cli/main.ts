@@ -9,6 +9,7 @@ import { registerInfo } from './commands/info.js';
 import { registerInvoke } from './commands/invoke.js';
 import { registerList } from './commands/list.js';
 import { registerReport } from './commands/report.js';
+import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVerify } from './commands/verify.js';
 
@@ -49,6 +50,7 @@ registerList(program);
 registerVerify(program);
 registerHealth(program);
 registerRestore(program);
+registerPrune(program);
 registerInvoke(program);
 registerInfo(program);
 registerReport(program);

@@ -7,6 +7,7 @@ import type { DeploymentConfig } from '../shared/deployment/deployment-config.js
 import type { BackupBucket } from './constructs/backup-bucket.js';
 import { BackupFunctions } from './constructs/backup-functions.js';
 import { DatabaseAlarms } from './constructs/backup-monitoring.js';
+import { BackupPrune } from './constructs/backup-prune.js';
 import { BackupSchedules } from './constructs/backup-schedules.js';
 import { type BackupCluster, BackupTasks } from './constructs/backup-tasks.js';
 import type { DbBackupImage } from './dbbackup-stack.js';
@@ -26,13 +27,14 @@ export interface DatabaseGroupStackProps extends NestedStackProps {
 }
 
 /**
- * One database group (see planDatabaseGroups) as a nested stack: its backup and restore
+ * One database group (see planDatabaseGroups) as a nested stack: its backup, restore and prune
  * functions, config secret, backup tasks, schedules and alarms. Each group stays far within
  * CloudFormation's 500 resources a stack, however many groups a deployment has.
  */
 export class DatabaseGroupStack extends NestedStack {
   readonly functions: BackupFunctions;
   readonly tasks?: BackupTasks;
+  readonly prune: BackupPrune;
   readonly schedules: BackupSchedules;
   readonly alarms: DatabaseAlarms;
 
@@ -58,16 +60,25 @@ export class DatabaseGroupStack extends NestedStack {
             cluster: props.cluster,
           })
         : undefined;
+    this.prune = new BackupPrune(this, 'Prune', {
+      config,
+      group,
+      storage,
+      configSecret: this.functions.configSecret,
+      code: props.image.lambda,
+    });
     this.schedules = new BackupSchedules(this, 'Schedules', {
       config,
       databases: group.databases,
       backup: this.functions.backup,
       tasks: this.tasks,
+      prune: this.prune.function,
     });
     this.alarms = new DatabaseAlarms(this, 'Alarms', {
       databases: group.databases,
       topic: props.topic,
       backup: this.functions.backup,
+      prune: this.prune.function,
     });
   }
 }

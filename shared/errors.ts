@@ -3,7 +3,7 @@
  * request, or what names a deployed function (its stack, or the function's own name).
  */
 export type OptionName =
-  // Each is a key of BackupOptionsInput or RestoreRequest: test/unit/option-wording.test.ts checks
+  // Each is a key of BackupOptionsInput, RestoreRequest or PruneRequestInput: test/unit/option-wording.test.ts checks
   // it at compile time (the model does not import the operations).
   | (
       | 'source'
@@ -23,6 +23,10 @@ export type OptionName =
       | 'confirm'
       | 'missingRoles'
       | 'dropReplaced'
+      | 'keepDaily'
+      | 'keepWeekly'
+      | 'keepMonthly'
+      | 'keepWithin'
     )
   | 'stack'
   | 'functionName';

@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { delimiter } from 'node:path';
 
 /** The points a crash test can stop a run at (see `pausePoint`). */
-export type PausePoint = 'download' | 'restore' | 'swap' | 'rename';
+export type PausePoint = 'download' | 'restore' | 'swap' | 'rename' | 'prune';
 
 /**
  * What dbbackup takes from its environment, read once at the edge (the CLI's start, a
@@ -36,7 +36,7 @@ export interface Settings {
   readonly env: Readonly<NodeJS.ProcessEnv>;
 }
 
-const PAUSE_POINTS: readonly PausePoint[] = ['download', 'restore', 'swap', 'rename'];
+const PAUSE_POINTS: readonly PausePoint[] = ['download', 'restore', 'swap', 'rename', 'prune'];
 
 /** Reads the settings from an environment (the process's at the edges, a made-up one in tests). */
 export function readSettings(env: NodeJS.ProcessEnv): Settings {

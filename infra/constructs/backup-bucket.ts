@@ -123,6 +123,7 @@ export class BackupBucket extends Construct {
   }
 
   private writers?: iam.PolicyStatement;
+  private pruners?: { writes: iam.PolicyStatement; outside: iam.PolicyStatement };
   private readonly confined = new Map<string, iam.PolicyStatement>();
 
   /**
@@ -163,6 +164,46 @@ export class BackupBucket extends Construct {
       this.confined.set(onlyUnder, confined);
     }
     confined.addPrincipals(new iam.ArnPrincipal(role.roleArn));
+  }
+
+  /**
+   * Holds a prune role to what the bucket allows it, whatever its own policies say: deletes only
+   * under `folders` (delete markers: the versions stay until the lifecycle rule expires them, the
+   * way back from a wrong prune), and no writes, no version deletes, no retention, legal-hold or
+   * tag changes, no governance bypass. Its own policy narrows the deletes to its databases'
+   * prefixes. Every other role of the deployment is a writer, which may not delete at all.
+   */
+  addPruner(role: iam.IRole, folders: readonly string[]): void {
+    if (!this.pruners) {
+      this.pruners = {
+        writes: new iam.PolicyStatement({
+          sid: 'DenyPrunersWritesAndVersionDeletes',
+          effect: iam.Effect.DENY,
+          actions: [
+            's3:PutObject',
+            's3:PutObjectRetention',
+            's3:PutObjectLegalHold',
+            's3:BypassGovernanceRetention',
+            's3:DeleteObjectVersion',
+            's3:PutObjectTagging',
+            's3:PutObjectVersionTagging',
+            's3:DeleteObjectTagging',
+            's3:DeleteObjectVersionTagging',
+          ],
+          resources: [this.bucket.arnForObjects('*')],
+        }),
+        outside: new iam.PolicyStatement({
+          sid: 'DenyPrunersDeletesOutsideBackupFolders',
+          effect: iam.Effect.DENY,
+          actions: ['s3:DeleteObject'],
+          notResources: folders.map((folder) => this.bucket.arnForObjects(`${folder}*`)),
+        }),
+      };
+      this.bucket.addToResourcePolicy(this.pruners.writes);
+      this.bucket.addToResourcePolicy(this.pruners.outside);
+    }
+    this.pruners.writes.addPrincipals(new iam.ArnPrincipal(role.roleArn));
+    this.pruners.outside.addPrincipals(new iam.ArnPrincipal(role.roleArn));
   }
 
   /**

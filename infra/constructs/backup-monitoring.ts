@@ -161,6 +161,8 @@ export interface DatabaseAlarmsProps {
   readonly topic: sns.ITopic;
   /** The group's backup function, whose own errors (timeouts, crashes) are alarmed on. */
   readonly backup?: lambda.IFunction;
+  /** The group's prune function, whose failures are alarmed on: an unpruned bucket grows for ever, silently. */
+  readonly prune?: lambda.IFunction;
   /** A daily backup older than this raises the "no recent backup" alarm. @default 26 hours */
   readonly maxBackupAge?: Duration;
 }
@@ -170,7 +172,8 @@ export interface DatabaseAlarmsProps {
  * (only while its daily tier is enabled), any failed backup, and per enabled tier its newest good
  * backup older than the tier allows (the health check's BackupAgeHours: the way weekly and monthly
  * staleness is seen, since an alarm looks back at most 7 days); for the group, errors of its backup
- * function itself (timeouts, crashes; the alert function also counts them as the database's failures).
+ * function itself (timeouts, crashes; the alert function also counts them as the database's failures)
+ * and of its prune function.
  */
 export class DatabaseAlarms extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -232,6 +235,15 @@ export class DatabaseAlarms extends Construct {
           alarmDescription:
             `The backup function of ${props.databases.map((d) => d.name).join(', ')}`.slice(0, 900) + ' timed out or crashed',
           metric: props.backup.metricErrors({ period: Duration.hours(1) }),
+        }),
+      );
+    if (props.prune)
+      this.alarms.push(
+        alarmOnAny(this, 'PruneErrors', {
+          alarmDescription:
+            `The prune function of ${props.databases.map((d) => d.name).join(', ')}`.slice(0, 900) +
+            ' failed or timed out: backups are not being pruned',
+          metric: props.prune.metricErrors({ period: Duration.hours(1) }),
         }),
       );
     for (const alarm of this.alarms) alarm.addAlarmAction(notify);

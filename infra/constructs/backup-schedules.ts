@@ -23,6 +23,8 @@ export interface BackupSchedulesProps {
   readonly backup?: lambda.IFunction;
   /** The group's backup tasks, for its databases on the Fargate runner. */
   readonly tasks?: BackupTasks;
+  /** The group's prune function, invoked for each database after its daily run. @default no prune schedules */
+  readonly prune?: lambda.IFunction;
 }
 
 /**
@@ -56,6 +58,37 @@ export class BackupSchedules extends Construct {
         }));
     }
     if (props.tasks) this.scheduleTasks(props.tasks, role, props.config);
+    if (props.prune) this.schedulePrunes(props.prune, role, props);
+  }
+
+  /**
+   * A prune per database, {@link PRUNE_AFTER_MINUTES} after its daily run (whether or not that ran:
+   * the prune keeps the newest backup whatever happened), in the same time zone.
+   */
+  private schedulePrunes(prune: lambda.IFunction, role: iam.Role, props: BackupSchedulesProps): void {
+    prune.grantInvoke(role);
+    acknowledge(
+      role,
+      [`IAM5[Resource::${arnInFinding(this, prune.functionArn)}:*]`],
+      'Function.grantInvoke covers the function and its versions; the role can invoke nothing else.',
+    );
+    for (const database of props.databases) {
+      const { schedule } = tierSettings(database, 'daily');
+      this.schedules.push(
+        new scheduler.CfnSchedule(this, `${database.name}-prune`, {
+          description: `dbbackup: prune of ${database.name} by its retention`,
+          scheduleExpression: cronExpression('daily', { ...schedule, ...pruneTime(schedule) }),
+          scheduleExpressionTimezone: props.config.timeZone,
+          flexibleTimeWindow: { mode: 'OFF' },
+          target: {
+            arn: prune.functionArn,
+            roleArn: role.roleArn,
+            input: JSON.stringify({ database: database.name }),
+            retryPolicy: { maximumRetryAttempts: 0 },
+          },
+        }),
+      );
+    }
   }
 
   /** Schedules on the Fargate runner: Scheduler's ECS target starts the task, the event in an override. */
@@ -113,6 +146,19 @@ export class BackupSchedules extends Construct {
       );
     }
   }
+}
+
+/** How long after a database's daily run its prune runs: a Lambda backup has ended by then. */
+export const PRUNE_AFTER_MINUTES = 60;
+
+/**
+ * The prune's time of day: {@link PRUNE_AFTER_MINUTES} after the daily run, moved out of 02:00-02:59,
+ * which a daylight-saving change skips or repeats in most zones.
+ */
+export function pruneTime(daily: { hour: number; minute: number }): { hour: number; minute: number } {
+  const minutes = (daily.hour * 60 + daily.minute + PRUNE_AFTER_MINUTES) % (24 * 60);
+  const hour = Math.floor(minutes / 60);
+  return { hour: hour === 2 ? 3 : hour, minute: minutes % 60 };
 }
 
 /** `cron(0 23 * * ? *)` daily, `cron(0 4 ? * SUN *)` weekly, `cron(0 3 1 * ? *)` monthly. */

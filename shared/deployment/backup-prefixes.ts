@@ -1,4 +1,7 @@
 import { databaseKeyPrefix } from '../backup/backup-key.js';
+import { ENGINES } from '../engines/registry.js';
+import { PRE_RESTORE_FOLDER } from '../retention/run-prune.js';
+import { RUNS_PREFIX, runRecordPrefix } from '../runs/run-record.js';
 import type { DatabaseConfig } from './deployment-config.js';
 import type { Sse } from '../targets/target.js';
 
@@ -11,8 +14,16 @@ export function backupPrefix(db: DatabaseConfig): string {
   return databaseKeyPrefix(db.engine, db.name);
 }
 
-/** The prefix (a target path in the bucket) of the restore function's pre-restore safety copies. */
-export const PRE_RESTORE_PREFIX = 'pre-restore';
+/** The prefix (a target path in the bucket) of the restore function's pre-restore safety copies; prune looks there too. */
+export const PRE_RESTORE_PREFIX = PRE_RESTORE_FOLDER;
+
+/**
+ * Where a deployment's prune may delete for one database, and nowhere else (the bucket's policy
+ * holds it there): its backups, the restore function's safety copies of it, its run records.
+ */
+export function prunePrefixes(db: DatabaseConfig): string[] {
+  return [backupPrefix(db), `${PRE_RESTORE_PREFIX}/${backupPrefix(db)}`, runRecordPrefix(db.engine, db.name)];
+}
 
 /**
  * The encryption every write of a deployment asks for, which the bucket's policy requires: its
@@ -21,4 +32,13 @@ export const PRE_RESTORE_PREFIX = 'pre-restore';
  */
 export function deploymentEncryption(kmsKeyId: string | undefined): { sse: Sse; kmsKeyId?: string } {
   return kmsKeyId ? { sse: 'aws:kms', kmsKeyId } : { sse: 'AES256' };
+}
+
+/**
+ * The folders every database's {@link prunePrefixes} lie in: each engine's, pre-restore/ and runs/.
+ * The bucket policy confines every prune role to these (one statement whatever the number of
+ * databases: a bucket policy holds 20 KB); each role's own policy, to its databases' prefixes.
+ */
+export function prunableFolders(): string[] {
+  return [...ENGINES.map((e) => `${e.kind}/`), `${PRE_RESTORE_PREFIX}/`, RUNS_PREFIX];
 }

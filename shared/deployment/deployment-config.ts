@@ -3,6 +3,7 @@ import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc
 import { z } from 'zod';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { ConfigError } from '../errors.js';
+import { isTimeZone } from '../retention/calendar-periods.js';
 import { STORAGE_CLASSES } from '../targets/target.js';
 
 import type { Tier } from './deployment-names.js';
@@ -364,13 +365,4 @@ export function findDatabase(config: DeploymentConfig, name: string): DatabaseCo
     });
   }
   return db;
-}
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }

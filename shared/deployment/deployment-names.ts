@@ -16,7 +16,7 @@ export type Tier = (typeof TIERS)[number];
  * share one network share them; see infra/plan-database-groups.ts). Each is tagged with
  * {@link databaseTag} of every database it serves, which is how `dbbackup invoke` finds it.
  */
-export function functionName(stack: string, group: string, role: 'backup' | 'restore'): string {
+export function functionName(stack: string, group: string, role: 'backup' | 'restore' | 'prune'): string {
   return `${stack.slice(0, 64 - group.length - role.length - 2)}-${group}-${role}`;
 }
 

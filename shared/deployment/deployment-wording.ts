@@ -11,6 +11,9 @@ const DEPLOYMENT_SETTINGS: Partial<Record<OptionName, string>> = {
   storageClass: '"storageClass" in dbbackup.config.json',
   sse: '"bucket.encryption" in dbbackup.config.json',
   kmsKeyId: '"bucket.encryption" in dbbackup.config.json',
+  keepDaily: '"retention.daily" in dbbackup.config.json',
+  keepWeekly: '"retention.weekly" in dbbackup.config.json',
+  keepMonthly: '"retention.monthly" in dbbackup.config.json',
 };
 
 /**

@@ -9,7 +9,8 @@ import type { PausePoint, Settings } from '../settings.js';
  * create that file to let the run go on. Points: `download` (after the first downloaded chunk),
  * `restore` (the new database exists, pg_restore not yet run), `swap` (restored and verified,
  * after the safety backup, before it replaces the destination), `rename` (in the swap's
- * transaction, the destination's sessions ended, before the renames).
+ * transaction, the destination's sessions ended, before the renames), `prune` (a backup's manifest
+ * deleted, its data not yet).
  */
 export async function pausePoint(point: PausePoint, settings: Settings): Promise<void> {
   if (settings.pauseAt !== point) return;

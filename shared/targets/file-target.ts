@@ -145,7 +145,7 @@ export class FileTarget implements Target {
     const path = this.pathOf(key);
     await this.assertInside(path);
     const stat = await fs.stat(path).catch(() => undefined);
-    return stat?.isFile() ? { key, size: stat.size } : undefined;
+    return stat?.isFile() ? { key, size: stat.size, modified: stat.mtime } : undefined;
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
@@ -170,7 +170,7 @@ export class FileTarget implements Target {
       const key = relative(this.root, path).split(sep).join('/');
       if (!key.startsWith(prefix)) continue;
       const stat = await fs.stat(path).catch(() => undefined);
-      if (stat?.isFile()) yield { key, size: stat.size };
+      if (stat?.isFile()) yield { key, size: stat.size, modified: stat.mtime };
     }
   }
 

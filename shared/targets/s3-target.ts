@@ -265,7 +265,13 @@ export class S3Target implements Target {
   async stat(key: string): Promise<StoredObject | undefined> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      return { key, size: head.ContentLength ?? 0 };
+      return {
+        key,
+        size: head.ContentLength ?? 0,
+        modified: head.LastModified,
+        // Present only for a locked object, and only to a caller allowed s3:GetObjectRetention.
+        ...(head.ObjectLockRetainUntilDate ? { retainUntil: head.ObjectLockRetainUntilDate } : {}),
+      };
     } catch (error) {
       const failure = this.storageError('reading', this.locate(key), error);
       if (failure instanceof StorageError && failure.notFound) return undefined;
@@ -279,7 +285,7 @@ export class S3Target implements Target {
     try {
       for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: full })) {
         for (const object of page.Contents ?? []) {
-          if (object.Key) yield { key: object.Key.slice(strip), size: object.Size ?? 0 };
+          if (object.Key) yield { key: object.Key.slice(strip), size: object.Size ?? 0, modified: object.LastModified };
         }
       }
     } catch (error) {

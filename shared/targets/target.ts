@@ -39,6 +39,13 @@ export interface StoredObject {
   readonly sse?: Sse;
   /** `put` only: the KMS key the store says it used, with `sse: 'aws:kms'`. */
   readonly kmsKeyId?: string;
+  /** `list` and `stat`: when the object was last written, when the store says. */
+  readonly modified?: Date;
+  /**
+   * `stat` only: until when Object Lock keeps the object from deletion (S3's retain-until date,
+   * given to a caller allowed s3:GetObjectRetention); absent when nothing holds it (a directory).
+   */
+  readonly retainUntil?: Date;
 }
 
 /**
@@ -55,7 +62,7 @@ export interface StoredObject {
  * - `put` resolves with the number of bytes it sent and does not read the object back: `seal`
  *   is the one confirmation of what was stored.
  * - `get` of a missing key rejects with a StorageError whose `notFound` is true.
- * - `stat` returns undefined for a missing key.
+ * - `stat` returns undefined for a missing key; it says `retainUntil` when a lock holds the object.
  * - `list` yields every object under a key prefix, in no particular order, and never
  *   in-progress uploads. Listing a target that does not exist (no such directory, no such
  *   bucket) rejects with a StorageError whose `notFound` is true; an empty one yields nothing.

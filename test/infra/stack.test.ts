@@ -169,8 +169,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('functions: container images with explicit memory, timeout and ephemeral storage; failed backups go to the alert function, never retried', () => {
-    // Backup, restore, alert and health functions; and the weekly report.
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+    // Backup, restore, alert, health, weekly report and the group's prune.
+    template.resourceCountIs('AWS::Lambda::Function', 6);
     template.hasResourceProperties('AWS::Lambda::Function', {
       PackageType: 'Image',
       ImageConfig: { Command: ['dist/functions/backup.handler'] },
@@ -223,9 +223,18 @@ describe('the CDK stack, from the example config', () => {
     assert.ok(backup.includes('ses:SendEmail'));
   });
 
+  test('a prune per database after its daily run, in the configured time zone, invoking the prune function', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      // The daily run is at 23:00: its prune an hour later.
+      ScheduleExpression: 'cron(0 0 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: Match.objectLike({ Input: JSON.stringify({ database: 'school' }), RetryPolicy: { MaximumRetryAttempts: 0 } }),
+    });
+  });
+
   test('schedules: one per tier in the configured time zone, each sending { database, tier }', () => {
-    // And the daily health check's; and the weekly report.
-    template.resourceCountIs('AWS::Scheduler::Schedule', 5);
+    // And the daily health check's, the weekly report's and the database's prune.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 6);
     for (const [tier, expression] of [
       ['daily', 'cron(0 23 * * ? *)'],
       // Sunday 04:00, not 02:00, which the spring change to daylight saving skips in Europe/Berlin.
@@ -249,7 +258,7 @@ describe('the CDK stack, from the example config', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
-    assert.equal(functions.length, 5);
+    assert.equal(functions.length, 6);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
       assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID']);
@@ -257,8 +266,14 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('alarms: no recent backup, failed backups, crashed functions; they email the recipients; a dashboard', () => {
-    // The three of the database, its age per tier (three enabled), and the deployment's alarm on alert emails that could not be sent.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // The three of the database, its age per tier (three enabled), its group's failed prunes, and the deployment's alarm on alert emails that could not be sent.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // A prune that fails leaves the bucket growing: said, not only logged.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: 'The prune function of school failed or timed out: backups are not being pruned',
+      MetricName: 'Errors',
+      Threshold: 1,
+    });
     // The namespace, metric and dimensions the backup function publishes (test/integration/backup-function.test.ts).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'BackupSucceeded',
@@ -332,8 +347,8 @@ describe('the CDK stack, from the example config', () => {
     t.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
     });
-    // Daily and weekly (monthly disabled), and the health check; and the weekly report.
-    t.resourceCountIs('AWS::Scheduler::Schedule', 4);
+    // Daily and weekly (monthly disabled), the health check, the weekly report and the prune.
+    t.resourceCountIs('AWS::Scheduler::Schedule', 5);
     t.hasResourceProperties('AWS::Lambda::Function', { FileSystemConfigs: [Match.objectLike({ LocalMountPath: '/mnt/data' })] });
     assert.ok(s.node.id);
     assert.doesNotThrow(() => synthWithNag(alt));
@@ -410,17 +425,23 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
     const names = Object.values(template.findResources('AWS::Lambda::Function')).map(
       (f) => (f as { Properties: { FunctionName?: string } }).Properties.FunctionName,
     );
-    // One backup and one restore function per database group (school and warehouse share a network; app has its own EFS).
+    // One backup, restore and prune function per database group (school and warehouse share a network; app has its own EFS).
     const groups = stack.groups.map((g) => g.node.id.replace('Group-', ''));
     assert.deepEqual(
       names.filter(Boolean).sort(),
-      [`DbBackup-${groups[0]}-backup`, `DbBackup-${groups[0]}-restore`, `DbBackup-${groups[1]}-restore`].sort(),
+      [
+        `DbBackup-${groups[0]}-backup`,
+        `DbBackup-${groups[0]}-restore`,
+        `DbBackup-${groups[0]}-prune`,
+        `DbBackup-${groups[1]}-restore`,
+        `DbBackup-${groups[1]}-prune`,
+      ].sort(),
     );
   });
 
   test('the same schedules start the task with the same event, as a container environment override, never retried', () => {
-    // Three tiers of three databases, and the health check; and the weekly report.
-    template.resourceCountIs('AWS::Scheduler::Schedule', 11);
+    // Three tiers and a prune for each of the three databases, the health check and the weekly report.
+    template.resourceCountIs('AWS::Scheduler::Schedule', 14);
     // The cluster is the main stack's; a group's nested stack receives its ARN as a parameter.
     const clusterArn = { Ref: Match.stringLikeRegexp('TasksCluster') };
     for (const tier of ['daily', 'weekly', 'monthly']) {
@@ -501,8 +522,8 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUP: Match.anyValue() }) },
     });
     // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed);
-    // each database's age per enabled tier (3 × 3). (And the deployment's alarm on alert emails that could not be sent.)
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 17);
+    // each database's age per enabled tier (3 × 3), each of the two groups' prune errors. (And the deployment's alarm on alert emails that could not be sent.)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
   });
 
   test('cdk-nag finds nothing unacknowledged with Fargate databases', () => {
@@ -638,8 +659,8 @@ describe('the CDK app, with 200 databases', () => {
       // Every database has its schedules and alarms, in some group.
       const all = main.groups.map((g) => Template.fromStack(g));
       const count = (type: string) => all.reduce((n, t) => n + Object.keys(t.findResources(type)).length, 0);
-      assert.equal(count('AWS::Scheduler::Schedule'), 600);
-      assert.equal(count('AWS::Lambda::Function'), 2 * main.groups.length);
+      assert.equal(count('AWS::Scheduler::Schedule'), 800);
+      assert.equal(count('AWS::Lambda::Function'), 3 * main.groups.length);
       // IAM caps the inline policies of one role at 10,240 characters (counted here with the
       // unresolved references, which are longer than the ARNs they become).
       for (const t of all) {
@@ -708,7 +729,8 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
   let nestedGroups: StackTemplate[] = [];
   let schoolSecret = '';
   const SCHOOL_RESTORE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:school-restore-AbCdEf';
-  const roles: Record<'backup' | 'restore' | 'task', { arn: string; statements: Statement[] }> = {} as never;
+  const roles: Record<'backup' | 'restore' | 'task' | 'prune', { arn: string; statements: Statement[] }> = {} as never;
+  let everyRole: Array<{ name: string; arn: string; statements: Statement[] }> = [];
 
   before(async () => {
     const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
@@ -743,6 +765,16 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     roles.backup = role(postgresGroup, 'FunctionsBackupServiceRole');
     roles.restore = role(postgresGroup, 'FunctionsRestoreServiceRole');
     roles.task = role(sqliteGroup, 'TasksTaskappTaskRole');
+    roles.prune = role(postgresGroup, 'PruneFunctionServiceRole');
+    everyRole = [deployment, ...nested].flatMap((template) =>
+      [...template.all('AWS::IAM::Role')]
+        .filter(({ stack }) => stack === template)
+        .map(({ id }) => ({
+          name: `${template.name}/${id}`,
+          arn: template.resolve({ 'Fn::GetAtt': [id, 'Arn'] }) as string,
+          statements: roleStatements(template, id),
+        })),
+    );
     bucketPolicy = resourcePolicyStatements(deployment, 'AWS::S3::BucketPolicy', 'PolicyDocument').filter((s) =>
       JSON.stringify(s).includes('storagebucket'),
     );
@@ -862,6 +894,78 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
         's3:BypassGovernanceRetention',
       ])
         assert.equal(may(who, action, who === 'task' ? appKey : schoolKey), false, `${who} ${action}`);
+  });
+
+  test("only the prune role may delete: its databases' backups and manifests, their safety copies and run records, nothing else", () => {
+    const deletable = [
+      schoolKey,
+      `${schoolKey}.json`,
+      warehouseKey,
+      'pre-restore/postgres/school/2026/backup_school_20261122_101500_run.dump.gz',
+      'runs/postgres/school/2026/20261122_230000_scheduled_0123456789abcdef.jsonl',
+    ];
+    for (const key of deletable) assert.equal(may('prune', 's3:DeleteObject', key), true, key);
+    for (const key of [
+      appKey, // another group's database
+      'postgres/schoolyard/2026/backup_schoolyard_20261122_230000_run.dump.gz',
+      'pre-restore/sqlite/app/2026/x.db.gz',
+      'runs/sqlite/app/2026/x.jsonl',
+      'config/anything',
+    ])
+      assert.equal(may('prune', 's3:DeleteObject', key), false, key);
+    const deleters = everyRole.filter(
+      ({ arn, statements }) =>
+        decide(
+          {
+            principal: arn,
+            action: 's3:DeleteObject',
+            resource: `${bucketArn}/${schoolKey}`,
+            context: { 'aws:SecureTransport': 'true' },
+          },
+          statements,
+          bucketPolicy,
+        ) === 'allow',
+    );
+    assert.deepEqual(
+      deleters.map((r) => r.arn),
+      [roles.prune.arn],
+      `roles that may delete a backup: ${deleters.map((r) => r.name).join(', ')}`,
+    );
+  });
+
+  test('the bucket policy alone keeps a prune role out of every folder but the backups’, pre-restore/ and runs/', () => {
+    // As if its own policy allowed every delete: the bucket still refuses what is outside.
+    const allowAll: Statement[] = [{ Effect: 'Allow', Action: 's3:*', Resource: '*' } as Statement];
+    const bucketSays = (key: string) =>
+      decide(
+        {
+          principal: roles.prune.arn,
+          action: 's3:DeleteObject',
+          resource: `${bucketArn}/${key}`,
+          context: { 'aws:SecureTransport': 'true' },
+        },
+        allowAll,
+        bucketPolicy,
+      );
+    assert.equal(bucketSays('config/x.json'), 'deny');
+    assert.equal(bucketSays('x.dump.gz'), 'deny');
+    assert.equal(bucketSays(schoolKey), 'allow');
+    assert.equal(bucketSays('runs/postgres/school/2026/x.jsonl'), 'allow');
+  });
+
+  test('the prune role cannot write, delete versions, change retention or bypass it', () => {
+    assert.equal(may('prune', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
+    assert.equal(may('prune', 's3:PutObject', schoolKey, { ifNoneMatch: true, creation: false }), false);
+    for (const action of [
+      's3:DeleteObjectVersion',
+      's3:PutObjectRetention',
+      's3:PutObjectLegalHold',
+      's3:BypassGovernanceRetention',
+      's3:PutObjectTagging',
+    ])
+      assert.equal(may('prune', action, schoolKey), false, action);
+    assert.equal(may('prune', 's3:GetObject', `${schoolKey}.json`), true, 'it reads manifests');
+    assert.equal(may('prune', 's3:GetObjectRetention', schoolKey), true, 'and Object Lock dates');
   });
 });
 
@@ -1042,8 +1146,8 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
     const cloudwatch = 'service:cloudwatch.amazonaws.com';
     const context = { 'aws:SourceAccount': ACCOUNT, 'aws:SecureTransport': 'true' };
     const alarms = [...root.all('AWS::CloudWatch::Alarm')];
-    // school: stale, failed, function errors, age of three tiers; the deployment: alerts failed, replication failed.
-    assert.equal(alarms.length, 8);
+    // school: stale, failed, function errors, age of three tiers, prune errors; the deployment: alerts failed, replication failed.
+    assert.equal(alarms.length, 9);
     for (const { stack, id, resource } of alarms) {
       const actions = stack.resolve(resource.Properties?.AlarmActions) as string[];
       assert.equal(actions.length, 1, id);

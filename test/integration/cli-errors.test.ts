@@ -79,7 +79,7 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
   });
 
   test('every subcommand has --help', async () => {
-    for (const command of ['backup', 'list', 'verify', 'info']) {
+    for (const command of ['backup', 'list', 'verify', 'info', 'prune']) {
       const result = await cli([command, '--help']);
       assert.equal(result.code, 0);
       assert.match(result.stdout, new RegExp(`Usage: dbbackup ${command}`));

@@ -34,17 +34,24 @@ function failingBody(bytes: number): Readable {
 
 for (const { name, make } of targets) {
   describe(`target contract: ${name}`, () => {
-    test('put then get returns the same bytes, and stat and list report the size', async () => {
+    test('put then get returns the same bytes, and stat and list report the size and when it was written', async () => {
       const { target } = await make();
       await target.preflight();
+      const before = Date.now() - 2_000; // S3 rounds to the second
       const body = Buffer.from('hello\0world, ünïcødé');
       const stored = await target.put('a/b/c.bin', Readable.from([body]), { contentType: 'application/octet-stream' });
       assert.deepEqual(stored, { key: 'a/b/c.bin', size: body.length });
       assert.deepEqual(await buffer(await target.get('a/b/c.bin')), body);
-      assert.deepEqual(await target.stat('a/b/c.bin'), { key: 'a/b/c.bin', size: body.length });
+      const { modified, ...stat } = (await target.stat('a/b/c.bin')) ?? {};
+      // No lock holds it: retention only ever holds what prune must not delete.
+      assert.deepEqual(stat, { key: 'a/b/c.bin', size: body.length });
+      assert.ok(modified && modified.getTime() >= before && modified.getTime() <= Date.now() + 2_000, String(modified));
       const listed = [];
       for await (const o of target.list('a/')) listed.push(o);
-      assert.deepEqual(listed, [{ key: 'a/b/c.bin', size: body.length }]);
+      assert.deepEqual(
+        listed.map(({ modified: m, ...rest }) => ({ ...rest, recent: m !== undefined && m.getTime() >= before })),
+        [{ key: 'a/b/c.bin', size: body.length, recent: true }],
+      );
     });
 
     test('a multi-part body (20 MiB) arrives intact', async () => {

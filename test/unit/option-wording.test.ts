@@ -9,6 +9,7 @@ import { cliWording, FLAGS } from '../../cli/action.js';
 import { registerBackup } from '../../cli/commands/backup.js';
 import { registerInvoke } from '../../cli/commands/invoke.js';
 import { registerList } from '../../cli/commands/list.js';
+import { registerPrune } from '../../cli/commands/prune.js';
 import { registerRestore } from '../../cli/commands/restore.js';
 import { registerVerify } from '../../cli/commands/verify.js';
 import { restoreEventWording } from '../../shared/deployment/run-function-restore.js';
@@ -16,9 +17,13 @@ import { ConfigError, formatErrorLine, type OptionName } from '../../shared/erro
 import { locateBackup } from '../../shared/catalog/locate-backup.js';
 import type { BackupOptionsInput } from '../../shared/backup/backup-options.js';
 import type { RestoreRequest } from '../../shared/restore/run-restore.js';
+import type { PruneRequestInput } from '../../shared/retention/prune-request.js';
 
 /** Fails to compile if a core message could name an option no request type has. */
-type NotARequestKey = Exclude<OptionName, keyof BackupOptionsInput | keyof RestoreRequest | 'stack' | 'functionName'>;
+type NotARequestKey = Exclude<
+  OptionName,
+  keyof BackupOptionsInput | keyof RestoreRequest | keyof PruneRequestInput | 'stack' | 'functionName'
+>;
 const everyOptionIsARequestKey: [NotARequestKey] extends [never] ? true : NotARequestKey = true;
 void everyOptionIsARequestKey;
 
@@ -68,7 +73,8 @@ test('no message in shared/ names a CLI flag: the core names options, and each f
 
 test('every option a core message may name is a flag the CLI declares', () => {
   const program = new Command();
-  for (const register of [registerBackup, registerList, registerVerify, registerRestore, registerInvoke]) register(program);
+  for (const register of [registerBackup, registerList, registerVerify, registerRestore, registerInvoke, registerPrune])
+    register(program);
   const declared = new Set(program.commands.flatMap((command) => command.options.map((option) => option.long)));
   for (const name of Object.keys(FLAGS) as OptionName[]) {
     assert.ok(declared.has(cliWording.option(name)), `${name}: ${cliWording.option(name)} is not a flag of any command`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { functionRestoreEventSchema } from '../../shared/deployment/run-function-restore.js';
 import { scheduledBackupEventSchema } from '../../shared/deployment/backup-event.js';
+import { pruneEventSchema } from '../../shared/deployment/run-scheduled-prune.js';
 import { repoRoot } from '../harness/test-env.js';
 
 test('every sample test event in functions/events is one its function accepts', () => {
@@ -12,7 +13,11 @@ test('every sample test event in functions/events is one its function accepts', 
   assert.ok(files.length >= 4);
   for (const file of files) {
     const event = JSON.parse(readFileSync(join(dir, file), 'utf8'));
-    const schema = file.startsWith('backup') ? scheduledBackupEventSchema : functionRestoreEventSchema;
+    const schema = file.startsWith('backup')
+      ? scheduledBackupEventSchema
+      : file.startsWith('prune')
+        ? pruneEventSchema
+        : functionRestoreEventSchema;
     assert.ok(schema.safeParse(event).success, `${file}: ${JSON.stringify(schema.safeParse(event).error?.issues)}`);
   }
 });
