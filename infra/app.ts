@@ -1,7 +1,7 @@
 /**
  * The CDK app: `npx cdk synth` / `npx cdk deploy`. Reads the deployment config from
  * `-c config=PATH` (default dbbackup.config.json, else the shipped example) and checks the
- * stack with cdk-nag's AWS Solutions rules.
+ * stack with cdk-nag's AWS Solutions and Serverless rules.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,7 +10,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadDeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { addDeployment } from './add-deployment.js';
 import { checkDeploymentLimits } from './deployment-limits.js';
@@ -41,7 +41,7 @@ if (!chosen && !existsSync('dbbackup.config.json')) {
 try {
   const config = await loadDeploymentConfig(configPath);
   addDeployment(app, { config, stackName: app.node.tryGetContext('stackName') ?? 'DbBackup', image });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   // Synthesized here, not when the process exits, so that a template CloudFormation would refuse
   // (too many resources, outputs or bytes) fails now, in one line.
   checkDeploymentLimits(app.synth().directory);

@@ -9,6 +9,7 @@ import { BackupFunctions } from './constructs/backup-functions.js';
 import { DatabaseAlarms } from './constructs/backup-monitoring.js';
 import { BackupSchedules } from './constructs/backup-schedules.js';
 import { type BackupCluster, BackupTasks } from './constructs/backup-tasks.js';
+import type { DeadLetterQueue } from './constructs/dead-letter-queue.js';
 import type { DbBackupImage } from './dbbackup-stack.js';
 import type { DatabaseGroup } from './plan-database-groups.js';
 
@@ -20,6 +21,8 @@ export interface DatabaseGroupStackProps extends NestedStackProps {
   readonly image: DbBackupImage;
   readonly alert: lambda.IFunction;
   readonly topic: sns.ITopic;
+  /** The deployment's dead-letter queue, for schedules whose backup could not be started. */
+  readonly deadLetters: DeadLetterQueue;
   /** The Fargate runner's shared cluster, when any database uses it. */
   readonly cluster?: BackupCluster;
   readonly containerImage?: ecs.ContainerImage;
@@ -63,11 +66,13 @@ export class DatabaseGroupStack extends NestedStack {
       databases: group.databases,
       backup: this.functions.backup,
       tasks: this.tasks,
+      deadLetters: props.deadLetters,
     });
     this.alarms = new DatabaseAlarms(this, 'Alarms', {
       databases: group.databases,
       topic: props.topic,
       backup: this.functions.backup,
+      tasks: this.tasks,
     });
   }
 }

@@ -7,6 +7,7 @@ import { BackupAlerts } from './constructs/backup-alerts.js';
 import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';
 import { BackupCluster } from './constructs/backup-tasks.js';
+import { DeadLetterQueue } from './constructs/dead-letter-queue.js';
 import { DatabaseGroupStack } from './database-group-stack.js';
 import { planDatabaseGroups } from './plan-database-groups.js';
 
@@ -30,6 +31,7 @@ export interface DbBackupImage {
  */
 export class DbBackupStack extends Stack {
   readonly storage: BackupBucket;
+  readonly deadLetters: DeadLetterQueue;
   readonly alerts: BackupAlerts;
   readonly cluster?: BackupCluster;
   readonly monitoring: BackupMonitoring;
@@ -43,13 +45,22 @@ export class DbBackupStack extends Stack {
       ...bucket,
       replicateTo: replicationRegion ? replicaLocation(this.stackName, replicationRegion, bucket.encryption) : undefined,
     });
-    this.alerts = new BackupAlerts(this, 'Alerts', { config, storage: this.storage, code: props.image.lambda });
+    this.deadLetters = new DeadLetterQueue(this, 'DeadLetters');
+    this.alerts = new BackupAlerts(this, 'Alerts', {
+      config,
+      storage: this.storage,
+      code: props.image.lambda,
+      deadLetters: this.deadLetters.queue,
+    });
     // The cluster and stopped-task rule exist only when a database uses them.
     const fargate = config.databases.some((d) => d.runner === 'fargate');
-    this.cluster = fargate ? new BackupCluster(this, 'Tasks', { alert: this.alerts.alert }) : undefined;
+    this.cluster = fargate
+      ? new BackupCluster(this, 'Tasks', { alert: this.alerts.alert, deadLetters: this.deadLetters.queue })
+      : undefined;
     const containerImage = fargate ? props.image.container() : undefined;
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       config,
+      deadLetters: this.deadLetters.queue,
       replication: this.storage.replicationDestination
         ? { sourceBucket: this.storage.bucket.bucketName, destinationBucket: this.storage.replicationDestination }
         : undefined,
@@ -67,6 +78,7 @@ export class DbBackupStack extends Stack {
           image: props.image,
           alert: this.alerts.alert,
           topic: this.monitoring.topic,
+          deadLetters: this.deadLetters,
           cluster: this.cluster,
           containerImage,
           description: `dbbackup: databases ${group.databases[0]?.name} … (group ${group.id} of ${this.stackName})`,
