@@ -47,6 +47,7 @@ export const FLAGS: Readonly<Record<OptionName, readonly [flag: string, placehol
   confirm: ['--confirm', 'NAME'],
   missingRoles: ['--missing-roles', 'CHOICE'],
   dropReplaced: ['--drop-replaced'],
+  lockWaitSeconds: ['--lock-wait', 'SECONDS'],
   stack: ['--stack', 'NAME'],
   functionName: ['--function-name', 'NAME'],
 };

@@ -23,6 +23,7 @@ export type OptionName =
       | 'confirm'
       | 'missingRoles'
       | 'dropReplaced'
+      | 'lockWaitSeconds'
     )
   | 'stack'
   | 'functionName';

@@ -11,6 +11,7 @@ const DEPLOYMENT_SETTINGS: Partial<Record<OptionName, string>> = {
   storageClass: '"storageClass" in dbbackup.config.json',
   sse: '"bucket.encryption" in dbbackup.config.json',
   kmsKeyId: '"bucket.encryption" in dbbackup.config.json',
+  lockWaitSeconds: `the database's "lockWaitSeconds" in dbbackup.config.json`,
 };
 
 /**

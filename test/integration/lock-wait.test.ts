@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { runBackup } from '../../shared/backup/run-backup.js';
+import { deploymentWording } from '../../shared/deployment/deployment-wording.js';
+import { DumpError } from '../../shared/errors.js';
+import { cli, createDatabase, pgUrl, sql, tempDir, treeOf } from '../harness/test-env.js';
+
+/**
+ * A table another session holds ACCESS EXCLUSIVE (as an ALTER TABLE or VACUUM FULL does while it
+ * runs): a dump needs ACCESS SHARE on every table and, unbounded, waits for it until the run's deadline.
+ */
+describe('a table locked by another session', () => {
+  let db: string;
+  let holder: pg.Client;
+
+  before(async () => {
+    db = await createDatabase('lockwait');
+    await sql(db, 'create table free as select 1 as g; create table busy as select generate_series(1, 100) as g');
+    holder = new pg.Client({ connectionString: pgUrl(db) });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('lock table busy in access exclusive mode');
+  });
+
+  after(async () => {
+    await holder.query('rollback').catch(() => {});
+    await holder.end();
+  });
+
+  test('fails the backup after the lock wait, naming the setting, and stores nothing', async () => {
+    const target = await tempDir('lockwait');
+    const started = Date.now();
+    const error = await runBackup({ source: pgUrl(db), target, lockWaitSeconds: 2 }).then(
+      () => assert.fail('the backup succeeded behind the lock'),
+      (e: unknown) => e,
+    );
+    const took = Date.now() - started;
+    assert.ok(error instanceof DumpError, String(error));
+    assert.match(error.message, /^backup of lockwait_\w+ waited 2 s for a table lock held by another session \(public\.busy/);
+    assert.deepEqual(error.options, ['lockWaitSeconds']);
+    assert.match(error.worded(deploymentWording).hint ?? '', /"lockWaitSeconds" in dbbackup\.config\.json/);
+    assert.ok(took < 15_000, `failed after ${took} ms`);
+    assert.deepEqual(await treeOf(target), []);
+  });
+
+  test('the CLI says so in one line, naming --lock-wait', async () => {
+    const target = await tempDir('lockwait-cli');
+    const { code, stderr } = await cli(['backup', '--source', pgUrl(db), '--target', target, '--lock-wait', '1']);
+    assert.notEqual(code, 0);
+    assert.match(stderr, /waited 1 s for a table lock held by another session/);
+    assert.match(stderr, /--lock-wait SECONDS/);
+    assert.deepEqual(await treeOf(target), []);
+  });
+});
