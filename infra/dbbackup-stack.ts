@@ -50,7 +50,7 @@ export class DbBackupStack extends Stack {
       config,
       storage: this.storage,
       code: props.image.lambda,
-      deadLetters: this.deadLetters.queue,
+      deadLetters: this.deadLetters,
     });
     // The cluster and stopped-task rule exist only when a database uses them.
     const fargate = config.databases.some((d) => d.runner === 'fargate');

@@ -1,7 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { acknowledge, acknowledgeNag } from '../acknowledge.js';
@@ -9,6 +8,7 @@ import { configSecret } from '../config-secret.js';
 import { allowSendingAlerts } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
 
 /** Properties of {@link BackupAlerts}. */
 export interface BackupAlertsProps {
@@ -17,7 +17,7 @@ export interface BackupAlertsProps {
   /** The container image every function runs (the repository's Dockerfile). */
   readonly code: (handler: string) => lambda.DockerImageCode;
   /** Where an alert that failed every attempt goes (alarmed on), so a failure's only report is not lost. */
-  readonly deadLetters: sqs.IQueue;
+  readonly deadLetters: DeadLetterQueue;
 }
 
 /**
@@ -39,8 +39,10 @@ export class BackupAlerts extends Construct {
       timeout: Duration.seconds(60),
       environment: runtimeEnvironment(storage, secret),
       logGroup: new logs.LogGroup(this, 'Logs-Alert', { retention: logs.RetentionDays.THREE_MONTHS }),
-      deadLetterQueue: props.deadLetters,
+      deadLetterQueue: props.deadLetters.queue,
     });
+    // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
+    props.deadLetters.grantSend(this.alert);
     secret.grantRead(this.alert);
     allowSendingAlerts(this.alert, config, Stack.of(this));
     acknowledge(

@@ -12,7 +12,7 @@ import { acknowledgeNag } from '../acknowledge.js';
  * the stopped-task rule's undeliverable events land here too. One queue for the deployment, not one
  * per group: any message in it needs a person, so one alarm (BackupMonitoring) and one place to read.
  * Encrypted with a key of its own, which EventBridge (the rule's dead letters) may use; the
- * scheduler role and the alert function send with their own IAM permissions on the key.
+ * scheduler roles and the alert function send with their own IAM permissions on the key ({@link grantSend}).
  */
 export class DeadLetterQueue extends Construct {
   readonly queue: sqs.Queue;
@@ -45,7 +45,7 @@ export class DeadLetterQueue extends Construct {
     );
   }
 
-  /** Lets `grantee` (the scheduler's role) put messages in the queue, encrypting them with its key. */
+  /** Lets `grantee` (a scheduler's role, the alert function) put messages in the queue, encrypting them with its key. */
   grantSend(grantee: iam.IGrantable): void {
     // Statements on the grantee only: the queue and key are the main stack's, the grantee may be in a
     // group's nested stack, and a key policy naming a nested stack's role would make the stacks depend

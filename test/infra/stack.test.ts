@@ -1081,6 +1081,66 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
   });
 });
 
+describe('every dead letter can be kept (role, queue and key policies, evaluated)', () => {
+  test('the schedulers, the alert function and the stopped-task rule may each put a message in the queue, encrypted with its key', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const config = parseDeploymentConfig({
+      ...example,
+      databases: [...example.databases, { ...sqliteOnEfs, runner: 'fargate' }],
+    });
+    const { stack } = synth(config);
+    const root = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    const groups = stack.groups.map((group) =>
+      root.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      ),
+    );
+    const queue = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::SQS::Queue', 'DeadLetters'), 'Arn'] }) as string;
+    const key = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::KMS::Key', 'DeadLetters'), 'Arn'] }) as string;
+    const queuePolicy = resourcePolicyStatements(root, 'AWS::SQS::QueuePolicy', 'PolicyDocument');
+    const keyPolicy = resourcePolicyStatements(root, 'AWS::KMS::Key', 'KeyPolicy');
+    const senders = [
+      ...groups.map((group) => ({ name: `${group.name} scheduler`, template: group, role: 'SchedulesInvokeRole' })),
+      { name: 'alert function', template: root, role: 'AlertsAlertServiceRole' },
+    ];
+    assert.equal(groups.length, 2);
+    const context = { 'aws:SecureTransport': 'true', 'aws:SourceAccount': ACCOUNT };
+    for (const { name, template, role } of senders) {
+      const identity = roleStatements(template, logicalIdOf(template, 'AWS::IAM::Role', role));
+      const principal = `arn:aws:iam::${ACCOUNT}:role/${name}`;
+      // Same account: the role's own policy decides, since the key's policy delegates to IAM.
+      assert.equal(
+        decide({ principal, action: 'sqs:SendMessage', resource: queue, context }, identity, queuePolicy),
+        'allow',
+        name,
+      );
+      for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
+        assert.equal(decide({ principal, action, resource: key, context }, identity, []), 'allow', `${name}: ${action}`);
+    }
+    // EventBridge delivers the rule's dead letters as itself: the queue and key policies must let it.
+    const events = 'service:events.amazonaws.com';
+    const ruleArn = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::Events::Rule', 'Tasks'), 'Arn'] }) as string;
+    const rule = { ...context, 'aws:SourceArn': ruleArn };
+    assert.equal(
+      decide({ principal: events, action: 'sqs:SendMessage', resource: queue, context: rule }, [], queuePolicy),
+      'allow',
+    );
+    for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
+      assert.equal(decide({ principal: events, action, resource: key, context: rule }, [], keyPolicy), 'allow', action);
+  });
+});
+
+/** The logical ID of the one resource of `type` whose ID starts with `prefix`. */
+function logicalIdOf(template: StackTemplate, type: string, prefix: string): string {
+  const ids = Object.entries(template.json.Resources)
+    .filter(([id, r]) => r.Type === type && id.startsWith(prefix))
+    .map(([id]) => id);
+  assert.equal(ids.length, 1, `${type} ${prefix}* in ${template.name}: ${ids.join()}`);
+  return ids[0] as string;
+}
+
 function list(document: { Statement: Statement[] | Statement }): Statement[] {
   return [document.Statement].flat();
 }
