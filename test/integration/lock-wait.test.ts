@@ -2,9 +2,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { runBackup } from '../../shared/backup/run-backup.js';
+import { parseDeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { deploymentWording } from '../../shared/deployment/deployment-wording.js';
+import { runScheduledBackup } from '../../shared/deployment/run-scheduled-backup.js';
 import { DumpError } from '../../shared/errors.js';
-import { cli, createDatabase, pgUrl, sql, tempDir, treeOf } from '../harness/test-env.js';
+import { readSettings } from '../../shared/settings.js';
+import {
+  bucketKeys,
+  cli,
+  createBucket,
+  createDatabase,
+  pgPassword,
+  pgUrl,
+  s3Client,
+  sql,
+  tempDir,
+  treeOf,
+} from '../harness/test-env.js';
 
 /**
  * A table another session holds ACCESS EXCLUSIVE (as an ALTER TABLE or VACUUM FULL does while it
@@ -51,5 +65,45 @@ describe('a table locked by another session', () => {
     assert.match(stderr, /waited 1 s for a table lock held by another session/);
     assert.match(stderr, /--lock-wait SECONDS/);
     assert.deepEqual(await treeOf(target), []);
+  });
+
+  test('a scheduled backup takes the wait from the database\'s "lockWaitSeconds", and its failure email names that setting', async () => {
+    const bucket = await createBucket('lockwait');
+    const sent: string[] = [];
+    const started = Date.now();
+    await assert.rejects(
+      runScheduledBackup(
+        { database: 'school', tier: 'daily' },
+        {
+          config: parseDeploymentConfig({
+            alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
+            databases: [
+              {
+                name: 'school',
+                engine: 'postgres',
+                host: '127.0.0.1',
+                port: Number(new URL(pgUrl()).port),
+                database: db,
+                secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:school-AbCdEf',
+                sslmode: 'disable',
+                lockWaitSeconds: 1,
+              },
+            ],
+          }),
+          bucket,
+          s3Client: s3Client(),
+          settings: readSettings(process.env),
+          credentials: async () => ({ username: 'postgres', password: pgPassword() }),
+          notifier: { description: 'a list', send: async (alert) => void sent.push(JSON.stringify(alert)) },
+          runId: 'lockwait',
+          log: () => {},
+        },
+      ),
+      /waited 1 s for a table lock held by another session \(public\.busy\).*"lockWaitSeconds" in dbbackup\.config\.json/,
+    );
+    assert.ok(Date.now() - started < 15_000);
+    assert.equal(sent.length, 1);
+    assert.match(sent[0] ?? '', /lockWaitSeconds/);
+    assert.deepEqual(await bucketKeys(bucket), []);
   });
 });
