@@ -248,7 +248,7 @@ export class DatabaseAlarms extends Construct {
           period: Duration.days(1),
         });
       this.alarms.push(
-        new cloudwatch.Alarm(this, `NearTimeLimit-${database.name}`, {
+        alarmNearLimit(this, `NearTimeLimit-${database.name}`, {
           alarmDescription:
             `A backup of ${database.name} took ${NEAR_TIME_LIMIT * 100}% or more of its task's ${limit}-minute limit: ` +
             'raise task.timeoutMinutes (or the task’s cpu) for it before a run is stopped',
@@ -257,26 +257,22 @@ export class DatabaseAlarms extends Construct {
             usingMetrics: Object.fromEntries(TIERS.map((t) => [t, byTier(t)])),
             period: Duration.days(1),
           }),
-          threshold: Math.round(limit * 60_000 * NEAR_TIME_LIMIT),
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          limit: Duration.minutes(limit),
         }),
       );
     }
     if (props.backup) {
       const timeout = props.backup.timeout ?? Duration.seconds(3);
+      const onLambda = props.databases.filter((d) => d.runner === 'lambda');
       this.alarms.push(
-        new cloudwatch.Alarm(this, 'FunctionNearTimeLimit', {
+        alarmNearLimit(this, 'FunctionNearTimeLimit', {
           alarmDescription:
-            `A backup by the function of ${groupNames(props.databases)}`.slice(0, 700) +
+            `A backup by the function of ${groupNames(onLambda)}`.slice(0, 700) +
             ` took ${NEAR_TIME_LIMIT * 100}% or more of its ${timeout.toMinutes()}-minute limit: ` +
             'move the slow database to the Fargate runner ("runner": "fargate") before its backups time out',
+          // Lambda's own measure of each invocation, so a run the function's code never reports counts too.
           metric: props.backup.metricDuration({ statistic: 'Maximum', period: Duration.hours(1) }),
-          threshold: Math.round(timeout.toMilliseconds() * NEAR_TIME_LIMIT),
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          limit: timeout,
         }),
       );
     }
@@ -293,6 +289,22 @@ export class DatabaseAlarms extends Construct {
 
 function groupNames(databases: readonly DatabaseConfig[]): string {
   return databases.map((d) => d.name).join(', ');
+}
+
+/** An alarm raised by a run (a duration in milliseconds) at {@link NEAR_TIME_LIMIT} of `limit` or longer. */
+function alarmNearLimit(
+  scope: Construct,
+  id: string,
+  props: { alarmDescription: string; metric: cloudwatch.IMetric; limit: Duration },
+): cloudwatch.Alarm {
+  return new cloudwatch.Alarm(scope, id, {
+    alarmDescription: props.alarmDescription,
+    metric: props.metric,
+    threshold: Math.round(props.limit.toMilliseconds() * NEAR_TIME_LIMIT),
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 }
 
 /** An alarm raised by any occurrence within one period of `metric` (a failure count, an error count); none is fine. */
