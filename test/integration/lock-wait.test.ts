@@ -5,6 +5,7 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import { parseDeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { deploymentWording } from '../../shared/deployment/deployment-wording.js';
 import { runScheduledBackup } from '../../shared/deployment/run-scheduled-backup.js';
+import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js';
 import { DumpError } from '../../shared/errors.js';
 import { readSettings } from '../../shared/settings.js';
 import {
@@ -107,3 +108,49 @@ describe('a table locked by another session', () => {
     assert.deepEqual(await bucketKeys(bucket), []);
   });
 });
+
+describe('an ALTER TABLE that arrives during a backup', () => {
+  test('queued behind the backup, it blocks pg_dump, which fails after the lock wait instead of waiting on it for ever', async () => {
+    const db = await createDatabase('lockqueue');
+    await sql(db, 'create table busy as select generate_series(1, 100) as g');
+    const engine = new PostgresEngine(pgUrl(db), { settings: readSettings(process.env), lockWaitSeconds: 2 });
+    const alter = new pg.Client({ connectionString: pgUrl(db) });
+    await alter.connect();
+    try {
+      // The probe's counts hold a shared lock on the table until pg_dump's first byte...
+      await engine.probe();
+      await alter.query('begin');
+      // ...so the ALTER TABLE's exclusive lock waits for it, and pg_dump's own shared lock queues behind that.
+      const altered = alter.query('alter table busy add column note text');
+      altered.catch(() => {});
+      await waitFor(
+        async () => (await sql(db, "select 1 from pg_locks where not granted and mode = 'AccessExclusiveLock'")).length > 0,
+      );
+      const started = Date.now();
+      const { stream, cleanup } = await engine.dump();
+      const error = await (async () => {
+        for await (const _ of stream);
+      })().then(
+        () => assert.fail('pg_dump finished behind the queued ALTER TABLE'),
+        (e: unknown) => e,
+      );
+      await cleanup();
+      assert.ok(error instanceof DumpError, String(error));
+      assert.match(error.message, /waited 2 s for a table lock held by another session \(public\.busy\)/);
+      assert.ok(Date.now() - started < 15_000, `failed after ${Date.now() - started} ms`);
+      await altered;
+      await alter.query('commit');
+    } finally {
+      await engine.close();
+      await alter.end();
+    }
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail('the condition never held');
+}

@@ -193,8 +193,9 @@ export class PostgresEngine implements Engine {
           });
         }
         const stderr = exit?.stderrTail ?? '';
-        // pg_dump: "ERROR:  canceling statement due to lock timeout … Query was: LOCK TABLE public.t IN ACCESS SHARE MODE".
-        if (/lock timeout|could not obtain lock/.test(stderr))
+        // pg_dump runs with statement_timeout 0 except while it locks the tables, when --lock-wait-timeout
+        // sets it: "canceling statement due to statement timeout … Query was: LOCK TABLE public.t IN ACCESS SHARE MODE".
+        if (/statement timeout|lock timeout|could not obtain lock/.test(stderr))
           return this.lockWaitError(this.label ?? this.conn.database, /LOCK TABLE (\S+)/.exec(stderr)?.[1]);
         const how = exit?.signal ? `was killed by ${exit.signal}` : `exited with code ${exit?.code}`;
         const said = redactText(summarizeStderr(stderr), [this.conn.password]);
