@@ -128,9 +128,7 @@ describe('an ALTER TABLE that arrives during a backup', () => {
       );
       const started = Date.now();
       const { stream, cleanup } = await engine.dump();
-      const error = await (async () => {
-        for await (const _ of stream);
-      })().then(
+      const error = await stream.toArray().then(
         () => assert.fail('pg_dump finished behind the queued ALTER TABLE'),
         (e: unknown) => e,
       );
