@@ -51,6 +51,7 @@ export const FLAGS: Readonly<Record<OptionName, readonly [flag: string, placehol
   keepWeekly: ['--keep-weekly', 'N'],
   keepMonthly: ['--keep-monthly', 'N'],
   keepWithin: ['--keep-within', 'DURATION'],
+  lockWaitSeconds: ['--lock-wait', 'SECONDS'],
   stack: ['--stack', 'NAME'],
   functionName: ['--function-name', 'NAME'],
 };

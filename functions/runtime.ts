@@ -17,7 +17,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Built once per cold start (or task start) and shared by every invocation. */
 export const logger = new Logger({ serviceName: SERVICE_NAME });
-export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
+/** Publishes under the deployment's own namespace (set by the stack); `dbbackup` outside a deployment. */
+export const metrics = new Metrics({
+  namespace: process.env[ENVIRONMENT.metricNamespace] || METRIC_NAMESPACE,
+  serviceName: SERVICE_NAME,
+});
 /** The config of the databases this function serves, read at every run (see runtimeConfigReader). */
 export const readConfig: () => Promise<DeploymentConfig> = runtimeConfigReader(process.env);
 export const bucket = requiredEnv(ENVIRONMENT.bucket);

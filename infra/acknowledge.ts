@@ -3,7 +3,16 @@ import type { IConstruct } from 'constructs';
 
 /** Acknowledges cdk-nag AWS Solutions findings on a construct (and what it contains), with the reason. */
 export function acknowledge(scope: IConstruct, findings: readonly string[], reason: string): void {
-  for (const finding of findings) Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${finding}`, reason });
+  acknowledgeNag(
+    scope,
+    findings.map((finding) => `AwsSolutions::AwsSolutions-${finding}`),
+    reason,
+  );
+}
+
+/** Acknowledges cdk-nag findings of any pack by their full id (`Serverless::Serverless-LambdaTracing`), with the reason. */
+export function acknowledgeNag(scope: IConstruct, ids: readonly string[], reason: string): void {
+  for (const id of ids) Validations.of(scope).acknowledge({ id, reason });
 }
 
 /**

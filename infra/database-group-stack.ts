@@ -10,6 +10,7 @@ import { DatabaseAlarms } from './constructs/backup-monitoring.js';
 import { BackupPrune } from './constructs/backup-prune.js';
 import { BackupSchedules } from './constructs/backup-schedules.js';
 import { type BackupCluster, BackupTasks } from './constructs/backup-tasks.js';
+import type { DeadLetterQueue } from './constructs/dead-letter-queue.js';
 import type { DbBackupImage } from './dbbackup-stack.js';
 import type { DatabaseGroup } from './plan-database-groups.js';
 
@@ -21,6 +22,8 @@ export interface DatabaseGroupStackProps extends NestedStackProps {
   readonly image: DbBackupImage;
   readonly alert: lambda.IFunction;
   readonly topic: sns.ITopic;
+  /** The deployment's dead-letter queue, for schedules whose backup could not be started. */
+  readonly deadLetters: DeadLetterQueue;
   /** The Fargate runner's shared cluster, when any database uses it. */
   readonly cluster?: BackupCluster;
   readonly containerImage?: ecs.ContainerImage;
@@ -66,6 +69,7 @@ export class DatabaseGroupStack extends NestedStack {
       storage,
       configSecret: this.functions.configSecret,
       code: props.image.lambda,
+      deadLetters: props.deadLetters,
     });
     this.schedules = new BackupSchedules(this, 'Schedules', {
       config,
@@ -73,12 +77,14 @@ export class DatabaseGroupStack extends NestedStack {
       backup: this.functions.backup,
       tasks: this.tasks,
       prune: this.prune.function,
+      deadLetters: props.deadLetters,
     });
     this.alarms = new DatabaseAlarms(this, 'Alarms', {
       databases: group.databases,
       topic: props.topic,
       backup: this.functions.backup,
       prune: this.prune.function,
+      tasks: this.tasks,
     });
   }
 }

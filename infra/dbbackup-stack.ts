@@ -9,6 +9,7 @@ import { BackupHealth } from './constructs/backup-health.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';
 import { BackupReports } from './constructs/backup-reports.js';
 import { BackupCluster } from './constructs/backup-tasks.js';
+import { DeadLetterQueue } from './constructs/dead-letter-queue.js';
 import { DatabaseGroupStack } from './database-group-stack.js';
 import { planDatabaseGroups } from './plan-database-groups.js';
 
@@ -32,6 +33,7 @@ export interface DbBackupImage {
  */
 export class DbBackupStack extends Stack {
   readonly storage: BackupBucket;
+  readonly deadLetters: DeadLetterQueue;
   readonly alerts: BackupAlerts;
   readonly cluster?: BackupCluster;
   readonly monitoring: BackupMonitoring;
@@ -47,24 +49,39 @@ export class DbBackupStack extends Stack {
       ...bucket,
       replicateTo: replicationRegion ? replicaLocation(this.stackName, replicationRegion, bucket.encryption) : undefined,
     });
-    this.alerts = new BackupAlerts(this, 'Alerts', { config, storage: this.storage, code: props.image.lambda });
+    this.deadLetters = new DeadLetterQueue(this, 'DeadLetters');
+    this.alerts = new BackupAlerts(this, 'Alerts', {
+      config,
+      storage: this.storage,
+      code: props.image.lambda,
+      deadLetters: this.deadLetters,
+    });
     this.reports = new BackupReports(this, 'Reports', {
       config,
       storage: this.storage,
       configSecret: this.alerts.configSecret,
       code: props.image.lambda,
+      deadLetters: this.deadLetters,
     });
     // The cluster and stopped-task rule exist only when a database uses them.
     const fargate = config.databases.some((d) => d.runner === 'fargate');
-    this.cluster = fargate ? new BackupCluster(this, 'Tasks', { alert: this.alerts.alert }) : undefined;
+    this.cluster = fargate
+      ? new BackupCluster(this, 'Tasks', { alert: this.alerts.alert, deadLetters: this.deadLetters.queue })
+      : undefined;
     const containerImage = fargate ? props.image.container() : undefined;
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       config,
+      deadLetters: this.deadLetters.queue,
       replication: this.storage.replicationDestination
         ? { sourceBucket: this.storage.bucket.bucketName, destinationBucket: this.storage.replicationDestination }
         : undefined,
     });
-    this.health = new BackupHealth(this, 'HealthCheck', { config, storage: this.storage, code: props.image.lambda });
+    this.health = new BackupHealth(this, 'HealthCheck', {
+      config,
+      storage: this.storage,
+      code: props.image.lambda,
+      deadLetters: this.deadLetters,
+    });
     new CfnOutput(this, 'BackupBucket', {
       description: 'Where the backups are: dbbackup list --target s3://<this bucket>',
       value: this.storage.bucket.bucketName,
@@ -78,6 +95,7 @@ export class DbBackupStack extends Stack {
           image: props.image,
           alert: this.alerts.alert,
           topic: this.monitoring.topic,
+          deadLetters: this.deadLetters,
           cluster: this.cluster,
           containerImage,
           description: `dbbackup: databases ${group.databases[0]?.name} … (group ${group.id} of ${this.stackName})`,

@@ -1,16 +1,18 @@
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { ENVIRONMENT } from '../shared/deployment/deployment-names.js';
+import { ENVIRONMENT, metricNamespace } from '../shared/deployment/deployment-names.js';
+import { deploymentName } from './deployment-name.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 
 /**
  * The environment a function or backup task runs with: where its config is (a secret it reads
  * at every run, so a changed recipient needs no new image or function version), the bucket and its
- * key. Nothing in it grows with the number of databases.
+ * key, and the deployment's metric namespace. Nothing in it grows with the number of databases.
  */
 export function runtimeEnvironment(storage: BackupBucket, configSecret: secretsmanager.ISecret): Record<string, string> {
   return {
     [ENVIRONMENT.configSecret]: configSecret.secretArn,
     [ENVIRONMENT.bucket]: storage.bucket.bucketName,
+    [ENVIRONMENT.metricNamespace]: metricNamespace(deploymentName(storage)),
     ...(storage.key ? { [ENVIRONMENT.kmsKeyId]: storage.key.keyArn } : {}),
     NODE_OPTIONS: '--enable-source-maps',
   };

@@ -27,6 +27,7 @@ export type OptionName =
       | 'keepWeekly'
       | 'keepMonthly'
       | 'keepWithin'
+      | 'lockWaitSeconds'
     )
   | 'stack'
   | 'functionName';

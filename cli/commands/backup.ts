@@ -25,6 +25,7 @@ interface BackupFlags {
   s3Checksums?: 'when_supported' | 'when_required';
   json?: boolean;
   timeout?: number;
+  lockWait?: number;
 }
 
 /** `dbbackup backup`: one verified backup of one database. */
@@ -57,6 +58,11 @@ export function registerBackup(program: Command): void {
     .option('--kms-key-id <id>', 'KMS key id or ARN for --sse aws:kms')
     .option('--json', 'print the manifest as JSON on stdout')
     .option('--timeout <seconds>', TIMEOUT_HELP, timeoutOption)
+    .option(
+      '--lock-wait <seconds>',
+      'PostgreSQL: how long to wait for a table another session has locked (ALTER TABLE) before failing (default 300)',
+      integerOption('--lock-wait'),
+    )
     .action(
       action('backup', async (flags: BackupFlags) => {
         const manifest = await backupWithProgress(flags);
@@ -84,6 +90,7 @@ export async function backupWithProgress(flags: BackupFlags): Promise<Manifest> 
         sse: flags.sse,
         kmsKeyId: flags.kmsKeyId,
         s3Checksums: flags.s3Checksums,
+        lockWaitSeconds: flags.lockWait,
       },
       { onProgress: (p) => progress.update(p), signal: stop.signal, deadline: stop.deadline, settings },
     );

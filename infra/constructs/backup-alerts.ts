@@ -4,11 +4,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
-import { acknowledge } from '../acknowledge.js';
+import { acknowledge, acknowledgeNag } from '../acknowledge.js';
 import { configSecret } from '../config-secret.js';
 import { allowSendingAlerts } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
 
 /** Properties of {@link BackupAlerts}. */
 export interface BackupAlertsProps {
@@ -16,6 +17,8 @@ export interface BackupAlertsProps {
   readonly storage: BackupBucket;
   /** The container image every function runs (the repository's Dockerfile). */
   readonly code: (handler: string) => lambda.DockerImageCode;
+  /** Where an alert that failed every attempt goes (alarmed on), so a failure's only report is not lost. */
+  readonly deadLetters: DeadLetterQueue;
 }
 
 /**
@@ -40,13 +43,21 @@ export class BackupAlerts extends Construct {
       timeout: Duration.seconds(60),
       environment: runtimeEnvironment(storage, secret),
       logGroup: new logs.LogGroup(this, 'Logs-Alert', { retention: logs.RetentionDays.THREE_MONTHS }),
+      deadLetterQueue: props.deadLetters.queue,
     });
+    // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
+    props.deadLetters.grantSend(this.alert);
     secret.grantRead(this.alert);
     allowSendingAlerts(this.alert, config, Stack.of(this));
     acknowledge(
       this,
       ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
       "AWS's managed policy that only lets a function write its own logs.",
+    );
+    acknowledgeNag(
+      this.alert,
+      ['Serverless::Serverless-LambdaTracing'],
+      'One short call per invocation (an email), logged; X-Ray would add a Resource * permission and show one segment.',
     );
   }
 }

@@ -1,5 +1,5 @@
 import { Duration, Size, Stack, Tags, Validations } from 'aws-cdk-lib';
-import { acknowledge, arnInFinding } from '../acknowledge.js';
+import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -143,12 +143,28 @@ export class BackupFunctions extends Construct {
         );
       }
     }
-    if (this.backup)
+    if (this.backup) {
       acknowledge(
         this.backup,
         [`IAM5[Resource::${arnInFinding(this, props.alert.functionArn)}:*]`],
         'Lambda destinations invoke any version of the alert function; added by LambdaDestination.',
       );
+      acknowledgeNag(
+        this.backup,
+        ['Serverless::Serverless-LambdaDLQ'],
+        'A failed scheduled invocation goes to its on-failure destination, the alert function, which emails it (a DLQ would only hold it).',
+      );
+    }
+    acknowledgeNag(
+      this.restore,
+      ['Serverless::Serverless-LambdaDLQ', 'Serverless::Serverless-LambdaAsyncFailureDestination'],
+      'Only ever invoked synchronously (dbbackup invoke restore, RequestResponse): the caller reads the error; a restore is never retried or queued.',
+    );
+    acknowledgeNag(
+      this,
+      ['Serverless::Serverless-LambdaTracing'],
+      'One long run per invocation, logged (per-run keys) and measured (duration, bytes) already; X-Ray would add a Resource * permission and show one segment.',
+    );
   }
 
   private network(group: DatabaseGroup): Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'> {

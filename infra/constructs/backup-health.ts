@@ -1,3 +1,5 @@
+import { START_RETRY_POLICY } from './backup-schedules.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { Duration, RemovalPolicy, SecretValue, Size, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,13 +8,15 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeploymentConfig, healthConfigOf } from '../../shared/deployment/deployment-config.js';
-import { acknowledge, arnInFinding } from '../acknowledge.js';
+import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
 import { allowSendingAlerts } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
 /** Properties of {@link BackupHealth}. */
 export interface BackupHealthProps {
+  /** Where a schedule's event goes when the function could not be started. */
+  readonly deadLetters: DeadLetterQueue;
   readonly config: DeploymentConfig;
   readonly storage: BackupBucket;
   /** The container image every function runs (the repository's Dockerfile). */
@@ -53,10 +57,19 @@ export class BackupHealth extends Construct {
       ephemeralStorageSize: Size.gibibytes(props.ephemeralGiB ?? 2),
       environment: runtimeEnvironment(storage, secret),
       logGroup: new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS }),
+      // A scheduled run Lambda could not complete lands in the deployment's dead-letter queue (alarmed on).
+      deadLetterQueue: props.deadLetters.queue,
       // A second run the same day tells nothing new; a failure shows as missing metrics, which the age alarms breach on.
       retryAttempts: 0,
     });
     secret.grantRead(this.check);
+    // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
+    props.deadLetters.grantSend(this.check);
+    acknowledgeNag(
+      this.check,
+      ['Serverless::Serverless-LambdaAsyncFailureDestination', 'Serverless::Serverless-LambdaTracing'],
+      "Its failed scheduled invocations go to the deployment's dead-letter queue (alarmed on), which is its failure destination; one short run per invocation, logged, so X-Ray would add a Resource * permission and show one segment.",
+    );
     storage.bucket.grantRead(this.check);
     if (storage.key)
       this.check.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [storage.key.keyArn] }));
@@ -67,13 +80,21 @@ export class BackupHealth extends Construct {
       description: 'dbbackup: lets EventBridge Scheduler start the daily health check',
     });
     this.check.grantInvoke(role);
+    props.deadLetters.grantSend(role);
     const { hour, minute } = config.health;
     this.schedule = new scheduler.CfnSchedule(this, 'Daily', {
       description: 'dbbackup: daily health check of every database’s backups',
       scheduleExpression: `cron(${minute} ${hour} * * ? *)`,
       scheduleExpressionTimezone: config.timeZone,
       flexibleTimeWindow: { mode: 'OFF' },
-      target: { arn: this.check.functionArn, roleArn: role.roleArn, input: '{}', retryPolicy: { maximumRetryAttempts: 0 } },
+      // A start Scheduler could not make is retried, then dead-lettered (alarmed as BackupsNotStarted).
+      target: {
+        arn: this.check.functionArn,
+        roleArn: role.roleArn,
+        input: '{}',
+        retryPolicy: START_RETRY_POLICY,
+        deadLetterConfig: { arn: props.deadLetters.queue.queueArn },
+      },
     });
 
     acknowledge(

@@ -1,3 +1,4 @@
+import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,7 +8,7 @@ import { Construct } from 'constructs';
 import { prunableFolders, prunePrefixes } from '../../shared/deployment/backup-prefixes.js';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { functionName } from '../../shared/deployment/deployment-names.js';
-import { acknowledge, arnInFinding } from '../acknowledge.js';
+import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
 import { deploymentName } from '../deployment-name.js';
 import type { DatabaseGroup } from '../plan-database-groups.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
@@ -22,6 +23,8 @@ export interface BackupPruneProps {
   /** The group's config secret, whose `retention` drives the prune. */
   readonly configSecret: secretsmanager.ISecret;
   readonly code: (handler: string) => lambda.DockerImageCode;
+  /** Where a scheduled prune Lambda could not complete goes. */
+  readonly deadLetters: DeadLetterQueue;
   /** Memory of the prune function: it lists, reads manifests and deletes, nothing more. @default 512 */
   readonly memoryMiB?: number;
 }
@@ -48,9 +51,18 @@ export class BackupPrune extends Construct {
       timeout: Duration.minutes(15),
       environment: runtimeEnvironment(storage, props.configSecret),
       logGroup: new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS }),
+      // A scheduled run Lambda could not complete lands in the deployment's dead-letter queue (alarmed on).
+      deadLetterQueue: props.deadLetters.queue,
       // A prune left halfway is finished by the next one; a retry would only race the first.
       retryAttempts: 0,
     });
+    // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
+    props.deadLetters.grantSend(this.function);
+    acknowledgeNag(
+      this.function,
+      ['Serverless::Serverless-LambdaAsyncFailureDestination', 'Serverless::Serverless-LambdaTracing'],
+      "Its failed scheduled invocations go to the deployment's dead-letter queue (alarmed on), which is its failure destination; one short run per invocation, logged, so X-Ray would add a Resource * permission and show one segment.",
+    );
     storage.bucket.grantRead(this.function);
     this.function.addToRolePolicy(
       new iam.PolicyStatement({

@@ -1,3 +1,5 @@
+import { START_RETRY_POLICY } from './backup-schedules.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,13 +8,15 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
-import { acknowledge, arnInFinding } from '../acknowledge.js';
+import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
 import { allowSendingAlerts } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
 /** Properties of {@link BackupReports}. */
 export interface BackupReportsProps {
+  /** Where a schedule's event goes when the function could not be started. */
+  readonly deadLetters: DeadLetterQueue;
   readonly config: DeploymentConfig;
   readonly storage: BackupBucket;
   /** The deployment's settings without a database (the alert function's config secret): who gets the email. */
@@ -43,7 +47,16 @@ export class BackupReports extends Construct {
       timeout: Duration.minutes(5),
       environment: runtimeEnvironment(storage, props.configSecret),
       logGroup: new logs.LogGroup(this, 'Logs-Report', { retention: logs.RetentionDays.THREE_MONTHS }),
+      // A scheduled run Lambda could not complete lands in the deployment's dead-letter queue (alarmed on).
+      deadLetterQueue: props.deadLetters.queue,
     });
+    // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
+    props.deadLetters.grantSend(this.report);
+    acknowledgeNag(
+      this.report,
+      ['Serverless::Serverless-LambdaAsyncFailureDestination', 'Serverless::Serverless-LambdaTracing'],
+      "Its failed scheduled invocations go to the deployment's dead-letter queue (alarmed on), which is its failure destination; one short run per invocation, logged, so X-Ray would add a Resource * permission and show one segment.",
+    );
     storage.bucket.grantRead(this.report);
     if (storage.key)
       this.report.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [storage.key.keyArn] }));
@@ -67,6 +80,7 @@ export class BackupReports extends Construct {
       description: 'dbbackup: lets EventBridge Scheduler start the weekly report',
     });
     this.report.grantInvoke(role);
+    props.deadLetters.grantSend(role);
     acknowledge(
       role,
       [`IAM5[Resource::${arnInFinding(this, this.report.functionArn)}:*]`],
@@ -78,7 +92,14 @@ export class BackupReports extends Construct {
       scheduleExpression: `cron(${minute} ${hour} ? * ${weekday} *)`,
       scheduleExpressionTimezone: config.timeZone,
       flexibleTimeWindow: { mode: 'OFF' },
-      target: { arn: this.report.functionArn, roleArn: role.roleArn, input: '{}', retryPolicy: { maximumRetryAttempts: 1 } },
+      // A start Scheduler could not make is retried, then dead-lettered (alarmed as BackupsNotStarted).
+      target: {
+        arn: this.report.functionArn,
+        roleArn: role.roleArn,
+        input: '{}',
+        retryPolicy: START_RETRY_POLICY,
+        deadLetterConfig: { arn: props.deadLetters.queue.queueArn },
+      },
     });
   }
 }

@@ -13,6 +13,15 @@ import {
 import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE } from '../../shared/deployment/backup-task.js';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { BackupTasks } from './backup-tasks.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
+
+/**
+ * How often Scheduler tries again to start a backup it could not start (Lambda throttled or
+ * refused the asynchronous invoke, ECS refused RunTask), and for how long: a retry is only ever of
+ * a start that did not happen, so it cannot overlap a running backup, and an hour keeps even the
+ * last retry far from the next daily run. Then the event goes to the dead-letter queue.
+ */
+export const START_RETRY_POLICY = { maximumRetryAttempts: 5, maximumEventAgeInSeconds: 60 * 60 } as const;
 
 /** Properties of {@link BackupSchedules}. */
 export interface BackupSchedulesProps {
@@ -25,6 +34,8 @@ export interface BackupSchedulesProps {
   readonly tasks?: BackupTasks;
   /** The group's prune function, invoked for each database after its daily run. @default no prune schedules */
   readonly prune?: lambda.IFunction;
+  /** Where a schedule's event goes when the backup could not be started (alarmed on). */
+  readonly deadLetters: DeadLetterQueue;
 }
 
 /**
@@ -32,9 +43,11 @@ export interface BackupSchedulesProps {
  * (Scheduler, unlike EventBridge rules, understands time zones and daylight saving), each
  * invoking the group's backup function with `{ "database": …, "tier": … }`, or, on the
  * Fargate runner, starting the database's backup task with the same event in DBBACKUP_EVENT.
+ * A start that fails is retried ({@link START_RETRY_POLICY}), then dead-lettered.
  */
 export class BackupSchedules extends Construct {
   readonly schedules: scheduler.CfnSchedule[] = [];
+  private readonly deadLetterArn: string;
 
   constructor(scope: Construct, id: string, props: BackupSchedulesProps) {
     super(scope, id);
@@ -42,6 +55,8 @@ export class BackupSchedules extends Construct {
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com'),
       description: 'dbbackup: lets EventBridge Scheduler start the backups',
     });
+    props.deadLetters.grantSend(role);
+    this.deadLetterArn = props.deadLetters.queue.queueArn;
     const { backup } = props;
     if (backup) {
       backup.grantInvoke(role);
@@ -84,7 +99,8 @@ export class BackupSchedules extends Construct {
             arn: prune.functionArn,
             roleArn: role.roleArn,
             input: JSON.stringify({ database: database.name }),
-            retryPolicy: { maximumRetryAttempts: 0 },
+            retryPolicy: START_RETRY_POLICY,
+            deadLetterConfig: { arn: this.deadLetterArn },
           },
         }),
       );
@@ -129,7 +145,7 @@ export class BackupSchedules extends Construct {
   private scheduleEach(
     database: DatabaseConfig,
     config: DeploymentConfig,
-    target: (tier: Tier) => Omit<scheduler.CfnSchedule.TargetProperty, 'retryPolicy'>,
+    target: (tier: Tier) => Omit<scheduler.CfnSchedule.TargetProperty, 'retryPolicy' | 'deadLetterConfig'>,
   ): void {
     for (const tier of TIERS) {
       const { schedule } = tierSettings(database, tier);
@@ -140,8 +156,11 @@ export class BackupSchedules extends Construct {
           scheduleExpression: cronExpression(tier, schedule),
           scheduleExpressionTimezone: config.timeZone,
           flexibleTimeWindow: { mode: 'OFF' },
-          // A retry could overlap a slow run; failures are emailed and alarmed on instead.
-          target: { ...target(tier), retryPolicy: { maximumRetryAttempts: 0 } },
+          target: {
+            ...target(tier),
+            retryPolicy: START_RETRY_POLICY,
+            deadLetterConfig: { arn: this.deadLetterArn },
+          },
         }),
       );
     }

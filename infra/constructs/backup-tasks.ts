@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { BACKUP_CONTAINER, TASK_EVENT_VARIABLE, TASK_LOG_PREFIX } from '../../shared/deployment/backup-task.js';
 import {
@@ -26,6 +27,8 @@ import type { BackupBucket } from './backup-bucket.js';
 export interface BackupClusterProps {
   /** Emails stopped tasks that did not report their own failure. */
   readonly alert: lambda.Function;
+  /** Where a stopped task's event goes when the alert function could not be invoked (alarmed on). */
+  readonly deadLetters: sqs.IQueue;
 }
 
 /**
@@ -50,7 +53,7 @@ export class BackupCluster extends Construct {
         detailType: ['ECS Task State Change'],
         detail: { clusterArn: [this.cluster.attrArn], lastStatus: ['STOPPED'] },
       },
-      targets: [new targets.LambdaFunction(props.alert, { retryAttempts: 2 })],
+      targets: [new targets.LambdaFunction(props.alert, { retryAttempts: 2, deadLetterQueue: props.deadLetters })],
     });
     props.alert.addEnvironment(ENVIRONMENT.taskLogGroup, this.logGroup.logGroupName);
   }

@@ -29,6 +29,11 @@ export const backupOptionsSchema = z.object({
   kmsKeyId: z.string().min(1).optional(),
   /** S3 only; see ChecksumMode. */
   s3Checksums: z.enum(['when_supported', 'when_required']).optional(),
+  /**
+   * How long the dump waits for a table another session has locked (an ALTER TABLE, a VACUUM FULL)
+   * before it fails; PostgreSQL only. @default 300 (DEFAULT_LOCK_WAIT_SECONDS)
+   */
+  lockWaitSeconds: z.number().positive().optional(),
   kind: z.enum(['manual', 'scheduled', 'pre-restore']).default('manual'),
   /**
    * A free-form label kept in the manifest (e.g. the schedule tier). Long enough for a pre-restore

@@ -90,7 +90,11 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   const stop = new RunStop('backup', { signal: context.signal, deadline: context.deadline, hint: 'no backup was stored' });
   try {
     stop.check();
-    const engine = await definition.openSource(options.source, { label: options.name, settings });
+    const engine = await definition.openSource(options.source, {
+      label: options.name,
+      lockWaitSeconds: options.lockWaitSeconds,
+      settings,
+    });
     try {
       const target = await openTarget(options.target, {
         sse: options.sse,

@@ -105,6 +105,11 @@ const postgresSchema = z
      * @default the RDS CA bundle the image carries (`RDS_CA_BUNDLE_PATH`) for an RDS host; none for any other
      */
     sslrootcert: z.string().min(1).optional(),
+    /**
+     * Seconds the backup waits for a table another session has locked (an ALTER TABLE, a VACUUM FULL)
+     * before it fails, naming this setting, rather than hang until the run's time limit. @default 300
+     */
+    lockWaitSeconds: z.number().int().positive().optional(),
     vpc: z
       .object({
         vpcId: z.string().regex(/^vpc-/),

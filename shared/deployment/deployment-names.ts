@@ -46,6 +46,8 @@ export const ENVIRONMENT = {
   kmsKeyId: 'DBBACKUP_KMS_KEY_ID',
   /** The log group the backup tasks (Fargate runner) log to, each task to its own stream. */
   taskLogGroup: 'DBBACKUP_TASK_LOG_GROUP',
+  /** The CloudWatch namespace the metrics go to: {@link metricNamespace} of the deployment. */
+  metricNamespace: 'DBBACKUP_METRIC_NAMESPACE',
 } as const;
 
 /**
@@ -54,8 +56,17 @@ export const ENVIRONMENT = {
  */
 export const RDS_CA_BUNDLE_PATH = '/opt/dbbackup/rds-global-bundle.pem';
 
-/** The CloudWatch namespace of dbbackup's metrics. */
+/** The CloudWatch namespace of dbbackup's metrics outside a deployment (tests, a local run of a handler). */
 export const METRIC_NAMESPACE = 'dbbackup';
+
+/**
+ * `dbbackup/<stack>`: the namespace a deployment's functions and tasks publish to (the stack sets
+ * it as {@link ENVIRONMENT.metricNamespace}), so that two deployments in one account, whose
+ * databases may share names, never count each other's backups in their alarms and dashboards.
+ */
+export function metricNamespace(deployment: string): string {
+  return `${METRIC_NAMESPACE}/${deployment}`;
+}
 
 /** The service name in logs, and the `service` dimension Powertools adds to every metric. */
 export const SERVICE_NAME = 'dbbackup';

@@ -14,6 +14,7 @@ const DEPLOYMENT_SETTINGS: Partial<Record<OptionName, string>> = {
   keepDaily: '"retention.daily" in dbbackup.config.json',
   keepWeekly: '"retention.weekly" in dbbackup.config.json',
   keepMonthly: '"retention.monthly" in dbbackup.config.json',
+  lockWaitSeconds: `the database's "lockWaitSeconds" in dbbackup.config.json`,
 };
 
 /**

@@ -85,6 +85,7 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
         target: `s3://${deps.bucket}`,
         name: db.name,
         compression: db.compression,
+        lockWaitSeconds: db.engine === 'postgres' ? db.lockWaitSeconds : undefined,
         storageClass,
         ...deploymentEncryption(deps.kmsKeyId),
         kind: 'scheduled',

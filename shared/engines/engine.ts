@@ -87,6 +87,8 @@ export interface FormatDefinition {
 export interface OpenEngineOptions {
   /** Overrides the database name used in keys and manifests. */
   readonly label?: string;
+  /** How long to wait for a lock another session holds before failing (engines that take locks). */
+  readonly lockWaitSeconds?: number;
   readonly settings: Settings;
 }
 

@@ -3,12 +3,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { App, type Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, type Stack, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { addDeployment, type Deployment } from '../../infra/add-deployment.js';
 import { DbBackupStack, type DbBackupImage } from '../../infra/dbbackup-stack.js';
 import {
@@ -44,6 +46,11 @@ function image(): DbBackupImage {
   };
 }
 
+/** cdk-nag's packs, registered as infra/app.ts registers them: AWS Solutions and Serverless. */
+function addNag(app: App): void {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+}
+
 /**
  * Synthesizes the app's stacks (the replica stack too, with replication) with cdk-nag registered
  * as cdk synth does; throws on unacknowledged findings.
@@ -51,7 +58,7 @@ function image(): DbBackupImage {
 function synthWithNag(config: DeploymentConfig): void {
   const app = new App();
   addDeployment(app, { config, stackName: 'DbBackup', image: image() });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  addNag(app);
   app.synth();
 }
 
@@ -228,11 +235,14 @@ describe('the CDK stack, from the example config', () => {
       // The daily run is at 23:00: its prune an hour later.
       ScheduleExpression: 'cron(0 0 * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
-      Target: Match.objectLike({ Input: JSON.stringify({ database: 'school' }), RetryPolicy: { MaximumRetryAttempts: 0 } }),
+      Target: Match.objectLike({
+        Input: JSON.stringify({ database: 'school' }),
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 5 }),
+      }),
     });
   });
 
-  test('schedules: one per tier in the configured time zone, each sending { database, tier }', () => {
+  test('schedules: one per tier in the configured time zone, each sending { database, tier }; a start that fails is retried for an hour, then dead-lettered', () => {
     // And the daily health check's, the weekly report's and the database's prune.
     template.resourceCountIs('AWS::Scheduler::Schedule', 6);
     for (const [tier, expression] of [
@@ -246,10 +256,36 @@ describe('the CDK stack, from the example config', () => {
         ScheduleExpressionTimezone: 'Europe/Berlin',
         Target: Match.objectLike({
           Input: JSON.stringify({ database: 'school', tier }),
-          RetryPolicy: { MaximumRetryAttempts: 0 },
+          // Scheduler retries only a start Lambda or ECS refused, never a backup that ran.
+          RetryPolicy: { MaximumRetryAttempts: 5, MaximumEventAgeInSeconds: 3600 },
+          // The deployment's queue, in the main stack: a group's nested stack gets its ARN as a parameter.
+          DeadLetterConfig: { Arn: { Ref: Match.stringLikeRegexp('DeadLettersQueue') } },
         }),
       });
     }
+    // The scheduler's role may put the event in the queue, encrypted with the queue's key.
+    const scheduler = actionsOf(template, 'SchedulesInvokeRole');
+    for (const action of ['sqs:SendMessage', 'kms:GenerateDataKey'])
+      assert.ok(scheduler.includes(action), `${action} in ${scheduler.join()}`);
+  });
+
+  test('the dead-letter queue: one for the deployment, KMS-encrypted, HTTPS only; the alert function dead-letters there too', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 1);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLettersKey'), 'Arn'] },
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ImageConfig: { Command: ['dist/functions/alert.handler'] },
+      DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLettersQueue'), 'Arn'] } },
+    });
   });
 
   // The config is no longer in each function's environment (a group's outgrows its 4 KB) but in a
@@ -261,13 +297,71 @@ describe('the CDK stack, from the example config', () => {
     assert.equal(functions.length, 6);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
-      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID']);
+      assert.deepEqual(names.sort(), [
+        'DBBACKUP_BUCKET',
+        'DBBACKUP_CONFIG_SECRET',
+        'DBBACKUP_KMS_KEY_ID',
+        'DBBACKUP_METRIC_NAMESPACE',
+      ]);
+      assert.equal(fn.Properties.Environment.Variables.DBBACKUP_METRIC_NAMESPACE, 'dbbackup/DbBackup');
     }
   });
 
+  test('a backup function run at 80% of its time limit raises an alarm that says to move the database to the Fargate runner', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Duration',
+      Dimensions: [{ Name: 'FunctionName', Value: Match.anyValue() }],
+      Statistic: 'Maximum',
+      Threshold: 720_000,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmDescription: Match.stringLikeRegexp('school.*80%.*15-minute limit.*Fargate runner'),
+      AlarmActions: [Match.anyValue()],
+    });
+  });
+
+  test('a message in the dead-letter queue raises "a scheduled backup could not be started"', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLettersQueue'), 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmDescription: Match.stringLikeRegexp('^A scheduled backup could not be started'),
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^MonitoringAlarms') }],
+    });
+  });
+
+  test('two deployments in one account publish, alarm on and chart their metrics each in its own namespace', () => {
+    const namespaces = ['Blue', 'Green'].map((stackName) => {
+      const { main } = addDeployment(new App(), { config, stackName, image: image() });
+      type Properties = {
+        Environment: { Variables: Record<string, string> };
+        Namespace?: string;
+        Metrics?: Array<{ MetricStat?: { Metric: { Namespace: string } } }>;
+      };
+      const whole = wholeTemplate(main).toJSON() as { Resources: Record<string, { Type: string; Properties: Properties }> };
+      const resources = Object.values(whole.Resources);
+      const published = resources
+        .filter((r) => r.Type === 'AWS::Lambda::Function')
+        .map((r) => r.Properties.Environment.Variables.DBBACKUP_METRIC_NAMESPACE);
+      const alarmed = resources
+        .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+        .flatMap((r) => [r.Properties.Namespace, ...(r.Properties.Metrics ?? []).map((m) => m.MetricStat?.Metric.Namespace)])
+        .filter((n): n is string => n !== undefined && !n.startsWith('AWS/'));
+      const dashboard = JSON.stringify(resources.find((r) => r.Type === 'AWS::CloudWatch::Dashboard')?.Properties);
+      const charted = [...dashboard.matchAll(/SEARCH\('\{([^,]+),/g)].map((m) => m[1]);
+      assert.ok(alarmed.length >= 2 && charted.length >= 4, `${alarmed} ${charted}`);
+      assert.deepEqual(new Set([...published, ...alarmed, ...charted]), new Set([`dbbackup/${stackName}`]));
+      return `dbbackup/${stackName}`;
+    });
+    assert.notEqual(namespaces[0], namespaces[1]);
+  });
+
   test('alarms: no recent backup, failed backups, crashed functions; they email the recipients; a dashboard', () => {
-    // The three of the database, its age per tier (three enabled), its group's failed prunes, and the deployment's alarm on alert emails that could not be sent.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // The three of the database, its age per tier (three enabled), its group's failed prunes, its function near its
+    // time limit, and the deployment's on alert emails that could not be sent and on backups that could not be started.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
     // A prune that fails leaves the bucket growing: said, not only logged.
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmDescription: 'The prune function of school failed or timed out: backups are not being pruned',
@@ -277,7 +371,7 @@ describe('the CDK stack, from the example config', () => {
     // The namespace, metric and dimensions the backup function publishes (test/integration/backup-function.test.ts).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'BackupSucceeded',
-      Namespace: 'dbbackup',
+      Namespace: 'dbbackup/DbBackup',
       Period: 93600,
       ComparisonOperator: 'LessThanThreshold',
       TreatMissingData: 'breaching',
@@ -294,7 +388,7 @@ describe('the CDK stack, from the example config', () => {
           MetricStat: Match.objectLike({
             Metric: {
               MetricName: 'BackupFailed',
-              Namespace: 'dbbackup',
+              Namespace: 'dbbackup/DbBackup',
               Dimensions: [
                 { Name: 'database', Value: 'school' },
                 { Name: 'service', Value: 'dbbackup' },
@@ -317,7 +411,19 @@ describe('the CDK stack, from the example config', () => {
     const app = new App();
     const bare = new DbBackupStack(app, 'Bare', { config, image: image() });
     new sns.Topic(bare, 'Unencrypted');
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    addNag(app);
+    assert.throws(() => app.synth(), /Validation failed/);
+  });
+
+  test('an unacknowledged Serverless finding fails synthesis too', () => {
+    const app = new App();
+    const bare = new DbBackupStack(app, 'Bare', { config, image: image() });
+    // A rule whose target has no dead-letter queue: Serverless-EventBusDLQ, which AWS Solutions does not check.
+    new events.Rule(bare, 'Hourly', {
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new eventTargets.LambdaFunction(bare.alerts.alert)],
+    });
+    addNag(app);
     assert.throws(() => app.synth(), /Validation failed/);
   });
 
@@ -367,7 +473,13 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       ...example,
       databases: [
         school,
-        { ...school, name: 'warehouse', database: 'warehouse', runner: 'fargate', task: { cpu: 4096, memoryMiB: 16384 } },
+        {
+          ...school,
+          name: 'warehouse',
+          database: 'warehouse',
+          runner: 'fargate',
+          task: { cpu: 4096, memoryMiB: 16384, timeoutMinutes: 300 },
+        },
         { ...sqliteOnEfs, runner: 'fargate' },
       ],
     });
@@ -439,7 +551,7 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
     );
   });
 
-  test('the same schedules start the task with the same event, as a container environment override, never retried', () => {
+  test('the same schedules start the task with the same event, as a container environment override; a refused start is retried, then dead-lettered', () => {
     // Three tiers and a prune for each of the three databases, the health check and the weekly report.
     template.resourceCountIs('AWS::Scheduler::Schedule', 14);
     // The cluster is the main stack's; a group's nested stack receives its ARN as a parameter.
@@ -468,7 +580,8 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
               },
             ],
           }),
-          RetryPolicy: { MaximumRetryAttempts: 0 },
+          RetryPolicy: { MaximumRetryAttempts: 5, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: { Arn: Match.anyValue() },
         }),
       });
     }
@@ -521,9 +634,49 @@ describe('the CDK stack, with databases on the Fargate runner', () => {
       // One log group for every backup task: a task's stream is named by its ID (DBBACKUP_TASK_LOGS_GROUPS was a map by database).
       Environment: { Variables: Match.objectLike({ DBBACKUP_TASK_LOG_GROUP: Match.anyValue() }) },
     });
-    // school: stale, failed, function errors; warehouse and app: stale and failed (a crash counts as failed);
-    // each database's age per enabled tier (3 × 3), each of the two groups' prune errors. (And the deployment's alarm on alert emails that could not be sent.)
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
+    // school: stale, failed, function errors, near the function's limit; warehouse and app: stale,
+    // failed (a crash counts as failed), near the task's limit; each database's age per enabled tier
+    // (3 × 3), each of the two groups' prune errors. (And the deployment's alarms on alert emails that
+    // could not be sent and on backups that could not be started.)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 23);
+    // A stopped task the alert function could not be told of goes to the dead-letter queue.
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [
+        Match.objectLike({ DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DeadLettersQueue'), 'Arn'] } } }),
+      ],
+    });
+  });
+
+  test('a task run at 80% of its task.timeoutMinutes raises an alarm on its own duration metric, any tier', () => {
+    for (const [database, minutes] of [
+      ['warehouse', 300],
+      ['app', 1440],
+    ] as const)
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmDescription: Match.stringLikeRegexp(
+          `^A backup of ${database} took 80% .* ${minutes}-minute limit: raise task.timeoutMinutes`,
+        ),
+        Threshold: minutes * 60_000 * 0.8,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Metrics: Match.arrayWith([
+          Match.objectLike({ Expression: 'MAX([daily, weekly, monthly])' }),
+          Match.objectLike({
+            Id: 'weekly',
+            MetricStat: Match.objectLike({
+              Metric: {
+                MetricName: 'BackupDuration',
+                Namespace: 'dbbackup/DbBackup',
+                Dimensions: [
+                  { Name: 'database', Value: database },
+                  { Name: 'service', Value: 'dbbackup' },
+                  { Name: 'tier', Value: 'weekly' },
+                ],
+              },
+              Stat: 'Maximum',
+            }),
+          }),
+        ]),
+      });
   });
 
   test('cdk-nag finds nothing unacknowledged with Fargate databases', () => {
@@ -1027,7 +1180,12 @@ describe('the health check: one function per deployment, an age alarm per databa
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(30 6 * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
-      Target: Match.objectLike({ Input: '{}', RetryPolicy: { MaximumRetryAttempts: 0 } }),
+      // A start Scheduler could not make is retried, then dead-lettered, like every schedule's.
+      Target: Match.objectLike({
+        Input: '{}',
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 5 }),
+        DeadLetterConfig: Match.objectLike({ Arn: Match.anyValue() }),
+      }),
     });
   });
 
@@ -1049,7 +1207,8 @@ describe('the health check: one function per deployment, an age alarm per databa
     }>;
     const found = alarms.map(({ Properties: p }) => {
       const dimension = (name: string) => p.Dimensions.find((d) => d.Name === name)?.Value;
-      assert.equal(p.Namespace, 'dbbackup');
+      // The deployment's own namespace, where the health function publishes (DBBACKUP_METRIC_NAMESPACE).
+      assert.equal(p.Namespace, 'dbbackup/DbBackup');
       assert.equal(dimension('service'), 'dbbackup');
       assert.equal(p.TreatMissingData, 'breaching');
       assert.equal(p.ComparisonOperator, 'GreaterThanThreshold');
@@ -1146,8 +1305,9 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
     const cloudwatch = 'service:cloudwatch.amazonaws.com';
     const context = { 'aws:SourceAccount': ACCOUNT, 'aws:SecureTransport': 'true' };
     const alarms = [...root.all('AWS::CloudWatch::Alarm')];
-    // school: stale, failed, function errors, age of three tiers, prune errors; the deployment: alerts failed, replication failed.
-    assert.equal(alarms.length, 9);
+    // school: stale, failed, function errors, near the limit, age of three tiers, prune errors; the deployment:
+    // alerts failed, replication failed, backups not started.
+    assert.equal(alarms.length, 11);
     for (const { stack, id, resource } of alarms) {
       const actions = stack.resolve(resource.Properties?.AlarmActions) as string[];
       assert.equal(actions.length, 1, id);
@@ -1173,6 +1333,66 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
     }
   });
 });
+
+describe('every dead letter can be kept (role, queue and key policies, evaluated)', () => {
+  test('the schedulers, the alert function and the stopped-task rule may each put a message in the queue, encrypted with its key', async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const config = parseDeploymentConfig({
+      ...example,
+      databases: [...example.databases, { ...sqliteOnEfs, runner: 'fargate' }],
+    });
+    const { stack } = synth(config);
+    const root = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    const groups = stack.groups.map((group) =>
+      root.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      ),
+    );
+    const queue = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::SQS::Queue', 'DeadLetters'), 'Arn'] }) as string;
+    const key = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::KMS::Key', 'DeadLetters'), 'Arn'] }) as string;
+    const queuePolicy = resourcePolicyStatements(root, 'AWS::SQS::QueuePolicy', 'PolicyDocument');
+    const keyPolicy = resourcePolicyStatements(root, 'AWS::KMS::Key', 'KeyPolicy');
+    const senders = [
+      ...groups.map((group) => ({ name: `${group.name} scheduler`, template: group, role: 'SchedulesInvokeRole' })),
+      { name: 'alert function', template: root, role: 'AlertsAlertServiceRole' },
+    ];
+    assert.equal(groups.length, 2);
+    const context = { 'aws:SecureTransport': 'true', 'aws:SourceAccount': ACCOUNT };
+    for (const { name, template, role } of senders) {
+      const identity = roleStatements(template, logicalIdOf(template, 'AWS::IAM::Role', role));
+      const principal = `arn:aws:iam::${ACCOUNT}:role/${name}`;
+      // Same account: the role's own policy decides, since the key's policy delegates to IAM.
+      assert.equal(
+        decide({ principal, action: 'sqs:SendMessage', resource: queue, context }, identity, queuePolicy),
+        'allow',
+        name,
+      );
+      for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
+        assert.equal(decide({ principal, action, resource: key, context }, identity, []), 'allow', `${name}: ${action}`);
+    }
+    // EventBridge delivers the rule's dead letters as itself: the queue and key policies must let it.
+    const events = 'service:events.amazonaws.com';
+    const ruleArn = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::Events::Rule', 'Tasks'), 'Arn'] }) as string;
+    const rule = { ...context, 'aws:SourceArn': ruleArn };
+    assert.equal(
+      decide({ principal: events, action: 'sqs:SendMessage', resource: queue, context: rule }, [], queuePolicy),
+      'allow',
+    );
+    for (const action of ['kms:GenerateDataKey', 'kms:Decrypt'])
+      assert.equal(decide({ principal: events, action, resource: key, context: rule }, [], keyPolicy), 'allow', action);
+  });
+});
+
+/** The logical ID of the one resource of `type` whose ID starts with `prefix`. */
+function logicalIdOf(template: StackTemplate, type: string, prefix: string): string {
+  const ids = Object.entries(template.json.Resources)
+    .filter(([id, r]) => r.Type === type && id.startsWith(prefix))
+    .map(([id]) => id);
+  assert.equal(ids.length, 1, `${type} ${prefix}* in ${template.name}: ${ids.join()}`);
+  return ids[0] as string;
+}
 
 function list(document: { Statement: Statement[] | Statement }): Statement[] {
   return [document.Statement].flat();

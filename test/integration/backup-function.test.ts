@@ -53,16 +53,16 @@ async function invokeWithin(event: unknown, env: NodeJS.ProcessEnv, limitMs: num
 }
 
 /** The metrics a run published in the embedded metric format (its stdout), by name, with their dimensions. */
-function publishedMetrics(stdout: string): { names: string[]; dimensions: Record<string, string> } {
+function publishedMetrics(stdout: string): { namespace: string; names: string[]; dimensions: Record<string, string> } {
   const line = stdout.split('\n').find((l) => l.includes('"CloudWatchMetrics"'));
   assert.ok(line, `no EMF line in: ${stdout}`);
   const emf = JSON.parse(line) as Record<string, unknown> & {
     _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }> };
   };
   const [directive] = emf._aws.CloudWatchMetrics;
-  assert.equal(directive?.Namespace, 'dbbackup');
   const keys = directive?.Dimensions[0] ?? [];
   return {
+    namespace: String(directive?.Namespace),
     names: (directive?.Metrics ?? []).map((m) => m.Name).sort(),
     dimensions: Object.fromEntries(keys.map((k) => [k, String(emf[k])])),
   };
@@ -202,16 +202,18 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     const name = db.replace(/_/g, '-');
     const result = await invoke(
       { database: name, tier: 'weekly' },
-      { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false) },
+      // The namespace the stack sets: its own per deployment (dbbackup/<stack>).
+      { ...baseEnv, DBBACKUP_CONFIG: configFor(SECRET_ARN, false), DBBACKUP_METRIC_NAMESPACE: 'dbbackup/Blue' },
     );
     assert.equal(result.kind, 'RESULT', result.stdout + result.stderr);
     assert.equal(result.value.database, name);
     assert.equal(result.value.storage_class, 'STANDARD_IA');
     assert.equal(result.value.kind, 'scheduled');
     assert.equal(result.value.label, 'weekly');
-    assert.match(result.stdout, /"_aws":\{"Timestamp":\d+,"CloudWatchMetrics":\[\{"Namespace":"dbbackup"/);
+    assert.match(result.stdout, /"_aws":\{"Timestamp":\d+,"CloudWatchMetrics":\[\{"Namespace":"dbbackup\/Blue"/);
     assert.match(result.stdout, /"BackupSucceeded":1/);
     assert.deepEqual(publishedMetrics(result.stdout), {
+      namespace: 'dbbackup/Blue',
       names: SUCCESS_METRICS,
       dimensions: { service: 'dbbackup', database: name, tier: 'weekly' },
     });
@@ -378,6 +380,7 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
         DBBACKUP_CONFIG: configFor(SECRET_ARN, false),
         DBBACKUP_EVENT: JSON.stringify({ database: name, tier: 'weekly' }),
         ECS_CONTAINER_METADATA_URI_V4: metadata.endpoint,
+        DBBACKUP_METRIC_NAMESPACE: 'dbbackup/Blue',
       });
       assert.equal(result.code, 0, result.stdout + result.stderr);
       assert.match(result.stdout, /"message":"backup completed"/);
@@ -385,6 +388,7 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
       assert.match(result.stdout, /"BackupSucceeded":1/);
       assert.match(result.stdout, /"Dimensions":\[\["service","database","tier"\]\]/);
       assert.deepEqual(publishedMetrics(result.stdout), {
+        namespace: 'dbbackup/Blue',
         names: SUCCESS_METRICS,
         dimensions: { service: 'dbbackup', database: name, tier: 'weekly' },
       });

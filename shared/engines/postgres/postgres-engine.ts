@@ -17,10 +17,22 @@ import type { Settings } from '../../settings.js';
  */
 const PROBE_QUERY_TIMEOUT_MS = 60 * 60_000;
 
+/**
+ * How long a backup waits, by default, for a table another session has locked. A dump needs a
+ * shared lock on every table; behind an ALTER TABLE or VACUUM FULL it would otherwise wait until the
+ * run's deadline (the function's 15 minutes, the task's hours) and fail there, unexplained.
+ */
+export const DEFAULT_LOCK_WAIT_SECONDS = 300;
+
+/** PostgreSQL's lock_not_available: a lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
 /** Options of the PostgreSQL engine. */
 export interface PostgresEngineOptions {
   /** Overrides the database name used in keys and manifests. @default the database's name */
   readonly label?: string;
+  /** How long the probe's counts and pg_dump wait for each table's lock. @default DEFAULT_LOCK_WAIT_SECONDS */
+  readonly lockWaitSeconds?: number;
   readonly settings: Settings;
 }
 
@@ -43,6 +55,7 @@ export class PostgresEngine implements Engine {
   private readonly conn: PostgresConnection;
   private readonly settings: Settings;
   private readonly label: string | undefined;
+  private readonly lockWaitMs: number;
   private probed: Probed | undefined;
   private probing: Promise<SourceInfo> | undefined;
   /** The probe's connection from the moment it is open, so that close() can end it whatever the probe is doing. */
@@ -55,6 +68,7 @@ export class PostgresEngine implements Engine {
     this.settings = options.settings;
     this.conn = parsePostgresUrl(url, this.settings.env);
     this.label = options.label;
+    this.lockWaitMs = Math.max(1, Math.round((options.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS) * 1000));
   }
 
   /** Connects, checks, takes the lock and exports the snapshot; once, however often it is called. */
@@ -97,8 +111,10 @@ export class PostgresEngine implements Engine {
           hint: 'nothing was stored by this run; let the other one finish',
         });
       }
+      // The counts take the same shared locks pg_dump does, and wait no longer for them.
+      await client.query(`set lock_timeout = ${this.lockWaitMs}`);
       const snapshotId = await exportSnapshot(client);
-      const tableCounts = await tableCountsOf(client);
+      const tableCounts = await tableCountsOf(client, (table) => this.lockWaitError(database, table));
       // close() may have ended the session while the last query ran: then this probe has failed.
       this.closing.signal.throwIfAborted();
       const info: SourceInfo = {
@@ -137,6 +153,19 @@ export class PostgresEngine implements Engine {
     await Promise.all([this.session && closeClient(this.session), this.probing?.catch(() => {})]);
   }
 
+  /** A dump that waited its whole lock wait for `table` (when known), in words naming the setting. */
+  private lockWaitError(database: string, table: string | undefined): DumpError {
+    const seconds = Math.round(this.lockWaitMs / 100) / 10;
+    return new DumpError(
+      `backup of ${database} waited ${seconds} s for a table lock held by another session${table ? ` (${table})` : ''}`,
+      {
+        hint: (w) =>
+          `no backup was stored; let the other session (an ALTER TABLE, a VACUUM FULL, a long transaction) finish ` +
+          `and run the backup again, or wait longer with ${w.setting('lockWaitSeconds')}`,
+      },
+    );
+  }
+
   async dump(options: { format?: string } = {}): Promise<Dump> {
     // The caller chose among this engine's declared formats (run-backup checks the choice).
     const format = options.format ?? 'custom';
@@ -152,6 +181,7 @@ export class PostgresEngine implements Engine {
     const args = [`--format=${format}`, '--no-password', `--dbname=${this.conn.url}`];
     if (format === 'custom') args.push('-Z0');
     if (snapshotId) args.push(`--snapshot=${snapshotId}`);
+    args.push(`--lock-wait-timeout=${this.lockWaitMs}`);
     const stream = spawnReadable(pgDump.path, args, {
       env: libpqEnvironment(this.conn, this.settings.env),
       // pg_dump imports the snapshot before it writes its first byte; the exporting transaction may end then.
@@ -162,8 +192,13 @@ export class PostgresEngine implements Engine {
             hint: 'install the PostgreSQL client (Debian: apt-get install postgresql-client)',
           });
         }
+        const stderr = exit?.stderrTail ?? '';
+        // pg_dump runs with statement_timeout 0 except while it locks the tables, when --lock-wait-timeout
+        // sets it: "canceling statement due to statement timeout … Query was: LOCK TABLE public.t IN ACCESS SHARE MODE".
+        if (/statement timeout|lock timeout|could not obtain lock/.test(stderr))
+          return this.lockWaitError(this.label ?? this.conn.database, /LOCK TABLE (\S+)/.exec(stderr)?.[1]);
         const how = exit?.signal ? `was killed by ${exit.signal}` : `exited with code ${exit?.code}`;
-        const said = redactText(summarizeStderr(exit?.stderrTail ?? ''), [this.conn.password]);
+        const said = redactText(summarizeStderr(stderr), [this.conn.password]);
         return new DumpError(`pg_dump of ${this.conn.url} ${how}${said ? `: ${said}` : ''}`, {
           hint: 'no backup was stored; check the message above and run the backup again',
         });
@@ -205,9 +240,16 @@ async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
  * estimate: reltuples is 0 (-1) until a table is first analyzed and stale after bulk changes, and a
  * restore checked against it refused good backups.
  */
-async function tableCountsOf(client: pg.Client): Promise<TableCounts> {
+async function tableCountsOf(client: pg.Client, lockWaitError: (table: string) => DumpError): Promise<TableCounts> {
   const tables: Record<string, number> = {};
-  for (const table of await listUserTables(client)) tables[table.qualified] = await countRows(client, table);
+  for (const table of await listUserTables(client)) {
+    try {
+      tables[table.qualified] = await countRows(client, table);
+    } catch (error) {
+      if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw lockWaitError(table.qualified);
+      throw error;
+    }
+  }
   return { tables, estimated: [] };
 }
 
