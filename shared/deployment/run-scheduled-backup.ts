@@ -90,7 +90,14 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
         kind: 'scheduled',
         label: parsed.tier,
       },
-      { s3Client: deps.s3Client, settings: deps.settings, signal: deps.signal, deadline: deps.deadline?.(db) },
+      {
+        s3Client: deps.s3Client,
+        settings: deps.settings,
+        signal: deps.signal,
+        deadline: deps.deadline?.(db),
+        wording: deploymentWording,
+        onWarning: (warning) => deps.log('backup warning', { database: db.name, tier: event.tier, warning }),
+      },
     );
     deps.log('backup completed', {
       database: db.name,

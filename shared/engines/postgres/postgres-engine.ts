@@ -57,6 +57,10 @@ export class PostgresEngine implements Engine {
     this.label = options.label;
   }
 
+  get database(): string {
+    return this.label ?? this.conn.database;
+  }
+
   /** Connects, checks, takes the lock and exports the snapshot; once, however often it is called. */
   probe(): Promise<SourceInfo> {
     this.probing ??= this.probeOnce();
@@ -74,7 +78,7 @@ export class PostgresEngine implements Engine {
     const client = connected.value;
     this.session = client;
     let keepOpen = false;
-    const database = this.label ?? this.conn.database;
+    const database = this.database;
     try {
       if (found.status === 'rejected') throw found.reason;
       const tools = found.value;
