@@ -97,6 +97,8 @@ interface RunFacts {
   readonly runId: string;
   readonly startedAt: Date;
   source?: SourceInfo;
+  /** The target failed its own check (unreachable, missing, refused): no record is attempted. */
+  targetUnusable?: boolean;
   /** The backup's key, relative to the target root as run records name keys. */
   key?: string;
 }
@@ -143,7 +145,7 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   } finally {
     stop.dispose();
     // Written once the run has ended and cleaned up; bounded, so that a target that stopped answering cannot hold the result back.
-    if (recordIn && outcome) {
+    if (recordIn && outcome && !facts.targetUnusable) {
       const record = runRecordOf(facts, recordIn.engine, definition, options, outcome, input, context.wording);
       await recordRun(recordIn.target, record, context.onWarning);
     }
@@ -224,7 +226,15 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
   stop.signal.addEventListener('abort', () => checking.abort(), { once: true });
   const [source] = await stop.guard(
     together(
-      [engine.probe(), target.preflight({ signal: checking.signal }), checkCompressionAvailable(options.compression)] as const,
+      [
+        engine.probe(),
+        target.preflight({ signal: checking.signal }).catch((error: unknown) => {
+          // A target that cannot be reached or does not exist cannot hold a record either.
+          if (!checking.signal.aborted) facts.targetUnusable = true;
+          throw error;
+        }),
+        checkCompressionAvailable(options.compression),
+      ] as const,
       endChecks,
     ),
   );
