@@ -9,7 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment/deployment-config.js';
 import { databaseTag, functionName } from '../../shared/deployment/deployment-names.js';
-import { backupPrefix, PRE_RESTORE_PREFIX } from '../../shared/deployment/backup-prefixes.js';
+import { backupWritePrefixes, PRE_RESTORE_PREFIX } from '../../shared/deployment/backup-prefixes.js';
 import { configSecret } from '../config-secret.js';
 import { deploymentName } from '../deployment-name.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
@@ -117,7 +117,7 @@ export class BackupFunctions extends Construct {
         storage,
         config,
         secrets,
-        writePrefixes: group.databases.filter((d) => d.runner === 'lambda').map(backupPrefix),
+        writePrefixes: group.databases.filter((d) => d.runner === 'lambda').flatMap(backupWritePrefixes),
       });
     grantBackupAccess(this.restore, this.restore, {
       storage,

@@ -63,6 +63,13 @@ export interface RunBackupContext {
 const PROGRESS_INTERVAL_MS = 200;
 
 /**
+ * How long a run waits for its record to be stored: a few hundred bytes, which a target that
+ * answers takes at once. A stalled target must not hold the run's result back (a function's
+ * margin, a Ctrl-C) for long after its cleanup was already cut short.
+ */
+const RUN_RECORD_GRACE_MS = 2_000;
+
+/**
  * Backs up one database: dump → compress → SHA-256 → upload, in one streaming pass, then
  * writes the manifest. The backup counts as completed only when the dump process exited 0,
  * every stream ended cleanly and the stored size matches what was sent. On any failure, in any
@@ -188,10 +195,13 @@ function runRecordOf(
   };
 }
 
-/** Writes the run record, within the cleanup grace; says so through `onWarning` when it could not. */
+/** Writes the run record, within RUN_RECORD_GRACE_MS; says so through `onWarning` when it could not. */
 async function recordRun(target: Target, record: RunRecord, onWarning: ((message: string) => void) | undefined): Promise<void> {
   let result: { key: string } | { error: string } = { error: 'run record not written: the target did not answer in time' };
-  await settleWithin(writeRunRecord(target, record).then((r) => (result = r)));
+  await settleWithin(
+    writeRunRecord(target, record).then((r) => (result = r)),
+    RUN_RECORD_GRACE_MS,
+  );
   if ('error' in result) onWarning?.(result.error);
 }
 

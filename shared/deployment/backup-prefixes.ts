@@ -1,14 +1,26 @@
 import { databaseKeyPrefix } from '../backup/backup-key.js';
+import { runRecordPrefix } from '../runs/run-record.js';
 import type { DatabaseConfig } from './deployment-config.js';
 import type { Sse } from '../targets/target.js';
 
 /**
  * Where in the bucket a deployment writes, which the stack's policies enforce: a database's
- * backups under its own prefix (`<engine>/<key name>/`, as runBackup names keys), a restore
+ * backups under its own prefix (`<engine>/<key name>/`, as runBackup names keys) and its run
+ * records under `runs/<engine>/<key name>/`, a restore
  * function's safety copies of what it replaces under {@link PRE_RESTORE_PREFIX}, nowhere else.
  */
 export function backupPrefix(db: DatabaseConfig): string {
   return databaseKeyPrefix(db.engine, db.name);
+}
+
+/** Where a database's runs, failed or not, leave their run records (`runs/<engine>/<key name>/`). */
+export function runRecordsPrefix(db: DatabaseConfig): string {
+  return runRecordPrefix(db.engine, db.name);
+}
+
+/** Everything a backup writer of `db` writes: its backups and its run records. */
+export function backupWritePrefixes(db: DatabaseConfig): string[] {
+  return [backupPrefix(db), runRecordsPrefix(db)];
 }
 
 /** The prefix (a target path in the bucket) of the restore function's pre-restore safety copies. */

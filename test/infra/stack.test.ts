@@ -769,6 +769,25 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     assert.equal(may('backup', 's3:PutObject', 'postgres/schoolyard/2026/x.dump.gz', { ifNoneMatch: true }), false);
   });
 
+  test('backup writers add run records under their own databases’ runs/ prefixes only, with If-None-Match', () => {
+    const schoolRun = 'runs/postgres/school/2026/20261122_230000_scheduled_0123abcd.jsonl';
+    const appRun = 'runs/sqlite/app/2026/20261122_230000_scheduled_0123abcd.jsonl';
+    assert.equal(may('backup', 's3:PutObject', schoolRun, { ifNoneMatch: true }), true);
+    assert.equal(
+      may('backup', 's3:PutObject', 'runs/postgres/warehouse/2026/20261122_230000_scheduled_0123abcd.jsonl', {
+        ifNoneMatch: true,
+      }),
+      true,
+    );
+    assert.equal(may('backup', 's3:PutObject', schoolRun), false, 'an overwrite: no If-None-Match');
+    assert.equal(may('backup', 's3:PutObject', appRun, { ifNoneMatch: true }), false, 'another database’s run records');
+    assert.equal(may('backup', 's3:PutObject', 'runs/postgres/schoolyard/2026/x.jsonl', { ifNoneMatch: true }), false);
+    assert.equal(may('backup', 's3:PutObject', 'runs/x.jsonl', { ifNoneMatch: true }), false);
+    assert.equal(may('task', 's3:PutObject', appRun, { ifNoneMatch: true }), true);
+    assert.equal(may('task', 's3:PutObject', appRun), false);
+    assert.equal(may('task', 's3:PutObject', schoolRun, { ifNoneMatch: true }), false, 'another database’s run records');
+  });
+
   test('a multipart upload: its parts need no If-None-Match, its completion does', () => {
     assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: false }), true, 'UploadPart / CreateMultipartUpload');
     assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: true }), false, 'CompleteMultipartUpload without');
