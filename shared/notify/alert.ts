@@ -139,12 +139,12 @@ function originLine(origin: AlertOrigin | undefined): string | undefined {
  * only once it has been read back, which a backup run does not do.
  */
 function whatWasChecked(m: Manifest): string {
-  const dumped =
-    m.engine === 'postgres'
-      ? `pg_dump exited 0 (${m.format} format)`
-      : m.engine === 'sqlite'
-        ? 'the SQLite snapshot was read to its end'
-        : `the ${m.engine} dump ended cleanly`;
+  // The dump stream ends only once its program exited 0 (or the snapshot was read whole): anything else fails the run.
+  const by = Object.entries(m.engine_version)
+    .filter(([name]) => name !== 'server')
+    .map(([, version]) => version)
+    .join(', ');
+  const dumped = `the dump ran to its end without error${by ? ` (written by ${by})` : ''}`;
   const tables = Object.keys(m.tables).length;
   const counts =
     tables === 0

@@ -861,6 +861,36 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     assert.equal(may('task', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
   });
 
+  test('every function and task that emails may send from the configured sender’s identities only: its address and its domain', () => {
+    const alertRole = (() => {
+      const id = Object.keys(deployment.json.Resources).find(
+        (r) => r.startsWith('AlertsAlertServiceRole') && deployment.json.Resources[r]?.Type === 'AWS::IAM::Role',
+      );
+      assert.ok(id, 'no alert function role');
+      return { arn: deployment.resolve({ 'Fn::GetAtt': [id, 'Arn'] }) as string, statements: roleStatements(deployment, id) };
+    })();
+    const identity = (name: string) => `arn:aws:ses:eu-west-1:${ACCOUNT}:identity/${name}`;
+    const allowed = [identity('backups@example.com'), identity('example.com')];
+    for (const [who, role] of [...Object.entries(roles), ['alert', alertRole] as const]) {
+      const sends = role.statements.filter((st) => [st.Action].flat().includes('ses:SendEmail'));
+      assert.deepEqual(
+        sends.flatMap((st) => [st.Resource].flat()).sort(),
+        [...allowed].sort(),
+        `${who}: ses:SendEmail on exactly the sender's identities`,
+      );
+      const may = (resource: string) =>
+        decide({ principal: role.arn, action: 'ses:SendEmail', resource, context: {} }, role.statements, []) === 'allow';
+      for (const arn of allowed) assert.equal(may(arn), true, `${who} sends as ${arn}`);
+      assert.equal(may(identity('ceo@example.org')), false, `${who}: another sender`);
+      assert.equal(may(identity('example.org')), false, `${who}: another domain`);
+      assert.equal(
+        may(`arn:aws:ses:eu-west-1:${ACCOUNT}:configuration-set/any`),
+        false,
+        `${who}: no configuration set is configured`,
+      );
+    }
+  });
+
   test('no writer may delete, set retention or a legal hold, or bypass governance retention', () => {
     for (const who of ['backup', 'restore', 'task'] as const)
       for (const action of [

@@ -92,7 +92,7 @@ describe('alert emails an on-call engineer can act on (the functions, compiled, 
     assert.match(mails[0]?.subject ?? '', new RegExp(`^\\[dbbackup\\] ${name} daily backup completed: `));
     assert.match(
       text,
-      /Checked:\s+pg_dump exited 0 \(custom format\); stored size equals the \d+ bytes sent; SHA-256 recorded; row counts of 1 table recorded/,
+      /Checked:\s+the dump ran to its end without error \(written by pg_dump \(PostgreSQL\) \d+[^)]*\)\); stored size equals the \d+ bytes sent; SHA-256 recorded; row counts of 1 table recorded/,
     );
     assert.doesNotMatch(text + (mails[0]?.body.html ?? ''), /verified/i);
     assert.match(text, new RegExp(`Deployment:\\s+stack ${STACK}, account ${ACCOUNT}, region eu-west-1`));

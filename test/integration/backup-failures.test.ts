@@ -17,7 +17,6 @@ import {
   sql,
   startFailingProxy,
   tempDir,
-  treeOf,
 } from '../harness/test-env.js';
 
 const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
