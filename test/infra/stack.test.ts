@@ -237,14 +237,16 @@ describe('the CDK stack, from the example config', () => {
 
   // The config is no longer in each function's environment (a group's outgrows its 4 KB) but in a
   // secret the functions read at every run: DBBACKUP_CONFIG became DBBACKUP_CONFIG_SECRET.
-  test('functions get where their config is, the bucket and its key under the names the handlers read', () => {
+  test('functions get where their config is, the bucket and its key, and the stack’s name, under the names the handlers read', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
     assert.equal(functions.length, 3);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
-      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID']);
+      assert.deepEqual(names.sort(), ['DBBACKUP_BUCKET', 'DBBACKUP_CONFIG_SECRET', 'DBBACKUP_KMS_KEY_ID', 'DBBACKUP_STACK_NAME']);
+      // The deployment's stack, which `dbbackup invoke --stack` takes and the alert emails name.
+      assert.equal(fn.Properties.Environment.Variables.DBBACKUP_STACK_NAME, 'DbBackup');
     }
   });
 
