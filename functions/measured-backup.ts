@@ -18,7 +18,7 @@ const s3Client = createS3Client({ settings });
  */
 export async function measuredBackup(
   event: unknown,
-  run: { runId: string; logUrl?: string } & Pick<ScheduledBackupDeps, 'signal' | 'deadline'>,
+  run: { runId: string; logUrl?: string } & Pick<ScheduledBackupDeps, 'signal' | 'deadline' | 'origin'>,
 ): Promise<Manifest> {
   const dimensions = backupEventLabels(event);
   logger.appendKeys(dimensions);
@@ -35,6 +35,7 @@ export async function measuredBackup(
       notifier: notifierFor(config),
       runId: run.runId,
       logUrl: run.logUrl,
+      origin: run.origin,
       signal: run.signal,
       deadline: run.deadline,
       log: (message, fields) => logger.info(message, fields),

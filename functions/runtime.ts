@@ -3,6 +3,7 @@ import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
 import { runtimeConfigReader } from '../shared/deployment/runtime-config.js';
 import { ALERT_FAILED_METRIC, ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
+import type { AlertOrigin } from '../shared/notify/alert.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
 import { readSettings } from '../shared/settings.js';
 
@@ -45,6 +46,26 @@ export function logStreamUrl(logGroupName: string, logStreamName: string): strin
   // The console's URL fragment escapes "/" as $252F (an encoded percent sign).
   const escape = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
   return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${escape(logGroupName)}/log-events/${escape(logStreamName)}`;
+}
+
+/**
+ * A link to the log events of a log group that contain `text` (a request id), in the CloudWatch
+ * console: a crashed or timed-out invocation's lines, wherever its stream is.
+ */
+export function logSearchUrl(logGroupName: string, text: string): string {
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const escape = (s: string) => encodeURIComponent(encodeURIComponent(s)).replace(/%/g, '$');
+  // The fragment's own "?" and "=" are escaped once ($3F, $3D); the pattern, a quoted term, twice.
+  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${escape(logGroupName)}/log-events$3FfilterPattern$3D${escape(`"${text}"`)}`;
+}
+
+/** The stack, account and region an alert names: the account from an ARN of this deployment (the function's, the task's). */
+export function alertOrigin(arn: string | undefined): AlertOrigin {
+  return {
+    stack: process.env[ENVIRONMENT.stackName] || undefined,
+    account: arn?.split(':')[4] || undefined,
+    region: process.env.AWS_REGION || undefined,
+  };
 }
 
 /**

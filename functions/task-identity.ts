@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { logger, logStreamUrl } from './runtime.js';
+import type { AlertOrigin } from '../shared/notify/alert.js';
+import { alertOrigin, logger, logStreamUrl } from './runtime.js';
 
 /** Who a backup task is: its ID (the run ID in logs and alerts) and a link to its log stream. */
 export interface TaskIdentity {
   readonly runId: string;
   readonly logUrl?: string;
+  /** The stack, account (from the task's ARN) and region its alerts name. */
+  readonly origin: AlertOrigin;
 }
 
 /**
@@ -13,7 +16,7 @@ export interface TaskIdentity {
  */
 export async function taskIdentity(): Promise<TaskIdentity> {
   const endpoint = process.env.ECS_CONTAINER_METADATA_URI_V4;
-  if (!endpoint) return { runId: randomUUID() };
+  if (!endpoint) return { runId: randomUUID(), origin: alertOrigin(undefined) };
   try {
     const response = await fetch(endpoint, { signal: AbortSignal.timeout(5_000) });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -27,9 +30,10 @@ export async function taskIdentity(): Promise<TaskIdentity> {
     return {
       runId: taskArn?.split('/').at(-1) ?? randomUUID(),
       logUrl: group && stream ? logStreamUrl(group, stream) : undefined,
+      origin: alertOrigin(taskArn),
     };
   } catch (error) {
     logger.warn('task metadata unavailable', { error: (error as Error).message });
-    return { runId: randomUUID() };
+    return { runId: randomUUID(), origin: alertOrigin(undefined) };
   }
 }

@@ -5,7 +5,7 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import { STORAGE_CLASSES } from '../../shared/targets/target.js';
 import { formatBytes, formatDuration } from '../format-units.js';
 import { ProgressLine } from '../progress-line.js';
-import { action, integerOption } from '../action.js';
+import { action, cliWording, integerOption, withoutSecrets } from '../action.js';
 import { writeJson, writeLines } from '../printable.js';
 import { targetOptions } from '../target-flags.js';
 import { settings } from '../cli-settings.js';
@@ -92,7 +92,17 @@ export async function backupWithProgress(flags: BackupFlags): Promise<Manifest> 
         s3Checksums: flags.s3Checksums,
         lockWaitSeconds: flags.lockWait,
       },
-      { onProgress: (p) => progress.update(p), signal: stop.signal, deadline: stop.deadline, settings },
+      {
+        onProgress: (p) => progress.update(p),
+        signal: stop.signal,
+        deadline: stop.deadline,
+        settings,
+        wording: cliWording,
+        onWarning: (message) => {
+          progress.clear();
+          writeLines(process.stderr, `warning: ${withoutSecrets(message)}`);
+        },
+      },
     );
   } finally {
     progress.clear();

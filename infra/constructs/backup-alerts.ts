@@ -4,7 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
-import { acknowledge, acknowledgeNag } from '../acknowledge.js';
+import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
 import { configSecret } from '../config-secret.js';
 import { allowSendingAlerts } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
@@ -23,8 +23,9 @@ export interface BackupAlertsProps {
 
 /**
  * The one alert function of a deployment: emails backup runs that could not report their own
- * failure (a function that timed out or crashed, a task that was killed). It reads only the
- * deployment's settings (who gets the email), from a config secret that holds no database.
+ * failure (a function that timed out or crashed, a task that was killed). It reads the
+ * deployment's settings (who gets the email), from a config secret that holds no database, and
+ * the bucket's manifests (the last good backup the email names).
  */
 export class BackupAlerts extends Construct {
   readonly alert: lambda.Function;
@@ -48,7 +49,19 @@ export class BackupAlerts extends Construct {
     // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
     props.deadLetters.grantSend(this.alert);
     secret.grantRead(this.alert);
+    // Reads the manifests, to name the last good backup in the email; writes nothing.
+    storage.bucket.grantRead(this.alert);
     allowSendingAlerts(this.alert, config, Stack.of(this));
+    acknowledge(
+      this.alert,
+      [
+        `IAM5[Resource::${arnInFinding(this.alert, storage.bucket.bucketArn)}/*]`,
+        'IAM5[Action::s3:GetObject*]',
+        'IAM5[Action::s3:GetBucket*]',
+        'IAM5[Action::s3:List*]',
+      ],
+      'The alert function lists and reads manifests (Bucket.grantRead: bucket/*) to name the last good backup; it writes nothing.',
+    );
     acknowledge(
       this,
       ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],

@@ -8,8 +8,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeploymentConfig, EFS_MOUNT_PATH } from '../../shared/deployment/deployment-config.js';
-import { databaseTag, functionName } from '../../shared/deployment/deployment-names.js';
-import { backupPrefix, PRE_RESTORE_PREFIX } from '../../shared/deployment/backup-prefixes.js';
+import { databaseTag, functionLogGroupName, functionName } from '../../shared/deployment/deployment-names.js';
+import { backupWritePrefixes, PRE_RESTORE_PREFIX } from '../../shared/deployment/backup-prefixes.js';
 import { configSecret } from '../config-secret.js';
 import { deploymentName } from '../deployment-name.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
@@ -71,7 +71,7 @@ export class BackupFunctions extends Construct {
           timeout: Duration.minutes(15),
           ephemeralStorageSize: Size.gibibytes(props.backupEphemeralGiB ?? 2),
           environment,
-          logGroup: this.logGroup('Backup'),
+          logGroup: this.logGroup('Backup', functionName(stackName, group.id, 'backup')),
           // A retried backup would run beside or after a slow first attempt; failures are reported instead.
           retryAttempts: 0,
           onFailure: new destinations.LambdaDestination(props.alert),
@@ -86,7 +86,7 @@ export class BackupFunctions extends Construct {
       timeout: Duration.minutes(15),
       ephemeralStorageSize: Size.gibibytes(props.restoreEphemeralGiB ?? 2),
       environment,
-      logGroup: this.logGroup('Restore'),
+      logGroup: this.logGroup('Restore', functionName(stackName, group.id, 'restore')),
       retryAttempts: 0,
       ...network,
     });
@@ -117,7 +117,7 @@ export class BackupFunctions extends Construct {
         storage,
         config,
         secrets,
-        writePrefixes: group.databases.filter((d) => d.runner === 'lambda').map(backupPrefix),
+        writePrefixes: group.databases.filter((d) => d.runner === 'lambda').flatMap(backupWritePrefixes),
       });
     grantBackupAccess(this.restore, this.restore, {
       storage,
@@ -202,7 +202,11 @@ export class BackupFunctions extends Construct {
     return { vpc, vpcSubnets: { subnets }, securityGroups, filesystem };
   }
 
-  private logGroup(name: string): logs.LogGroup {
-    return new logs.LogGroup(this, `Logs-${name}`, { retention: logs.RetentionDays.THREE_MONTHS });
+  /** A function's log group, named after it (functionLogGroupName) so the alert function can link it. */
+  private logGroup(name: string, fn: string): logs.LogGroup {
+    return new logs.LogGroup(this, `Logs-${name}`, {
+      logGroupName: functionLogGroupName(fn),
+      retention: logs.RetentionDays.THREE_MONTHS,
+    });
   }
 }

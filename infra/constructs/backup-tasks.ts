@@ -15,7 +15,7 @@ import {
   EFS_MOUNT_PATH,
   taskSize,
 } from '../../shared/deployment/deployment-config.js';
-import { backupPrefix } from '../../shared/deployment/backup-prefixes.js';
+import { backupWritePrefixes } from '../../shared/deployment/backup-prefixes.js';
 import { ENVIRONMENT } from '../../shared/deployment/deployment-names.js';
 import { acknowledge } from '../acknowledge.js';
 import { deploymentName } from '../deployment-name.js';
@@ -132,7 +132,7 @@ export class BackupTasks extends Construct {
         config,
         secrets:
           db.engine === 'postgres' ? [secretsmanager.Secret.fromSecretCompleteArn(this, `Secret-${db.name}`, db.secretArn)] : [],
-        writePrefixes: [backupPrefix(db)],
+        writePrefixes: backupWritePrefixes(db),
       });
       props.configSecret.grantRead(taskDefinition.taskRole);
       if (db.engine === 'sqlite') this.mountEfs(taskDefinition, container, db);

@@ -4,14 +4,15 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { buildBackupKey, contentTypeOf, formatTimestamp, keyName } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
-import type { DumpFormat, Engine, EngineDefinition } from '../engines/engine.js';
+import type { DumpFormat, Engine, EngineDefinition, SourceInfo } from '../engines/engine.js';
 import { isSecretParameter, locateDatabase } from '../engines/registry.js';
-import { ConfigError, DbBackupError, DumpError, formatErrorLine, StorageError } from '../errors.js';
+import { ConfigError, DbBackupError, DumpError, formatErrorLine, StorageError, type Wording } from '../errors.js';
 import { MANIFEST_SUFFIX, MANIFEST_VERSION, type Manifest, manifestSchema } from '../manifest.js';
 import { firstCause } from '../pipeline/first-cause.js';
 import { Meter } from '../pipeline/meter.js';
 import { type Deadline, RunStop, settleWithin } from '../pipeline/run-stop.js';
 import { redactLocation } from '../redact.js';
+import { type RunRecord, RUN_RECORD_VERSION, writeRunRecord } from '../runs/run-record.js';
 import { openTarget } from '../targets/open-target.js';
 import type { StoredObject, Target } from '../targets/target.js';
 import { toolVersion } from '../tool-version.js';
@@ -50,9 +51,23 @@ export interface RunBackupContext {
    * checksums) apply, so `s3Checksums` has no effect with it.
    */
   readonly s3Client?: S3Client;
+  /**
+   * Told what went wrong beside the run's own result, such as a run record that could not be
+   * written; the run's result (its manifest or its error) is never changed by it.
+   */
+  readonly onWarning?: (message: string) => void;
+  /** How the run record words the run's error: the front end's own words, as the user read it. @default the core's */
+  readonly wording?: Wording;
 }
 
 const PROGRESS_INTERVAL_MS = 200;
+
+/**
+ * How long a run waits for its record to be stored: a few hundred bytes, which a target that
+ * answers takes at once. A stalled target must not hold the run's result back (a function's
+ * margin, a Ctrl-C) for long after its cleanup was already cut short.
+ */
+const RUN_RECORD_GRACE_MS = 2_000;
 
 /**
  * Backs up one database: dump → compress → SHA-256 → upload, in one streaming pass, then
@@ -67,17 +82,32 @@ export async function runBackup(input: BackupOptionsInput, context: RunBackupCon
   try {
     return await backupOnce(input, context);
   } catch (error) {
-    if (error instanceof DbBackupError) throw error;
-    // Anything not already explained (a driver's own error class) still gets one line that names the source.
-    const source =
-      typeof (input as { source?: unknown }).source === 'string'
-        ? redactLocation((input as { source: string }).source, isSecretParameter)
-        : 'the source';
-    throw new DumpError(`backup of ${source} failed: ${error instanceof Error ? error.message : String(error)}`, {
-      hint: 'no backup was stored',
-      cause: error,
-    });
+    throw explained(error, input);
   }
+}
+
+/** The error a backup fails with: ours as it is, anything not already explained (a driver's own error class) as a DumpError naming the source. */
+function explained(error: unknown, input: BackupOptionsInput): DbBackupError {
+  if (error instanceof DbBackupError) return error;
+  const source =
+    typeof (input as { source?: unknown }).source === 'string'
+      ? redactLocation((input as { source: string }).source, isSecretParameter)
+      : 'the source';
+  return new DumpError(`backup of ${source} failed: ${error instanceof Error ? error.message : String(error)}`, {
+    hint: 'no backup was stored',
+    cause: error,
+  });
+}
+
+/** What a run learns on its way, for its run record whichever way it ends. */
+interface RunFacts {
+  readonly runId: string;
+  readonly startedAt: Date;
+  source?: SourceInfo;
+  /** The target failed its own check (unreachable, missing, refused): no record is attempted. */
+  targetUnusable?: boolean;
+  /** The backup's key, relative to the target root as run records name keys. */
+  key?: string;
 }
 
 async function backupOnce(input: BackupOptionsInput, context: RunBackupContext): Promise<Manifest> {
@@ -88,6 +118,10 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   const definition = locateDatabase(options.source, 'source');
   const format = chooseFormat(definition, options.format);
   const stop = new RunStop('backup', { signal: context.signal, deadline: context.deadline, hint: 'no backup was stored' });
+  // Each run's own id, in its key and its run record: two runs never share one, whatever the server honours.
+  const facts: RunFacts = { runId: randomBytes(4).toString('hex'), startedAt: new Date(started) };
+  let recordIn: { target: Target; engine: Engine } | undefined;
+  let outcome: { manifest: Manifest } | { error: unknown } | undefined;
   try {
     stop.check();
     const engine = await definition.openSource(options.source, {
@@ -107,14 +141,72 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
         const s3Only = options.storageClass ? 'storageClass' : options.sse ? 'sse' : options.kmsKeyId ? 'kmsKeyId' : undefined;
         if (s3Only) throw new ConfigError((w) => `${w.option(s3Only)} applies to S3 targets only (target is ${target.url})`);
       }
-      return await backupProbed({ engine, definition, format, target, options, level, context, started, stop });
+      // From here on the run happened, whichever way it ends: it leaves a record of itself.
+      recordIn = { target, engine };
+      const manifest = await backupProbed({ engine, definition, format, target, options, level, context, started, stop, facts });
+      outcome = { manifest };
+      return manifest;
+    } catch (error) {
+      outcome = { error };
+      throw error;
     } finally {
       // Ends a probe still running too; a source that no longer answers must not hold a run that has ended.
       await settleWithin(engine.close());
     }
   } finally {
     stop.dispose();
+    // Written once the run has ended and cleaned up; bounded, so that a target that stopped answering cannot hold the result back.
+    if (recordIn && outcome && !facts.targetUnusable) {
+      const record = runRecordOf(facts, recordIn.engine, definition, options, outcome, input, context.wording);
+      await recordRun(recordIn.target, record, context.onWarning);
+    }
   }
+}
+
+/** The record of a run that has ended, its error worded as the user read it. */
+function runRecordOf(
+  facts: RunFacts,
+  engine: Engine,
+  definition: EngineDefinition,
+  options: BackupOptions,
+  outcome: { manifest: Manifest } | { error: unknown },
+  input: BackupOptionsInput,
+  wording: Wording | undefined,
+): RunRecord {
+  const ended = new Date();
+  const manifest = 'manifest' in outcome ? outcome.manifest : undefined;
+  const source = manifest?.source_size_bytes ?? null;
+  const stored = manifest?.size_bytes ?? null;
+  return {
+    record_version: RUN_RECORD_VERSION,
+    run_id: facts.runId,
+    database: facts.source?.database ?? engine.database,
+    engine: facts.source?.engine ?? definition.kind,
+    kind: options.kind,
+    tier: options.label ?? null,
+    result: manifest ? 'succeeded' : 'failed',
+    error: 'error' in outcome ? formatErrorLine(explained(outcome.error, input), wording) : null,
+    started_at: facts.startedAt.toISOString(),
+    ended_at: ended.toISOString(),
+    duration_ms: Math.max(0, ended.getTime() - facts.startedAt.getTime()),
+    source_bytes: source,
+    stored_bytes: stored,
+    compression_ratio: source !== null && stored ? source / stored : null,
+    compression: options.compression,
+    backup_key: manifest ? (facts.key ?? null) : null,
+    client_version: manifest?.engine_version ?? facts.source?.engineVersion ?? {},
+    tool_version: toolVersion(),
+  };
+}
+
+/** Writes the run record, within RUN_RECORD_GRACE_MS; says so through `onWarning` when it could not. */
+async function recordRun(target: Target, record: RunRecord, onWarning: ((message: string) => void) | undefined): Promise<void> {
+  let result: { key: string } | { error: string } = { error: 'run record not written: the target did not answer in time' };
+  await settleWithin(
+    writeRunRecord(target, record).then((r) => (result = r)),
+    RUN_RECORD_GRACE_MS,
+  );
+  if ('error' in result) onWarning?.(result.error);
 }
 
 /** What one backup run works with, once its engine and target are open and validated. */
@@ -128,11 +220,12 @@ interface OpenRun {
   readonly context: RunBackupContext;
   readonly started: number;
   readonly stop: RunStop;
+  readonly facts: RunFacts;
 }
 
 /** Probes, dumps, stores and commits. */
 async function backupProbed(run: OpenRun): Promise<Manifest> {
-  const { engine, definition, format, target, options, level, context, started, stop } = run;
+  const { engine, definition, format, target, options, level, context, started, stop, facts } = run;
   const now = context.now ?? (() => new Date());
   const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
     context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
@@ -147,14 +240,21 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
   stop.signal.addEventListener('abort', () => checking.abort(), { once: true });
   const [source] = await stop.guard(
     together(
-      [engine.probe(), target.preflight({ signal: checking.signal }), checkCompressionAvailable(options.compression)] as const,
+      [
+        engine.probe(),
+        target.preflight({ signal: checking.signal }).catch((error: unknown) => {
+          // A target that cannot be reached or does not exist cannot hold a record either.
+          if (!checking.signal.aborted) facts.targetUnusable = true;
+          throw error;
+        }),
+        checkCompressionAvailable(options.compression),
+      ] as const,
       endChecks,
     ),
   );
 
+  facts.source = source;
   const date = now();
-  // Each run's own id in its key: two runs never share one, whatever the server honours.
-  const runId = randomBytes(4).toString('hex');
   const { key, fileName } = await stop.guard(
     chooseFreeKey(target, (sequence) =>
       buildBackupKey({
@@ -163,7 +263,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
         format,
         compression: options.compression,
         date,
-        run: runId,
+        run: facts.runId,
         sequence,
       }),
     ),
@@ -284,6 +384,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
       await settleWithin(committing);
       throw await removeStoredOrSay(target, key, error);
     }
+    facts.key = key;
     return manifest;
   } finally {
     await settleWithin(dump.cleanup());

@@ -7,7 +7,8 @@ import type { Sse } from '../targets/target.js';
 
 /**
  * Where in the bucket a deployment writes, which the stack's policies enforce: a database's
- * backups under its own prefix (`<engine>/<key name>/`, as runBackup names keys), a restore
+ * backups under its own prefix (`<engine>/<key name>/`, as runBackup names keys) and its run
+ * records under `runs/<engine>/<key name>/`, a restore
  * function's safety copies of what it replaces under {@link PRE_RESTORE_PREFIX}, nowhere else.
  */
 export function backupPrefix(db: DatabaseConfig): string {
@@ -22,7 +23,22 @@ export const PRE_RESTORE_PREFIX = PRE_RESTORE_FOLDER;
  * holds it there): its backups, the restore function's safety copies of it, its run records.
  */
 export function prunePrefixes(db: DatabaseConfig): string[] {
-  return [backupPrefix(db), `${PRE_RESTORE_PREFIX}/${backupPrefix(db)}`, runRecordPrefix(db.engine, db.name)];
+  return [
+    backupPrefix(db),
+    `${PRE_RESTORE_PREFIX}/${backupPrefix(db)}`,
+    runRecordsPrefix(db),
+    `${PRE_RESTORE_PREFIX}/${runRecordsPrefix(db)}`,
+  ];
+}
+
+/** Where a database's runs, failed or not, leave their run records (`runs/<engine>/<key name>/`). */
+export function runRecordsPrefix(db: DatabaseConfig): string {
+  return runRecordPrefix(db.engine, db.name);
+}
+
+/** Everything a backup writer of `db` writes: its backups and its run records. */
+export function backupWritePrefixes(db: DatabaseConfig): string[] {
+  return [backupPrefix(db), runRecordsPrefix(db)];
 }
 
 /**

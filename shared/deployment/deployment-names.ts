@@ -20,6 +20,14 @@ export function functionName(stack: string, group: string, role: 'backup' | 'res
   return `${stack.slice(0, 64 - group.length - role.length - 2)}-${group}-${role}`;
 }
 
+/**
+ * The log group of a function named `name`: derived from the name, so that the alert function
+ * can link the log of any backup function that timed out or crashed, knowing only its ARN.
+ */
+export function functionLogGroupName(name: string): string {
+  return `/dbbackup/${name}`;
+}
+
 /** The group a name {@link functionName} gave names, when it names a function of this stack and role. */
 export function groupOfFunction(name: string, stack: string, role: 'backup' | 'restore'): string | undefined {
   const group = /-(n[0-9a-f]{6}-[0-9]+)-(backup|restore)$/.exec(name)?.[1];
@@ -44,6 +52,8 @@ export const ENVIRONMENT = {
   bucket: 'DBBACKUP_BUCKET',
   /** The bucket's KMS key ARN, when the bucket uses SSE-KMS. */
   kmsKeyId: 'DBBACKUP_KMS_KEY_ID',
+  /** The stack's name, which every alert email names beside the account and region. */
+  stackName: 'DBBACKUP_STACK_NAME',
   /** The log group the backup tasks (Fargate runner) log to, each task to its own stream. */
   taskLogGroup: 'DBBACKUP_TASK_LOG_GROUP',
   /** The CloudWatch namespace the metrics go to: {@link metricNamespace} of the deployment. */

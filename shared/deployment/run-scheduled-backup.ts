@@ -7,7 +7,8 @@ import { type DatabaseConfig, type DeploymentConfig, findDatabase, tierSettings 
 import { formatErrorLine } from '../errors.js';
 import { deploymentWording } from './deployment-wording.js';
 import type { Manifest } from '../manifest.js';
-import { composeAlert } from '../notify/alert.js';
+import { type AlertOrigin, composeAlert } from '../notify/alert.js';
+import { failedRunsBefore, lastGoodBackup, nextSteps } from './alert-facts.js';
 import { type Notifier, sendAlert } from '../notify/notifier.js';
 import { REPORTED_FAILURE_ERROR } from './unreported-failure.js';
 import { runBackup } from '../backup/run-backup.js';
@@ -35,6 +36,8 @@ export interface ScheduledBackupDeps {
   readonly notifier: Notifier;
   readonly runId: string;
   readonly logUrl?: string;
+  /** The stack, account and region every email names. */
+  readonly origin?: AlertOrigin;
   readonly log: (event: string, fields: Record<string, unknown>) => void;
   /** Reports an alert that could not be sent (logged at ERROR and counted by the runtimes). @default log */
   readonly logAlertFailure?: (event: string, fields: Record<string, unknown>) => void;
@@ -91,7 +94,14 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
         kind: 'scheduled',
         label: parsed.tier,
       },
-      { s3Client: deps.s3Client, settings: deps.settings, signal: deps.signal, deadline: deps.deadline?.(db) },
+      {
+        s3Client: deps.s3Client,
+        settings: deps.settings,
+        signal: deps.signal,
+        deadline: deps.deadline?.(db),
+        wording: deploymentWording,
+        onWarning: (warning) => deps.log('backup warning', { database: db.name, tier: event.tier, warning }),
+      },
     );
     deps.log('backup completed', {
       database: db.name,
@@ -101,16 +111,28 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
       sha256: manifest.hash,
       durationMs: manifest.duration_ms,
     });
-    if (alerts.onSuccess) {
-      const message = composeAlert({
-        kind: 'success',
+    // One email after failed runs says the database recovered, whether or not success emails are on.
+    const failed = await failedRunsBefore(deps, {
+      engine: db.engine,
+      database: db.name,
+      tier: event.tier,
+      backupKey: manifest.key,
+    });
+    if (failed || alerts.onSuccess) {
+      const common = {
         database: db.name,
         tier: event.tier,
         manifest,
         at: now(),
         runId: deps.runId,
         logUrl: deps.logUrl,
-      });
+        origin: deps.origin,
+      };
+      const message = composeAlert(
+        failed
+          ? { ...common, kind: 'recovered', failedRuns: failed.count, failingSince: failed.since }
+          : { ...common, kind: 'success' },
+      );
       await sendAlert(deps.notifier, message, deps.log, deps.logAlertFailure);
     }
     return manifest;
@@ -125,6 +147,13 @@ export async function runScheduledBackup(input: unknown, deps: ScheduledBackupDe
       at: now(),
       runId: deps.runId,
       logUrl: deps.logUrl,
+      origin: deps.origin,
+      lastGood: await lastGoodBackup(deps, event.database, event.tier),
+      nextSteps: nextSteps(
+        { bucket: deps.bucket, stack: deps.origin?.stack, region: deps.origin?.region },
+        event.database,
+        event.tier,
+      ),
     });
     throw new ScheduledBackupFailure(error, await sendAlert(deps.notifier, message, deps.log, deps.logAlertFailure));
   }

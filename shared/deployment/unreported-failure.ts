@@ -19,6 +19,8 @@ export interface UnreportedFailure {
   readonly runId: string;
   /** A backup task's ID, to find its log stream. */
   readonly taskId?: string;
+  /** The failed invocation's function, to search its log for the request id (`runId`). */
+  readonly functionArn?: string;
 }
 
 /** What Lambda sends an on-failure destination when an asynchronous invocation failed for good. */
@@ -85,6 +87,7 @@ function fromFailedInvocation(event: z.output<typeof lambdaFailureSchema>): Unre
     ...backupEventLabels(event.requestPayload),
     error: `${reason} (${where})`,
     runId: requestContext.requestId,
+    functionArn: requestContext.functionArn,
   };
 }
 

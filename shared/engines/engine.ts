@@ -61,6 +61,11 @@ export interface Dump {
  */
 export interface Engine {
   readonly kind: string;
+  /**
+   * The name the source is backed up under (its own name or the label that replaces it), known
+   * before any connection, so that a run that fails to reach it can still say which database it was.
+   */
+  readonly database: string;
   probe(): Promise<SourceInfo>;
   /** Dumps in `format`, one of the engine's declared formats (the caller checks), else its default. */
   dump(options: { format?: string }): Promise<Dump>;

@@ -39,3 +39,6 @@ try {
   process.stdout.write(`ERROR ${JSON.stringify({ errorType: (error as Error).name, errorMessage: (error as Error).message })}\n`);
   process.exitCode = 1;
 }
+// Lambda ends an invocation when the handler's promise settles and freezes whatever is still open
+// (a request to an endpoint that stopped answering); so does this, after a moment for the output.
+setTimeout(() => process.exit(), 500).unref();

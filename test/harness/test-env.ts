@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, rmSync } from 'node:fs';
@@ -7,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
+import { listRunRecords } from '../../shared/runs/run-record.js';
+import { openTarget } from '../../shared/targets/open-target.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -120,6 +123,31 @@ export async function createBucket(prefix = 'test'): Promise<string> {
 export async function bucketKeys(bucket: string): Promise<string[]> {
   const result = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket }));
   return (result.Contents ?? []).map((o) => o.Key as string).sort();
+}
+
+/**
+ * Asserts that what a failed backup left in `bucket` (or in the directory `dir`) under `prefix` is
+ * exactly its one run record, which says the run failed with `error` and holds no password.
+ */
+export async function assertOnlyFailedRunRecord(
+  where: { bucket: string } | { dir: string },
+  options: { prefix?: string; error?: RegExp } = {},
+): Promise<void> {
+  const prefix = options.prefix ?? '';
+  const keys =
+    'bucket' in where
+      ? await bucketKeys(where.bucket)
+      : (await fs.readdir(where.dir, { recursive: true, withFileTypes: true }))
+          .filter((e) => e.isFile())
+          .map((e) => join(e.parentPath, e.name).slice(where.dir.length + 1));
+  const mine = keys.filter((k) => k.startsWith(prefix));
+  assert.equal(mine.length, 1, `only the run record is left, found: ${mine.join(', ')}`);
+  assert.match(mine[0] ?? '', new RegExp(`^${prefix}runs/.*\\.jsonl$`));
+  const url = 'bucket' in where ? `s3://${where.bucket}/${prefix}` : join(where.dir, prefix);
+  const { records } = await listRunRecords(await openTarget(url, 'bucket' in where ? { client: s3Client() } : {}));
+  assert.equal(records[0]?.result, 'failed');
+  if (options.error) assert.match(records[0]?.error ?? '', options.error);
+  assert.ok(!JSON.stringify(records[0]).includes(pgPassword()), 'the record holds no password');
 }
 
 /**

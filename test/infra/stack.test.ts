@@ -290,7 +290,7 @@ describe('the CDK stack, from the example config', () => {
 
   // The config is no longer in each function's environment (a group's outgrows its 4 KB) but in a
   // secret the functions read at every run: DBBACKUP_CONFIG became DBBACKUP_CONFIG_SECRET.
-  test('functions get where their config is, the bucket and its key under the names the handlers read', () => {
+  test('functions get where their config is, the bucket and its key, and the stack’s name, under the names the handlers read', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
@@ -302,8 +302,11 @@ describe('the CDK stack, from the example config', () => {
         'DBBACKUP_CONFIG_SECRET',
         'DBBACKUP_KMS_KEY_ID',
         'DBBACKUP_METRIC_NAMESPACE',
+        'DBBACKUP_STACK_NAME',
       ]);
       assert.equal(fn.Properties.Environment.Variables.DBBACKUP_METRIC_NAMESPACE, 'dbbackup/DbBackup');
+      // The deployment's stack, which `dbbackup invoke --stack` takes and the alert emails name.
+      assert.equal(fn.Properties.Environment.Variables.DBBACKUP_STACK_NAME, 'DbBackup');
     }
   });
 
@@ -964,6 +967,25 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     assert.equal(may('backup', 's3:PutObject', 'postgres/schoolyard/2026/x.dump.gz', { ifNoneMatch: true }), false);
   });
 
+  test('backup writers add run records under their own databases’ runs/ prefixes only, with If-None-Match', () => {
+    const schoolRun = 'runs/postgres/school/2026/20261122_230000_scheduled_0123abcd.jsonl';
+    const appRun = 'runs/sqlite/app/2026/20261122_230000_scheduled_0123abcd.jsonl';
+    assert.equal(may('backup', 's3:PutObject', schoolRun, { ifNoneMatch: true }), true);
+    assert.equal(
+      may('backup', 's3:PutObject', 'runs/postgres/warehouse/2026/20261122_230000_scheduled_0123abcd.jsonl', {
+        ifNoneMatch: true,
+      }),
+      true,
+    );
+    assert.equal(may('backup', 's3:PutObject', schoolRun), false, 'an overwrite: no If-None-Match');
+    assert.equal(may('backup', 's3:PutObject', appRun, { ifNoneMatch: true }), false, 'another database’s run records');
+    assert.equal(may('backup', 's3:PutObject', 'runs/postgres/schoolyard/2026/x.jsonl', { ifNoneMatch: true }), false);
+    assert.equal(may('backup', 's3:PutObject', 'runs/x.jsonl', { ifNoneMatch: true }), false);
+    assert.equal(may('task', 's3:PutObject', appRun, { ifNoneMatch: true }), true);
+    assert.equal(may('task', 's3:PutObject', appRun), false);
+    assert.equal(may('task', 's3:PutObject', schoolRun, { ifNoneMatch: true }), false, 'another database’s run records');
+  });
+
   test('a multipart upload: its parts need no If-None-Match, its completion does', () => {
     assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: false }), true, 'UploadPart / CreateMultipartUpload');
     assert.equal(may('backup', 's3:PutObject', schoolKey, { creation: true }), false, 'CompleteMultipartUpload without');
@@ -1035,6 +1057,36 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     assert.equal(may('task', 's3:PutObject', appKey, { ifNoneMatch: true }), true);
     assert.equal(may('task', 's3:PutObject', appKey), false);
     assert.equal(may('task', 's3:PutObject', schoolKey, { ifNoneMatch: true }), false);
+  });
+
+  test('every function and task that emails may send from the configured sender’s identities only: its address and its domain', () => {
+    const alertRole = (() => {
+      const id = Object.keys(deployment.json.Resources).find(
+        (r) => r.startsWith('AlertsAlertServiceRole') && deployment.json.Resources[r]?.Type === 'AWS::IAM::Role',
+      );
+      assert.ok(id, 'no alert function role');
+      return { arn: deployment.resolve({ 'Fn::GetAtt': [id, 'Arn'] }) as string, statements: roleStatements(deployment, id) };
+    })();
+    const identity = (name: string) => `arn:aws:ses:eu-west-1:${ACCOUNT}:identity/${name}`;
+    const allowed = [identity('backups@example.com'), identity('example.com')];
+    for (const [who, role] of [...Object.entries(roles).filter(([who]) => who !== 'prune'), ['alert', alertRole] as const]) {
+      const sends = role.statements.filter((st) => [st.Action].flat().includes('ses:SendEmail'));
+      assert.deepEqual(
+        sends.flatMap((st) => [st.Resource].flat()).sort(),
+        [...allowed].sort(),
+        `${who}: ses:SendEmail on exactly the sender's identities`,
+      );
+      const may = (resource: string) =>
+        decide({ principal: role.arn, action: 'ses:SendEmail', resource, context: {} }, role.statements, []) === 'allow';
+      for (const arn of allowed) assert.equal(may(arn), true, `${who} sends as ${arn}`);
+      assert.equal(may(identity('ceo@example.org')), false, `${who}: another sender`);
+      assert.equal(may(identity('example.org')), false, `${who}: another domain`);
+      assert.equal(
+        may(`arn:aws:ses:eu-west-1:${ACCOUNT}:configuration-set/any`),
+        false,
+        `${who}: no configuration set is configured`,
+      );
+    }
   });
 
   test('no writer may delete, set retention or a legal hold, or bypass governance retention', () => {

@@ -249,7 +249,7 @@ describe('the functions and the Fargate backup task (compiled, in a child proces
     assert.equal(mails.length, 1, JSON.stringify((await sentEmails()).map((e) => e.subject)));
     assert.deepEqual(mails[0]?.destination.to, ['ops@example.com']);
     assert.match(mails[0]?.body.text ?? '', /Error:\s+PostgreSQL refused the login/);
-    assert.match(mails[0]?.body.html ?? '', /open the log stream/);
+    assert.match(mails[0]?.body.html ?? '', /open the log</);
     assert.ok(!JSON.stringify(mails).includes('not-the-password'));
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { bucketKeys, cli, createBucket, samplesDir, tempDir } from '../harness/test-env.js';
+import { assertOnlyFailedRunRecord, cli, createBucket, samplesDir, tempDir } from '../harness/test-env.js';
 
 const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
 
@@ -20,7 +20,7 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
     const dir = await tempDir('cli');
     const result = await cli(['backup', '--source', join(dir, 'nope.db'), '--target', join(dir, 'out')]);
     assertOneLineFailure(result, 2, /^dbbackup backup: SQLite database .*nope\.db does not exist\. check the path/);
-    assert.equal(await fs.stat(join(dir, 'out')).catch(() => undefined), undefined);
+    await assertOnlyFailedRunRecord({ dir: join(dir, 'out') }, { error: /nope\.db does not exist\. check the path in --source/ });
   });
 
   test('an unknown source URL scheme: exit 2, naming the schemes that work', async () => {
@@ -86,13 +86,13 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
     }
   });
 
-  test('a failed backup to S3 is invisible: list shows nothing and no manifest exists', async () => {
+  test('a failed backup to S3 is invisible: list shows nothing, and only its run record is stored', async () => {
     const bucket = await createBucket('cli');
     const dir = await tempDir('cli');
     await cli(['backup', '--source', join(dir, 'nope.db'), '--target', `s3://${bucket}`]);
     const list = await cli(['list', '--target', `s3://${bucket}`, '--json']);
     assert.equal(list.code, 0);
     assert.deepEqual(JSON.parse(list.stdout), []);
-    assert.deepEqual(await bucketKeys(bucket), []);
+    await assertOnlyFailedRunRecord({ bucket });
   });
 });

@@ -11,6 +11,7 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
 import { fingerprint } from '../harness/compare-databases.js';
 import {
+  assertOnlyFailedRunRecord,
   bucketKeys,
   cli,
   createBucket,
@@ -28,6 +29,7 @@ import {
   sql,
   tempDir,
 } from '../harness/test-env.js';
+import { listRunRecords } from '../../shared/runs/run-record.js';
 import { readSettings } from '../../shared/settings.js';
 
 const binDir = () => process.env.DBBACKUP_TEST_PG_BIN_DIR as string;
@@ -186,7 +188,7 @@ describe('PostgreSQL backups to S3', () => {
       (error: Error) => error instanceof DumpError && /killed by SIGKILL/.test(error.message),
     );
     assert.ok(killed, 'the dump ended before it could be killed');
-    assert.deepEqual(await bucketKeys(bucket).then((keys) => keys.filter((k) => k.startsWith('killed/'))), []);
+    await assertOnlyFailedRunRecord({ bucket }, { prefix: 'killed/', error: /killed by SIGKILL/ });
     assert.ok(sent.includes('CreateMultipartUploadCommand'), `expected a multipart upload, sent: ${sent.join(', ')}`);
     assert.ok(sent.includes('AbortMultipartUploadCommand'));
     assert.ok(!sent.includes('CompleteMultipartUploadCommand'));
@@ -205,7 +207,10 @@ describe('PostgreSQL backups to S3', () => {
       /^dbbackup backup: pg_dump of .* exited with code 1: pg_dump: error: simulated failure at the end\. no backup was stored/,
     );
     assert.equal(result.stderr.trim().split('\n').length, 1);
-    assert.deepEqual(await bucketKeys(bucket).then((keys) => keys.filter((k) => k.startsWith('late/'))), []);
+    await assertOnlyFailedRunRecord(
+      { bucket },
+      { prefix: 'late/', error: /exited with code 1: pg_dump: error: simulated failure/ },
+    );
   });
 
   test('a wrong password and an unknown database exit 2 with one line that names the problem and hides the password', async () => {
@@ -221,7 +226,19 @@ describe('PostgreSQL backups to S3', () => {
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /database "no_such_db" does not exist/);
     assert.ok(!unknown.stderr.includes(pgPassword()));
-    assert.deepEqual(await bucketKeys(bucket).then((keys) => keys.filter((k) => k.startsWith('bad/'))), []);
+    // Each refused run left its run record, and nothing else.
+    const left = await bucketKeys(bucket).then((keys) => keys.filter((k) => k.startsWith('bad/')));
+    assert.equal(left.length, 2, left.join(', '));
+    assert.ok(
+      left.every((k) => k.startsWith('bad/runs/postgres/')),
+      left.join(', '),
+    );
+    const { records } = await listRunRecords(new S3Target(`s3://${bucket}/bad`));
+    assert.deepEqual(
+      records.map((r) => r.result),
+      ['failed', 'failed'],
+    );
+    assert.ok(!JSON.stringify(records).includes('not-the-password-123') && !JSON.stringify(records).includes(pgPassword()));
   });
 
   test('an older pg_dump in DBBACKUP_PG_BIN_DIR is passed over for one that can dump the server', async () => {

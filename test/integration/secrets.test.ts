@@ -105,7 +105,7 @@ describe('secrets reach no output: CLI lines, --json, manifests, client-program 
     );
   });
 
-  /** Nothing a refused run could leave: no session or lock of the role, no temp file, no object. */
+  /** Nothing a refused run could leave: no session or lock of the role, no temp file, no object but its run record. */
   async function assertNothingLeft(tmp: string, where: string): Promise<void> {
     let sessions = -1;
     for (let i = 0; i < 20 && sessions !== 0; i++) {
@@ -123,11 +123,14 @@ describe('secrets reach no output: CLI lines, --json, manifests, client-program 
     );
     assert.equal(Number(locks[0]?.n), 0, `${where}: a lock is still held`);
     assert.deepEqual(await fs.readdir(tmp), [], `${where}: the temp dir is not empty`);
+    const stored = (await bucketKeys(bucket)).filter((k) => k.startsWith('refused/'));
+    // A run that reached its target leaves its run record: the one thing stored, and without the password.
     assert.deepEqual(
-      (await bucketKeys(bucket)).filter((k) => k.startsWith('refused/')),
+      stored.filter((k) => !k.startsWith('refused/runs/')),
       [],
       `${where}: something was stored`,
     );
+    for (const key of stored) assertNoSecret((await getObject(bucket, key)).toString('utf8'), PASSWORD, `${where}: ${key}`);
   }
 
   test('a password with @ : / space % quotes and unicode logs in from the URL and reaches pg_dump, pg_restore and psql by environment only; no output, argument or manifest shows it', async () => {

@@ -63,11 +63,15 @@ test('no message in shared/ names a CLI flag: the core names options, and each f
     .filter((f) => f.endsWith('.ts'))
     .map((f) => join(repoRoot, 'shared', f));
   assert.ok(files.length > 20, `found only ${files.length} files in shared/`);
-  const flags = files.flatMap((file) =>
-    stringsIn(file)
-      .filter((s) => !s.argument && /--[a-z]/.test(s.text))
-      .map((s) => `${relative(repoRoot, file)}:${s.line}: ${s.text}`),
-  );
+  // The alert emails' runbook lines are CLI commands on purpose: what an on-call engineer types next.
+  const runbooks = new Set(['shared/deployment/alert-facts.ts']);
+  const flags = files
+    .filter((file) => !runbooks.has(relative(repoRoot, file)))
+    .flatMap((file) =>
+      stringsIn(file)
+        .filter((s) => !s.argument && /--[a-z]/.test(s.text))
+        .map((s) => `${relative(repoRoot, file)}:${s.line}: ${s.text}`),
+    );
   assert.deepEqual(flags, []);
 });
 

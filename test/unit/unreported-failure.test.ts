@@ -76,6 +76,7 @@ describe('which failures the alert function still has to email', () => {
         error:
           '2026-11-21T23:15:00.000Z e2c8 Task timed out after 900.10 seconds (arn:aws:lambda:eu-west-1:111122223333:function:DbBackup-school-backup:$LATEST, RetriesExhausted)',
         runId: 'e2c8a3c4-1111-2222-3333-444455556666',
+        functionArn: 'arn:aws:lambda:eu-west-1:111122223333:function:DbBackup-school-backup:$LATEST',
       },
     );
   });

@@ -71,6 +71,10 @@ export class PostgresEngine implements Engine {
     this.lockWaitMs = Math.max(1, Math.round((options.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS) * 1000));
   }
 
+  get database(): string {
+    return this.label ?? this.conn.database;
+  }
+
   /** Connects, checks, takes the lock and exports the snapshot; once, however often it is called. */
   probe(): Promise<SourceInfo> {
     this.probing ??= this.probeOnce();
@@ -88,7 +92,7 @@ export class PostgresEngine implements Engine {
     const client = connected.value;
     this.session = client;
     let keepOpen = false;
-    const database = this.label ?? this.conn.database;
+    const database = this.database;
     try {
       if (found.status === 'rejected') throw found.reason;
       const tools = found.value;

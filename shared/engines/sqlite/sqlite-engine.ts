@@ -33,6 +33,10 @@ export class SqliteEngine implements Engine {
     this.options = options;
   }
 
+  get database(): string {
+    return this.options.label ?? basename(this.path, extname(this.path));
+  }
+
   async close(): Promise<void> {}
 
   async probe(): Promise<SourceInfo> {
@@ -47,10 +51,9 @@ export class SqliteEngine implements Engine {
       db.pragma('schema_version');
       return String((db.prepare('select sqlite_version() as v').get() as { v: string }).v);
     });
-    const label = this.options.label ?? basename(this.path, extname(this.path));
     return {
       engine: 'sqlite',
-      database: label,
+      database: this.database,
       description: sqliteUrl(this.path),
       engineVersion: { sqlite: version },
       databaseSizeBytes: stat.size,
