@@ -3,7 +3,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { buildBackupKey, contentTypeOf, formatTimestamp, keyName } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
-import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
+import { prepareCompressor, resolveLevel } from '../compression/compression.js';
 import type { DumpFormat, Engine, EngineDefinition } from '../engines/engine.js';
 import { isSecretParameter, locateDatabase } from '../engines/registry.js';
 import { ConfigError, DbBackupError, DumpError, formatErrorLine, StorageError } from '../errors.js';
@@ -103,7 +103,7 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
         const s3Only = options.storageClass ? 'storageClass' : options.sse ? 'sse' : options.kmsKeyId ? 'kmsKeyId' : undefined;
         if (s3Only) throw new ConfigError((w) => `${w.option(s3Only)} applies to S3 targets only (target is ${target.url})`);
       }
-      return await backupProbed({ engine, definition, format, target, options, level, context, started, stop });
+      return await backupProbed({ engine, definition, format, target, options, level, settings, context, started, stop });
     } finally {
       // Ends a probe still running too; a source that no longer answers must not hold a run that has ended.
       await settleWithin(engine.close());
@@ -121,6 +121,7 @@ interface OpenRun {
   readonly target: Target;
   readonly options: BackupOptions;
   readonly level: number | undefined;
+  readonly settings: Settings;
   readonly context: RunBackupContext;
   readonly started: number;
   readonly stop: RunStop;
@@ -128,7 +129,7 @@ interface OpenRun {
 
 /** Probes, dumps, stores and commits. */
 async function backupProbed(run: OpenRun): Promise<Manifest> {
-  const { engine, definition, format, target, options, level, context, started, stop } = run;
+  const { engine, definition, format, target, options, level, settings, context, started, stop } = run;
   const now = context.now ?? (() => new Date());
   const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
     context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
@@ -141,9 +142,13 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
     return engine.close();
   };
   stop.signal.addEventListener('abort', () => checking.abort(), { once: true });
-  const [source] = await stop.guard(
+  const [source, , compressing] = await stop.guard(
     together(
-      [engine.probe(), target.preflight({ signal: checking.signal }), checkCompressionAvailable(options.compression)] as const,
+      [
+        engine.probe(),
+        target.preflight({ signal: checking.signal }),
+        prepareCompressor(options.compression, level, settings),
+      ] as const,
       endChecks,
     ),
   );
@@ -180,7 +185,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
     stop.phase = 'streaming';
     const sourceMeter = new Meter();
     const storedMeter = new Meter({ sha256: true });
-    const compressor = createCompressor(options.compression, level);
+    const compressor = compressing.create();
     const piped = new Promise<Error | undefined>((resolve) => {
       pipeline(dump.stream, sourceMeter, compressor, storedMeter, (error) => resolve(error ?? undefined));
     });
@@ -255,6 +260,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
       format,
       compression: options.compression,
       compression_level: level ?? null,
+      compression_implementation: compressing.implementation,
       hash_algorithm: 'sha256',
       source_size_bytes: sourceMeter.bytes,
       database_size_bytes: source.databaseSizeBytes ?? null,

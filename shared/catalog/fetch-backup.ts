@@ -85,7 +85,7 @@ export async function fetchBackup(
       const signal = openOptions.signal ?? options.signal;
       target.get(key).then(
         (body) => {
-          pipeline(body, stored, judge, createDecompressor(compression), archive, output, (error) => {
+          pipeline(body, stored, judge, createDecompressor(compression, settings), archive, output, (error) => {
             stopReporting();
             if (error) {
               // Stopped: the reason it was stopped for, not the pipeline's "aborted".
