@@ -82,7 +82,9 @@ export async function chooseGzip(settings: Settings): Promise<GzipImplementation
   if (choice === 'igzip' || settings.igzipPath) {
     const what = settings.igzipPath ?? 'igzip';
     throw new ConfigError(
-      path ? `${what} does not run (igzip --version failed)` : `${what} was not found${settings.igzipPath ? '' : ' on PATH'}`,
+      path
+        ? `${what} does not run: asked its version, it failed`
+        : `${what} was not found${settings.igzipPath ? '' : ' on PATH'}`,
       { hint: IGZIP_HINT },
     );
   }
