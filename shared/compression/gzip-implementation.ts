@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ConfigError, DumpError, IntegrityError, StorageError, type Text } from '../errors.js';
 import { type ChildExit, spawnDuplex, summarizeStderr } from '../pipeline/child-process-stream.js';
@@ -133,13 +133,17 @@ export function createGzipCompressor(implementation: GzipImplementation, level: 
  * both of which `isCorruptData` recognizes; igzip killed or not startable is neither.
  */
 export function createGzipDecompressor(settings: Settings): Duplex {
-  const path = findIgzip(settings);
-  if (!path) {
-    if (choiceOf(settings) === 'igzip' || settings.igzipPath) {
+  let path: string | undefined;
+  try {
+    path = findIgzip(settings);
+    if (!path && (choiceOf(settings) === 'igzip' || settings.igzipPath)) {
       throw new ConfigError(`${settings.igzipPath ?? 'igzip'} was not found`, { hint: IGZIP_HINT });
     }
-    return createGunzip();
+  } catch (error) {
+    // A stage that fails as a stream does, in the pipeline it is put into: callers build it inside callbacks.
+    return new PassThrough({ construct: (callback) => callback(error as Error) });
   }
+  if (!path) return createGunzip();
   return spawnDuplex(path, ['-q', '-d', '-c'], {
     describeFailure: ({ exit, spawnError }) => {
       if (spawnError) {

@@ -125,6 +125,22 @@ describe('gzip implementations', () => {
     assert.deepEqual(await fs.readdir(join(dir, 'b')).catch(() => []), []);
   });
 
+  test('reading with an unknown DBBACKUP_GZIP: verify and restore end in one line naming it, exit 2', async () => {
+    const dir = await tempDir('gzip-unknown');
+    const manifest = await backup(chinook, join(dir, 'b'), [], IGZIP_ENV);
+    const env = { ...process.env, DBBACKUP_GZIP: 'pigz' };
+    const verified = await cli(['verify', '--target', join(dir, 'b'), '--latest'], { env });
+    const restored = await cli(
+      ['restore', '--path', manifest.location, '--to', `sqlite://${join(dir, 'new.db')}`, '--confirm', 'new.db'],
+      { env },
+    );
+    for (const result of [verified, restored]) {
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, /DBBACKUP_GZIP must be auto, igzip or zlib \(got "pigz"\)/);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    }
+  });
+
   test('igzip killed while compressing: the backup fails in one line naming the signal, and nothing is stored', async () => {
     const dir = await tempDir('gzip-killed');
     // Stand-in: a real igzip for --version, then one that is killed after its first bytes (no real igzip dies on cue).
