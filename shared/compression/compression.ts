@@ -1,4 +1,5 @@
 import { type Duplex, PassThrough } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { ConfigError, DumpError, IntegrityError, type Text } from '../errors.js';
 import { spawnDuplex } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
@@ -107,12 +108,14 @@ export function isCorruptData(error: unknown): boolean {
 
 /**
  * Creates a stream that decompresses stored bytes; see {@link isCorruptData} for its errors. gzip
- * is read by igzip when present, else zlib, whichever implementation wrote it.
+ * is read by igzip when present, else zlib, whichever implementation wrote it; a read of only the
+ * head (`partial`) uses zlib, whose in-process buffers stop within a few KB of what the reader
+ * took, where igzip reads ahead by a megabyte or more and its speed buys nothing.
  */
-export function createDecompressor(compression: Compression, settings: Settings): Duplex {
+export function createDecompressor(compression: Compression, settings: Settings, options: { partial?: boolean } = {}): Duplex {
   switch (compression) {
     case 'gzip':
-      return createGzipDecompressor(settings);
+      return options.partial ? createGunzip() : createGzipDecompressor(settings);
     case 'zstd':
       return spawnDuplex('zstd', ['-q', '-d', '-c'], {
         describeFailure: ({ exit, spawnError }) =>
