@@ -1,25 +1,29 @@
 /**
- * `npm run bench [-- --size-mb 1000 --sqlite-mb 300 --skip-sqlite --skip-postgres --only-restore]`
+ * `npm run bench [-- --size-mb 1000 --sqlite-mb 300 --data-sets mixed,text --repeat 3 --json-out FILE
+ *                    --skip-sqlite --skip-postgres]`
  *
- * Measures dbbackup against baselines taken in the same run, on a PostgreSQL database of
- * realistic, not trivially compressible data (mixed JSON and random text), and on a SQLite
- * database with and without a concurrent writer. Prints wall time, throughput, stored size
- * and the dbbackup process's peak RSS, with ratios to the floor (`pg_dump -Fc -Z0 > /dev/null`)
- * and to the hand-written pipeline (`pg_dump -Fc | gzip | sha256sum`).
+ * Measures dbbackup against baselines taken in the same run on the same data, and holds each path
+ * to its target as a ratio (README, Performance), for two PostgreSQL data sets: `mixed` (JSON with
+ * repeated keys, words and hex ids: not trivially compressible) and `text` (natural-language text
+ * from a word list, JSON documents, numeric columns; deterministic, from a fixed seed). Per data set:
  *
- * The restore case measures `dbbackup restore` from a directory target (one streaming pass: read,
- * SHA-256, gunzip, pg_restore into a new database, row counts, swap) against the floor of
- * `pg_restore --single-transaction` of the same custom dump from a local file into a new database,
- * and the restore's peak RSS for the database and its quarter (flat memory). `--only-restore` runs
- * only that case (with `--size-mb` to choose the database's size).
+ * - backup: the floor `pg_dump -Fc -Z0 > /dev/null`; dbbackup gzip within 1.3× of it and its stored
+ *   size within +10% of `gzip -6` of the same dump; zstd within 1.1×; none and S3 (s3rver) shown;
+ * - verify within 1.2× of `<decompressor> | sha256sum` of the same stored file;
+ * - restore within 1.2× of bare `pg_restore --single-transaction` of the same dump from a local file;
+ * - peak RSS under 200 MB on every dbbackup path, and flat (at most +10%) for a database 4× larger.
+ *
+ * And SQLite (a few hundred MB) backup within 1.5× of `sqlite3 .backup` + the same compressor, idle
+ * and under a writer. One table is printed and written as JSON (--json-out, default
+ * bench/results.json); `npm run bench:readme` puts it in the README.
  *
  * Every run is repeated (--repeat, default 3) and the median wall time is reported; peak RSS is
- * the largest seen. s3rver runs inside this process and takes CPU from the same 2 cores, so S3 rows are a
- * pessimistic bound for real S3.
+ * the largest seen (of the dbbackup process; igzip and zstd children are a few MB). s3rver runs
+ * inside this process and takes CPU from the same cores, so S3 rows are a pessimistic bound.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -27,6 +31,10 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { startPostgresCluster } from '../test/harness/postgres-cluster.js';
 import { S3RVER_CREDENTIALS, startS3Server } from '../test/harness/s3-server.js';
+import { type BenchResults, type BenchRow, formatText } from './bench-table.js';
+
+const HELP = `run-bench.js [--size-mb N] [--sqlite-mb N] [--data-sets mixed,text] [--repeat N] [--json-out FILE]
+             [--skip-postgres] [--skip-sqlite]`;
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -34,10 +42,12 @@ const { values: args } = parseArgs({
   options: {
     'size-mb': { type: 'string', default: '1000' },
     'sqlite-mb': { type: 'string', default: '300' },
+    'data-sets': { type: 'string', default: 'mixed,text' },
     'skip-sqlite': { type: 'boolean', default: false },
     'skip-postgres': { type: 'boolean', default: false },
     repeat: { type: 'string', default: '3' },
-    'only-restore': { type: 'boolean', default: false },
+    'json-out': { type: 'string' },
+    help: { type: 'boolean', default: false },
   },
 });
 const repeat = Math.max(1, Number(args.repeat));
@@ -45,6 +55,11 @@ const sizeMb = Number(args['size-mb']);
 const sqliteMb = Number(args['sqlite-mb']);
 const repo = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
 const cliPath = join(repo, 'bin/dbbackup.js');
+const jsonOut = args['json-out'] ?? join(repo, 'bench/results.json');
+if (args.help) {
+  console.log(HELP);
+  process.exit(0);
+}
 
 interface Measurement {
   readonly name: string;
@@ -102,29 +117,32 @@ async function measureOnce(
   return { name, seconds, stdout, peakRssMb: rss ? peakKb / 1024 : undefined };
 }
 
-function table(rows: Measurement[], floor: Measurement | undefined, hand: Measurement | undefined, sourceBytes: number): void {
-  const header = ['run', 'wall s', 'MB/s', 'stored MB', 'peak RSS MB', '× floor', '× hand', 'size vs hand'];
-  const lines = rows.map((r) => [
-    r.name,
-    r.seconds.toFixed(2),
-    (sourceBytes / 1e6 / r.seconds).toFixed(0),
-    r.storedBytes ? (r.storedBytes / 1e6).toFixed(1) : '-',
-    r.peakRssMb ? r.peakRssMb.toFixed(0) : '-',
-    floor ? (r.seconds / floor.seconds).toFixed(2) : '-',
-    hand ? (r.seconds / hand.seconds).toFixed(2) : '-',
-    hand?.storedBytes && r.storedBytes ? `${((r.storedBytes / hand.storedBytes - 1) * 100).toFixed(1)}%` : '-',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const fmt = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  console.log(fmt(header));
-  for (const l of lines) console.log(fmt(l));
+/** Every row of the run, in order: printed as one table at the end and written as JSON. */
+const rows: BenchRow[] = [];
+/** Peak RSS every dbbackup path stays under. */
+const RSS_LIMIT_MB = 200;
+/** Peak RSS for a database 4× larger: at most this many times the smaller one's. */
+const RSS_GROWTH_TARGET = 1.1;
+const TARGETS = { gzipBackup: 1.3, gzipSize: 1.1, zstdBackup: 1.1, verify: 1.2, restore: 1.2, sqlite: 1.5 };
+
+/** The gzip reader dbbackup itself uses: igzip when installed, as in the image. */
+const gunzipCommand = (await hasProgram('igzip')) ? 'igzip -d -c' : 'gzip -d -c';
+/** The gzip writer dbbackup uses at its default level 5 (igzip -2, else zlib 5). */
+const gzipCommand = (await hasProgram('igzip')) ? 'igzip -c -2' : 'gzip -c -5';
+
+async function hasProgram(name: string): Promise<boolean> {
+  const child = spawn('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+  return new Promise((resolve) => child.on('close', (code) => resolve(code === 0)));
 }
 
-async function buildPostgres(url: string, megabytes: number): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  // About 380 bytes on disk per row: JSON with repeated keys and varying values, words, hex ids.
+const median = (runs: Measurement[]) =>
+  [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)] as Measurement;
+
+/**
+ * `mixed`: about 380 bytes on disk per row: JSON with repeated keys and varying values, words,
+ * md5 hex ids. From a fixed seed (setseed), so every run builds the same rows.
+ */
+async function buildMixed(client: pg.Client, megabytes: number): Promise<void> {
   const rows = Math.round((megabytes * 1e6) / 380);
   // A small inlined SQL function, not a table of words: looking words up per row dominated the build.
   await client.query(`
@@ -132,25 +150,101 @@ async function buildPostgres(url: string, megabytes: number): Promise<number> {
       select (array['alpha','school','student','teacher','grade','course','room','payment','invoice','parent',
         'attendance','schedule','exam','result','library','book','sport','music','report','holiday'])[1 + (i % 20)::int] || '_' || (i % 2000)
     $$;
-    create table events (id bigserial primary key, created timestamptz, user_id int, kind text, payload jsonb, note text);`);
-  const batch = 250_000;
-  for (let done = 0; done < rows; done += batch) {
-    const n = Math.min(batch, rows - done);
-    await client.query(`
+    create table events (id bigserial primary key, created timestamptz, user_id int, kind text, payload jsonb, note text);
+    select setseed(0.42);`);
+  await inBatches(rows, (from, to) =>
+    client.query(`
       insert into events (created, user_id, kind, payload, note)
-      select now() - (random() * interval '900 days'), (random() * 50000)::int, w(g * 7),
+      select timestamptz '2026-01-01' - (random() * interval '900 days'), (random() * 50000)::int, w(g * 7),
              jsonb_build_object('student', (random() * 90000)::int, 'score', round((random() * 100)::numeric, 2),
                                 'tags', jsonb_build_array(md5(random()::text), (random() * 1000)::int),
                                 'comment', w(g * 13) || ' ' || w(g * 17) || ' ' || w(g * 31)),
              md5(random()::text) || ' ' || w(g) || ' ' || w(g * 3) || case when g % 3 = 0 then ' ' || w(g * 5) || ' ' || w(g * 11) else '' end
-      from generate_series(${done + 1}, ${done + n}) g`);
-    process.stderr.write(`\r  building: ${Math.min(done + n, rows)} / ${rows} rows`);
+      from generate_series(${from}, ${to}) g`),
+  );
+}
+
+/**
+ * `text`: articles of natural-language text (words of a fixed list, common ones far more often,
+ * as in prose), a JSON document with the same keys on every row, dates and numeric columns. About
+ * 900 bytes on disk per row; every value a hash of the row number, so every run builds the same.
+ */
+async function buildText(client: pg.Client, megabytes: number): Promise<void> {
+  const rows = Math.round((megabytes * 1e6) / 900);
+  const words = `the of and to a in is that for it as was with be by on not he this are or his from at which
+    but have an they you were her she there one all we their has been would when if more no out so said what up its
+    about than into them can only other new some could time these two may then do first any my now such like our
+    over man me even most made after also did many before must through back years where much your way well down
+    should because each just those people how too little state good very make world still own see men work long
+    get here between both life being under never day same another know while last might us great old year off
+    come since against go came right used take three school student teacher record payment morning city river
+    garden letter market music history window question answer country family winter summer evening report`
+    .split(/\s+/)
+    .filter(Boolean);
+  await client.query(`
+    create or replace function tw(i bigint) returns text language sql immutable as $$
+      select (array[${words.map((w) => `'${w}'`).join(',')}])[1 + floor(${words.length} * power((abs(hashint8(i)) % 1000003) / 1000003.0, 3))::int]
+    $$;
+    create or replace function sentence(seed bigint, n int) returns text language sql immutable as $$
+      select initcap(tw(seed * 97)) || ' ' || string_agg(tw(seed * 97 + k), ' ') || '.' from generate_series(1, n) k
+    $$;
+    create table articles (id bigserial primary key, published date, author_id int, views bigint, rating numeric(4, 2),
+      price numeric(10, 2), title text, body text, meta jsonb);`);
+  await inBatches(rows, (from, to) =>
+    client.query(`
+      insert into articles (published, author_id, views, rating, price, title, body, meta)
+      select date '2020-01-01' + (abs(hashint8(g * 3)) % 2000)::int, (abs(hashint8(g * 5)) % 5000)::int,
+             abs(hashint8(g * 7)) % 1000000, (abs(hashint8(g * 11)) % 500) / 100.0, (abs(hashint8(g * 13)) % 100000) / 100.0,
+             sentence(g, 5 + (g % 4)::int),
+             sentence(g * 2, 12 + (g % 9)::int) || ' ' || sentence(g * 2 + 1, 8 + (g % 13)::int) || ' ' ||
+               sentence(g * 2 + 2, 15 + (g % 7)::int) || ' ' || sentence(g * 2 + 3, 10 + (g % 11)::int),
+             jsonb_build_object('author', jsonb_build_object('id', (abs(hashint8(g * 5)) % 5000)::int, 'name', initcap(tw(g * 17)) || ' ' || initcap(tw(g * 19))),
+                                'section', tw(g % 50), 'tags', jsonb_build_array(tw(g * 23), tw(g * 29), tw(g * 31)),
+                                'reading_minutes', (g % 30)::int, 'language', 'en', 'published', true)
+      from generate_series(${from}, ${to}) g`),
+  );
+}
+
+async function inBatches(rows: number, insert: (from: number, to: number) => Promise<unknown>): Promise<void> {
+  const batch = 100_000;
+  for (let done = 0; done < rows; done += batch) {
+    await insert(done + 1, Math.min(done + batch, rows));
+    process.stderr.write(`\r  building: ${Math.min(done + batch, rows)} / ${rows} rows`);
   }
   process.stderr.write('\n');
-  await client.query('vacuum analyze events');
-  const { rows: size } = await client.query<{ s: string }>('select pg_database_size(current_database())::text as s');
-  await client.end();
-  return Number(size[0]?.s);
+}
+
+const DATA_SETS: Record<string, (client: pg.Client, megabytes: number) => Promise<void>> = {
+  mixed: buildMixed,
+  text: buildText,
+};
+
+async function buildDatabase(url: string, dataSet: string, megabytes: number): Promise<number> {
+  const build = DATA_SETS[dataSet];
+  if (!build) throw new Error(`--data-sets: no data set "${dataSet}" (known: ${Object.keys(DATA_SETS).join(', ')})`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await build(client, megabytes);
+    await client.query('vacuum analyze');
+    const { rows: size } = await client.query<{ s: string }>('select pg_database_size(current_database())::text as s');
+    return Number(size[0]?.s);
+  } finally {
+    await client.end();
+  }
+}
+
+type Cluster = Awaited<ReturnType<typeof startPostgresCluster>>;
+
+/** What every PostgreSQL measurement of a run shares. */
+interface PgRun {
+  readonly cluster: Cluster;
+  readonly env: NodeJS.ProcessEnv;
+  readonly pgEnv: NodeJS.ProcessEnv;
+  readonly url: (db: string) => string;
+  /** The URL without its password (libpq takes it from PGPASSWORD), for shell command lines. */
+  readonly noPw: (db: string) => string;
+  readonly work: string;
 }
 
 async function postgresBench(): Promise<void> {
@@ -174,94 +268,194 @@ async function postgresBench(): Promise<void> {
       credentials: S3RVER_CREDENTIALS,
     });
     await s3client.send(new CreateBucketCommand({ Bucket: 'bench' }));
-    const admin = new pg.Client({ connectionString: cluster.url });
-    await admin.connect();
-    await admin.query('create database bench');
-    await admin.query('create database bench_quarter');
-    await admin.end();
     const url = (db: string) => cluster.url.replace(/\/postgres$/, `/${db}`);
-    console.log(`building a PostgreSQL database of about ${sizeMb} MB (and one of ${sizeMb / 4} MB)…`);
-    const dbBytes = await buildPostgres(url('bench'), sizeMb);
-    const quarterBytes = await buildPostgres(url('bench_quarter'), sizeMb / 4);
-    const pgDump = join(cluster.binDir, 'pg_dump');
-    const pgEnv = { ...env, PGPASSWORD: cluster.password };
-    const noPw = (db: string) => url(db).replace(`:${cluster.password}@`, '@');
-    if (args['only-restore']) {
-      await restoreBench({ cluster, env, pgEnv, url, noPw, work, dbBytes, quarterBytes });
-      return;
-    }
-
-    const sh = (name: string, script: string) => measure(name, 'bash', ['-o', 'pipefail', '-c', script], pgEnv);
-    const floor = await sh('floor: pg_dump -Fc -Z0 > /dev/null', `'${pgDump}' -Fc -Z0 -d '${noPw('bench')}' > /dev/null`);
-    const dumpBytes = Number((await sh('size', `'${pgDump}' -Fc -Z0 -d '${noPw('bench')}' | wc -c`)).stdout.trim());
-    const handRun = await sh(
-      'hand: pg_dump -Fc | gzip | sha256sum',
-      `'${pgDump}' -Fc -d '${noPw('bench')}' | gzip | tee >(wc -c > ${work}/hand.size) | sha256sum > /dev/null`,
-    );
-    const hand = { ...handRun, storedBytes: Number((await fs.readFile(`${work}/hand.size`, 'utf8')).trim()) };
-    const zstdRun = await sh(
-      'ref: pg_dump -Fc -Z0 | zstd -T0 -3',
-      `'${pgDump}' -Fc -Z0 -d '${noPw('bench')}' | zstd -q -T0 -3 | tee >(wc -c > ${work}/zstd.size) | sha256sum > /dev/null`,
-    );
-    const zstdRef = { ...zstdRun, storedBytes: Number((await fs.readFile(`${work}/zstd.size`, 'utf8')).trim()) };
-
-    const rows: Measurement[] = [floor, hand, zstdRef];
-    let n = 0;
-    const dbbackup = async (label: string, target: string, extra: string[], db = 'bench') => {
-      const out = await measure(
-        label,
-        process.execPath,
-        [cliPath, 'backup', '--source', url(db), '--target', target, '--json', ...extra],
-        env,
-        true,
-      );
-      const manifest = JSON.parse(out.stdout) as { size_bytes: number };
-      return { ...out, storedBytes: manifest.size_bytes };
+    const run: PgRun = {
+      cluster,
+      env,
+      pgEnv: { ...env, PGPASSWORD: cluster.password },
+      url,
+      noPw: (db) => url(db).replace(`:${cluster.password}@`, '@'),
+      work,
     };
-    for (const compression of ['gzip', 'zstd', 'none']) {
-      rows.push(await dbbackup(`dbbackup ${compression} → directory`, join(work, `dir${n++}`), ['--compression', compression]));
+    for (const dataSet of (args['data-sets'] ?? '').split(',').filter(Boolean)) {
+      await dataSetBench(run, dataSet);
     }
-    for (const compression of ['gzip', 'zstd']) {
-      rows.push(await dbbackup(`dbbackup ${compression} → s3rver`, `s3://bench/run${n++}`, ['--compression', compression]));
-    }
-    console.log(
-      `\nPostgreSQL: database ${(dbBytes / 1e6).toFixed(0)} MB on disk, dump (-Fc -Z0) ${(dumpBytes / 1e6).toFixed(0)} MB`,
-    );
-    table(rows, floor, hand, dumpBytes);
-
-    const quarter = await dbbackup('dbbackup gzip → directory, 1/4 size', join(work, 'quarter'), [], 'bench_quarter');
-    const full = rows.find((r) => r.name === 'dbbackup gzip → directory');
-    console.log(
-      `\nPeak RSS as the database grows: ${(quarterBytes / 1e6).toFixed(0)} MB → ${quarter.peakRssMb?.toFixed(0)} MB RSS; ` +
-        `${(dbBytes / 1e6).toFixed(0)} MB → ${full?.peakRssMb?.toFixed(0)} MB RSS (×${((full?.peakRssMb ?? 0) / (quarter.peakRssMb ?? 1)).toFixed(2)} for ×${(dbBytes / quarterBytes).toFixed(1)} data)`,
-    );
-    await restoreBench({ cluster, env, pgEnv, url, noPw, work, dbBytes, quarterBytes });
   } finally {
     await Promise.all([cluster.stop(), s3.stop()]);
     await fs.rm(work, { recursive: true, force: true });
   }
 }
 
-/** The target a restore's time is held to: this many times the bare pg_restore --single-transaction. */
-const RESTORE_TARGET_RATIO = 1.2;
+/** Every PostgreSQL row of one data set: backup, stored size, verify, restore, memory growth. */
+async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
+  const { cluster, env, pgEnv, url, noPw, work } = run;
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  const full = `bench_${dataSet}`;
+  const quarter = `bench_${dataSet}_quarter`;
+  await admin.query(`create database ${full}`);
+  await admin.query(`create database ${quarter}`);
+  console.log(`building the "${dataSet}" data set: a database of about ${sizeMb} MB and one of ${sizeMb / 4} MB…`);
+  const dbBytes = await buildDatabase(url(full), dataSet, sizeMb);
+  const quarterBytes = await buildDatabase(url(quarter), dataSet, sizeMb / 4);
+  const pgDump = join(cluster.binDir, 'pg_dump');
+  const sh = (name: string, script: string) => measure(name, 'bash', ['-o', 'pipefail', '-c', script], pgEnv);
+  const sized = async (name: string, pipe: string, db = full) => {
+    const sizeFile = join(work, `${dataSet}-${Math.random().toString(36).slice(2)}.size`);
+    const out = await sh(
+      name,
+      `'${pgDump}' -Fc -Z0 -d '${noPw(db)}' | ${pipe} | tee >(wc -c > '${sizeFile}') | sha256sum > /dev/null`,
+    );
+    return { ...out, storedBytes: Number((await fs.readFile(sizeFile, 'utf8')).trim()) };
+  };
+  const row = (r: Omit<BenchRow, 'dataSet'>) => {
+    rows.push({ dataSet, ...r });
+    console.log(`  ${dataSet}: ${r.path}${r.seconds !== undefined ? ` ${r.seconds.toFixed(2)} s` : ''}`);
+  };
+
+  const floorName = 'pg_dump -Fc -Z0 > /dev/null';
+  const floor = await sh(floorName, `'${pgDump}' -Fc -Z0 -d '${noPw(full)}' > /dev/null`);
+  const dumpBytes = Number((await sh('size', `'${pgDump}' -Fc -Z0 -d '${noPw(full)}' | wc -c`)).stdout.trim());
+  row({
+    path: `floor: ${floorName}`,
+    seconds: floor.seconds,
+    storedBytes: dumpBytes,
+    note: `database ${(dbBytes / 1e6).toFixed(0)} MB, dump ${(dumpBytes / 1e6).toFixed(0)} MB`,
+  });
+  const gzip6 = await sized('pg_dump -Fc -Z0 | gzip -6 | sha256sum', 'gzip -6');
+  row({
+    path: 'ref: pg_dump -Fc -Z0 | gzip -6',
+    seconds: gzip6.seconds,
+    baseline: 'floor',
+    ratio: gzip6.seconds / floor.seconds,
+    storedBytes: gzip6.storedBytes,
+  });
+
+  const dirs: Record<string, string> = {};
+  const dbbackup = async (label: string, target: string, extra: string[], db = full) => {
+    const out = await measure(
+      label,
+      process.execPath,
+      [cliPath, 'backup', '--source', url(db), '--target', target, '--json', ...extra],
+      env,
+      true,
+    );
+    const manifest = JSON.parse(out.stdout) as { size_bytes: number; compression_implementation?: string };
+    return { ...out, storedBytes: manifest.size_bytes, implementation: manifest.compression_implementation };
+  };
+  const backups: Record<string, Awaited<ReturnType<typeof dbbackup>>> = {};
+  for (const compression of ['gzip', 'zstd', 'none']) {
+    dirs[compression] = join(work, `${dataSet}-${compression}`);
+    const out = await dbbackup(`backup ${compression}`, dirs[compression] as string, ['--compression', compression]);
+    backups[compression] = out;
+    const target = compression === 'gzip' ? TARGETS.gzipBackup : compression === 'zstd' ? TARGETS.zstdBackup : undefined;
+    row({
+      path: `dbbackup backup ${compression} → directory`,
+      seconds: out.seconds,
+      baseline: 'floor',
+      ratio: out.seconds / floor.seconds,
+      targetRatio: target,
+      rssLimitMb: RSS_LIMIT_MB,
+      storedBytes: out.storedBytes,
+      peakRssMb: out.peakRssMb,
+      note: out.implementation,
+    });
+  }
+  const gzip = backups.gzip as NonNullable<(typeof backups)['gzip']>;
+  row({
+    path: 'dbbackup gzip stored size',
+    baseline: 'gzip -6 size',
+    ratio: gzip.storedBytes / gzip6.storedBytes,
+    targetRatio: TARGETS.gzipSize,
+    storedBytes: gzip.storedBytes,
+  });
+  for (const compression of ['gzip', 'zstd']) {
+    const out = await dbbackup(`backup ${compression} → s3rver`, `s3://bench/${dataSet}-${compression}`, [
+      '--compression',
+      compression,
+    ]);
+    row({
+      path: `dbbackup backup ${compression} → s3rver`,
+      seconds: out.seconds,
+      baseline: 'floor',
+      ratio: out.seconds / floor.seconds,
+      rssLimitMb: RSS_LIMIT_MB,
+      storedBytes: out.storedBytes,
+      peakRssMb: out.peakRssMb,
+    });
+  }
+  const small = await dbbackup('backup gzip, 1/4 size', join(work, `${dataSet}-quarter`), [], quarter);
+  row({
+    path: 'peak RSS growth, backup gzip',
+    baseline: '1/4 database',
+    ratio: (gzip.peakRssMb ?? 0) / (small.peakRssMb ?? 1),
+    targetRatio: RSS_GROWTH_TARGET,
+    peakRssMb: gzip.peakRssMb,
+    note: `${(quarterBytes / 1e6).toFixed(0)} MB → ${small.peakRssMb?.toFixed(0)} MB RSS; ${(dbBytes / 1e6).toFixed(0)} MB → ${gzip.peakRssMb?.toFixed(0)} MB RSS`,
+  });
+
+  // verify: the same stored file, read by dbbackup (size, SHA-256, decompression, pg_restore's read
+  // of every block) against the decompressor and sha256sum alone.
+  for (const [compression, decompress] of [
+    ['gzip', gunzipCommand],
+    ['zstd', 'zstd -q -d -c'],
+  ] as const) {
+    const dir = dirs[compression] as string;
+    const file = join(dir, (await newestBackupFile(dir)) as string);
+    const bare = await sh(`${decompress} | sha256sum`, `${decompress} '${file}' | sha256sum > /dev/null`);
+    const out = await measure(
+      `verify ${compression}`,
+      process.execPath,
+      [cliPath, 'verify', '--target', dir, '--latest'],
+      env,
+      true,
+    );
+    row({
+      path: `dbbackup verify ${compression}`,
+      seconds: out.seconds,
+      baseline: `${decompress.split(' ')[0]} -d | sha256sum (${bare.seconds.toFixed(2)} s)`,
+      ratio: out.seconds / bare.seconds,
+      targetRatio: TARGETS.verify,
+      rssLimitMb: RSS_LIMIT_MB,
+      peakRssMb: out.peakRssMb,
+    });
+  }
+
+  await restoreBench(run, admin, { dataSet, full, quarter, dbBytes, quarterBytes, row });
+  await admin.query(`drop database ${full} with (force)`);
+  await admin.query(`drop database ${quarter} with (force)`);
+  await admin.end();
+}
+
+/** The newest backup's file name in a directory target (the data file, not its manifest). */
+async function newestBackupFile(dir: string): Promise<string | undefined> {
+  const names: string[] = [];
+  for await (const entry of await fs.opendir(dir, { recursive: true })) {
+    if (entry.isFile() && !entry.name.endsWith('.json')) names.push(join(entry.parentPath, entry.name).slice(dir.length + 1));
+  }
+  return names.sort().at(-1);
+}
 
 /**
  * `dbbackup restore` from a directory target into a new database against `pg_restore
  * --single-transaction` of the same custom dump, decompressed into a local file, into a new
- * database: both in this run, each repeated, medians compared. Then the restore's peak RSS for the
+ * database: both in this run, alternated, medians compared. Then the restore's peak RSS for the
  * database and for its quarter.
  */
-async function restoreBench(setup: {
-  cluster: Awaited<ReturnType<typeof startPostgresCluster>>;
-  env: NodeJS.ProcessEnv;
-  pgEnv: NodeJS.ProcessEnv;
-  url: (db: string) => string;
-  noPw: (db: string) => string;
-  work: string;
-  dbBytes: number;
-  quarterBytes: number;
-}): Promise<void> {
-  const { cluster, env, pgEnv, url, noPw, work, dbBytes, quarterBytes } = setup;
+async function restoreBench(
+  run: PgRun,
+  admin: pg.Client,
+  setup: {
+    dataSet: string;
+    full: string;
+    quarter: string;
+    dbBytes: number;
+    quarterBytes: number;
+    row: (r: Omit<BenchRow, 'dataSet'>) => void;
+  },
+): Promise<void> {
+  const { cluster, env, pgEnv, url, noPw, work } = run;
+  const { dataSet, full, quarter, dbBytes, quarterBytes, row } = setup;
   const backupOf = async (db: string) => {
     const out = await measureOnce(
       `backup ${db}`,
@@ -271,82 +465,90 @@ async function restoreBench(setup: {
     );
     return JSON.parse(out.stdout) as { location: string; size_bytes: number };
   };
-  const full = await backupOf('bench');
-  const quarter = await backupOf('bench_quarter');
-  const dumpFile = join(work, 'bench.dump');
-  await measureOnce('decompress', 'bash', ['-o', 'pipefail', '-c', `gzip -dc '${full.location}' > '${dumpFile}'`], env);
-  const dumpBytes = (await fs.stat(dumpFile)).size;
+  const fullBackup = await backupOf(full);
+  const quarterBackup = await backupOf(quarter);
+  const dumpFile = join(work, `${dataSet}.dump`);
+  await measureOnce(
+    'decompress',
+    'bash',
+    ['-o', 'pipefail', '-c', `${gunzipCommand} '${fullBackup.location}' > '${dumpFile}'`],
+    env,
+  );
 
   const pgRestore = join(cluster.binDir, 'pg_restore');
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
   let n = 0;
   const drop = (name: string) => admin.query(`drop database if exists ${name} with (force)`);
-  const median = (runs: Measurement[]) =>
-    [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)] as Measurement;
-  try {
-    const floorRuns: Measurement[] = [];
-    const restoreRuns: Measurement[] = [];
-    for (let i = 0; i < repeat; i++) {
-      // Alternated, so that a busy moment of the machine falls on both alike.
-      // Creating the new database is counted on both sides: dbbackup's restore creates its own.
-      const bare = `restored_${n++}`;
-      floorRuns.push(
-        await measureOnce(
-          'floor: create database; pg_restore --single-transaction (local file)',
-          'bash',
-          [
-            '-o',
-            'pipefail',
-            '-c',
-            `'${join(cluster.binDir, 'psql')}' -q -X -d '${noPw('postgres')}' -c 'create database ${bare}' && ` +
-              `'${pgRestore}' --single-transaction --exit-on-error --no-owner -d '${noPw(bare)}' '${dumpFile}'`,
-          ],
-          pgEnv,
-        ),
-      );
-      await drop(bare);
-      // Into a database that does not exist yet: the new one is created, filled, counted, renamed.
-      const into = `restored_${n++}`;
-      restoreRuns.push(
-        await measureOnce(
-          'dbbackup restore ← directory',
-          process.execPath,
-          [cliPath, 'restore', '--path', full.location, '--to', url(into), '--confirm', into, '--no-safety-backup'],
-          env,
-          true,
-        ),
-      );
-      await drop(into);
-    }
-    const floor = median(floorRuns);
-    const restore = { ...median(restoreRuns), peakRssMb: Math.max(...restoreRuns.map((r) => r.peakRssMb ?? 0)) };
+  const floorRuns: Measurement[] = [];
+  const restoreRuns: Measurement[] = [];
+  for (let i = 0; i < repeat; i++) {
+    // Alternated, so that a busy moment of the machine falls on both alike.
+    // Creating the new database is counted on both sides: dbbackup's restore creates its own.
+    const bare = `restored_${n++}`;
+    floorRuns.push(
+      await measureOnce(
+        'create database; pg_restore --single-transaction',
+        'bash',
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          `'${join(cluster.binDir, 'psql')}' -q -X -d '${noPw('postgres')}' -c 'create database ${bare}' && ` +
+            `'${pgRestore}' --single-transaction --exit-on-error --no-owner -d '${noPw(bare)}' '${dumpFile}'`,
+        ],
+        pgEnv,
+      ),
+    );
+    await drop(bare);
+    // Into a database that does not exist yet: the new one is created, filled, counted, renamed.
     const into = `restored_${n++}`;
-    const small = await measureOnce(
-      'dbbackup restore ← directory, 1/4 size',
-      process.execPath,
-      [cliPath, 'restore', '--path', quarter.location, '--to', url(into), '--confirm', into, '--no-safety-backup'],
-      env,
-      true,
+    restoreRuns.push(
+      await measureOnce(
+        'dbbackup restore ← directory',
+        process.execPath,
+        [cliPath, 'restore', '--path', fullBackup.location, '--to', url(into), '--confirm', into, '--no-safety-backup'],
+        env,
+        true,
+      ),
     );
     await drop(into);
-    console.log(
-      `\nPostgreSQL restore: database ${(dbBytes / 1e6).toFixed(0)} MB on disk, custom dump ${(dumpBytes / 1e6).toFixed(0)} MB, stored (gzip) ${(full.size_bytes / 1e6).toFixed(0)} MB`,
-    );
-    table([floor, restore], floor, undefined, dumpBytes);
-    const ratio = restore.seconds / floor.seconds;
-    console.log(
-      `restore ÷ bare pg_restore --single-transaction: ${ratio.toFixed(2)} (target ≤ ${RESTORE_TARGET_RATIO}: ${ratio <= RESTORE_TARGET_RATIO ? 'met' : 'NOT met'})`,
-    );
-    console.log(
-      `Restore peak RSS as the database grows: ${(quarterBytes / 1e6).toFixed(0)} MB → ${small.peakRssMb?.toFixed(0)} MB RSS; ` +
-        `${(dbBytes / 1e6).toFixed(0)} MB → ${restore.peakRssMb?.toFixed(0)} MB RSS`,
-    );
-  } finally {
-    await admin.end();
   }
+  await fs.rm(dumpFile, { force: true });
+  const floor = median(floorRuns);
+  const restore = { ...median(restoreRuns), peakRssMb: Math.max(...restoreRuns.map((r) => r.peakRssMb ?? 0)) };
+  const into = `restored_${n++}`;
+  const small = await measureOnce(
+    'dbbackup restore ← directory, 1/4 size',
+    process.execPath,
+    [cliPath, 'restore', '--path', quarterBackup.location, '--to', url(into), '--confirm', into, '--no-safety-backup'],
+    env,
+    true,
+  );
+  await drop(into);
+  row({
+    path: 'dbbackup restore gzip ← directory',
+    seconds: restore.seconds,
+    baseline: `pg_restore --single-transaction (${floor.seconds.toFixed(2)} s)`,
+    ratio: restore.seconds / floor.seconds,
+    targetRatio: TARGETS.restore,
+    rssLimitMb: RSS_LIMIT_MB,
+    storedBytes: fullBackup.size_bytes,
+    peakRssMb: restore.peakRssMb,
+  });
+  row({
+    path: 'peak RSS growth, restore gzip',
+    baseline: '1/4 database',
+    ratio: (restore.peakRssMb ?? 0) / (small.peakRssMb ?? 1),
+    targetRatio: RSS_GROWTH_TARGET,
+    peakRssMb: restore.peakRssMb,
+    note: `${(quarterBytes / 1e6).toFixed(0)} MB → ${small.peakRssMb?.toFixed(0)} MB RSS; ${(dbBytes / 1e6).toFixed(0)} MB → ${restore.peakRssMb?.toFixed(0)} MB RSS`,
+  });
 }
 
+/**
+ * SQLite: `dbbackup backup` against `sqlite3 .backup` into a file and the same compressor as
+ * dbbackup's default (igzip -2, else gzip -5) piped into sha256sum, idle and while another process
+ * writes; each pair alternated.
+ */
 async function sqliteBench(): Promise<void> {
   const work = await fs.mkdtemp(join(tmpdir(), 'dbbackup-bench-sqlite-'));
   try {
@@ -355,40 +557,80 @@ async function sqliteBench(): Promise<void> {
     db.exec(
       'create table payload (id integer primary key, label text, data blob); create table writes (id integer primary key, note text)',
     );
-    const rows = Math.round((sqliteMb * 1e6) / 1100);
+    const count = Math.round((sqliteMb * 1e6) / 1100);
     db.prepare(
       `with recursive c(x) as (select 1 union all select x + 1 from c where x < ?)
        insert into payload (label, data) select 'row ' || x || ' ' || hex(randomblob(150)) || ' student grade course', randomblob(700) from c`,
-    ).run(rows);
+    ).run(count);
     db.close();
     const bytes = (await fs.stat(path)).size;
-    const rowsOut: Measurement[] = [];
-    const run = async (label: string) => {
+    const copy = join(work, 'copy.db');
+    const pair = async (situation: string) => {
+      // sqlite3's .backup copies 100 pages a step and starts over whenever another connection writes,
+      // so under a steady writer it never ends: VACUUM INTO (one read transaction) stands in for it there.
+      const snapshot = situation === 'idle database' ? `.backup '${copy}'` : `VACUUM INTO '${copy}'`;
+      const bare = await measure(
+        'sqlite3 .backup + compressor',
+        'bash',
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          `rm -f '${copy}' && sqlite3 -cmd '.timeout 10000' '${path}' "${snapshot}" && ${gzipCommand} '${copy}' | sha256sum > /dev/null`,
+        ],
+        process.env,
+      );
       const out = await measure(
-        label,
+        'dbbackup backup',
         process.execPath,
         [cliPath, 'backup', '--source', path, '--target', join(work, 'out'), '--json'],
         process.env,
         true,
       );
-      rowsOut.push({ ...out, storedBytes: (JSON.parse(out.stdout) as { size_bytes: number }).size_bytes });
+      rows.push({
+        dataSet: 'sqlite',
+        path: `dbbackup backup gzip, ${situation}`,
+        seconds: out.seconds,
+        baseline: `sqlite3 ${situation === 'idle database' ? '.backup' : 'VACUUM INTO'} + ${gzipCommand.split(' ')[0]} (${bare.seconds.toFixed(2)} s)`,
+        ratio: out.seconds / bare.seconds,
+        targetRatio: TARGETS.sqlite,
+        rssLimitMb: RSS_LIMIT_MB,
+        storedBytes: (JSON.parse(out.stdout) as { size_bytes: number }).size_bytes,
+        peakRssMb: out.peakRssMb,
+        note: situation === 'idle database' ? `database ${(bytes / 1e6).toFixed(0)} MB` : undefined,
+      });
     };
-    await run('dbbackup gzip, idle database');
+    await pair('idle database');
     const writer = spawn(process.execPath, [join(repo, 'dist/test/harness/sqlite-writer.js'), path, 'insert'], {
       stdio: 'ignore',
     });
     await new Promise((r) => setTimeout(r, 500));
     try {
-      await run('dbbackup gzip, concurrent writer');
+      await pair('concurrent writer');
     } finally {
       writer.kill();
     }
-    console.log(`\nSQLite: database ${(bytes / 1e6).toFixed(0)} MB`);
-    table(rowsOut, undefined, undefined, bytes);
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
 }
 
-if (!args['skip-postgres']) await postgresBench();
-if (!args['skip-sqlite']) await sqliteBench();
+try {
+  if (!args['skip-postgres']) await postgresBench();
+  if (!args['skip-sqlite']) await sqliteBench();
+} finally {
+  // What was measured before a failure is still worth reading.
+  await report();
+}
+
+async function report(): Promise<void> {
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} cores, ${Math.round(totalmem() / 1e9)} GB, load ${loadavg()[0]?.toFixed(1)} at the end`,
+    options: { sizeMb, sqliteMb, dataSets: args['data-sets'], repeat },
+    rows,
+  };
+  console.log(`\n${formatText(rows)}`);
+  await fs.writeFile(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwritten to ${jsonOut}; npm run bench:readme puts it in the README`);
+}

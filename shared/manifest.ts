@@ -30,6 +30,11 @@ export const manifestSchema = z
     format: z.string().refine((v): boolean => isDumpFormat(v), 'a format this version of dbbackup does not know'),
     compression: z.enum(COMPRESSIONS),
     compression_level: z.number().int().nullable(),
+    /**
+     * The program that compressed: `isal-igzip 2.30.0`, `node-zlib-parallel 1.3.1`, `zstd 1.5.7`;
+     * absent for none and in manifests written before it was recorded.
+     */
+    compression_implementation: z.string().min(1).optional(),
     hash_algorithm: z.literal('sha256'),
     source_size_bytes: z.number().int().nonnegative(),
     database_size_bytes: z.number().int().nonnegative().nullable(),

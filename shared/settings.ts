@@ -21,6 +21,15 @@ export interface Settings {
     readonly region: string | undefined;
     readonly checksums: 'when_supported' | 'when_required';
   };
+  /**
+   * Which gzip implementation compresses and decompresses (DBBACKUP_GZIP): `auto` (the default)
+   * uses ISA-L's `igzip` program when it is found and runs, else Node's zlib on several threads;
+   * `igzip` requires the program; `zlib` never looks for it. Any other value is refused when a
+   * gzip backup is written or read, not here: reading settings never fails a start.
+   */
+  readonly gzipImplementation: string;
+  /** The igzip program (DBBACKUP_IGZIP, a path); else `igzip` is looked for on `searchPath`. */
+  readonly igzipPath: string | undefined;
   /** Test seam only: the point where a run announces itself and waits to be killed (DBBACKUP_TEST_PAUSE_AT). */
   readonly pauseAt: PausePoint | undefined;
   /**
@@ -51,6 +60,8 @@ export function readSettings(env: NodeJS.ProcessEnv): Settings {
       region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
       checksums: env.AWS_REQUEST_CHECKSUM_CALCULATION?.toLowerCase() === 'when_required' ? 'when_required' : 'when_supported',
     },
+    gzipImplementation: env.DBBACKUP_GZIP?.trim().toLowerCase() || 'auto',
+    igzipPath: env.DBBACKUP_IGZIP || undefined,
     pauseAt,
     resumeFile: env.DBBACKUP_TEST_RESUME_FILE || undefined,
     env: { ...env },

@@ -3,7 +3,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { buildBackupKey, contentTypeOf, formatTimestamp, keyName } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
-import { checkCompressionAvailable, createCompressor, resolveLevel } from '../compression/compression.js';
+import { prepareCompressor, resolveLevel } from '../compression/compression.js';
 import type { DumpFormat, Engine, EngineDefinition, SourceInfo } from '../engines/engine.js';
 import { isSecretParameter, locateDatabase } from '../engines/registry.js';
 import { ConfigError, DbBackupError, DumpError, formatErrorLine, StorageError, type Wording } from '../errors.js';
@@ -143,7 +143,19 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
       }
       // From here on the run happened, whichever way it ends: it leaves a record of itself.
       recordIn = { target, engine };
-      const manifest = await backupProbed({ engine, definition, format, target, options, level, context, started, stop, facts });
+      const manifest = await backupProbed({
+        engine,
+        definition,
+        format,
+        target,
+        options,
+        level,
+        settings,
+        context,
+        started,
+        stop,
+        facts,
+      });
       outcome = { manifest };
       return manifest;
     } catch (error) {
@@ -156,11 +168,20 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   } finally {
     stop.dispose();
     // Written once the run has ended and cleaned up; bounded, so that a target that stopped answering cannot hold the result back.
-    if (recordIn && outcome && !facts.targetUnusable) {
+    if (recordIn && outcome && !facts.targetUnusable && !badInputAtHand(outcome, options)) {
       const record = runRecordOf(facts, recordIn.engine, definition, options, outcome, input, context.wording);
       await recordRun(recordIn.target, record, context.onWarning);
     }
   }
+}
+
+/**
+ * Bad input given by hand (a mistyped path or password, a setting that cannot be met: a
+ * ConfigError) is answered at the terminal and leaves nothing behind, as bad input never does. A
+ * scheduled run's is recorded: nobody is there to read it, and reports must count it.
+ */
+function badInputAtHand(outcome: { manifest: Manifest } | { error: unknown }, options: BackupOptions): boolean {
+  return 'error' in outcome && outcome.error instanceof ConfigError && options.kind !== 'scheduled';
 }
 
 /** The record of a run that has ended, its error worded as the user read it. */
@@ -217,6 +238,7 @@ interface OpenRun {
   readonly target: Target;
   readonly options: BackupOptions;
   readonly level: number | undefined;
+  readonly settings: Settings;
   readonly context: RunBackupContext;
   readonly started: number;
   readonly stop: RunStop;
@@ -225,7 +247,7 @@ interface OpenRun {
 
 /** Probes, dumps, stores and commits. */
 async function backupProbed(run: OpenRun): Promise<Manifest> {
-  const { engine, definition, format, target, options, level, context, started, stop, facts } = run;
+  const { engine, definition, format, target, options, level, settings, context, started, stop, facts } = run;
   const now = context.now ?? (() => new Date());
   const report = (progress: Omit<BackupProgress, 'elapsedMs'>) =>
     context.onProgress?.({ ...progress, elapsedMs: Date.now() - started });
@@ -238,7 +260,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
     return engine.close();
   };
   stop.signal.addEventListener('abort', () => checking.abort(), { once: true });
-  const [source] = await stop.guard(
+  const [source, , compressing] = await stop.guard(
     together(
       [
         engine.probe(),
@@ -247,7 +269,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
           if (!checking.signal.aborted) facts.targetUnusable = true;
           throw error;
         }),
-        checkCompressionAvailable(options.compression),
+        prepareCompressor(options.compression, level, settings),
       ] as const,
       endChecks,
     ),
@@ -284,7 +306,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
     stop.phase = 'streaming';
     const sourceMeter = new Meter();
     const storedMeter = new Meter({ sha256: true });
-    const compressor = createCompressor(options.compression, level);
+    const compressor = compressing.create();
     const piped = new Promise<Error | undefined>((resolve) => {
       pipeline(dump.stream, sourceMeter, compressor, storedMeter, (error) => resolve(error ?? undefined));
     });
@@ -359,6 +381,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
       format,
       compression: options.compression,
       compression_level: level ?? null,
+      compression_implementation: compressing.implementation,
       hash_algorithm: 'sha256',
       source_size_bytes: sourceMeter.bytes,
       database_size_bytes: source.databaseSizeBytes ?? null,

@@ -85,18 +85,26 @@ export async function fetchBackup(
       const signal = openOptions.signal ?? options.signal;
       target.get(key).then(
         (body) => {
-          pipeline(body, stored, judge, createDecompressor(compression), archive, output, (error) => {
-            stopReporting();
-            if (error) {
-              // Stopped: the reason it was stopped for, not the pipeline's "aborted".
-              const reason = signal?.aborted ? (signal.reason as Error) : error;
-              if (!output.destroyed) output.destroy(reason);
-              reject(reason);
-            } else {
-              if (openOptions.whole) lastArchiveBytes = archive.bytes;
-              resolve({ storedBytes: stored.bytes, archiveBytes: archive.bytes });
-            }
-          });
+          pipeline(
+            body,
+            stored,
+            judge,
+            createDecompressor(compression, settings, { partial: !openOptions.whole }),
+            archive,
+            output,
+            (error) => {
+              stopReporting();
+              if (error) {
+                // Stopped: the reason it was stopped for, not the pipeline's "aborted".
+                const reason = signal?.aborted ? (signal.reason as Error) : error;
+                if (!output.destroyed) output.destroy(reason);
+                reject(reason);
+              } else {
+                if (openOptions.whole) lastArchiveBytes = archive.bytes;
+                resolve({ storedBytes: stored.bytes, archiveBytes: archive.bytes });
+              }
+            },
+          );
           if (signal) {
             const abort = () => output.destroy(signal.reason as Error);
             if (signal.aborted) abort();

@@ -3,7 +3,8 @@ import { createGunzip } from 'node:zlib';
 import { ConfigError, DumpError, IntegrityError, type Text } from '../errors.js';
 import { spawnDuplex } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
-import { ParallelGzip } from './parallel-gzip.js';
+import type { Settings } from '../settings.js';
+import { chooseGzip, createGzipCompressor, createGzipDecompressor, describeGzip } from './gzip-implementation.js';
 
 /** The compressions a backup can be stored with. */
 export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
@@ -11,7 +12,8 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 /** Level range and default of each compression; `none` has no level. */
 export const COMPRESSION_LEVELS: Record<Compression, { min: number; max: number; default: number } | undefined> = {
-  // 5, not zlib's 6: on dump data level 6 took 47% longer for 1% smaller output (see README, Performance).
+  // zlib's scale whichever implementation runs (igzip maps it onto its 1-3: see igzipLevel). 5, not
+  // zlib's 6: on dump data zlib's 6 took 47% longer for 1% smaller output (see README, Performance).
   gzip: { min: 1, max: 9, default: 5 },
   zstd: { min: 1, max: 19, default: 3 },
   none: undefined,
@@ -38,12 +40,41 @@ export function resolveLevel(compression: Compression, level: number | undefined
 
 const ZSTD_HINT: Text = (w) => `install zstd (Debian: apt-get install zstd) or use ${w.setting('compression', 'gzip')}`;
 
-/** Fails before any work if a compression needs a program that is not installed. */
-export async function checkCompressionAvailable(compression: Compression): Promise<void> {
-  if (compression !== 'zstd') return;
+/** A backup's compressing stage, chosen before any data moves. */
+export interface PreparedCompressor {
+  /** What the manifest records as `compression_implementation`: `isal-igzip 2.30.0`, `zstd 1.5.7`; undefined for none. */
+  readonly implementation: string | undefined;
+  /** Creates the compressing stage of the backup pipeline. */
+  create(): Duplex;
+}
+
+/**
+ * Chooses the implementation of a compression and checks it runs, before any work: zstd must be
+ * installed; gzip uses igzip when it can, else zlib (see `chooseGzip`).
+ */
+export async function prepareCompressor(
+  compression: Compression,
+  level: number | undefined,
+  settings: Settings,
+): Promise<PreparedCompressor> {
+  switch (compression) {
+    case 'gzip': {
+      const implementation = await chooseGzip(settings);
+      return { implementation: describeGzip(implementation), create: () => createGzipCompressor(implementation, level ?? 5) };
+    }
+    case 'zstd':
+      return { implementation: `zstd ${await zstdVersion()}`, create: () => createZstdCompressor(level) };
+    case 'none':
+      return { implementation: undefined, create: () => new PassThrough() };
+  }
+}
+
+/** `zstd --version` prints `*** Zstandard CLI (64-bit) v1.5.7, by Yann Collet ***`. */
+async function zstdVersion(): Promise<string> {
   try {
     const result = await runCommand('zstd', ['--version']);
     if (result.code !== 0) throw new Error(result.stderr);
+    return /v(\d+\.\d+\.\d+)/.exec(result.stdout)?.[1] ?? 'unknown';
   } catch (cause) {
     throw new ConfigError('zstd compression needs the zstd program, which was not found on PATH', {
       hint: ZSTD_HINT,
@@ -52,30 +83,22 @@ export async function checkCompressionAvailable(compression: Compression): Promi
   }
 }
 
-/** Creates the compressing stage of the backup pipeline. */
-export function createCompressor(compression: Compression, level: number | undefined): Duplex {
-  switch (compression) {
-    case 'gzip':
-      return new ParallelGzip({ level });
-    case 'zstd':
-      // -T0: one worker per core; zstd streams with bounded memory (a few MB at level 3).
-      return spawnDuplex('zstd', ['-q', '-c', '-T0', `-${level ?? 3}`], {
-        describeFailure: ({ exit, spawnError }) =>
-          new DumpError(
-            spawnError
-              ? `zstd could not be started: ${spawnError.message}`
-              : `zstd failed (exit ${exit?.code ?? exit?.signal}): ${exit?.stderrTail || 'no message'}`,
-            { hint: spawnError ? ZSTD_HINT : undefined },
-          ),
-      });
-    case 'none':
-      return new PassThrough();
-  }
+function createZstdCompressor(level: number | undefined): Duplex {
+  // -T0: one worker per core; zstd streams with bounded memory (a few MB at level 3).
+  return spawnDuplex('zstd', ['-q', '-c', '-T0', `-${level ?? 3}`], {
+    describeFailure: ({ exit, spawnError }) =>
+      new DumpError(
+        spawnError
+          ? `zstd could not be started: ${spawnError.message}`
+          : `zstd failed (exit ${exit?.code ?? exit?.signal}): ${exit?.stderrTail || 'no message'}`,
+        { hint: spawnError ? ZSTD_HINT : undefined },
+      ),
+  });
 }
 
 /**
  * Whether an error from a decompression pipeline means the compressed bytes are corrupt (zlib's
- * Z_DATA_ERROR, or Z_BUF_ERROR for a truncated stream); zstd failures are IntegrityErrors already.
+ * Z_DATA_ERROR, or Z_BUF_ERROR for a truncated stream); zstd's and igzip's are IntegrityErrors already.
  */
 export function isCorruptData(error: unknown): boolean {
   if (error instanceof IntegrityError) return true;
@@ -83,11 +106,16 @@ export function isCorruptData(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('Z_');
 }
 
-/** Creates a stream that decompresses stored bytes; see {@link isCorruptData} for its errors. */
-export function createDecompressor(compression: Compression): Duplex {
+/**
+ * Creates a stream that decompresses stored bytes; see {@link isCorruptData} for its errors. gzip
+ * is read by igzip when present, else zlib, whichever implementation wrote it; a read of only the
+ * head (`partial`) uses zlib, whose in-process buffers stop within a few KB of what the reader
+ * took, where igzip reads ahead by a megabyte or more and its speed buys nothing.
+ */
+export function createDecompressor(compression: Compression, settings: Settings, options: { partial?: boolean } = {}): Duplex {
   switch (compression) {
     case 'gzip':
-      return createGunzip();
+      return options.partial ? createGunzip() : createGzipDecompressor(settings);
     case 'zstd':
       return spawnDuplex('zstd', ['-q', '-d', '-c'], {
         describeFailure: ({ exit, spawnError }) =>

@@ -71,7 +71,9 @@ export async function verifyBackup(
     onProgress,
   );
   try {
-    await pipeline(await target.get(key), meter, createDecompressor(manifest.compression), archive, content.sink, { signal });
+    await pipeline(await target.get(key), meter, createDecompressor(manifest.compression, settings), archive, content.sink, {
+      signal,
+    });
     await content.finish();
   } catch (error) {
     // Stopped: the reason it was stopped for, not the pipeline's "aborted".

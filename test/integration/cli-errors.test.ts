@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { assertOnlyFailedRunRecord, cli, createBucket, samplesDir, tempDir } from '../harness/test-env.js';
+import { assertOnlyFailedRunRecord, bucketKeys, cli, createBucket, samplesDir, tempDir } from '../harness/test-env.js';
 
 const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
 
@@ -20,7 +20,8 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
     const dir = await tempDir('cli');
     const result = await cli(['backup', '--source', join(dir, 'nope.db'), '--target', join(dir, 'out')]);
     assertOneLineFailure(result, 2, /^dbbackup backup: SQLite database .*nope\.db does not exist\. check the path/);
-    await assertOnlyFailedRunRecord({ dir: join(dir, 'out') }, { error: /nope\.db does not exist\. check the path in --source/ });
+    // Bad input given by hand leaves nothing, not even a run record.
+    assert.deepEqual(await fs.readdir(join(dir, 'out')).catch(() => []), []);
   });
 
   test('an unknown source URL scheme: exit 2, naming the schemes that work', async () => {
@@ -88,11 +89,20 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
 
   test('a failed backup to S3 is invisible: list shows nothing, and only its run record is stored', async () => {
     const bucket = await createBucket('cli');
-    const dir = await tempDir('cli');
-    await cli(['backup', '--source', join(dir, 'nope.db'), '--target', `s3://${bucket}`]);
+    // A server that does not answer is no mistake in the input: the run happened, and failed.
+    const backup = await cli(['backup', '--source', 'postgres://nobody@127.0.0.1:9/app', '--target', `s3://${bucket}`]);
+    assert.equal(backup.code, 1, backup.stderr);
     const list = await cli(['list', '--target', `s3://${bucket}`, '--json']);
     assert.equal(list.code, 0);
     assert.deepEqual(JSON.parse(list.stdout), []);
     await assertOnlyFailedRunRecord({ bucket });
+  });
+
+  test('bad input by hand leaves nothing in an S3 target, not even a run record', async () => {
+    const bucket = await createBucket('cli');
+    const dir = await tempDir('cli');
+    const result = await cli(['backup', '--source', join(dir, 'nope.db'), '--target', `s3://${bucket}`]);
+    assert.equal(result.code, 2);
+    assert.deepEqual(await bucketKeys(bucket), []);
   });
 });

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import type { Manifest } from '../../shared/manifest.js';
+import { assertOnlyFailedRunRecord, cli, run, samplesDir, tempDir } from '../harness/test-env.js';
+import { sqliteContents } from '../harness/sqlite-contents.js';
+
+const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+
+/** The environments of the two gzip implementations: igzip found on PATH (as in the image), or zlib by setting. */
+const IGZIP_ENV = { ...process.env, DBBACKUP_GZIP: 'auto' };
+const ZLIB_ENV = { ...process.env, DBBACKUP_GZIP: 'zlib' };
+
+async function backup(source: string, target: string, args: string[], env: NodeJS.ProcessEnv): Promise<Manifest> {
+  const result = await cli(['backup', '--source', source, '--target', target, '--json', ...args], { env });
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as Manifest;
+}
+
+async function chinookCopy(dir: string): Promise<string> {
+  const path = join(dir, 'app.db');
+  await fs.copyFile(chinook, path);
+  return path;
+}
+
+/** Flips one byte inside the compressed data and rewrites the manifest to match, so only decompression can notice. */
+async function corruptInside(dir: string, manifest: Manifest): Promise<void> {
+  const file = join(dir, manifest.key);
+  const bytes = await fs.readFile(file);
+  const at = Math.floor(bytes.length / 2);
+  bytes[at] = (bytes[at] as number) ^ 0x55;
+  await fs.writeFile(file, bytes);
+  const forged = { ...manifest, hash: createHash('sha256').update(bytes).digest('hex') };
+  await fs.writeFile(`${file}.json`, JSON.stringify(forged));
+}
+
+describe('gzip implementations', () => {
+  const paths = [
+    { name: 'gzip via igzip', env: IGZIP_ENV, args: [], implementation: /^isal-igzip \d+\.\d+/ },
+    { name: 'gzip via zlib (forced by DBBACKUP_GZIP=zlib)', env: ZLIB_ENV, args: [], implementation: /^node-zlib-parallel / },
+    { name: 'zstd', env: IGZIP_ENV, args: ['--compression', 'zstd'], implementation: /^zstd \d+\.\d+\.\d+$/ },
+    { name: 'none', env: IGZIP_ENV, args: ['--compression', 'none'], implementation: undefined },
+  ];
+  for (const path of paths) {
+    test(`${path.name}: backup, verify and restore round-trip, and the manifest names the implementation`, async () => {
+      const dir = await tempDir('gzip-impl');
+      const db = await chinookCopy(dir);
+      const original = sqliteContents(db);
+      const manifest = await backup(db, join(dir, 'b'), path.args, path.env);
+      if (path.implementation) assert.match(manifest.compression_implementation ?? '', path.implementation);
+      else assert.equal(manifest.compression_implementation, undefined);
+
+      const verified = await cli(['verify', '--target', join(dir, 'b'), '--latest'], { env: path.env });
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+      await fs.writeFile(db, '');
+      const restored = await cli(
+        ['restore', '--path', manifest.location, '--to', `sqlite://${db}`, '--confirm', 'app.db', '--no-safety-backup'],
+        { env: path.env },
+      );
+      assert.equal(restored.code, 0, restored.stderr);
+      assert.deepEqual(sqliteContents(db), original);
+    });
+  }
+
+  test("igzip's .gz is read by plain gzip -d, and zlib's by igzip -d; each verifies under the other implementation", async () => {
+    const dir = await tempDir('gzip-cross');
+    const fromIgzip = await backup(chinook, join(dir, 'igzip'), [], IGZIP_ENV);
+    const fromZlib = await backup(chinook, join(dir, 'zlib'), [], ZLIB_ENV);
+    // run() decodes its output as text: compare hashes of the raw bytes, taken in the shell.
+    const sha = (command: string) => run('sh', ['-c', `${command} | sha256sum`]).then((r) => r.stdout.split(' ')[0]);
+    const want = createHash('sha256')
+      .update(gunzipSync(await fs.readFile(fromZlib.location)))
+      .digest('hex');
+    assert.equal(await sha(`gzip -d -c '${fromIgzip.location}'`), want);
+    assert.equal(await sha(`igzip -d -c '${fromZlib.location}'`), want);
+
+    const zlibReadsIgzip = await cli(['verify', '--target', join(dir, 'igzip'), '--latest'], { env: ZLIB_ENV });
+    assert.equal(zlibReadsIgzip.code, 0, zlibReadsIgzip.stdout + zlibReadsIgzip.stderr);
+    const igzipReadsZlib = await cli(['verify', '--target', join(dir, 'zlib'), '--latest'], { env: IGZIP_ENV });
+    assert.equal(igzipReadsZlib.code, 0, igzipReadsZlib.stdout + igzipReadsZlib.stderr);
+  });
+
+  for (const [name, env, says] of [
+    ['igzip', IGZIP_ENV, /igzip could not decompress the backup: .+/],
+    ['zlib', ZLIB_ENV, /the backup cannot be decompressed: .+/],
+  ] as const) {
+    test(`a corrupted .gz fails verify with one line under ${name}`, async () => {
+      const dir = await tempDir('gzip-corrupt');
+      const manifest = await backup(chinook, dir, [], env);
+      await corruptInside(dir, manifest);
+      const result = await cli(['verify', '--target', dir, '--latest'], { env });
+      assert.equal(result.code, 3, result.stdout + result.stderr);
+      const lines = result.stdout.trim().split('\n');
+      assert.equal(lines.length, 1, result.stdout);
+      assert.match(lines[0] ?? '', /^CORRUPT {2}backup_Chinook_Sqlite_.*: the content is corrupt: /);
+      assert.match(lines[0] ?? '', says);
+    });
+  }
+
+  test('igzip missing from PATH: gzip falls back to zlib, not an error, and the backup restores', async () => {
+    const dir = await tempDir('gzip-missing');
+    const env = { ...process.env, PATH: await tempDir('empty-path'), DBBACKUP_GZIP: undefined };
+    const db = await chinookCopy(dir);
+    const original = sqliteContents(db);
+    const manifest = await backup(db, join(dir, 'b'), [], env);
+    assert.match(manifest.compression_implementation ?? '', /^node-zlib-parallel /);
+    const restored = await cli(
+      ['restore', '--path', manifest.location, '--to', `sqlite://${db}`, '--confirm', 'app.db', '--no-safety-backup'],
+      { env },
+    );
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(sqliteContents(db), original);
+  });
+
+  test('igzip asked for by name but missing: one line, exit 2, nothing stored', async () => {
+    const dir = await tempDir('gzip-named');
+    const env = { ...process.env, DBBACKUP_GZIP: 'igzip', DBBACKUP_IGZIP: join(dir, 'no-such-igzip') };
+    const result = await cli(['backup', '--source', chinook, '--target', join(dir, 'b')], { env });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr.trim(), /^dbbackup backup: .*no-such-igzip was not found\. install ISA-L/);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.deepEqual(await fs.readdir(join(dir, 'b')).catch(() => []), []);
+  });
+
+  test('reading with an unknown DBBACKUP_GZIP: verify and restore end in one line naming it, exit 2', async () => {
+    const dir = await tempDir('gzip-unknown');
+    const manifest = await backup(chinook, join(dir, 'b'), [], IGZIP_ENV);
+    const env = { ...process.env, DBBACKUP_GZIP: 'pigz' };
+    const verified = await cli(['verify', '--target', join(dir, 'b'), '--latest'], { env });
+    const restored = await cli(
+      ['restore', '--path', manifest.location, '--to', `sqlite://${join(dir, 'new.db')}`, '--confirm', 'new.db'],
+      { env },
+    );
+    for (const result of [verified, restored]) {
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, /DBBACKUP_GZIP must be auto, igzip or zlib \(got "pigz"\)/);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    }
+  });
+
+  test('igzip killed while compressing: the backup fails in one line naming the signal, and nothing but its run record is stored', async () => {
+    const dir = await tempDir('gzip-killed');
+    // Stand-in: a real igzip for --version, then one that is killed after its first bytes (no real igzip dies on cue).
+    const wrapper = join(dir, 'igzip');
+    await fs.writeFile(
+      wrapper,
+      '#!/bin/sh\nif [ "$1" = "--version" ]; then exec igzip --version; fi\nhead -c 4096 > /dev/null\nkill -KILL $$\n',
+      { mode: 0o755 },
+    );
+    const env = { ...process.env, DBBACKUP_IGZIP: wrapper };
+    const result = await cli(['backup', '--source', chinook, '--target', join(dir, 'b')], { env });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /igzip failed while compressing: killed by SIGKILL/);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    // No backup; the run's own record of its failure only.
+    await assertOnlyFailedRunRecord({ dir: join(dir, 'b') }, { error: /igzip failed while compressing: killed by SIGKILL/ });
+  });
+});
