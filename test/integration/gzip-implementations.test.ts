@@ -151,7 +151,10 @@ describe('gzip implementations', () => {
       { mode: 0o755 },
     );
     const env = { ...process.env, DBBACKUP_IGZIP: wrapper };
-    const result = await cli(['backup', '--source', chinook, '--target', join(dir, 'b')], { env });
+    // A copy of its own: other tests back up the sample at the same time, and a run holds its lock file.
+    const source = join(dir, 'chinook.sqlite');
+    await fs.copyFile(chinook, source);
+    const result = await cli(['backup', '--source', source, '--target', join(dir, 'b')], { env });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /igzip failed while compressing: killed by SIGKILL/);
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);

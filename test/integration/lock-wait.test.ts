@@ -9,7 +9,7 @@ import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js
 import { DumpError } from '../../shared/errors.js';
 import { readSettings } from '../../shared/settings.js';
 import {
-  bucketKeys,
+  assertOnlyFailedRunRecord,
   cli,
   createBucket,
   createDatabase,
@@ -18,7 +18,6 @@ import {
   s3Client,
   sql,
   tempDir,
-  treeOf,
 } from '../harness/test-env.js';
 
 /**
@@ -56,7 +55,8 @@ describe('a table locked by another session', () => {
     assert.deepEqual(error.options, ['lockWaitSeconds']);
     assert.match(error.worded(deploymentWording).hint ?? '', /"lockWaitSeconds" in dbbackup\.config\.json/);
     assert.ok(took < 15_000, `failed after ${took} ms`);
-    assert.deepEqual(await treeOf(target), []);
+    // No backup: only the run's record of its failure.
+    await assertOnlyFailedRunRecord({ dir: target }, { error: /table lock/ });
   });
 
   test('the CLI says so in one line, naming --lock-wait', async () => {
@@ -65,7 +65,8 @@ describe('a table locked by another session', () => {
     assert.notEqual(code, 0);
     assert.match(stderr, /waited 1 s for a table lock held by another session/);
     assert.match(stderr, /--lock-wait SECONDS/);
-    assert.deepEqual(await treeOf(target), []);
+    // No backup: only the run's record of its failure.
+    await assertOnlyFailedRunRecord({ dir: target }, { error: /table lock/ });
   });
 
   test('a scheduled backup takes the wait from the database\'s "lockWaitSeconds", and its failure email names that setting', async () => {
@@ -105,7 +106,8 @@ describe('a table locked by another session', () => {
     assert.ok(Date.now() - started < 15_000);
     assert.equal(sent.length, 1);
     assert.match(sent[0] ?? '', /lockWaitSeconds/);
-    assert.deepEqual(await bucketKeys(bucket), []);
+    // No backup: only the scheduled run's record of its failure.
+    await assertOnlyFailedRunRecord({ bucket }, { error: /table lock/ });
   });
 });
 

@@ -25,6 +25,7 @@ describe('the S3 requests of a backup', () => {
       'HeadObjectCommand', // seal: the stored size is the size sent
       'PutObjectTaggingCommand', // seal: the SHA-256 as a tag
       'PutObjectCommand', // the manifest, last, If-None-Match: *
+      'PutObjectCommand', // the run's record under runs/, once the run has ended
     ]);
     await sql('postgres', `drop database "${db}" with (force)`);
   });
@@ -51,7 +52,11 @@ describe('the S3 requests of a backup', () => {
 
     const manifest = await runBackup({ source: pgUrl(db), target }, { s3Client: client });
 
-    assert.deepEqual(asked, [undefined, undefined], 'neither the dump nor the manifest asks for an encryption');
+    assert.deepEqual(
+      asked,
+      [undefined, undefined, undefined],
+      'neither the dump, the manifest nor the run record asks for an encryption',
+    );
     assert.equal(manifest.sse, 'aws:kms');
     assert.equal(manifest.kms_key_id, key);
     await sql('postgres', `drop database "${db}" with (force)`);
@@ -92,7 +97,8 @@ describe('the S3 requests of a backup', () => {
     assert.notEqual(second.key, first.key);
     // Each backup seals its object and writes its manifest through the client it was given.
     assert.equal(sent.filter((command) => command === 'PutObjectTaggingCommand').length, 2);
-    assert.equal(sent.filter((command) => command === 'PutObjectCommand').length, 4);
+    // Each: its dump, its manifest and its run record.
+    assert.equal(sent.filter((command) => command === 'PutObjectCommand').length, 6);
     await sql('postgres', `drop database "${db}" with (force)`);
   });
 });

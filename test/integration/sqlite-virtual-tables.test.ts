@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Manifest } from '../../shared/manifest.js';
-import { cli, tempDir } from '../harness/test-env.js';
+import { assertOnlyFailedRunRecord, cli, tempDir } from '../harness/test-env.js';
 
 /**
  * A database as an application that loads SQLite extensions leaves it: plain tables, an FTS5
@@ -110,7 +110,8 @@ describe('SQLite databases with extension virtual tables', () => {
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /failed integrity_check: row 1 missing from index ti/);
     assert.deepEqual(await fs.readdir(tmp), []);
-    await assert.rejects(fs.readdir(target), { code: 'ENOENT' });
+    // No backup: only the run's record of its failure.
+    await assertOnlyFailedRunRecord({ dir: target }, { error: /failed integrity_check/ });
     await assert.rejects(fs.stat(`${source}.dbbackup-lock`), { code: 'ENOENT' });
   });
 });
