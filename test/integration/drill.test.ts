@@ -54,12 +54,23 @@ describe('dbbackup drill', () => {
     const dir = await tempDir('drill-human');
     await runBackup({ source: pgUrl(db), target: dir });
 
-    const result = await cli(['drill', '--target', dir, '--database', db, '--into', pgUrl('postgres').replace(/\/postgres$/, '')]);
+    const result = await cli([
+      'drill',
+      '--target',
+      dir,
+      '--database',
+      db,
+      '--into',
+      pgUrl('postgres').replace(/\/postgres$/, ''),
+    ]);
 
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
     assert.equal(lines.length, 1, result.stdout);
-    assert.match(lines[0] ?? '', /^drill passed: backup_.*\.dump\.gz, taken .* ago, restored in .*; \d+ tables, \d+ rows checked/);
+    assert.match(
+      lines[0] ?? '',
+      /^drill passed: backup_.*\.dump\.gz, taken .* ago, restored in .*; \d+ tables, \d+ rows checked/,
+    );
     assert.deepEqual(await scratchDatabasesOf(db), []);
     await sql('postgres', `drop database "${db}" with (force)`);
   });
