@@ -16,7 +16,7 @@ export type Tier = (typeof TIERS)[number];
  * share one network share them; see infra/plan-database-groups.ts). Each is tagged with
  * {@link databaseTag} of every database it serves, which is how `dbbackup invoke` finds it.
  */
-export function functionName(stack: string, group: string, role: 'backup' | 'restore'): string {
+export function functionName(stack: string, group: string, role: 'backup' | 'restore' | 'drill'): string {
   return `${stack.slice(0, 64 - group.length - role.length - 2)}-${group}-${role}`;
 }
 
@@ -71,6 +71,15 @@ export const METRICS = {
   storedBytes: 'StoredBytes',
   sourceBytes: 'SourceBytes',
   compressionRatio: 'CompressionRatio',
+} as const;
+
+/**
+ * The metrics of a restore drill, with the `service` and `database` dimensions: `succeeded` is 1
+ * for a passed drill and 0 for a failed one (an alarm watches its minimum), `duration` the time to restore.
+ */
+export const DRILL_METRICS = {
+  succeeded: 'DrillSucceeded',
+  duration: 'DrillRestoreDuration',
 } as const;
 
 /**

@@ -7,7 +7,9 @@ import { type Deadline, RunStop, settleWithin } from '../pipeline/run-stop.js';
 import { runRestore } from '../restore/run-restore.js';
 import { newRunId, RUN_RECORD_VERSION, writeRunRecord } from '../runs/run-record.js';
 import { defaultSettings, type Settings } from '../settings.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { ChecksumMode } from '../targets/s3-target.js';
+import type { Sse } from '../targets/target.js';
 import { toolVersion } from '../tool-version.js';
 
 /** Which backup to drill, and where its scratch destination may be made. */
@@ -22,6 +24,11 @@ export interface DrillRequest {
    */
   readonly into?: string;
   readonly s3Checksums?: ChecksumMode;
+  /**
+   * S3 only: the encryption the run record is written with, as a backup's `sse`/`kmsKeyId`; a
+   * bucket whose policy requires one refuses any other. @default none asked: the bucket's default
+   */
+  readonly recordEncryption?: { readonly sse: Sse; readonly kmsKeyId?: string };
 }
 
 /** Hooks a front end gives a drill. */
@@ -38,6 +45,8 @@ export interface DrillContext {
   readonly wording?: Wording;
   /** Told what went wrong around the drill without changing its result: a scratch left behind, a record not written. */
   readonly onWarning?: (warning: string) => void;
+  /** The runtime's S3 client, for finding the backup and writing the record. @default one made for this drill */
+  readonly s3Client?: S3Client;
 }
 
 /** A passed drill. (A failed one throws its error, after its record is written.) */
@@ -88,7 +97,13 @@ export async function runDrill(request: DrillRequest, context: DrillContext = {}
     located = await stop.guard(
       locateBackup(
         { target: request.target, latest: true, database: request.database },
-        { checksums: request.s3Checksums, settings },
+        {
+          checksums: request.s3Checksums,
+          settings,
+          client: context.s3Client,
+          sse: request.recordEncryption?.sse,
+          kmsKeyId: request.recordEncryption?.kmsKeyId,
+        },
       ),
     );
     const manifest = located.manifest;
