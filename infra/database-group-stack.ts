@@ -3,11 +3,12 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
+import { type DeploymentConfig, drillSettings } from '../shared/deployment/deployment-config.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 import { BackupFunctions } from './constructs/backup-functions.js';
 import { DatabaseAlarms } from './constructs/backup-monitoring.js';
 import { BackupSchedules } from './constructs/backup-schedules.js';
+import { RestoreDrills } from './constructs/restore-drills.js';
 import { type BackupCluster, BackupTasks } from './constructs/backup-tasks.js';
 import type { DbBackupImage } from './dbbackup-stack.js';
 import type { DatabaseGroup } from './plan-database-groups.js';
@@ -35,6 +36,8 @@ export class DatabaseGroupStack extends NestedStack {
   readonly tasks?: BackupTasks;
   readonly schedules: BackupSchedules;
   readonly alarms: DatabaseAlarms;
+  /** The group's restore drills, when any of its databases has one. */
+  readonly drills?: RestoreDrills;
 
   constructor(scope: Construct, id: string, props: DatabaseGroupStackProps) {
     super(scope, id, props);
@@ -69,5 +72,20 @@ export class DatabaseGroupStack extends NestedStack {
       topic: props.topic,
       backup: this.functions.backup,
     });
+    const drilled = group.databases.filter((d) => drillSettings(d).enabled);
+    if (drilled.length > 0) {
+      // The group's network without its EFS: a drill reads backups from S3, never the database file.
+      const { vpc, vpcSubnets, securityGroups } = this.functions.network;
+      this.drills = new RestoreDrills(this, 'Drills', {
+        config,
+        groupId: group.id,
+        databases: drilled,
+        storage,
+        code: props.image.lambda,
+        configSecret: this.functions.configSecret,
+        network: { vpc, vpcSubnets, securityGroups },
+        topic: props.topic,
+      });
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { databaseKeyPrefix } from '../backup/backup-key.js';
+import { runRecordPrefix } from '../runs/run-record.js';
 import type { DatabaseConfig } from './deployment-config.js';
 import type { Sse } from '../targets/target.js';
 
@@ -9,6 +10,11 @@ import type { Sse } from '../targets/target.js';
  */
 export function backupPrefix(db: DatabaseConfig): string {
   return databaseKeyPrefix(db.engine, db.name);
+}
+
+/** Where a database's run records go (`runs/<engine>/<key name>/`): the only place its drill function writes. */
+export function runRecordsPrefix(db: DatabaseConfig): string {
+  return runRecordPrefix(db.engine, db.name);
 }
 
 /** The prefix (a target path in the bucket) of the restore function's pre-restore safety copies. */
