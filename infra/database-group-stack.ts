@@ -3,12 +3,13 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig } from '../shared/deployment/deployment-config.js';
+import { type DeploymentConfig, drillSettings } from '../shared/deployment/deployment-config.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 import { BackupFunctions } from './constructs/backup-functions.js';
 import { DatabaseAlarms } from './constructs/backup-monitoring.js';
 import { BackupPrune } from './constructs/backup-prune.js';
 import { BackupSchedules } from './constructs/backup-schedules.js';
+import { RestoreDrills } from './constructs/restore-drills.js';
 import { type BackupCluster, BackupTasks } from './constructs/backup-tasks.js';
 import type { DeadLetterQueue } from './constructs/dead-letter-queue.js';
 import type { DbBackupImage } from './dbbackup-stack.js';
@@ -40,6 +41,8 @@ export class DatabaseGroupStack extends NestedStack {
   readonly prune: BackupPrune;
   readonly schedules: BackupSchedules;
   readonly alarms: DatabaseAlarms;
+  /** The group's restore drills, when any of its databases has one. */
+  readonly drills?: RestoreDrills;
 
   constructor(scope: Construct, id: string, props: DatabaseGroupStackProps) {
     super(scope, id, props);
@@ -86,5 +89,20 @@ export class DatabaseGroupStack extends NestedStack {
       prune: this.prune.function,
       tasks: this.tasks,
     });
+    const drilled = group.databases.filter((d) => drillSettings(d).enabled);
+    if (drilled.length > 0) {
+      // The group's network without its EFS: a drill reads backups from S3, never the database file.
+      const { vpc, vpcSubnets, securityGroups } = this.functions.network;
+      this.drills = new RestoreDrills(this, 'Drills', {
+        config,
+        groupId: group.id,
+        databases: drilled,
+        storage,
+        code: props.image.lambda,
+        configSecret: this.functions.configSecret,
+        network: { vpc, vpcSubnets, securityGroups },
+        topic: props.topic,
+      });
+    }
   }
 }

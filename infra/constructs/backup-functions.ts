@@ -49,6 +49,8 @@ export class BackupFunctions extends Construct {
   readonly restore: lambda.Function;
   /** The config of the group's databases, which the functions (and the group's backup tasks) read. */
   readonly configSecret: secretsmanager.ISecret;
+  /** The group's network (VPC, subnets, security groups; EFS for SQLite), for other functions of the group. */
+  readonly network: Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'>;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -56,7 +58,8 @@ export class BackupFunctions extends Construct {
     const memorySize = props.memoryMiB ?? 3584;
     const stackName = deploymentName(this);
     this.configSecret = configSecret(this, 'Config', config, group.databases);
-    const network = this.network(group);
+    const network = this.functionNetwork(group);
+    this.network = network;
     const environment = runtimeEnvironment(storage, this.configSecret);
     const names = group.databases.map((d) => d.name).join(', ');
     const summary = names.length > 200 ? `${group.databases.length} databases` : names;
@@ -167,7 +170,9 @@ export class BackupFunctions extends Construct {
     );
   }
 
-  private network(group: DatabaseGroup): Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'> {
+  private functionNetwork(
+    group: DatabaseGroup,
+  ): Pick<lambda.FunctionProps, 'vpc' | 'vpcSubnets' | 'securityGroups' | 'filesystem'> {
     const settings = group.network ?? group.efs;
     if (!settings) return {};
     const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {

@@ -31,7 +31,7 @@ export function prunePrefixes(db: DatabaseConfig): string[] {
   ];
 }
 
-/** Where a database's runs, failed or not, leave their run records (`runs/<engine>/<key name>/`). */
+/** Where a database's runs, failed or not (backups and drills), leave their run records (`runs/<engine>/<key name>/`). */
 export function runRecordsPrefix(db: DatabaseConfig): string {
   return runRecordPrefix(db.engine, db.name);
 }

@@ -58,7 +58,9 @@ function postgresUrl(db: Extract<DatabaseConfig, { engine: 'postgres' }>, secret
  * in full against the RDS CA bundle the image carries unless the config says otherwise: encryption
  * without checking who answers would let anyone on the path read the dump.
  */
-export function tlsParameters(db: Extract<DatabaseConfig, { engine: 'postgres' }>): Record<string, string> {
+export function tlsParameters(
+  db: Pick<Extract<DatabaseConfig, { engine: 'postgres' }>, 'host' | 'sslmode' | 'sslrootcert'>,
+): Record<string, string> {
   const rds = RDS_HOST.test(db.host);
   const rootCert = db.sslrootcert ?? (rds ? RDS_CA_BUNDLE_PATH : undefined);
   return {

@@ -44,6 +44,51 @@ export type Schedule = z.input<typeof scheduleSchema>;
 const TASK_CPUS = [1024, 2048, 4096, 8192, 16384] as const;
 type TaskCpu = (typeof TASK_CPUS)[number];
 
+/** When a database's restore drill runs unless its config says otherwise: monthly, mid-month, away from the backups. */
+export const DEFAULT_DRILL_SCHEDULE = { day: 15, hour: 5, minute: 0 } as const;
+
+const drillScheduleSchema = z
+  .object({
+    day: z.number().int().min(1).max(28).default(DEFAULT_DRILL_SCHEDULE.day),
+    hour: z.number().int().min(0).max(23).default(DEFAULT_DRILL_SCHEDULE.hour),
+    minute: z.number().int().min(0).max(59).default(DEFAULT_DRILL_SCHEDULE.minute),
+  })
+  .strict();
+
+const secretArn = z.string().regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN');
+
+/**
+ * A PostgreSQL database's restore drill: its newest backup restored monthly into a new database on
+ * a scratch server, checked, and dropped. The drill function reads only the scratch server's
+ * secret, never the database's own, and may create databases only there.
+ */
+const postgresDrillSchema = z
+  .object({
+    /** @default true when a scratch server is given: a drill needs a server it may create databases on */
+    enabled: z.boolean().optional(),
+    scratch: z
+      .object({
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535).default(5432),
+        /** `{"username": …, "password": …}` of a login with CREATEDB on the scratch server (never the source's). */
+        secretArn,
+        sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+        sslrootcert: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    schedule: drillScheduleSchema.optional(),
+  })
+  .strict();
+
+/** A SQLite database's restore drill, into a file in the drill function's temp storage. Off unless enabled. */
+const sqliteDrillSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    schedule: drillScheduleSchema.optional(),
+  })
+  .strict();
+
 const tierMap = <T extends z.ZodType>(value: T) =>
   z.object({ daily: value.optional(), weekly: value.optional(), monthly: value.optional() }).strict();
 
@@ -110,6 +155,7 @@ const postgresSchema = z
      * before it fails, naming this setting, rather than hang until the run's time limit. @default 300
      */
     lockWaitSeconds: z.number().int().positive().optional(),
+    drill: postgresDrillSchema.optional(),
     vpc: z
       .object({
         vpcId: z.string().regex(/^vpc-/),
@@ -137,6 +183,7 @@ const sqliteSchema = z
       .strict(),
     /** Path of the database file under the mount point, e.g. `app/app.db`. */
     path: z.string().regex(/^[^/].*\.(db|sqlite|sqlite3)$/, 'must be a relative path ending in .db, .sqlite or .sqlite3'),
+    drill: sqliteDrillSchema.optional(),
   })
   .strict();
 
@@ -250,6 +297,15 @@ function checkConfig(config: z.output<typeof configObjectSchema>, ctx: z.Refinem
         message: `must be ${min}-${max} in steps of ${step} with cpu ${cpu} (got ${memory})`,
       });
   }
+  for (const [i, db] of config.databases.entries()) {
+    if (db.engine === 'postgres' && db.drill?.enabled === true && !db.drill.scratch)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databases', i, 'drill', 'scratch'],
+        message:
+          'is required to drill a PostgreSQL database: a drill restores into a new database on a scratch server it may create databases on (never the source)',
+      });
+  }
   if (!isTimeZone(config.timeZone))
     ctx.addIssue({ code: 'custom', path: ['timeZone'], message: 'must be an IANA time zone such as Europe/Berlin' });
 }
@@ -359,6 +415,16 @@ export function tierSettings(
     keep: db.retention[tier] ?? DEFAULT_RETENTION[tier],
     storageClass: db.storageClass[tier] ?? DEFAULT_STORAGE_CLASSES[tier],
   };
+}
+
+/** Whether and when a database's restore drill runs, defaults applied: off unless configured (PostgreSQL: a scratch server). */
+export function drillSettings(db: DatabaseConfig): {
+  enabled: boolean;
+  schedule: { day: number; hour: number; minute: number };
+} {
+  const enabled =
+    db.engine === 'postgres' ? (db.drill?.enabled ?? db.drill?.scratch !== undefined) : (db.drill?.enabled ?? false);
+  return { enabled, schedule: { ...DEFAULT_DRILL_SCHEDULE, ...db.drill?.schedule } };
 }
 
 /** Finds a database by name, failing with the names that exist. */

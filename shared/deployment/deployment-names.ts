@@ -16,7 +16,7 @@ export type Tier = (typeof TIERS)[number];
  * share one network share them; see infra/plan-database-groups.ts). Each is tagged with
  * {@link databaseTag} of every database it serves, which is how `dbbackup invoke` finds it.
  */
-export function functionName(stack: string, group: string, role: 'backup' | 'restore' | 'prune'): string {
+export function functionName(stack: string, group: string, role: 'backup' | 'restore' | 'prune' | 'drill'): string {
   return `${stack.slice(0, 64 - group.length - role.length - 2)}-${group}-${role}`;
 }
 
@@ -111,6 +111,15 @@ export const HEALTH_METRICS = {
  * looks at a day and an hour (a late run is not a missing one).
  */
 export const HEALTH_INTERVAL_HOURS = 24;
+
+/**
+ * The metrics of a restore drill, with the `service` and `database` dimensions: `succeeded` is 1
+ * for a passed drill and 0 for a failed one (an alarm watches its minimum), `duration` the time to restore.
+ */
+export const DRILL_METRICS = {
+  succeeded: 'DrillSucceeded',
+  duration: 'DrillRestoreDuration',
+} as const;
 
 /**
  * Alert emails that could not be sent (SES refused or was unreachable), counted with the

@@ -176,3 +176,29 @@ export interface OpenedBackup {
   /** Stored bytes read so far (what a partial read cost). */
   storedRead(): number;
 }
+
+/**
+ * A new, empty destination made for one restore drill, on a server (PostgreSQL) or in a directory
+ * (SQLite) the drill may use: its name is free when it is made, and `remove` takes away whatever
+ * a restore into it left, whether the restore succeeded, failed or was stopped.
+ */
+export interface ScratchDestination {
+  /** The URL to restore into (with its password: never shown). */
+  readonly url: string;
+  /** The name a restore's confirmation repeats. */
+  readonly name: string;
+  /** Where it is, without secrets. */
+  readonly description: string;
+  /** Removes it and what a restore into it left; idempotent, never throws on what is already gone. */
+  remove(): Promise<void>;
+}
+
+/** Where a drill makes its scratch destination: a server URL (PostgreSQL) or a directory (SQLite), or the engine's default. */
+export interface ScratchOptions {
+  /** PostgreSQL: the server, as a URL without a database (or with a maintenance one); SQLite: a directory. */
+  readonly into?: string;
+  /** The database the drilled backup is of, part of the scratch name so that a person seeing it knows what it is. */
+  readonly database: string;
+  readonly settings: Settings;
+  readonly now: Date;
+}

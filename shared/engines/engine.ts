@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Manifest } from '../manifest.js';
-import type { Destination } from './destination.js';
+import type { Destination, ScratchDestination, ScratchOptions } from './destination.js';
 import type { Settings } from '../settings.js';
 
 // The contract speaks of engines and formats by name (strings): the closed lists, EngineKind and
@@ -143,6 +143,8 @@ export interface EngineDefinition {
   fileUrl?(path: string): string;
   openSource(url: string, options: OpenEngineOptions): Promise<Engine>;
   openDestination(url: string, settings: Settings): Promise<Destination>;
+  /** Makes a new, empty destination for a restore drill, refusing a place it may not use (one line, nothing made). */
+  openScratch(options: ScratchOptions): Promise<ScratchDestination>;
   /** The content check verify runs on a decompressed archive of this engine. */
   checkContent(manifest: Manifest, settings: Settings): Promise<ContentCheck>;
 }

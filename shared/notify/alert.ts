@@ -36,6 +36,13 @@ export type BackupAlert =
       /** The error's message: never a stack trace, never a secret. */
       readonly error: string;
     })
+  | (Omit<AlertCommon, 'tier'> & {
+      /** A restore drill of the database's newest backup failed (the backups themselves are unchanged). */
+      readonly kind: 'drill-failure';
+      /** The backup the drill read, when it got that far. */
+      readonly backup?: string;
+      readonly error: string;
+    })
   | (AlertCommon & {
       readonly kind: 'success';
       readonly manifest: Manifest;
@@ -65,14 +72,20 @@ const SUBJECT_MAX = 160;
 export function composeAlert(alert: BackupAlert): AlertMessage {
   const rows: Array<[string, string]> = [
     ['Database', alert.database],
-    ['Tier', alert.tier],
+    ...(alert.kind === 'drill-failure' ? [] : [['Tier', alert.tier] as [string, string]]),
     ['When (UTC)', alert.at.toISOString()],
   ];
   const origin = originLine(alert.origin);
   if (origin) rows.push(['Deployment', origin]);
   let subject: string;
   let headline: string;
-  if (alert.kind === 'failure') {
+  if (alert.kind === 'drill-failure') {
+    const firstLine = alert.error.split('\n')[0] ?? '';
+    subject = `[dbbackup] DRILL FAILED ${alert.database}: ${firstLine}`;
+    headline = `The restore drill of ${alert.database} failed: its newest backup could not be restored and checked on the scratch server. Until a drill passes, do not count on restoring it.`;
+    if (alert.backup) rows.push(['Backup', alert.backup]);
+    rows.push(['Error', alert.error]);
+  } else if (alert.kind === 'failure') {
     const firstLine = alert.error.split('\n')[0] ?? '';
     subject = `[dbbackup] FAILED ${alert.database} ${alert.tier} backup: ${firstLine}`;
     headline = `The ${alert.tier} backup of ${alert.database} failed. No backup was stored for this run.`;

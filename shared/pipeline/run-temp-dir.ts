@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { HOLDER_TOKEN_PATTERN, holderOfToken, holderState, holderToken } from './holder.js';
 
 /** What a run's temp directory is for, the word in its name. */
-export type TempPurpose = 'sqlite' | 'restore' | 'verify';
+export type TempPurpose = 'sqlite' | 'restore' | 'verify' | 'drill';
 
 /** `dbbackup-<purpose>-<holder>-XXXXXX`: a run's temp directory, and the holder it belongs to. */
-const RUN_TEMP_DIR = new RegExp(`^dbbackup-(?:sqlite|restore|verify)-(${HOLDER_TOKEN_PATTERN})-[A-Za-z0-9]{6}$`);
+const RUN_TEMP_DIR = new RegExp(`^dbbackup-(?:sqlite|restore|verify|drill)-(${HOLDER_TOKEN_PATTERN})-[A-Za-z0-9]{6}$`);
 
 /**
  * Makes a temp directory for one run in `tmpDir`, named after this process, after removing the

@@ -20,6 +20,10 @@ export const postgres = {
     const { PostgresDestination } = await import('./postgres-destination.js');
     return new PostgresDestination(url, settings);
   },
+  async openScratch(options) {
+    const { openPostgresScratch } = await import('./postgres-scratch.js');
+    return openPostgresScratch(options);
+  },
   async checkContent(manifest, settings) {
     const { checkPostgresArchive } = await import('./postgres-content-check.js');
     return checkPostgresArchive(manifest, settings);

@@ -40,7 +40,7 @@ import type {
 import type { Settings } from '../../settings.js';
 
 /** The database dbbackup connects to for CREATE/ALTER/DROP DATABASE on the destination server. */
-const MAINTENANCE_DATABASES = ['postgres', 'template1'];
+export const MAINTENANCE_DATABASES = ['postgres', 'template1'];
 const MAX_IDENTIFIER = 63;
 /** The archive entries that name roles besides owners: privileges, default privileges, policies. */
 const ROLE_ENTRY = /^\d+; \d+ \d+ (ACL|DEFAULT ACL|POLICY) /;
@@ -665,7 +665,7 @@ async function pgRestoreHead(
  * The longest start of `name` that fits in `bytes` bytes of UTF-8, whole characters only: the server
  * would cut a longer identifier at 63 bytes, cutting off the suffix that tells its databases apart.
  */
-function prefixOfBytes(name: string, bytes: number): string {
+export function prefixOfBytes(name: string, bytes: number): string {
   let prefix = '';
   for (const char of name) {
     if (Buffer.byteLength(prefix + char) > bytes) break;
@@ -680,7 +680,7 @@ function prefixOfBytes(name: string, bytes: number): string {
  * owner, a hash of the whole name, tells their temporary databases apart, so that one restore
  * never drops another's.
  */
-function temporaryNaming(name: string): { base: string; owner: string } {
+export function temporaryNaming(name: string): { base: string; owner: string } {
   const owner = createHash('sha256').update(name).digest('hex').slice(0, 8);
   const base = prefixOfBytes(name, MAX_IDENTIFIER - '__dbbackup_new_'.length - owner.length - '_'.length - 8);
   return { base, owner };

@@ -21,6 +21,10 @@ export const sqlite = {
     const { SqliteDestination } = await import('./sqlite-destination.js');
     return new SqliteDestination(sqlitePath(url));
   },
+  async openScratch(options) {
+    const { openSqliteScratch } = await import('./sqlite-scratch.js');
+    return openSqliteScratch(options);
+  },
   async checkContent(manifest, settings) {
     const { checkSqliteArchive } = await import('./sqlite-content-check.js');
     return checkSqliteArchive(manifest, settings);
