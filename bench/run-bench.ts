@@ -443,11 +443,15 @@ async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
   await admin.end();
 }
 
-/** The newest backup's file name in a directory target (the data file, not its manifest). */
+/**
+ * The newest backup's file name in a directory target: the data file, not its manifest, nor the run
+ * records under runs/ (a `.jsonl` there was taken for the backup, and its verify failed).
+ */
 async function newestBackupFile(dir: string): Promise<string | undefined> {
   const names: string[] = [];
   for await (const entry of await fs.opendir(dir, { recursive: true })) {
-    if (entry.isFile() && !entry.name.endsWith('.json')) names.push(join(entry.parentPath, entry.name).slice(dir.length + 1));
+    const name = join(entry.parentPath, entry.name).slice(dir.length + 1);
+    if (entry.isFile() && !name.startsWith('runs/') && !/\.jsonl?$/.test(entry.name)) names.push(name);
   }
   return names.sort().at(-1);
 }
