@@ -223,6 +223,8 @@ async function buildDatabase(url: string, dataSet: string, megabytes: number): P
   const build = DATA_SETS[dataSet];
   if (!build) throw new Error(`--data-sets: no data set "${dataSet}" (known: ${Object.keys(DATA_SETS).join(', ')})`);
   const client = new pg.Client({ connectionString: url });
+  // Without a listener, a session ended by the server while idle ('error' event) kills the whole bench.
+  client.on('error', () => {});
   await client.connect();
   try {
     await build(client, megabytes);
@@ -278,7 +280,17 @@ async function postgresBench(): Promise<void> {
       work,
     };
     for (const dataSet of (args['data-sets'] ?? '').split(',').filter(Boolean)) {
-      await dataSetBench(run, dataSet);
+      try {
+        await dataSetBench(run, dataSet);
+      } catch (error) {
+        // One data set failing (a session ended under the bench, a command that failed) is reported
+        // as a row naming the last row measured, and the other data sets still run.
+        const last = rows.filter((r) => r.dataSet === dataSet).at(-1)?.path ?? 'the start';
+        const message = (error as Error).message.split('\n')[0] ?? String(error);
+        rows.push({ dataSet, path: `FAILED after "${last}"`, note: message });
+        console.log(`  ${dataSet}: FAILED after "${last}": ${message}`);
+        process.exitCode = 1;
+      }
     }
   } finally {
     await Promise.all([cluster.stop(), s3.stop()]);
@@ -290,6 +302,10 @@ async function postgresBench(): Promise<void> {
 async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
   const { cluster, env, pgEnv, url, noPw, work } = run;
   const admin = new pg.Client({ connectionString: cluster.url });
+  // The admin session sits idle through the long measurements: if the server ends it then (a
+  // terminated backend, a shutdown), its next query fails and this data set reports a FAILED row,
+  // where an 'error' event with no listener would kill the bench before it wrote any results.
+  admin.on('error', (error) => console.log(`  ${dataSet}: the bench's admin session ended: ${error.message}`));
   await admin.connect();
   const full = `bench_${dataSet}`;
   const quarter = `bench_${dataSet}_quarter`;
@@ -427,11 +443,15 @@ async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
   await admin.end();
 }
 
-/** The newest backup's file name in a directory target (the data file, not its manifest). */
+/**
+ * The newest backup's file name in a directory target: the data file, not its manifest, nor the run
+ * records under runs/ (a `.jsonl` there was taken for the backup, and its verify failed).
+ */
 async function newestBackupFile(dir: string): Promise<string | undefined> {
   const names: string[] = [];
   for await (const entry of await fs.opendir(dir, { recursive: true })) {
-    if (entry.isFile() && !entry.name.endsWith('.json')) names.push(join(entry.parentPath, entry.name).slice(dir.length + 1));
+    const name = join(entry.parentPath, entry.name).slice(dir.length + 1);
+    if (entry.isFile() && !name.startsWith('runs/') && !/\.jsonl?$/.test(entry.name)) names.push(name);
   }
   return names.sort().at(-1);
 }
