@@ -8,7 +8,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeploymentConfig, healthConfigOf } from '../../shared/deployment/deployment-config.js';
-import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
+import { acknowledge, arnInFinding } from '../acknowledge.js';
 import { allowSendingAlerts } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
@@ -63,13 +63,7 @@ export class BackupHealth extends Construct {
       retryAttempts: 0,
     });
     secret.grantRead(this.check);
-    // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
-    props.deadLetters.grantSend(this.check);
-    acknowledgeNag(
-      this.check,
-      ['Serverless::Serverless-LambdaAsyncFailureDestination', 'Serverless::Serverless-LambdaTracing'],
-      "Its failed scheduled invocations go to the deployment's dead-letter queue (alarmed on), which is its failure destination; one short run per invocation, logged, so X-Ray would add a Resource * permission and show one segment.",
-    );
+    props.deadLetters.receiveFailuresOf(this.check);
     storage.bucket.grantRead(this.check);
     if (storage.key)
       this.check.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [storage.key.keyArn] }));

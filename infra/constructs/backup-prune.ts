@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 import { prunableFolders, prunePrefixes } from '../../shared/deployment/backup-prefixes.js';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { functionName } from '../../shared/deployment/deployment-names.js';
-import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
+import { acknowledge, arnInFinding } from '../acknowledge.js';
 import { deploymentName } from '../deployment-name.js';
 import type { DatabaseGroup } from '../plan-database-groups.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
@@ -56,13 +56,7 @@ export class BackupPrune extends Construct {
       // A prune left halfway is finished by the next one; a retry would only race the first.
       retryAttempts: 0,
     });
-    // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
-    props.deadLetters.grantSend(this.function);
-    acknowledgeNag(
-      this.function,
-      ['Serverless::Serverless-LambdaAsyncFailureDestination', 'Serverless::Serverless-LambdaTracing'],
-      "Its failed scheduled invocations go to the deployment's dead-letter queue (alarmed on), which is its failure destination; one short run per invocation, logged, so X-Ray would add a Resource * permission and show one segment.",
-    );
+    props.deadLetters.receiveFailuresOf(this.function);
     storage.bucket.grantRead(this.function);
     this.function.addToRolePolicy(
       new iam.PolicyStatement({

@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from '../acknowledge.js';
@@ -55,6 +56,19 @@ export class DeadLetterQueue extends Construct {
     );
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.key.keyArn] }),
+    );
+  }
+
+  /**
+   * Makes the queue the dead-letter target of a scheduled function's failed asynchronous invocations
+   * (set `deadLetterQueue` on the function too): Lambda's own grant covers SQS, not the queue's key.
+   */
+  receiveFailuresOf(fn: lambda.IFunction): void {
+    this.grantSend(fn);
+    acknowledgeNag(
+      fn,
+      ['Serverless::Serverless-LambdaAsyncFailureDestination', 'Serverless::Serverless-LambdaTracing'],
+      "Its failed scheduled invocations go to the deployment's dead-letter queue (alarmed on), which is its failure destination; one short run per invocation, logged, so X-Ray would add a Resource * permission and show one segment.",
     );
   }
 }
