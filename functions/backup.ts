@@ -1,8 +1,7 @@
 import type { Handler } from 'aws-lambda';
 import type { Manifest } from '../shared/manifest.js';
-import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import { measuredBackup } from './measured-backup.js';
-import { alertOrigin, logger, logStreamUrl } from './runtime.js';
+import { alertOrigin, functionDeadline, logger, logStreamUrl } from './runtime.js';
 
 /**
  * Backs up one database: `{ "database": "school", "tier": "daily" }`, from a schedule or by hand.
@@ -11,14 +10,12 @@ import { alertOrigin, logger, logStreamUrl } from './runtime.js';
  */
 export const handler: Handler<unknown, Manifest> = async (event, context) => {
   logger.addContext(context);
-  const at = Date.now() + context.getRemainingTimeInMillis() - FUNCTION_TIME_MARGIN_MS;
+  // Taken at the start: the backup's deadline is the invocation's, whatever the database.
+  const deadline = functionDeadline(context);
   return measuredBackup(event, {
     runId: context.awsRequestId,
     logUrl: logStreamUrl(context.logGroupName, context.logStreamName),
     origin: alertOrigin(context.invokedFunctionArn),
-    deadline: () => ({
-      at,
-      setBy: `the function's time limit, less ${FUNCTION_TIME_MARGIN_MS / 1000} s kept to clean up and report`,
-    }),
+    deadline: () => deadline,
   });
 };

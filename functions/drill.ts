@@ -3,11 +3,11 @@ import type { Handler } from 'aws-lambda';
 import type { DrillResult } from '../shared/drill/run-drill.js';
 import { DRILL_METRICS } from '../shared/deployment/deployment-names.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
-import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import { runScheduledDrill } from '../shared/deployment/run-scheduled-drill.js';
 import { createS3Client } from '../shared/targets/s3-target.js';
 import {
   bucket,
+  functionDeadline,
   kmsKeyId,
   logger,
   logStreamUrl,
@@ -45,10 +45,7 @@ export const handler: Handler<unknown, DrillResult> = async (event, context) => 
       logUrl: logStreamUrl(context.logGroupName, context.logStreamName),
       log: (message, fields) => logger.info(message, fields),
       logAlertFailure: reportAlertFailure,
-      deadline: {
-        at: Date.now() + context.getRemainingTimeInMillis() - FUNCTION_TIME_MARGIN_MS,
-        setBy: `the function's time limit, less ${FUNCTION_TIME_MARGIN_MS / 1000} s kept to clean up and report`,
-      },
+      deadline: functionDeadline(context),
     });
     metrics.addMetric(DRILL_METRICS.succeeded, MetricUnit.Count, 1);
     metrics.addMetric(DRILL_METRICS.duration, MetricUnit.Milliseconds, result.restoreMs);

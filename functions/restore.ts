@@ -2,10 +2,9 @@ import type { Handler } from 'aws-lambda';
 import { formatErrorLine } from '../shared/errors.js';
 import { secretsManagerCredentials } from '../shared/deployment/fetch-credentials.js';
 import { loggableRestoreEvent, runFunctionRestore } from '../shared/deployment/run-function-restore.js';
-import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import type { RestoreResult } from '../shared/restore/run-restore.js';
 import { readProgressFields, throttled } from '../shared/pipeline/read-progress.js';
-import { bucket, kmsKeyId, logger, readConfig, settings } from './runtime.js';
+import { bucket, functionDeadline, kmsKeyId, logger, readConfig, settings } from './runtime.js';
 
 const credentials = secretsManagerCredentials();
 
@@ -29,10 +28,7 @@ export const handler: Handler<unknown, RestoreResult> = async (event, context) =
       onPhase: (phase) => logger.info(phase),
       onProgress: throttled(PROGRESS_LOG_MS, (p) => logger.info('restore progress', readProgressFields(p))),
       // Stop before Lambda's time limit, all or nothing as ever, with time left to say so.
-      deadline: {
-        at: Date.now() + context.getRemainingTimeInMillis() - FUNCTION_TIME_MARGIN_MS,
-        setBy: `the function's time limit, less ${FUNCTION_TIME_MARGIN_MS / 1000} s kept to clean up and report`,
-      },
+      deadline: functionDeadline(context),
     });
     logger.info('restore completed', {
       tables: result.tables,

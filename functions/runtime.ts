@@ -5,6 +5,8 @@ import { runtimeConfigReader } from '../shared/deployment/runtime-config.js';
 import { ALERT_FAILED_METRIC, ENVIRONMENT, METRIC_NAMESPACE, SERVICE_NAME } from '../shared/deployment/deployment-names.js';
 import type { AlertOrigin } from '../shared/notify/alert.js';
 import { SesNotifier } from '../shared/notify/ses-notifier.js';
+import type { Deadline } from '../shared/pipeline/run-stop.js';
+import { FUNCTION_TIME_MARGIN_MS } from '../shared/deployment/run-scheduled-backup.js';
 import { readSettings } from '../shared/settings.js';
 
 /** Reads an environment variable the stack sets; without it the cold start fails, naming it. */
@@ -77,4 +79,15 @@ export function reportAlertFailure(event: string, fields: Record<string, unknown
   logger.error(event, fields);
   const single = metrics.singleMetric();
   single.addMetric(ALERT_FAILED_METRIC, MetricUnit.Count, 1);
+}
+
+/**
+ * When a run must have ended to finish cleanly: the invocation's time limit less
+ * FUNCTION_TIME_MARGIN_MS, kept to clean up (abort an upload, release the source) and report.
+ */
+export function functionDeadline(context: { getRemainingTimeInMillis(): number }): Deadline {
+  return {
+    at: Date.now() + context.getRemainingTimeInMillis() - FUNCTION_TIME_MARGIN_MS,
+    setBy: `the function's time limit, less ${FUNCTION_TIME_MARGIN_MS / 1000} s kept to clean up and report`,
+  };
 }
