@@ -53,14 +53,14 @@ export function registerDrill(program: Command): void {
         stop.dispose();
       });
       if (flags.json) writeJson(process.stdout, result);
-      else writeLines(process.stdout, summary(result));
+      else writeLines(process.stdout, drillSummary(result));
       return 0;
     }),
   );
 }
 
 /** `drill passed: backup_….dump.gz, taken 3 h ago, restored in 4.2 s; 11 tables, 15607 rows checked (11/11 checks passed)` */
-function summary(r: DrillResult): string {
+export function drillSummary(r: DrillResult): string {
   const passed = r.checks.filter((c) => c.ok).length;
   return (
     `drill passed: ${r.backupFile}, taken ${formatAge(r.backupAgeSeconds)} ago, restored in ${formatDuration(r.restoreMs)}; ` +

@@ -122,7 +122,7 @@ export function registerPrune(program: Command): void {
 }
 
 /** The plan as a table: every backup with KEEP and its rules, or DELETE; then orphans and run records. */
-function showPlan(plan: PrunePlan): void {
+export function showPlan(plan: PrunePlan): void {
   const rows = [
     ...plan.keep.map((b) => ['keep', b.database, b.datetime, b.kind, b.key, b.reasons.join(', ')]),
     ...plan.delete.map((b) => ['DELETE', b.database, b.datetime, b.kind, b.key, '']),

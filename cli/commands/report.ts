@@ -50,7 +50,7 @@ export function registerReport(program: Command): void {
  * Writes a file whole or not at all: a temporary name beside it, then a rename, so a failure
  * (a full disk, a signal) never leaves half a report where the last good one was.
  */
-async function writeFileWhole(path: string, text: string): Promise<void> {
+export async function writeFileWhole(path: string, text: string): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await fs.writeFile(temp, text, { flag: 'wx' });

@@ -102,7 +102,10 @@ function explained(error: unknown, input: BackupOptionsInput): DbBackupError {
 /** What a run learns on its way, for its run record whichever way it ends. */
 interface RunFacts {
   readonly runId: string;
+  /** When the run started by the run's clock (context.now), as its manifest's time is. */
   readonly startedAt: Date;
+  /** When it started by the wall clock, for its duration. */
+  readonly startedMs: number;
   source?: SourceInfo;
   /** The target failed its own check (unreachable, missing, refused): no record is attempted. */
   targetUnusable?: boolean;
@@ -119,7 +122,13 @@ async function backupOnce(input: BackupOptionsInput, context: RunBackupContext):
   const format = chooseFormat(definition, options.format);
   const stop = new RunStop('backup', { signal: context.signal, deadline: context.deadline, hint: 'no backup was stored' });
   // Each run's own id, in its key and its run record: two runs never share one, whatever the server honours.
-  const facts: RunFacts = { runId: randomBytes(4).toString('hex'), startedAt: new Date(started) };
+  // A run given its own clock (a backdated test or demo run) is recorded at that time, as its
+  // manifest is, so reports line the two up; its duration is still measured.
+  const facts: RunFacts = {
+    runId: randomBytes(4).toString('hex'),
+    startedAt: context.now?.() ?? new Date(started),
+    startedMs: started,
+  };
   let recordIn: { target: Target; engine: Engine } | undefined;
   let outcome: { manifest: Manifest } | { error: unknown } | undefined;
   try {
@@ -194,7 +203,7 @@ function runRecordOf(
   input: BackupOptionsInput,
   wording: Wording | undefined,
 ): RunRecord {
-  const ended = new Date();
+  const durationMs = Math.max(0, Date.now() - facts.startedMs);
   const manifest = 'manifest' in outcome ? outcome.manifest : undefined;
   const source = manifest?.source_size_bytes ?? null;
   const stored = manifest?.size_bytes ?? null;
@@ -208,8 +217,8 @@ function runRecordOf(
     result: manifest ? 'succeeded' : 'failed',
     error: 'error' in outcome ? formatErrorLine(explained(outcome.error, input), wording) : null,
     started_at: facts.startedAt.toISOString(),
-    ended_at: ended.toISOString(),
-    duration_ms: Math.max(0, ended.getTime() - facts.startedAt.getTime()),
+    ended_at: new Date(facts.startedAt.getTime() + durationMs).toISOString(),
+    duration_ms: durationMs,
     source_bytes: source,
     stored_bytes: stored,
     compression_ratio: source !== null && stored ? source / stored : null,

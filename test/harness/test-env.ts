@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
@@ -99,6 +99,17 @@ export async function tempDir(prefix: string): Promise<string> {
   const dir = await fs.mkdtemp(join(tmpdir(), `dbbackup-${prefix}-`));
   tempDirs.push(dir);
   return dir;
+}
+
+/**
+ * A copy of a bundled sample, under the same file name, for this test file alone: a SQLite backup
+ * takes a lock file beside its source, so test files backing up the one shared sample at once
+ * (and the demo, which backs it up twenty times) would refuse each other as "already running".
+ */
+export async function sampleCopy(relativePath: string): Promise<string> {
+  const path = join(await tempDir('sample'), basename(relativePath));
+  await fs.copyFile(join(samplesDir, relativePath), path);
+  return path;
 }
 
 /** An S3 client for the harness's s3rver, as any user's S3 client would be set up. */

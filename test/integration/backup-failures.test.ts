@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { runBackup } from '../../shared/backup/run-backup.js';
@@ -13,13 +12,13 @@ import {
   createDatabase,
   pgUrl,
   s3Client,
-  samplesDir,
+  sampleCopy,
   sql,
   startFailingProxy,
   tempDir,
 } from '../harness/test-env.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 /** Files apart from a run record: on a full disk the failed run's record may or may not fit. */
 function apartFromRunRecords(files: string[]): string[] {

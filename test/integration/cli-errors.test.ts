@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { assertOnlyFailedRunRecord, bucketKeys, cli, createBucket, samplesDir, tempDir } from '../harness/test-env.js';
+import { assertOnlyFailedRunRecord, bucketKeys, cli, createBucket, sampleCopy, tempDir } from '../harness/test-env.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 /** Asserts the CLI failed the way a user should see it: the exit code and exactly one line on stderr. */
 function assertOneLineFailure(result: { code: number; stderr: string }, code: number, pattern: RegExp): void {

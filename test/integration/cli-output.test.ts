@@ -4,9 +4,9 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
-import { cli, repoRoot, samplesDir, tempDir } from '../harness/test-env.js';
+import { cli, repoRoot, sampleCopy, samplesDir, tempDir } from '../harness/test-env.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 /**
  * What a terminal acts on instead of showing: C0 controls but the newline that ends our own

@@ -4,9 +4,9 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
-import { cli, samplesDir, repoRoot, tempDir } from '../harness/test-env.js';
+import { cli, repoRoot, sampleCopy, tempDir } from '../harness/test-env.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 /** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `input` at its prompt. */
 function onTerminal(args: string[], input: string, cwd: string): Promise<{ code: number; output: string }> {
@@ -25,20 +25,6 @@ function onTerminal(args: string[], input: string, cwd: string): Promise<{ code:
 }
 
 describe('the CLI as a new user meets it', () => {
-  test('npm start (dbbackup demo) backs up the sample into ./backups and says how to list, verify and restore it', async () => {
-    const dir = await tempDir('demo');
-    const result = await cli(['demo'], { cwd: dir });
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(
-      result.stdout,
-      /^backup completed: .*backups\/sqlite\/chinook\/\d{4}\/backup_chinook_\d{8}_\d{6}_[0-9a-f]{8}\.db\.gz/,
-    );
-    assert.match(result.stdout, /manifest: backups\/sqlite\/chinook\/.*\.db\.gz\.json/);
-    for (const verb of ['list', 'verify', 'restore']) assert.match(result.stdout, new RegExp(`npx dbbackup ${verb} `));
-    const verify = await cli(['verify', '--target', 'backups', '--latest'], { cwd: dir });
-    assert.equal(verify.code, 0, verify.stderr);
-  });
-
   test('list shows completed backups newest first; info sums them per database', async () => {
     const dir = await tempDir('listing');
     const old = await runBackup({ source: chinook, target: dir, name: 'alpha' }, { now: () => new Date('2026-01-01T00:00:00Z') });

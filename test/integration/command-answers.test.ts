@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { manifestSchema } from '../../shared/manifest.js';
-import { cli, createDatabase, pgUrl, samplesDir, sql, tempDir, uniqueName } from '../harness/test-env.js';
+import { cli, createDatabase, pgUrl, sampleCopy, sql, tempDir, uniqueName } from '../harness/test-env.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 function assertOneLine(result: { code: number; stdout: string; stderr: string }, code: number, pattern: RegExp): void {
   assert.equal(result.code, code, result.stdout + result.stderr);

@@ -5,9 +5,9 @@ import { describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import type { Manifest } from '../../shared/manifest.js';
-import { bucketKeys, cli, createBucket, createDatabase, pgUrl, s3Client, samplesDir, sql, tempDir } from '../harness/test-env.js';
+import { bucketKeys, cli, createBucket, createDatabase, pgUrl, s3Client, sampleCopy, sql, tempDir } from '../harness/test-env.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 /** Every file under a directory, with its size: what a failed command must leave as it was. */
 async function tree(dir: string): Promise<string[]> {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { Manifest } from '../../shared/manifest.js';
-import { assertOnlyFailedRunRecord, cli, run, samplesDir, tempDir } from '../harness/test-env.js';
+import { assertOnlyFailedRunRecord, cli, run, sampleCopy, tempDir } from '../harness/test-env.js';
 import { sqliteContents } from '../harness/sqlite-contents.js';
 
-const chinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 /** The environments of the two gzip implementations: igzip found on PATH (as in the image), or zlib by setting. */
 const IGZIP_ENV = { ...process.env, DBBACKUP_GZIP: 'auto' };

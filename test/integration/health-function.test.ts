@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { sentEmails } from '../harness/ses-server.js';
-import { createBucket, repoRoot, runAllowingFailure, samplesDir } from '../harness/test-env.js';
+import { createBucket, repoRoot, runAllowingFailure, sampleCopy } from '../harness/test-env.js';
 
-const sqliteChinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const sqliteChinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 const HOUR = 3_600_000;
 
 /** Runs the compiled health handler in a child process, as the Lambda runtime would. */

@@ -6,9 +6,9 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import type { HealthReport } from '../../shared/health/assess-health.js';
-import { cli, createBucket, createDatabase, pgUrl, s3Client, samplesDir, sql, tempDir } from '../harness/test-env.js';
+import { cli, createBucket, createDatabase, pgUrl, s3Client, sampleCopy, sql, tempDir } from '../harness/test-env.js';
 
-const sqliteChinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const sqliteChinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 const HOUR = 3_600_000;
 
 /** A scheduled backup of `tier` as if taken `hoursAgo` hours ago (the run's clock, injected). */

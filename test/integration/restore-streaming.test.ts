@@ -23,7 +23,7 @@ import {
   loadChinook,
   pgUrl,
   repoRoot,
-  samplesDir,
+  sampleCopy,
   sql,
   startFailingProxy,
   tempDir,
@@ -63,7 +63,7 @@ async function descendantsOf(pid: number): Promise<string[]> {
   return found;
 }
 
-const sqliteSample = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const sqliteSample = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 describe('restore in one streaming pass', () => {
   const created: string[] = [];

@@ -13,10 +13,11 @@ import {
   createBucket,
   getObject,
   repoRoot,
-  type RunResult,
   runAllowingFailure,
+  sampleCopy,
   sql,
   tempDir,
+  type RunResult,
   uniqueName,
 } from '../harness/test-env.js';
 
@@ -295,7 +296,7 @@ describe('secrets reach no output: CLI lines, --json, manifests, client-program 
 
   test('a target URL, an S3 endpoint or a stray argument holding a password is refused without showing it', async () => {
     const dir = await tempDir('secrets-target');
-    const sqlite = join(repoRoot, 'samples/chinook/Chinook_Sqlite.sqlite');
+    const sqlite = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
     for (const target of [
       `ftp://backup:${PASSWORD}@host/dir`,
       `s3://AKIA:${encodeURIComponent(PASSWORD)}@bucket/x`,

@@ -11,7 +11,7 @@ import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
 import { DumpError } from '../../shared/errors.js';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { readSettings } from '../../shared/settings.js';
-import { cli, createBucket, samplesDir, getObject, tempDir } from '../harness/test-env.js';
+import { cli, createBucket, getObject, sampleCopy, tempDir } from '../harness/test-env.js';
 
 const writerScript = fileURLToPath(new URL('../harness/sqlite-writer.js', import.meta.url));
 
@@ -52,7 +52,7 @@ async function makeDatabase(path: string, rows: number, journal: 'delete' | 'wal
 describe('SQLite backups', () => {
   test('Chinook backs up to S3; the object gunzips to a database with identical tables, and its SHA-256 is the manifest hash', async () => {
     const bucket = await createBucket('sqlite');
-    const source = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+    const source = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
     const manifest = await runBackup({ source: `sqlite://${source}`, target: `s3://${bucket}/apps`, name: 'chinook' });
 
     assert.match(manifest.key, /^apps\/sqlite\/chinook\/\d{4}\/backup_chinook_\d{8}_\d{6}_[0-9a-f]{8}\.db\.gz$/);

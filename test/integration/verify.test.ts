@@ -9,17 +9,17 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import {
   cli,
   createBucket,
-  samplesDir,
   getObject,
   loadChinook,
   pgUrl,
   run,
   s3Client,
+  sampleCopy,
   sql,
   tempDir,
 } from '../harness/test-env.js';
 
-const sqliteChinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const sqliteChinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
 describe('verify', () => {
   let pgChinook: string;
