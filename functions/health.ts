@@ -1,6 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Handler } from 'aws-lambda';
-import { HEALTH_METRICS } from '../shared/deployment/deployment-names.js';
+import { DRILL_METRICS, HEALTH_METRICS } from '../shared/deployment/deployment-names.js';
 import { healthEmail, healthFailureEmail, healthMetrics, runHealthCheck } from '../shared/deployment/run-health-check.js';
 import { deploymentWording } from '../shared/deployment/deployment-wording.js';
 import { formatErrorLine } from '../shared/errors.js';
@@ -12,6 +12,9 @@ import { bucket, logger, logStreamUrl, metrics, notifierFor, reportAlertFailure,
 
 /** Every database's name and schedules, from the health function's own config secret (see healthConfigSchema). */
 const readConfig = runtimeConfigReader(process.env, undefined, parseHealthConfig);
+
+/** Metrics that are ages (hours, days), not counts. */
+const AGES: ReadonlySet<string> = new Set([HEALTH_METRICS.backupAge, DRILL_METRICS.daysWithoutPass]);
 
 /** Stops the check this long before Lambda's time limit, to publish and email what it found so far. */
 const TIME_MARGIN_MS = 60_000;
@@ -40,7 +43,7 @@ export const handler: Handler<unknown, { status: string; findings: number }> = a
   for (const set of healthMetrics(report)) {
     metrics.addDimensions(set.dimensions);
     for (const [name, value] of Object.entries(set.values))
-      metrics.addMetric(name, name === HEALTH_METRICS.backupAge ? MetricUnit.NoUnit : MetricUnit.Count, value);
+      metrics.addMetric(name, AGES.has(name) ? MetricUnit.NoUnit : MetricUnit.Count, value);
     metrics.publishStoredMetrics();
   }
   logger.info('health checked', { status: report.status, findings: report.findings.map((f) => f.message) });

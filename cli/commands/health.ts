@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { checkHealth, DEFAULT_VERIFY_NEWEST } from '../../shared/health/check-health.js';
+import { DEFAULT_MAX_DRILL_AGE_DAYS } from '../../shared/health/drill-health.js';
 import { describeHealth } from '../../shared/health/describe-health.js';
 import { RunStop, settleWithin } from '../../shared/pipeline/run-stop.js';
 import { action, integerOption } from '../action.js';
@@ -15,6 +16,7 @@ interface HealthFlags extends TargetFlags {
   maxAge?: Record<string, number>;
   shrinkPercent?: number;
   rowsDropPercent?: number;
+  drillMaxAge?: number;
   json?: boolean;
   timeout?: number;
 }
@@ -45,6 +47,11 @@ export function registerHealth(program: Command): void {
         'warn when a table’s exact row count fell by this much since the backup before (default 50)',
         percent('--rows-drop-percent'),
       )
+      .option(
+        '--drill-max-age <days>',
+        `warn when no restore drill (dbbackup drill) of a database has passed within this many days (e.g. ${DEFAULT_MAX_DRILL_AGE_DAYS}; default: drills not checked)`,
+        positiveDays('--drill-max-age'),
+      )
       .option('--json', 'print the report as JSON on stdout')
       .option('--timeout <seconds>', TIMEOUT_HELP, timeoutOption),
   ).action(
@@ -69,6 +76,7 @@ export function registerHealth(program: Command): void {
             maxAgeHours: flags.maxAge ?? {},
             shrinkPercent: flags.shrinkPercent,
             rowsDropPercent: flags.rowsDropPercent,
+            drills: flags.drillMaxAge === undefined ? undefined : { maxAgeDays: flags.drillMaxAge },
           },
           {
             settings,
@@ -117,6 +125,15 @@ function nonNegative(flag: string) {
   return (value: string): number => {
     const n = whole(value);
     if (n < 0) throw new InvalidArgumentError(`${flag} must be 0 or more (got "${value}")`);
+    return n;
+  };
+}
+
+function positiveDays(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!(Number.isFinite(n) && n > 0))
+      throw new InvalidArgumentError(`${flag} must be a number of days above 0 (got "${value}")`);
     return n;
   };
 }

@@ -13,10 +13,12 @@ import {
   DRILL_METRICS,
   databaseTag,
   functionName,
+  HEALTH_INTERVAL_HOURS,
   METRIC_NAMESPACE,
   SERVICE_NAME,
 } from '../../shared/deployment/deployment-names.js';
 import { runRecordsPrefix } from '../../shared/deployment/backup-prefixes.js';
+import { DEFAULT_MAX_DRILL_AGE_DAYS } from '../../shared/health/drill-health.js';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
 import { deploymentName } from '../deployment-name.js';
 import { grantBackupAccess } from '../grant-backup-access.js';
@@ -148,6 +150,25 @@ export class RestoreDrills extends Construct {
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 1,
           // Days without a drill are the normal case (it runs monthly).
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    for (const db of databases)
+      this.alarms.push(
+        new cloudwatch.Alarm(this, `NoDrillPassed-${db.name}`, {
+          alarmDescription: `No restore drill of ${db.name} has passed in ${DEFAULT_MAX_DRILL_AGE_DAYS} days`,
+          // The daily health check publishes the days since a drill last passed (since the first run, before any).
+          metric: new cloudwatch.Metric({
+            namespace: METRIC_NAMESPACE,
+            metricName: DRILL_METRICS.daysWithoutPass,
+            dimensionsMap: { service: SERVICE_NAME, database: db.name },
+            statistic: 'Maximum',
+            period: Duration.hours(HEALTH_INTERVAL_HOURS + 1),
+          }),
+          threshold: DEFAULT_MAX_DRILL_AGE_DAYS,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          // A health check that stopped reporting is the BackupTooOld alarms' to say (missing data breaches there).
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );

@@ -318,20 +318,34 @@ export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
  * a secret's 64 KB at about 90 databases; this, by some 60. A whole config is one too (unknown
  * fields of a database are dropped), so a test or a local run may pass the usual one.
  */
-export const healthConfigSchema = configObjectSchema
-  .pick({ timeZone: true, alerts: true, health: true })
-  .extend({ databases: z.array(z.object({ name: common.name, schedules: common.schedules })).default([]) });
+export const healthConfigSchema = configObjectSchema.pick({ timeZone: true, alerts: true, health: true }).extend({
+  databases: z
+    // drill: whether its restore drill is scheduled, so the check holds it to a drill passed within 35 days.
+    .array(z.object({ name: common.name, schedules: common.schedules, drill: z.boolean().default(false) }))
+    .default([]),
+});
 export type HealthConfig = z.output<typeof healthConfigSchema>;
 
-/** Validates the health function's config. */
+/**
+ * Validates the health function's config: its own secret's shape, or, run outside AWS
+ * (DBBACKUP_CONFIG), a whole deployment config, of which it takes the same part the stack gives it.
+ */
 export function parseHealthConfig(input: unknown): HealthConfig {
+  const databases = (input as { databases?: unknown } | null)?.databases;
+  if (Array.isArray(databases) && databases.some((db) => (db as { engine?: unknown } | null)?.engine !== undefined))
+    return healthConfigOf(parseRuntimeConfig(input));
   return parseOrConfigError(healthConfigSchema, input);
 }
 
 /** The health function's config of a deployment: its settings, and each database's name and schedules. */
 export function healthConfigOf(config: DeploymentConfig): HealthConfig {
   const { timeZone, alerts, health } = config;
-  return { timeZone, alerts, health, databases: config.databases.map(({ name, schedules }) => ({ name, schedules })) };
+  return {
+    timeZone,
+    alerts,
+    health,
+    databases: config.databases.map((db) => ({ name: db.name, schedules: db.schedules, drill: drillSettings(db).enabled })),
+  };
 }
 export type DatabaseConfig = DeploymentConfig['databases'][number];
 export type PostgresDatabaseConfig = Extract<DatabaseConfig, { engine: 'postgres' }>;

@@ -119,6 +119,8 @@ export const HEALTH_INTERVAL_HOURS = 24;
 export const DRILL_METRICS = {
   succeeded: 'DrillSucceeded',
   duration: 'DrillRestoreDuration',
+  /** Published daily by the health check, per database whose drill is scheduled (see DrillHealth). */
+  daysWithoutPass: 'DaysWithoutPassedDrill',
 } as const;
 
 /**

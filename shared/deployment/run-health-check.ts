@@ -5,7 +5,7 @@ import { type AlertMessage, escapeHtml } from '../notify/alert.js';
 import type { Settings } from '../settings.js';
 import { openTarget } from '../targets/open-target.js';
 import { type HealthConfig, TIERS, type Tier } from './deployment-config.js';
-import { HEALTH_METRICS, metricDimensions, SERVICE_NAME } from './deployment-names.js';
+import { DRILL_METRICS, HEALTH_METRICS, metricDimensions, SERVICE_NAME } from './deployment-names.js';
 
 /**
  * How old a tier's newest good backup may be before the health check calls it stale and its age
@@ -40,6 +40,7 @@ export async function runHealthCheck(
       databases: expectedDatabases(config),
       verifyNewest: config.health.verifyNewest,
       maxAgeHours: Object.fromEntries(TIERS.map((tier) => [tier, maxBackupAgeHours(tier)])),
+      drills: { databases: config.databases.filter((db) => db.drill).map((db) => db.name) },
     },
     { settings: deps.settings, signal: deps.signal, now: deps.now },
   );
@@ -70,6 +71,8 @@ export function healthMetrics(report: HealthReport): HealthMetricSet[] {
         [HEALTH_METRICS.healthy]: db.verified.filter((v) => v.ok).length,
         [HEALTH_METRICS.corrupt]: db.verified.filter((v) => !v.ok).length,
         [HEALTH_METRICS.anomalies]: db.anomalies,
+        // None before the database's first run record: nothing to drill yet (its BackupTooOld alarms speak then).
+        ...(db.drill?.daysWithoutPassedDrill != null ? { [DRILL_METRICS.daysWithoutPass]: db.drill.daysWithoutPassedDrill } : {}),
       },
     },
   ]);

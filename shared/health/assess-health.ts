@@ -1,6 +1,7 @@
 import type { ListedBackup, ManifestProblem } from '../catalog/list-backups.js';
 import type { Manifest } from '../manifest.js';
 import type { VerifyResult } from '../verify/verify-backup.js';
+import type { DrillHealth } from './drill-health.js';
 
 /**
  * How old the newest backup of each tier may be, in hours: a day of the schedule plus two hours'
@@ -40,7 +41,15 @@ export interface ExpectedDatabase {
 export type Severity = 'warning' | 'broken';
 
 export type FindingKind =
-  'no-backups' | 'stale' | 'corrupt' | 'unreadable-manifest' | 'shrunk' | 'table-missing' | 'table-emptied' | 'rows-dropped';
+  | 'no-backups'
+  | 'stale'
+  | 'corrupt'
+  | 'unreadable-manifest'
+  | 'shrunk'
+  | 'table-missing'
+  | 'table-emptied'
+  | 'rows-dropped'
+  | 'drill-overdue';
 
 /** One thing found wrong, in words for the reader. */
 export interface HealthFinding {
@@ -75,6 +84,8 @@ export interface DatabaseHealth {
   readonly verified: readonly VerifyResult[];
   /** Findings of kinds shrunk, table-missing, table-emptied and rows-dropped. */
   readonly anomalies: number;
+  /** Its restore drills, when they were checked (HealthOptions.drills). */
+  readonly drill?: DrillHealth;
 }
 
 /** The whole verdict: `--json`'s shape (`reportVersion` changes only when a field changes meaning). */
@@ -112,6 +123,8 @@ export function assessHealth(input: {
   readonly now: Date;
   /** Where the backups are, for the finding that there are none at all. */
   readonly where: string;
+  /** The restore drills of the databases whose drills are checked. */
+  readonly drills?: ReadonlyMap<string, DrillHealth>;
 }): HealthReport {
   const { policy, now } = input;
   const findings: HealthFinding[] = [];
@@ -187,6 +200,9 @@ export function assessHealth(input: {
       const [newest, previous] = backups;
       if (newest && previous) for (const f of anomaliesBetween(newest.manifest, previous.manifest, policy)) add({ ...f, tier });
     }
+    const drill = input.drills?.get(expected.name);
+    if (drill?.overdue)
+      add({ severity: 'warning', kind: 'drill-overdue', database: expected.name, message: overdueDrill(expected.name, drill) });
     const mine = findings.slice(start);
     databases.push({
       database: expected.name,
@@ -194,9 +210,23 @@ export function assessHealth(input: {
       tiers,
       verified,
       anomalies: mine.filter((f) => ANOMALIES.has(f.kind)).length,
+      ...(drill ? { drill } : {}),
     });
   }
   return { reportVersion: 1, checkedAt: now.toISOString(), status: worst(findings), databases, findings };
+}
+
+/** `no restore drill of school has passed in 41 days (limit 35); the last one, 2026-11-15, failed: …` */
+function overdueDrill(database: string, drill: DrillHealth): string {
+  const days = Math.floor(drill.daysWithoutPassedDrill ?? 0);
+  const head =
+    drill.lastPassedAt === null
+      ? `no restore drill of ${database} has passed in the ${days} days since its first run (limit ${drill.maxAgeDays})`
+      : `no restore drill of ${database} has passed in ${days} days (limit ${drill.maxAgeDays})`;
+  const last = drill.lastDrill;
+  if (last === null) return `${head}; none has run`;
+  if (last.result === 'failed') return `${head}; the last one, ${last.at.slice(0, 10)}, failed: ${last.error ?? 'no message'}`;
+  return head;
 }
 
 /**

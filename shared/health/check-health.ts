@@ -4,6 +4,7 @@ import type { ReadProgress } from '../pipeline/read-progress.js';
 import { defaultSettings, type Settings } from '../settings.js';
 import type { Target } from '../targets/target.js';
 import { type VerifyResult, verifyBackup } from '../verify/verify-backup.js';
+import { DEFAULT_MAX_DRILL_AGE_DAYS, type DrillHealth, drillHealthOf } from './drill-health.js';
 import { assessHealth, type ExpectedDatabase, type HealthPolicy, type HealthReport, tierOf } from './assess-health.js';
 
 /** How many of each database's newest backups are re-read unless told otherwise. */
@@ -20,6 +21,11 @@ export interface HealthOptions extends HealthPolicy {
   readonly tiers?: readonly string[];
   /** How many of each database's newest backups to re-read (0: none). @default {@link DEFAULT_VERIFY_NEWEST} */
   readonly verifyNewest?: number;
+  /**
+   * Check that a restore drill passed within `maxAgeDays` (from the drills' run records) for these
+   * databases, or for every database checked when `databases` is not given. @default not checked
+   */
+  readonly drills?: { readonly databases?: readonly string[]; readonly maxAgeDays?: number };
 }
 
 /** Hooks of a health check. */
@@ -59,13 +65,24 @@ export async function checkHealth(target: Target, options: HealthOptions, contex
     }
   }
   const now = context.now?.() ?? new Date();
-  return assessHealth({ backups, problems, verified, databases, policy: options, now, where: target.url });
+  const drills = new Map<string, DrillHealth>();
+  if (options.drills) {
+    const maxAgeDays = options.drills.maxAgeDays ?? DEFAULT_MAX_DRILL_AGE_DAYS;
+    for (const name of options.drills.databases ?? databases.map((d) => d.name)) {
+      context.signal?.throwIfAborted();
+      drills.set(name, await drillHealthOf(target, name, maxAgeDays, now));
+    }
+  }
+  return assessHealth({ backups, problems, verified, databases, policy: options, now, where: target.url, drills });
 }
 
 /** Refuses limits that cannot mean anything, naming the value. */
 function checkPolicy(options: HealthOptions, verifyNewest: number): void {
   if (!Number.isInteger(verifyNewest) || verifyNewest < 0)
     throw new ConfigError(`the number of backups to verify must be a whole number of 0 or more (got ${verifyNewest})`);
+  const drillDays = options.drills?.maxAgeDays;
+  if (drillDays !== undefined && !(drillDays > 0))
+    throw new ConfigError(`the maximum age of a passed restore drill must be more than 0 days (got ${drillDays})`);
   for (const [tier, hours] of Object.entries(options.maxAgeHours)) {
     if (!(hours > 0)) throw new ConfigError(`the maximum age of ${tier} backups must be more than 0 (got ${hours} h)`);
   }

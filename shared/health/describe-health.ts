@@ -9,7 +9,10 @@ export function describeHealth(report: HealthReport): string[] {
   for (const db of report.databases) {
     if (db.status !== 'healthy') continue;
     const ages = db.tiers.map((t) => `${t.tier} ${formatHours(t.ageHours ?? 0)} old`).join(', ');
-    lines.push(`ok       ${db.database}: ${ages}; ${db.verified.length} verified`);
+    const drill = db.drill?.lastPassedAt
+      ? `; drill passed ${formatHours((Date.parse(report.checkedAt) - Date.parse(db.drill.lastPassedAt)) / 3_600_000)} ago`
+      : '';
+    lines.push(`ok       ${db.database}: ${ages}; ${db.verified.length} verified${drill}`);
   }
   lines.push(summarizeHealth(report));
   return lines;

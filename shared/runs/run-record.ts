@@ -118,30 +118,45 @@ export async function listRunRecords(
   const records: RunRecord[] = [];
   const problems: Array<{ key: string; error: string }> = [];
   const read = async (key: string) => {
-    try {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of await target.get(key)) {
-        size += (chunk as Buffer).length;
-        // A record is a few hundred bytes: a huge object under runs/ is not one, and is not read whole.
-        if (size > 64 * 1024) throw new Error('larger than any run record');
-        chunks.push(chunk as Buffer);
-      }
-      const parsed = runRecordSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      if (parsed.success) records.push(parsed.data);
-      else
-        problems.push({
-          key,
-          error: `${parsed.error.issues[0]?.path.join('.') || 'record'}: ${parsed.error.issues[0]?.message}`,
-        });
-    } catch (error) {
-      if (error instanceof StorageError && error.notFound) return; // pruned meanwhile
-      problems.push({ key, error: (error as Error).message });
-    }
+    const found = await readRunRecord(target, key);
+    if (found === undefined) return; // pruned meanwhile
+    if ('record' in found) records.push(found.record);
+    else problems.push(found);
   };
   for (let i = 0; i < keys.length; i += 16) await Promise.all(keys.slice(i, i + 16).map(read));
   const since = options.since?.toISOString();
   const kept = since ? records.filter((r) => r.started_at >= since) : records;
   kept.sort((a, b) => a.started_at.localeCompare(b.started_at) || a.run_id.localeCompare(b.run_id));
   return { records: kept, problems };
+}
+
+/**
+ * Reads one run record: the record, or why it is not one; undefined when it is gone (pruned since
+ * it was listed).
+ */
+export async function readRunRecord(target: Target, key: string): Promise<ReadRunRecord | undefined> {
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of await target.get(key)) {
+      size += (chunk as Buffer).length;
+      // A record is a few hundred bytes: a huge object under runs/ is not one, and is not read whole.
+      if (size > 64 * 1024) throw new Error('larger than any run record');
+      chunks.push(chunk as Buffer);
+    }
+    const parsed = runRecordSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+    if (parsed.success) return { key, record: parsed.data };
+    return { key, error: `${parsed.error.issues[0]?.path.join('.') || 'record'}: ${parsed.error.issues[0]?.message}` };
+  } catch (error) {
+    if (error instanceof StorageError && error.notFound) return undefined;
+    return { key, error: (error as Error).message };
+  }
+}
+
+/** What a run record's key says without reading it: when the run started, and its kind. */
+export function runRecordKeyFacts(key: string): { startedAt: Date; kind: string } | undefined {
+  const m = /\/(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})_([a-z-]+)_[0-9a-f]+\.jsonl$/.exec(key);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  return { startedAt: new Date(Date.UTC(y, mo - 1, d, h, mi, sec)), kind: m[7] as string };
 }

@@ -138,6 +138,49 @@ describe('restore drills in the stack', () => {
     assert.equal(alarms.filter((a) => String(a.AlarmDescription).startsWith('The drill function of')).length, 2);
   });
 
+  test('an alarm per drilled database when no drill has passed in 35 days, on the health check’s daily metric', () => {
+    const stack = new DbBackupStack(new App(), 'DbBackup', { config, image: image() });
+    const alarms = groupsOf(stack).flatMap((t) =>
+      Object.values(t.findResources('AWS::CloudWatch::Alarm')).map(
+        (r) => (r as { Properties: Record<string, unknown> }).Properties,
+      ),
+    );
+    const overdue = alarms.filter((a) => a.MetricName === 'DaysWithoutPassedDrill');
+    assert.deepEqual(
+      overdue
+        .map((a) => [
+          (a.Dimensions as Array<{ Name: string; Value: string }>).map((d) => `${d.Name}=${d.Value}`).join(','),
+          a.Statistic,
+          a.ComparisonOperator,
+          a.Threshold,
+          a.Period,
+          a.TreatMissingData,
+        ])
+        .sort(),
+      [
+        ['database=app,service=dbbackup', 'Maximum', 'GreaterThanThreshold', 35, 25 * 3600, 'notBreaching'],
+        ['database=school,service=dbbackup', 'Maximum', 'GreaterThanThreshold', 35, 25 * 3600, 'notBreaching'],
+      ],
+    );
+    for (const a of overdue) assert.equal((a.AlarmActions as unknown[]).length, 1);
+    // The health check, which publishes the metric, is told which databases are drilled.
+    const secrets = Object.values(Template.fromStack(stack).findResources('AWS::SecretsManager::Secret')).map((r) =>
+      JSON.stringify((r as { Properties: unknown }).Properties),
+    );
+    const health = secrets.find((s) => s.includes('health check'));
+    assert.ok(health, 'the health check’s config secret');
+    const healthConfig = JSON.parse(JSON.parse(health).SecretString as string) as {
+      databases: Array<{ name: string; drill: boolean }>;
+    };
+    assert.deepEqual(
+      healthConfig.databases
+        .filter((d) => d.drill)
+        .map((d) => d.name)
+        .sort(),
+      ['app', 'school'],
+    );
+  });
+
   test('least privilege: the drill role reads only the scratch secret, writes only its databases’ run records, deletes nothing', () => {
     const stack = new DbBackupStack(new App(), 'DbBackup', { config, image: image() });
     const deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
+import { newRunId, RUN_RECORD_VERSION, writeRunRecord } from '../../shared/runs/run-record.js';
+import { openTarget } from '../../shared/targets/open-target.js';
 import { sentEmails } from '../harness/ses-server.js';
 import { createBucket, repoRoot, runAllowingFailure, sampleCopy } from '../harness/test-env.js';
 
@@ -104,6 +106,86 @@ describe('the health function (compiled, in a child process)', () => {
     assert.deepEqual(mail?.destination.to, ['ops@example.com']);
     assert.match(mail?.body.text ?? '', /^ok {7}fresh: daily 1 h old; 1 verified$/m);
     assert.match(mail?.body.text ?? '', /^2 database\(s\): 1 healthy, 0 with warnings, 1 broken$/m);
+  });
+
+  test('a drilled database without a passed drill in 35 days: its days are published and the email says so; a new one has grace', async () => {
+    const DAY = 24 * HOUR;
+    const target = await openTarget(`s3://${bucket}`);
+    await runBackup(
+      { source: sqliteChinook, target: `s3://${bucket}`, name: 'drilled', kind: 'scheduled', label: 'daily' },
+      { now: () => new Date(Date.now() - 2 * HOUR) },
+    );
+    await runBackup(
+      { source: sqliteChinook, target: `s3://${bucket}`, name: 'newcomer', kind: 'scheduled', label: 'daily' },
+      { now: () => new Date(Date.now() - 3 * DAY) },
+    );
+    await runBackup(
+      { source: sqliteChinook, target: `s3://${bucket}`, name: 'newcomer', kind: 'scheduled', label: 'daily' },
+      { now: () => new Date(Date.now() - 2 * HOUR) },
+    );
+    const drill = (database: string, daysAgo: number, result: 'succeeded' | 'failed', error: string | null) =>
+      writeRunRecord(target, {
+        record_version: RUN_RECORD_VERSION,
+        run_id: newRunId(),
+        database,
+        engine: 'sqlite',
+        kind: 'drill',
+        tier: null,
+        result,
+        error,
+        started_at: new Date(Date.now() - daysAgo * DAY).toISOString(),
+        ended_at: new Date(Date.now() - daysAgo * DAY + 5000).toISOString(),
+        duration_ms: 5000,
+        source_bytes: null,
+        stored_bytes: null,
+        compression_ratio: null,
+        compression: null,
+        backup_key: null,
+        client_version: {},
+        tool_version: 'test',
+      });
+    await drill('drilled', 40, 'succeeded', null);
+    await drill('drilled', 10, 'failed', 'the restored table "albums" has 3 rows, the backup 347');
+    const sqlite = (name: string, withDrill: boolean) => ({
+      name,
+      engine: 'sqlite',
+      path: `${name}/${name}.db`,
+      efs: {
+        fileSystemId: 'fs-12345678',
+        accessPointId: 'fsap-0123456789abcdef0',
+        vpcId: 'vpc-0aaaabbbbccccdddd',
+        subnetIds: ['subnet-0aaaabbbbccccdddd'],
+        securityGroupIds: ['sg-0aaaabbbbccccdddd'],
+      },
+      schedules: { weekly: { hour: 4, enabled: false }, monthly: { hour: 3, enabled: false } },
+      ...(withDrill ? { drill: { enabled: true } } : {}),
+    });
+    const config = {
+      alerts: { sender: 'backups@example.com', recipients: ['drills@example.com'] },
+      databases: [sqlite('drilled', true), sqlite('newcomer', true), sqlite('fresh', false)],
+    };
+    const result = await invokeHealth({
+      ...process.env,
+      DBBACKUP_BUCKET: bucket,
+      DBBACKUP_CONFIG: JSON.stringify(config),
+      AWS_REGION: 'us-east-1',
+    });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.equal(result.last, 'RESULT {"status":"warning","findings":1}', result.stdout + result.stderr);
+    const days = Object.fromEntries(
+      publishedMetrics(result.stdout)
+        .filter((m) => m.name === 'DaysWithoutPassedDrill')
+        .map((m) => [m.dimensions.database, Math.round(m.value)]),
+    );
+    assert.deepEqual(days, { drilled: 40, newcomer: 3 }, 'none for a database without a drill');
+    const mails = (await sentEmails()).filter((e) => e.destination.to.includes('drills@example.com'));
+    assert.equal(mails.length, 1);
+    const line =
+      'WARNING  no restore drill of drilled has passed in 40 days (limit 35); the last one, ' +
+      new Date(Date.now() - 10 * DAY).toISOString().slice(0, 10) +
+      ', failed: the restored table "albums" has 3 rows, the backup 347';
+    assert.ok(mails[0]?.subject.startsWith('[dbbackup] health WARNING: no restore drill of drilled has passed in 40 days'));
+    assert.ok((mails[0]?.body.text ?? '').split('\n').includes(line), mails[0]?.body.text);
   });
 
   test('all healthy: no email, except on the weekday health.allHealthyEmail names, in the deployment’s time zone', async () => {

@@ -163,6 +163,40 @@ describe('health', () => {
     assert.match(named.stdout, /^BROKEN {3}school has no backups$/m);
   });
 
+  test('--drill-max-age: a drill passed within it is ok; a database whose history is older without one is a warning (exit 1)', async () => {
+    const dir = await tempDir('health-drills');
+    const copy = join(dir, 'source');
+    await fs.mkdir(copy);
+    const drilled = join(copy, 'drilled.db');
+    const undrilled = join(copy, 'undrilled.db');
+    await fs.copyFile(sqliteChinook, drilled);
+    await fs.copyFile(sqliteChinook, undrilled);
+    const target = join(dir, 'backups');
+    await scheduled(drilled, target, 'daily', 1);
+    await scheduled(undrilled, target, 'daily', 40 * 24);
+    await scheduled(undrilled, target, 'daily', 1);
+    const drill = await cli(['drill', '--target', target, '--database', 'drilled']);
+    assert.equal(drill.code, 0, drill.stdout + drill.stderr);
+
+    const without = await cli(['health', '--target', target]);
+    assert.equal(without.code, 0, 'drills are checked only when asked: ' + without.stdout);
+    const result = await cli(['health', '--target', target, '--drill-max-age', '35']);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^ok {7}drilled: daily 1 h old; 1 verified; drill passed 0 h ago$/m);
+    assert.match(
+      result.stdout,
+      /^WARNING {2}no restore drill of undrilled has passed in the 40 days since its first run \(limit 35\); none has run$/m,
+    );
+    const json = JSON.parse(
+      (await cli(['health', '--target', target, '--drill-max-age', '35', '--json'])).stdout,
+    ) as HealthReport;
+    const undrilledHealth = json.databases.find((d) => d.database === 'undrilled');
+    assert.equal(undrilledHealth?.drill?.overdue, true);
+    assert.equal(Math.round(undrilledHealth?.drill?.daysWithoutPassedDrill ?? 0), 40);
+    const longer = await cli(['health', '--target', target, '--drill-max-age', '45']);
+    assert.equal(longer.code, 0, longer.stdout);
+  });
+
   test('bad flags: exit 2 with one line naming the flag and the value, before reading anything', async () => {
     const missing = join(await tempDir('health'), 'not-there');
     for (const [args, problem] of [
@@ -171,6 +205,8 @@ describe('health', () => {
       [['--verify', 'two'], /--verify must be a whole number/],
       [['--shrink-percent', '0'], /--shrink-percent must be a percentage above 0 and at most 100/],
       [['--rows-drop-percent', '150'], /--rows-drop-percent must be a percentage/],
+      [['--drill-max-age', '0'], /--drill-max-age must be a number of days above 0/],
+      [['--drill-max-age', 'monthly'], /--drill-max-age must be a number of days above 0/],
     ] as const) {
       const result = await cli(['health', '--target', missing, ...args]);
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
