@@ -148,6 +148,10 @@ test('the health function’s config (names and schedules) of 200 databases fits
   assert.ok(JSON.stringify(config).length > 65_536);
   assert.ok(JSON.stringify(health).length < 65_536 / 2, `${JSON.stringify(health).length} bytes`);
   const parsed = parseHealthConfig(JSON.parse(JSON.stringify(health)));
-  assert.deepEqual(parsed.databases[0], { name: 'tenant0', schedules: { weekly: { hour: 4, minute: 0, enabled: false } } });
+  assert.deepEqual(parsed.databases[0], {
+    name: 'tenant0',
+    schedules: { weekly: { hour: 4, minute: 0, enabled: false } },
+    drill: false,
+  });
   assert.equal(parsed.health.verifyNewest, 1);
 });
