@@ -7,6 +7,7 @@ import { invokeFunction } from '../shared/deployment/invoke-function.js';
 import { deploymentWording } from '../shared/deployment/deployment-wording.js';
 import { runtimeConfigReader } from '../shared/deployment/runtime-config.js';
 import {
+  type ConsoleConfig,
   gatherDeploymentView,
   parseConsoleConfig,
   runConsoleAction,
@@ -53,8 +54,18 @@ export const handler: Handler<unknown, string> = async (input, context) => {
     });
   const { describe, widgetContext, ...params } = parsed.data;
   if (describe) return DESCRIPTION;
-  const config = await readConfig();
   const endpoint = context.invokedFunctionArn;
+  let config: ConsoleConfig;
+  try {
+    config = await readConfig();
+  } catch (error) {
+    const reason = formatErrorLine(error, deploymentWording);
+    logger.error('console config unreadable', { error: reason });
+    return renderConsole(undefined, {
+      endpoint,
+      viewError: `the widget's config could not be read, so nothing was done: ${reason}`,
+    });
+  }
   let result: ConsoleResult | undefined;
   if (Object.keys(params).length > 0) {
     const action = consoleActionSchema.safeParse(params);

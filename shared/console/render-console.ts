@@ -31,6 +31,7 @@ const STYLE = `<style>
 .dbb [data-value=healthy],.dbb [data-value=succeeded],.dbb [data-result=ok]{color:#1d8102}
 .dbb [data-result]{border:1px solid #aab7b8;padding:4px 8px;margin-bottom:8px}
 .dbb input{width:22em}
+.dbb form{display:inline;margin-right:6px}
 </style>`;
 
 /**
