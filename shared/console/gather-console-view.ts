@@ -4,6 +4,9 @@ import { listRunRecords, RUN_RECORD_SUFFIX, type RunRecord, runRecordPrefix } fr
 import type { Target } from '../targets/target.js';
 import { StorageError } from '../errors.js';
 
+/** Databases whose run-record folders are listed at once: a deployment of hundreds must not open hundreds of requests. */
+const DRILL_LOOKUPS_AT_ONCE = 8;
+
 /** How many of each database's newest backups the view lists unless told otherwise. */
 export const DEFAULT_NEWEST_SHOWN = 5;
 
@@ -84,37 +87,35 @@ export async function gatherConsoleView(
     where: target.url,
   });
   const ageOf = (datetime: string) => Math.max(0, Math.round((now.getTime() - Date.parse(datetime)) / 1000));
-  const databases = await Promise.all(
-    options.databases.map(async (db): Promise<ConsoleDatabaseView> => {
-      const own = backups.filter((b) => b.manifest.database === db.name && tierOf(b.manifest) !== undefined);
-      const health = report.databases.find((d) => d.database === db.name);
-      const drill = await lastDrill(target, db);
-      return {
-        name: db.name,
-        status: health?.status ?? 'broken',
-        findings: report.findings.filter((f) => f.database === db.name).map((f) => f.message),
-        backups: own.slice(0, shown).map((b: ListedBackup) => ({
-          file: b.manifest.backup_file,
-          datetime: b.manifest.datetime,
-          ageSeconds: ageOf(b.manifest.datetime),
-          sizeBytes: b.manifest.size_bytes,
-          tier: tierOf(b.manifest) as string,
-        })),
-        lastDrill:
-          drill && 'record' in drill
-            ? {
-                startedAt: drill.record.started_at,
-                ageSeconds: ageOf(drill.record.started_at),
-                result: drill.record.result,
-                error: drill.record.error,
-                durationMs: drill.record.duration_ms,
-                backupKey: drill.record.backup_key,
-              }
-            : null,
-        ...(drill && 'error' in drill ? { drillProblem: drill.error } : {}),
-      };
-    }),
-  );
+  const databases = await mapLimited(options.databases, DRILL_LOOKUPS_AT_ONCE, async (db): Promise<ConsoleDatabaseView> => {
+    const own = backups.filter((b) => b.manifest.database === db.name && tierOf(b.manifest) !== undefined);
+    const health = report.databases.find((d) => d.database === db.name);
+    const drill = await lastDrill(target, db);
+    return {
+      name: db.name,
+      status: health?.status ?? 'broken',
+      findings: report.findings.filter((f) => f.database === db.name).map((f) => f.message),
+      backups: own.slice(0, shown).map((b: ListedBackup) => ({
+        file: b.manifest.backup_file,
+        datetime: b.manifest.datetime,
+        ageSeconds: ageOf(b.manifest.datetime),
+        sizeBytes: b.manifest.size_bytes,
+        tier: tierOf(b.manifest) as string,
+      })),
+      lastDrill:
+        drill && 'record' in drill
+          ? {
+              startedAt: drill.record.started_at,
+              ageSeconds: ageOf(drill.record.started_at),
+              result: drill.record.result,
+              error: drill.record.error,
+              durationMs: drill.record.duration_ms,
+              backupKey: drill.record.backup_key,
+            }
+          : null,
+      ...(drill && 'error' in drill ? { drillProblem: drill.error } : {}),
+    };
+  });
   return {
     at: now.toISOString(),
     databases,
@@ -146,4 +147,18 @@ async function lastDrill(target: Target, db: ConsoleDatabase): Promise<{ record:
   const record = records.at(-1);
   if (record) return { record };
   return problems[0] ? { error: problems[0].error } : undefined;
+}
+
+/** `work` over `items`, at most `limit` at a time, results in the items' order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i] as T);
+    }
+  });
+  await Promise.all(workers);
+  return results;
 }

@@ -256,6 +256,14 @@ describe('the console widget function (compiled, in a child process) against S3'
     assert.ok(html.includes('destination: sqlite:///mnt/data/scratch.db'));
   });
 
+  test('health now invokes the health function and shows its verdict above the view', async () => {
+    lambda.calls.length = 0;
+    const { html } = await invoke({ action: 'health', widgetContext: { forms: { all: {} } } });
+    assert.deepEqual(lambda.calls, [{ name: 'DbBackup-HealthCheck', event: {} }]);
+    assert.match(html, /<div data-result="ok"><strong>Health check: healthy, 0 finding\(s\)\.<\/strong><\/div>/);
+    assert.ok(html.includes('data-database="school"'));
+  });
+
   test('an unknown action, a confirm slipped in, a password in the destination: one line each, nothing invoked', async () => {
     lambda.calls.length = 0;
     for (const [event, line] of [
