@@ -30,8 +30,12 @@ export function refusedAction(input: unknown, error: z.ZodError): string {
   const issue = error.issues[0];
   if (issue?.path[0] === 'action' || action === undefined)
     return `unknown action ${JSON.stringify(action ?? null).slice(0, 60)}: the widget knows verify, health and restore-dry-run; nothing was done`;
-  const where = issue?.path.join('.') || 'request';
-  return `refused ${String(action).slice(0, 40)}: ${where} ${issue?.message ?? 'is invalid'}; nothing was done`;
+  const name = String(action).slice(0, 40);
+  if (issue?.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => JSON.stringify(k.slice(0, 40))).join(', ');
+    return `refused ${name}: ${keys} ${issue.keys.length > 1 ? 'are not fields' : 'is not a field'} of this action; nothing was done`;
+  }
+  return `refused ${name}: ${issue?.path.join('.') || 'the request'} ${issue?.message ?? 'is invalid'}; nothing was done`;
 }
 
 /** Control characters: no database URL or file path holds one, and a log line would be forged with them. */

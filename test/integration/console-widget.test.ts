@@ -270,7 +270,7 @@ describe('the console widget function (compiled, in a child process) against S3'
       [{ action: 'restore', database: 'school', confirm: 'school' }, /^unknown action "restore": the widget knows/],
       [
         { action: 'restore-dry-run', database: 'school', field: 'destination-0', confirm: 'school' },
-        /^refused restore-dry-run: request /,
+        /^refused restore-dry-run: "confirm" is not a field of this action; nothing was done$/,
       ],
       [
         { action: 'verify', database: 'school', file: '../../etc/passwd' },
