@@ -85,7 +85,10 @@ export const handler: Handler<unknown, string> = async (input, context) => {
         forms: widgetContext?.forms?.all ?? {},
         invoke: (name, event) => invokeWithin(name, event, timeoutMs),
         signal: AbortSignal.timeout(timeoutMs),
-      });
+      }).catch((error: unknown) => ({
+        ok: false,
+        lines: [`${action.data.action} failed: ${formatErrorLine(error, deploymentWording)}`],
+      }));
       logger.info('console action done', { action: action.data.action, ok: result.ok, result: result.lines[0] });
     }
   }
