@@ -108,8 +108,17 @@ function button(endpoint: string, label: string, params: ConsoleAction, confirma
   const confirm = confirmation ? ` confirmation="${escapeHtml(confirmation)}"` : '';
   return (
     `<a class="btn">${escapeHtml(label)}</a>` +
-    `<cwdb-action action="call" endpoint="${escapeHtml(endpoint)}" display="widget"${confirm}>${escapeHtml(JSON.stringify(params))}</cwdb-action>`
+    `<cwdb-action action="call" endpoint="${escapeHtml(endpoint)}" display="widget"${confirm}>${jsonInHtml(params)}</cwdb-action>`
   );
+}
+
+/**
+ * Parameters as the text of an element: JSON whose `<`, `>` and `&` are JSON's own escapes, so the
+ * text holds no markup and reads the same whether the dashboard takes the element's text or its
+ * HTML (entities would survive the latter and break the JSON).
+ */
+function jsonInHtml(params: ConsoleAction): string {
+  return JSON.stringify(params).replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function list(lines: readonly string[]): string {

@@ -101,6 +101,8 @@ describe('the console widget’s HTML', () => {
       assert.ok((m[1] as string).includes(`endpoint="${ENDPOINT}"`));
       assert.match(m[1] as string, /display="widget"/);
     }
+    // Their text holds no markup nor entity: the same JSON whether read as text or as HTML.
+    for (const m of html.matchAll(/<cwdb-action[^>]*>([^<]*)<\/cwdb-action>/g)) assert.doesNotMatch(m[1] as string, /[&<>]/);
     const found = buttons(html);
     assert.deepEqual(
       found.map((b) => b.params),
