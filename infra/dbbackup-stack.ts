@@ -8,6 +8,7 @@ import { BackupBucket, replicaLocation } from './constructs/backup-bucket.js';
 import { BackupHealth } from './constructs/backup-health.js';
 import { BackupMonitoring } from './constructs/backup-monitoring.js';
 import { BackupReports } from './constructs/backup-reports.js';
+import { ConsoleWidget } from './constructs/console-widget.js';
 import { BackupCluster } from './constructs/backup-tasks.js';
 import { DeadLetterQueue } from './constructs/dead-letter-queue.js';
 import { DatabaseGroupStack } from './database-group-stack.js';
@@ -28,7 +29,7 @@ export interface DbBackupImage {
 
 /**
  * One dbbackup deployment. Only wires the constructs; each holds its own concern and defaults.
- * What a deployment has once (bucket, alert and health functions, topic, dashboard, Fargate cluster) is in this
+ * What a deployment has once (bucket, alert and health functions, topic, dashboard and its console widget, Fargate cluster) is in this
  * stack; what grows with the databases is in one nested stack per database group.
  */
 export class DbBackupStack extends Stack {
@@ -39,6 +40,7 @@ export class DbBackupStack extends Stack {
   readonly monitoring: BackupMonitoring;
   readonly health: BackupHealth;
   readonly reports: BackupReports;
+  readonly console: ConsoleWidget;
   readonly groups: DatabaseGroupStack[] = [];
 
   constructor(scope: Construct, id: string, props: DbBackupStackProps) {
@@ -81,6 +83,13 @@ export class DbBackupStack extends Stack {
       storage: this.storage,
       code: props.image.lambda,
       deadLetters: this.deadLetters,
+    });
+    this.console = new ConsoleWidget(this, 'Console', {
+      config,
+      storage: this.storage,
+      dashboard: this.monitoring.dashboard,
+      health: this.health.check,
+      code: props.image.lambda,
     });
     new CfnOutput(this, 'BackupBucket', {
       description: 'Where the backups are: dbbackup list --target s3://<this bucket>',

@@ -21,6 +21,7 @@ import {
 } from '../../shared/deployment/deployment-config.js';
 import { repoRoot } from '../harness/test-env.js';
 import { deploymentEncryption } from '../../shared/deployment/backup-prefixes.js';
+import { functionName } from '../../shared/deployment/deployment-names.js';
 import { CLOUDFORMATION_LIMITS, checkDeploymentLimits, ROLE_INLINE_POLICY_CHARACTERS } from '../../infra/deployment-limits.js';
 import { DATABASES_PER_GROUP, planDatabaseGroups } from '../../infra/plan-database-groups.js';
 import { ACCOUNT, decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
@@ -176,8 +177,8 @@ describe('the CDK stack, from the example config', () => {
   });
 
   test('functions: container images with explicit memory, timeout and ephemeral storage; failed backups go to the alert function, never retried', () => {
-    // Backup, restore, alert, health, weekly report and the group's prune.
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    // Backup, restore, alert, health, weekly report, the dashboard's console widget and the group's prune.
+    template.resourceCountIs('AWS::Lambda::Function', 7);
     template.hasResourceProperties('AWS::Lambda::Function', {
       PackageType: 'Image',
       ImageConfig: { Command: ['dist/functions/backup.handler'] },
@@ -294,7 +295,7 @@ describe('the CDK stack, from the example config', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Array<{
       Properties: { Environment: { Variables: Record<string, unknown> } };
     }>;
-    assert.equal(functions.length, 6);
+    assert.equal(functions.length, 7);
     for (const fn of functions) {
       const names = Object.keys(fn.Properties.Environment.Variables).filter((name) => name.startsWith('DBBACKUP_'));
       assert.deepEqual(names.sort(), [
@@ -829,6 +830,16 @@ describe('the CDK app, with 200 databases', () => {
         }
         for (const [role, chars] of byRole) assert.ok(chars < ROLE_INLINE_POLICY_CHARACTERS, `${role}: ${chars}`);
       }
+      // The console widget's config (every database's name, schedules, engine, restore function) stays
+      // within a secret's 64 KB (counted unresolved: the health function's name is a reference there).
+      const secrets = Object.values(Template.fromStack(main).findResources('AWS::SecretsManager::Secret')) as Array<{
+        Properties: { Description: string; SecretString: unknown };
+      }>;
+      const consoleSecret = secrets.find((r) => r.Properties.Description.includes('console widget'));
+      assert.ok(consoleSecret);
+      const secretChars = JSON.stringify(consoleSecret.Properties.SecretString).length;
+      assert.ok(secretChars < 65_536, `console widget config: ${secretChars} characters`);
+      process.stderr.write(`# 200 databases: the console widget's config holds ${secretChars} characters\n`);
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }
@@ -1306,6 +1317,123 @@ describe('the health check: one function per deployment, an age alarm per databa
       .flatMap((statement) => [statement.Resource ?? []].flat());
     assert.equal(secrets.length, 1, 'its own config secret, no database credential');
     assert.ok(!secrets.some((arn) => String(arn).includes('school-db')), secrets.join());
+  });
+});
+
+describe('the console widget: a custom widget on the dashboard, its function read-only but for the health and restore functions', () => {
+  let deployment: StackTemplate;
+  let bucketPolicy: Statement[];
+  let bucketArn: string;
+  let widget: { arn: string; statements: Statement[]; functionArn: string };
+  let healthArn = '';
+  let alertArn = '';
+  let groups: string[] = [];
+  const lambdaArn = (name: string) => `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${name}`;
+
+  before(async () => {
+    const example = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const school = example.databases[0] as PostgresDatabaseConfig;
+    const config = parseDeploymentConfig({
+      ...example,
+      databases: [school, { ...school, name: 'warehouse', database: 'warehouse' }, sqliteOnEfs],
+    });
+    const { stack } = synth(config);
+    groups = planDatabaseGroups(config).map((g) => g.id);
+    deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    for (const group of stack.groups)
+      deployment.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      );
+    const idOf = (prefix: string, type: string) => {
+      const id = Object.keys(deployment.json.Resources).find(
+        (r) => r.startsWith(prefix) && deployment.json.Resources[r]?.Type === type,
+      );
+      assert.ok(id, `no ${type} ${prefix}`);
+      return id;
+    };
+    const roleId = idOf('ConsoleFunctionServiceRole', 'AWS::IAM::Role');
+    widget = {
+      arn: deployment.resolve({ 'Fn::GetAtt': [roleId, 'Arn'] }) as string,
+      statements: roleStatements(deployment, roleId),
+      functionArn: deployment.resolve({ 'Fn::GetAtt': [idOf('ConsoleFunction', 'AWS::Lambda::Function'), 'Arn'] }) as string,
+    };
+    healthArn = deployment.resolve({ 'Fn::GetAtt': [idOf('HealthCheck', 'AWS::Lambda::Function'), 'Arn'] }) as string;
+    alertArn = deployment.resolve({ 'Fn::GetAtt': [idOf('Alerts', 'AWS::Lambda::Function'), 'Arn'] }) as string;
+    bucketPolicy = resourcePolicyStatements(deployment, 'AWS::S3::BucketPolicy', 'PolicyDocument').filter((s) =>
+      JSON.stringify(s).includes('storagebucket'),
+    );
+    const [bucket] = [...deployment.all('AWS::S3::Bucket')].filter(({ id }) => id.startsWith('StorageBucket'));
+    bucketArn = deployment.resolve({ 'Fn::GetAtt': [bucket?.id, 'Arn'] }) as string;
+  });
+
+  const may = (action: string, resource: string) =>
+    decide(
+      { principal: widget.arn, action, resource, context: { 'aws:SecureTransport': 'true', 's3:if-none-match': '*' } },
+      widget.statements,
+      resource.startsWith('arn:aws:s3') ? bucketPolicy : [],
+    ) === 'allow';
+
+  test('the dashboard holds a custom widget calling the widget function, redrawn on refresh only', () => {
+    const [dashboard] = [...deployment.all('AWS::CloudWatch::Dashboard')];
+    const body = JSON.parse(
+      deployment.resolve(
+        (deployment.json.Resources[dashboard?.id as string]?.Properties as { DashboardBody: unknown }).DashboardBody,
+      ) as string,
+    ) as { widgets: Array<{ type: string; width: number; properties: Record<string, unknown> }> };
+    const custom = body.widgets.filter((w) => w.type === 'custom');
+    assert.equal(custom.length, 1);
+    assert.equal(custom[0]?.properties.endpoint, widget.functionArn);
+    assert.equal(custom[0]?.width, 24);
+    assert.deepEqual(custom[0]?.properties.updateOn, { refresh: true, resize: false, timeRange: false });
+  });
+
+  test('the widget role reads backups but cannot write or delete any object, and reads only its own config secret', () => {
+    const key = 'postgres/school/2026/backup_school_20261122_230000_run.dump.gz';
+    assert.equal(may('s3:GetObject', `${bucketArn}/${key}`), true);
+    assert.equal(may('s3:GetObject', `${bucketArn}/runs/postgres/school/2026/20261122_230000_drill_0123abcd.jsonl`), true);
+    assert.equal(may('s3:ListBucket', bucketArn), true);
+    for (const action of [
+      's3:PutObject',
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+      's3:PutObjectTagging',
+      's3:PutObjectRetention',
+      's3:PutObjectLegalHold',
+      's3:BypassGovernanceRetention',
+      's3:PutBucketPolicy',
+    ])
+      for (const where of [key, 'pre-restore/x.dump.gz', 'runs/x.jsonl', 'anything'])
+        assert.equal(may(action, `${bucketArn}/${where}`), false, `${action} ${where}`);
+    const actions = widget.statements.flatMap((statement) => [statement.Action ?? []].flat());
+    assert.ok(!actions.some((a) => a === '*' || a === 's3:*' || /^s3:(Put|Delete)/.test(a)), actions.join());
+    const secrets = widget.statements
+      .filter((statement) => [statement.Action ?? []].flat().includes('secretsmanager:GetSecretValue'))
+      .flatMap((statement) => [statement.Resource ?? []].flat());
+    assert.equal(secrets.length, 1, 'its own config secret, no database credential');
+  });
+
+  test('the widget may invoke the health function and every group’s restore function, and no other function', () => {
+    assert.equal(groups.length, 2);
+    assert.equal(may('lambda:InvokeFunction', healthArn), true, 'health now');
+    for (const group of groups) {
+      assert.equal(
+        may('lambda:InvokeFunction', lambdaArn(functionName('DbBackup', group, 'restore'))),
+        true,
+        `restore of ${group}`,
+      );
+      for (const role of ['backup', 'prune', 'drill'] as const)
+        assert.equal(
+          may('lambda:InvokeFunction', lambdaArn(functionName('DbBackup', group, role))),
+          false,
+          `${role} of ${group}`,
+        );
+    }
+    for (const other of [alertArn, widget.functionArn, lambdaArn('someone-else'), lambdaArn('DbBackup-n000000-1-restore')])
+      assert.equal(may('lambda:InvokeFunction', other), false, other);
+    const lambdaActions = widget.statements.flatMap((s) => [s.Action ?? []].flat()).filter((a) => a.startsWith('lambda:'));
+    assert.deepEqual([...new Set(lambdaActions)], ['lambda:InvokeFunction']);
   });
 });
 
