@@ -1,8 +1,7 @@
 import { type ListedBackup, listBackups } from '../catalog/list-backups.js';
 import { assessHealth, type ExpectedDatabase, type HealthPolicy, type Severity, tierOf } from '../health/assess-health.js';
-import { listRunRecords, RUN_RECORD_SUFFIX, type RunRecord, runRecordPrefix } from '../runs/run-record.js';
+import { DEFAULT_MAX_DRILL_AGE_DAYS, drillHealthOf } from '../health/drill-health.js';
 import type { Target } from '../targets/target.js';
-import { StorageError } from '../errors.js';
 
 /** Databases whose run-record folders are listed at once: a deployment of hundreds must not open hundreds of requests. */
 const DRILL_LOOKUPS_AT_ONCE = 8;
@@ -90,7 +89,8 @@ export async function gatherConsoleView(
   const databases = await mapLimited(options.databases, DRILL_LOOKUPS_AT_ONCE, async (db): Promise<ConsoleDatabaseView> => {
     const own = backups.filter((b) => b.manifest.database === db.name && tierOf(b.manifest) !== undefined);
     const health = report.databases.find((d) => d.database === db.name);
-    const drill = await lastDrill(target, db);
+    const drill = await drillHealthOf(target, db.name, DEFAULT_MAX_DRILL_AGE_DAYS, now, [db.engine]);
+    const last = drill.lastDrill;
     return {
       name: db.name,
       status: health?.status ?? 'broken',
@@ -102,18 +102,17 @@ export async function gatherConsoleView(
         sizeBytes: b.manifest.size_bytes,
         tier: tierOf(b.manifest) as string,
       })),
-      lastDrill:
-        drill && 'record' in drill
-          ? {
-              startedAt: drill.record.started_at,
-              ageSeconds: ageOf(drill.record.started_at),
-              result: drill.record.result,
-              error: drill.record.error,
-              durationMs: drill.record.duration_ms,
-              backupKey: drill.record.backup_key,
-            }
-          : null,
-      ...(drill && 'error' in drill ? { drillProblem: drill.error } : {}),
+      lastDrill: last
+        ? {
+            startedAt: last.at,
+            ageSeconds: ageOf(last.at),
+            result: last.result,
+            error: last.error,
+            durationMs: last.durationMs,
+            backupKey: last.backupKey,
+          }
+        : null,
+      ...(drill.problem === undefined ? {} : { drillProblem: drill.problem }),
     };
   });
   return {
@@ -121,32 +120,6 @@ export async function gatherConsoleView(
     databases,
     findings: report.findings.filter((f) => f.database === null).map((f) => f.message),
   };
-}
-
-/**
- * The newest drill record of a database: its key is found by name (`<stamp>_drill_<run>.jsonl`,
- * the stamp sorting as time does), and only that one object is read, however many backup runs
- * the folder records.
- */
-async function lastDrill(target: Target, db: ConsoleDatabase): Promise<{ record: RunRecord } | { error: string } | undefined> {
-  let newest: string | undefined;
-  const prefix = runRecordPrefix(db.engine, db.name);
-  try {
-    for await (const object of target.list(prefix)) {
-      const name = object.key.slice(object.key.lastIndexOf('/') + 1);
-      if (!name.endsWith(RUN_RECORD_SUFFIX) || !/^\d{8}_\d{6}_drill_/.test(name)) continue;
-      if (newest === undefined || object.key > newest) newest = object.key;
-    }
-  } catch (error) {
-    // A database never run yet has no runs/ folder (a directory target says so): no drill.
-    if (error instanceof StorageError && error.notFound) return undefined;
-    throw error;
-  }
-  if (newest === undefined) return undefined;
-  const { records, problems } = await listRunRecords(target, { prefix: newest });
-  const record = records.at(-1);
-  if (record) return { record };
-  return problems[0] ? { error: problems[0].error } : undefined;
 }
 
 /** `work` over `items`, at most `limit` at a time, results in the items' order. */

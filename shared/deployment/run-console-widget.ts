@@ -10,7 +10,7 @@ import type { RestoreResult } from '../restore/run-restore.js';
 import type { Settings } from '../settings.js';
 import type { Target } from '../targets/target.js';
 import { verifyBackup } from '../verify/verify-backup.js';
-import { type DeploymentConfig, healthConfigOf, healthConfigSchema, TIERS } from './deployment-config.js';
+import { type DeploymentConfig, type HealthConfig, healthConfigOf, healthConfigSchema, TIERS } from './deployment-config.js';
 import { deploymentWording } from './deployment-wording.js';
 import { functionRestoreEventSchema } from './run-function-restore.js';
 import { expectedDatabases, maxBackupAgeHours } from './run-health-check.js';
@@ -45,11 +45,10 @@ export function consoleConfigOf(
   const health = healthConfigOf(config);
   return {
     ...health,
-    databases: config.databases.map(({ name, schedules, engine }) => ({
-      name,
-      schedules,
-      engine,
-      restoreFunction: names.restoreFunction(name),
+    databases: config.databases.map((db, i) => ({
+      ...(health.databases[i] as HealthConfig['databases'][number]),
+      engine: db.engine,
+      restoreFunction: names.restoreFunction(db.name),
     })),
     healthFunction: names.healthFunction,
   };

@@ -13,7 +13,17 @@ export interface DrillHealth {
   /** When the newest passed drill started; null when none has passed. */
   readonly lastPassedAt: string | null;
   /** The newest drill, passed or not; null when there has been none. */
-  readonly lastDrill: { readonly at: string; readonly result: 'succeeded' | 'failed'; readonly error: string | null } | null;
+  readonly lastDrill: {
+    readonly at: string;
+    readonly result: 'succeeded' | 'failed';
+    /** The one line the drill's user saw, when it failed. */
+    readonly error: string | null;
+    /** The measured time to restore. */
+    readonly durationMs: number;
+    readonly backupKey: string | null;
+  } | null;
+  /** Why the newest drill record could not be read, when it is damaged (older ones are read on). */
+  readonly problem?: string;
   /**
    * Days since a drill last passed; with none passed, days since the database's first run record
    * (a new database is given the same grace as a drill); null with no run record at all.
@@ -28,12 +38,19 @@ export interface DrillHealth {
  * kind (`<stamp>_drill_<run>.jsonl`), so only drill records are read, newest first, until a passed
  * one: one listing and a few reads per database, however many backups it has.
  */
-export async function drillHealthOf(target: Target, database: string, maxAgeDays: number, now: Date): Promise<DrillHealth> {
+export async function drillHealthOf(
+  target: Target,
+  database: string,
+  maxAgeDays: number,
+  now: Date,
+  /** Where to look: the database's engine, when known. @default every engine's folder */
+  engines: readonly string[] = ENGINES.map((e) => e.kind),
+): Promise<DrillHealth> {
   const drills: Array<{ key: string; at: Date }> = [];
   let first: Date | undefined;
-  for (const engine of ENGINES) {
+  for (const engine of engines) {
     try {
-      for await (const object of target.list(runRecordPrefix(engine.kind, database))) {
+      for await (const object of target.list(runRecordPrefix(engine, database))) {
         if (!object.key.endsWith(RUN_RECORD_SUFFIX)) continue;
         const facts = runRecordKeyFacts(object.key);
         if (!facts) continue;
@@ -47,11 +64,23 @@ export async function drillHealthOf(target: Target, database: string, maxAgeDays
   drills.sort((a, b) => b.at.getTime() - a.at.getTime());
   let lastDrill: DrillHealth['lastDrill'] = null;
   let lastPassedAt: string | null = null;
+  let problem: string | undefined;
   for (const drill of drills) {
     const read = await readRunRecord(target, drill.key);
-    if (read === undefined || !('record' in read) || read.record.database !== database) continue;
+    if (read === undefined) continue;
+    if (!('record' in read)) {
+      if (lastDrill === null) problem ??= `${read.key}: ${read.error}`;
+      continue;
+    }
     const { record } = read;
-    lastDrill ??= { at: record.started_at, result: record.result, error: record.error };
+    if (record.database !== database) continue;
+    lastDrill ??= {
+      at: record.started_at,
+      result: record.result,
+      error: record.error,
+      durationMs: record.duration_ms,
+      backupKey: record.backup_key,
+    };
     if (record.result === 'succeeded') {
       lastPassedAt = record.started_at;
       break;
@@ -59,5 +88,12 @@ export async function drillHealthOf(target: Target, database: string, maxAgeDays
   }
   const since = lastPassedAt !== null ? Date.parse(lastPassedAt) : first?.getTime();
   const days = since === undefined ? null : Math.max(0, Math.round(((now.getTime() - since) / DAY_MS) * 100) / 100);
-  return { lastPassedAt, lastDrill, daysWithoutPassedDrill: days, maxAgeDays, overdue: days !== null && days > maxAgeDays };
+  return {
+    lastPassedAt,
+    lastDrill,
+    ...(problem === undefined ? {} : { problem }),
+    daysWithoutPassedDrill: days,
+    maxAgeDays,
+    overdue: days !== null && days > maxAgeDays,
+  };
 }
