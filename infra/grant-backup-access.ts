@@ -7,6 +7,25 @@ import { acknowledge, arnInFinding } from './acknowledge.js';
 import type { BackupBucket } from './constructs/backup-bucket.js';
 
 /**
+ * Lets `grantee` list and read every object of the bucket (manifests, backups, run records):
+ * Bucket.grantRead, which also lets it decrypt with the bucket's key. Nothing is written or
+ * deleted. The cdk-nag findings of `bucket/*` are acknowledged on `owner` with `why`.
+ */
+export function grantReadingBackups(grantee: iam.IGrantable, owner: IConstruct, storage: BackupBucket, why: string): void {
+  storage.bucket.grantRead(grantee);
+  acknowledge(
+    owner,
+    [
+      `IAM5[Resource::${arnInFinding(owner, storage.bucket.bucketArn)}/*]`,
+      'IAM5[Action::s3:GetObject*]',
+      'IAM5[Action::s3:GetBucket*]',
+      'IAM5[Action::s3:List*]',
+    ],
+    why,
+  );
+}
+
+/**
  * What every function or task that runs backups or restores may do: read backups (a restore may
  * read any; the backup checks what it wrote), create objects only under `writePrefixes` (its
  * databases' own, or the pre-restore prefix), tag them (the SHA-256 tag) and abort its own

@@ -4,9 +4,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
-import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
+import { acknowledge, acknowledgeNag } from '../acknowledge.js';
 import { configSecret } from '../config-secret.js';
-import { allowSendingAlerts } from '../grant-backup-access.js';
+import { allowSendingAlerts, grantReadingBackups } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
@@ -49,19 +49,13 @@ export class BackupAlerts extends Construct {
     // Lambda's grant for its dead-letter queue covers SQS, not the queue's key.
     props.deadLetters.grantSend(this.alert);
     secret.grantRead(this.alert);
-    // Reads the manifests, to name the last good backup in the email; writes nothing.
-    storage.bucket.grantRead(this.alert);
-    allowSendingAlerts(this.alert, config, Stack.of(this));
-    acknowledge(
+    grantReadingBackups(
       this.alert,
-      [
-        `IAM5[Resource::${arnInFinding(this.alert, storage.bucket.bucketArn)}/*]`,
-        'IAM5[Action::s3:GetObject*]',
-        'IAM5[Action::s3:GetBucket*]',
-        'IAM5[Action::s3:List*]',
-      ],
+      this.alert,
+      storage,
       'The alert function lists and reads manifests (Bucket.grantRead: bucket/*) to name the last good backup; it writes nothing.',
     );
+    allowSendingAlerts(this.alert, config, Stack.of(this));
     acknowledge(
       this,
       ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],

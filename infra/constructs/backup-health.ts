@@ -9,7 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeploymentConfig, healthConfigOf } from '../../shared/deployment/deployment-config.js';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
-import { allowSendingAlerts } from '../grant-backup-access.js';
+import { allowSendingAlerts, grantReadingBackups } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
@@ -64,9 +64,12 @@ export class BackupHealth extends Construct {
     });
     secret.grantRead(this.check);
     props.deadLetters.receiveFailuresOf(this.check);
-    storage.bucket.grantRead(this.check);
-    if (storage.key)
-      this.check.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [storage.key.keyArn] }));
+    grantReadingBackups(
+      this.check,
+      this,
+      storage,
+      'Backups are objects read by name (Bucket.grantRead: bucket/*), never written.',
+    );
     allowSendingAlerts(this.check, config, Stack.of(this));
 
     const role = new iam.Role(this, 'InvokeRole', {
@@ -95,13 +98,9 @@ export class BackupHealth extends Construct {
       this,
       [
         'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/*]`,
-        'IAM5[Action::s3:GetObject*]',
-        'IAM5[Action::s3:GetBucket*]',
-        'IAM5[Action::s3:List*]',
         `IAM5[Resource::${arnInFinding(this, this.check.functionArn)}:*]`,
       ],
-      "AWS's managed policy that only lets a function write its own logs; backups are objects read by name (Bucket.grantRead: bucket/*), never written; Function.grantInvoke covers the function and its versions.",
+      "AWS's managed policy that only lets a function write its own logs; Function.grantInvoke covers the function and its versions.",
     );
   }
 }

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { prunableFolders, prunePrefixes } from '../../shared/deployment/backup-prefixes.js';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { functionName } from '../../shared/deployment/deployment-names.js';
+import { grantReadingBackups } from '../grant-backup-access.js';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
 import { deploymentName } from '../deployment-name.js';
 import type { DatabaseGroup } from '../plan-database-groups.js';
@@ -57,7 +58,12 @@ export class BackupPrune extends Construct {
       retryAttempts: 0,
     });
     props.deadLetters.receiveFailuresOf(this.function);
-    storage.bucket.grantRead(this.function);
+    grantReadingBackups(
+      this.function,
+      this.function,
+      storage,
+      'Prune reads every manifest of its databases (Bucket.grantRead: bucket/*) and deletes only under their prefixes, which the bucket policy enforces.',
+    );
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:DeleteObject'],
@@ -73,13 +79,7 @@ export class BackupPrune extends Construct {
     );
     acknowledge(
       this.function,
-      [
-        `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/*]`,
-        ...prefixes.map((prefix) => `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/${prefix}*]`),
-        'IAM5[Action::s3:GetObject*]',
-        'IAM5[Action::s3:GetBucket*]',
-        'IAM5[Action::s3:List*]',
-      ],
+      prefixes.map((prefix) => `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/${prefix}*]`),
       'Prune reads every manifest of its databases (Bucket.grantRead: bucket/*) and deletes only under their prefixes, which the bucket policy enforces.',
     );
   }

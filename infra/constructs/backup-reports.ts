@@ -9,7 +9,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { acknowledge, arnInFinding } from '../acknowledge.js';
-import { allowSendingAlerts } from '../grant-backup-access.js';
+import { allowSendingAlerts, grantReadingBackups } from '../grant-backup-access.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
 import type { BackupBucket } from './backup-bucket.js';
 
@@ -51,21 +51,13 @@ export class BackupReports extends Construct {
       deadLetterQueue: props.deadLetters.queue,
     });
     props.deadLetters.receiveFailuresOf(this.report);
-    storage.bucket.grantRead(this.report);
-    if (storage.key)
-      this.report.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [storage.key.keyArn] }));
+    grantReadingBackups(this.report, this, storage, 'A report reads every manifest and run record (Bucket.grantRead: bucket/*).');
     props.configSecret.grantRead(this.report);
     allowSendingAlerts(this.report, config, Stack.of(this));
     acknowledge(
       this,
-      [
-        'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/*]`,
-        'IAM5[Action::s3:GetObject*]',
-        'IAM5[Action::s3:GetBucket*]',
-        'IAM5[Action::s3:List*]',
-      ],
-      "A report reads every manifest and run record (Bucket.grantRead: bucket/*); AWS's managed policy only lets it write its own logs.",
+      ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
+      "AWS's managed policy only lets it write its own logs.",
     );
 
     if (!config.report.enabled) return;

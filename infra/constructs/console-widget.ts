@@ -8,7 +8,8 @@ import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../shared/deployment/deployment-config.js';
 import { functionName } from '../../shared/deployment/deployment-names.js';
 import { consoleConfigOf } from '../../shared/deployment/run-console-widget.js';
-import { acknowledge, acknowledgeNag, arnInFinding } from '../acknowledge.js';
+import { grantReadingBackups } from '../grant-backup-access.js';
+import { acknowledge, acknowledgeNag } from '../acknowledge.js';
 import { deploymentName } from '../deployment-name.js';
 import { planDatabaseGroups } from '../plan-database-groups.js';
 import { runtimeEnvironment } from '../runtime-environment.js';
@@ -83,9 +84,12 @@ export class ConsoleWidget extends Construct {
       retryAttempts: 0,
     });
     secret.grantRead(this.function);
-    storage.bucket.grantRead(this.function);
-    if (storage.key)
-      this.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [storage.key.keyArn] }));
+    grantReadingBackups(
+      this.function,
+      this,
+      storage,
+      'Backups are objects read by name (Bucket.grantRead: bucket/*), never written.',
+    );
     this.function.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.health.functionArn, ...restoreArns] }),
     );
@@ -104,14 +108,8 @@ export class ConsoleWidget extends Construct {
 
     acknowledge(
       this,
-      [
-        'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        `IAM5[Resource::${arnInFinding(this, storage.bucket.bucketArn)}/*]`,
-        'IAM5[Action::s3:GetObject*]',
-        'IAM5[Action::s3:GetBucket*]',
-        'IAM5[Action::s3:List*]',
-      ],
-      "AWS's managed policy that only lets a function write its own logs; backups are objects read by name (Bucket.grantRead: bucket/*), never written.",
+      ['IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]'],
+      "AWS's managed policy that only lets a function write its own logs.",
     );
     acknowledgeNag(
       this.function,

@@ -1589,6 +1589,47 @@ describe('the user’s own network resources', () => {
   });
 });
 
+describe('every role that reads backups can decrypt them (role policies, evaluated)', () => {
+  test('a role allowed to get a manifest or run record from the KMS-encrypted bucket may also kms:Decrypt with its key', async () => {
+    const config = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
+    const { stack } = synth(
+      parseDeploymentConfig({
+        ...config,
+        databases: [...config.databases, sqliteOnEfs, { ...sqliteOnEfs, name: 'app2', runner: 'fargate' }],
+      }),
+    );
+    const main = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
+    for (const group of stack.groups)
+      main.nest(
+        stack.getLogicalId(group.nestedStackResource as never),
+        Template.fromStack(group).toJSON() as never,
+        group.node.id,
+      );
+    const [bucket] = [...main.all('AWS::S3::Bucket')].filter(({ id }) => id.startsWith('StorageBucket'));
+    const bucketArn = main.resolve({ 'Fn::GetAtt': [bucket?.id, 'Arn'] }) as string;
+    const [key] = [...main.all('AWS::KMS::Key')].filter(({ id }) => id.startsWith('StorageKey'));
+    const keyArn = main.resolve({ 'Fn::GetAtt': [key?.id, 'Arn'] }) as string;
+    assert.ok(keyArn, 'the example deployment encrypts with its own key');
+    // The key's policy delegates to IAM (the account root), so the role's own policy must allow decrypting.
+    const context = { 'aws:SecureTransport': 'true' };
+    const objects = [
+      `${bucketArn}/postgres/school/2026/backup_school_20261122_230000_0123abcd.dump.gz.json`,
+      `${bucketArn}/runs/postgres/school/2026/20261122_230000_scheduled_0123abcd.jsonl`,
+    ];
+    const readers: string[] = [];
+    for (const { stack: template, id } of main.all('AWS::IAM::Role')) {
+      const statements = roleStatements(template, id);
+      const may = (action: string, resource: string) =>
+        decide({ principal: `arn:aws:iam::${ACCOUNT}:role/${id}`, action, resource, context }, statements, []) === 'allow';
+      if (!objects.some((o) => may('s3:GetObject', o))) continue;
+      readers.push(id);
+      assert.equal(may('kms:Decrypt', keyArn), true, `${id} reads backups but cannot decrypt them`);
+    }
+    // The alert, prune, health, report, console, backup, restore, drill and task roles at least.
+    assert.ok(readers.length >= 9, readers.join(', '));
+  });
+});
+
 describe('the weekly report (its role and schedule, evaluated)', () => {
   let main: StackTemplate;
   let statements: Statement[];
