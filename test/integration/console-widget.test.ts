@@ -10,11 +10,12 @@ import { listBackups } from '../../shared/catalog/list-backups.js';
 import type { Manifest } from '../../shared/manifest.js';
 import { type RunRecord, writeRunRecord } from '../../shared/runs/run-record.js';
 import { openTarget } from '../../shared/targets/open-target.js';
+import { chromium, databaseSection, unescapeHtml } from '../harness/chromium.js';
 import { nonWhitePixels } from '../harness/png-pixels.js';
 import { type SecretsServer, startSecretsServer } from '../harness/secrets-server.js';
-import { createBucket, repoRoot, runAllowingFailure, samplesDir, tempDir } from '../harness/test-env.js';
+import { createBucket, repoRoot, runAllowingFailure, sampleCopy, tempDir } from '../harness/test-env.js';
 
-const sqliteChinook = join(samplesDir, 'chinook/Chinook_Sqlite.sqlite');
+const sqliteChinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 const HOUR = 3_600_000;
 /** A second database; names hold only letters, digits, "_" and "-" (markup in them is the unit test's). */
 const OTHER = 'sales_eu-2';
@@ -39,36 +40,15 @@ async function lambdaStandIn(
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls };
 }
 
-/** Runs Debian's headless Chromium on a page, with a profile of its own (as report-html.test does). */
-async function chromium(dir: string, args: string[]): Promise<string> {
-  const profile = await fs.mkdtemp(join(dir, 'profile-'));
-  const result = await runAllowingFailure('timeout', [
-    '60',
-    'chromium',
-    '--headless=new',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    `--user-data-dir=${profile}`,
-    ...args,
-  ]);
-  assert.equal(result.code, 0, `chromium failed: ${result.stderr}`);
-  return result.stdout;
-}
-
-const unescape = (text: string) =>
-  text.replace(/&(lt|gt|quot|#39|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[e] as string);
-
 /** One database's section of the widget's HTML (or of Chromium's DOM). */
 function sectionOf(html: string, database: string): string {
-  const sections = [...html.matchAll(/<section[^>]*data-database="([^"]*)"[^>]*>([\s\S]*?)<\/section>/g)];
-  const found = sections.find((s) => unescape(s[1] as string) === database)?.[2];
+  const found = databaseSection(html, database);
   assert.ok(found !== undefined, `no section for ${database}`);
   return found;
 }
 
 const values = (section: string, field: string) =>
-  [...section.matchAll(new RegExp(`data-field="${field}" data-value="([^"]*)"`, 'g'))].map((m) => unescape(m[1] as string));
+  [...section.matchAll(new RegExp(`data-field="${field}" data-value="([^"]*)"`, 'g'))].map((m) => unescapeHtml(m[1] as string));
 
 describe('the console widget function (compiled, in a child process) against S3', () => {
   let bucket = '';
@@ -290,7 +270,7 @@ describe('the console widget function (compiled, in a child process) against S3'
       assert.equal(code, 0);
       const result = /<div data-result="failed"><strong>([^<]*)<\/strong><\/div>/.exec(html)?.[1];
       assert.ok(result, html.slice(0, 600));
-      assert.match(unescape(result), line);
+      assert.match(unescapeHtml(result), line);
       assert.doesNotMatch(html, /hunter2/);
     }
     assert.deepEqual(lambda.calls, []);

@@ -4,39 +4,15 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { before, describe, test } from 'node:test';
 import type { Report } from '../../shared/report/build-report.js';
+import { chromium, databaseSection } from '../harness/chromium.js';
 import { nonWhitePixels } from '../harness/png-pixels.js';
 import { HOSTILE_DATABASE, HOSTILE_ERROR, writeHistory } from '../harness/report-history.js';
-import { cli, runAllowingFailure, tempDir } from '../harness/test-env.js';
-
-/** Runs Debian's headless Chromium (the real browser) on a page, with a profile of its own. */
-async function chromium(dir: string, args: string[]): Promise<string> {
-  const profile = await fs.mkdtemp(join(dir, 'profile-'));
-  const result = await runAllowingFailure('timeout', [
-    '60',
-    'chromium',
-    '--headless=new',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    `--user-data-dir=${profile}`,
-    ...args,
-  ]);
-  assert.equal(result.code, 0, `chromium failed: ${result.stderr}`);
-  return result.stdout;
-}
+import { cli, tempDir } from '../harness/test-env.js';
 
 /** The `data-value` of a `data-field` in the section of one database ('' for the overall one). */
 function fieldIn(dom: string, database: string, field: string): string | undefined {
-  const sections = [...dom.matchAll(/<section[^>]*data-database="([^"]*)"[^>]*>([\s\S]*?)<\/section>/g)];
-  const section = sections.find((s) => unescapeHtml(s[1] as string) === database)?.[2];
+  const section = databaseSection(dom, database);
   return section ? new RegExp(`data-field="${field}" data-value="([^"]*)"`).exec(section)?.[1] : undefined;
-}
-
-function unescapeHtml(text: string): string {
-  return text.replace(
-    /&(lt|gt|quot|#39|amp);/g,
-    (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[e] as string,
-  );
 }
 
 describe('dbbackup report --html', () => {
