@@ -1,18 +1,17 @@
 import { deploymentEncryption } from './backup-prefixes.js';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { backupEventLabels, scheduledBackupEventSchema } from './backup-event.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
-import { type DatabaseCredentials, databaseUrl } from './database-url.js';
-import { type DatabaseConfig, type DeploymentConfig, findDatabase, tierSettings } from './deployment-config.js';
+import { databaseUrl } from './database-url.js';
+import { type DatabaseConfig, findDatabase, tierSettings } from './deployment-config.js';
 import { formatErrorLine } from '../errors.js';
 import { deploymentWording } from './deployment-wording.js';
+import type { ScheduledRunDeps } from './scheduled-run-deps.js';
 import type { Manifest } from '../manifest.js';
 import { type AlertOrigin, composeAlert } from '../notify/alert.js';
 import { failedRunsBefore, lastGoodBackup, nextSteps } from './alert-facts.js';
-import { type Notifier, sendAlert } from '../notify/notifier.js';
+import { sendAlert } from '../notify/notifier.js';
 import { REPORTED_FAILURE_ERROR } from './unreported-failure.js';
 import { runBackup } from '../backup/run-backup.js';
-import type { Settings } from '../settings.js';
 import type { Deadline } from '../pipeline/run-stop.js';
 
 /**
@@ -23,25 +22,9 @@ import type { Deadline } from '../pipeline/run-stop.js';
 export const FUNCTION_TIME_MARGIN_MS = 20_000;
 
 /** What a scheduled backup needs from its runtime (Lambda or Fargate). */
-export interface ScheduledBackupDeps {
-  readonly config: DeploymentConfig;
-  /** The backup bucket's name. */
-  readonly bucket: string;
-  /** The bucket's KMS key, when it uses SSE-KMS. */
-  readonly kmsKeyId?: string;
-  /** The runtime's one S3 client, built once per cold start and used by every backup it runs. */
-  readonly s3Client: S3Client;
-  readonly settings: Settings;
-  readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
-  readonly notifier: Notifier;
-  readonly runId: string;
-  readonly logUrl?: string;
+export interface ScheduledBackupDeps extends ScheduledRunDeps {
   /** The stack, account and region every email names. */
   readonly origin?: AlertOrigin;
-  readonly log: (event: string, fields: Record<string, unknown>) => void;
-  /** Reports an alert that could not be sent (logged at ERROR and counted by the runtimes). @default log */
-  readonly logAlertFailure?: (event: string, fields: Record<string, unknown>) => void;
-  readonly now?: () => Date;
   /** Aborting cancels the backup (a Fargate task's SIGTERM); a string reason says why. */
   readonly signal?: AbortSignal;
   /**

@@ -1,36 +1,22 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { type DrillResult, runDrill } from '../drill/run-drill.js';
 import { ConfigError, formatErrorLine } from '../errors.js';
 import { composeAlert } from '../notify/alert.js';
-import { type Notifier, sendAlert } from '../notify/notifier.js';
+import { sendAlert } from '../notify/notifier.js';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import type { Deadline } from '../pipeline/run-stop.js';
-import type { Settings } from '../settings.js';
 import { deploymentEncryption } from './backup-prefixes.js';
 import { type DatabaseCredentials, tlsParameters } from './database-url.js';
-import { type DeploymentConfig, drillSettings, findDatabase, type PostgresDatabaseConfig } from './deployment-config.js';
+import { drillSettings, findDatabase, type PostgresDatabaseConfig } from './deployment-config.js';
 import { deploymentWording } from './deployment-wording.js';
+import type { ScheduledRunDeps } from './scheduled-run-deps.js';
 
 /** The event a drill schedule (or a person, from the console) sends the drill function: `{ "database": … }`. */
 export const drillEventSchema = z.object({ database: z.string().min(1) }).strict();
 
 /** What a scheduled drill needs from its runtime. */
-export interface ScheduledDrillDeps {
-  readonly config: DeploymentConfig;
-  /** The backup bucket's name: the backups are read there, the run record written there. */
-  readonly bucket: string;
-  readonly kmsKeyId?: string;
-  readonly s3Client: S3Client;
-  readonly settings: Settings;
-  /** Reads the scratch server's secret (never the database's own). */
-  readonly credentials: (secretArn: string) => Promise<DatabaseCredentials>;
-  readonly notifier: Notifier;
-  readonly runId: string;
-  readonly logUrl?: string;
-  readonly log: (event: string, fields: Record<string, unknown>) => void;
-  readonly logAlertFailure?: (event: string, fields: Record<string, unknown>) => void;
-  readonly now?: () => Date;
+export interface ScheduledDrillDeps extends ScheduledRunDeps {
+  /** When the drill must have ended: the function's time limit less its margin. */
   readonly deadline?: Deadline;
 }
 
