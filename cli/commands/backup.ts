@@ -41,7 +41,7 @@ export function registerBackup(program: Command): void {
   )
     .option('--name <label>', "name used in keys instead of the database's own")
     .addOption(new Option('--compression <kind>', 'compression').choices(COMPRESSIONS).default('gzip'))
-    .option('--level <n>', 'compression level (gzip 1-9, default 5; zstd 1-19, default 3)', integerOption('--level'))
+    .option('--level <n>', 'compression level (gzip 1-9, default 5; zstd 1-19, default 2)', integerOption('--level'))
     .addOption(
       new Option(
         '--format <format>',

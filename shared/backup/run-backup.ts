@@ -374,6 +374,10 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
 
     stop.phase = 'committing';
     report({ phase: 'committing', sourceBytes: sourceMeter.bytes, storedBytes: storedMeter.bytes });
+    // Taken alongside the dump; a backup whose counts failed has no manifest.
+    const tableCounts = await stop.guard(dump.tableCounts ?? Promise.resolve(undefined)).catch(async (error: unknown) => {
+      throw await removeStoredOrSay(target, key, error);
+    });
     const sha256 = storedMeter.sha256();
     const manifest = manifestSchema.parse({
       backup_file: fileName,
@@ -404,9 +408,9 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
       source: source.description,
       kind: options.kind,
       label: options.label ?? null,
-      tables: dump.tableCounts?.tables ?? {},
-      tables_estimated: [...(dump.tableCounts?.estimated ?? [])],
-      tables_skipped: { ...dump.tableCounts?.skipped },
+      tables: tableCounts?.tables ?? {},
+      tables_estimated: [...(tableCounts?.estimated ?? [])],
+      tables_skipped: { ...tableCounts?.skipped },
     } satisfies Manifest);
     const committing = commit(target, key, manifest);
     try {

@@ -46,8 +46,13 @@ export interface Dump {
   readonly format: string;
   /** Exact byte count of the stream, when known in advance (SQLite snapshot). */
   readonly sizeBytes?: number;
-  /** Row counts taken for the manifest (restore compares against them). */
-  readonly tableCounts?: TableCounts;
+  /**
+   * Row counts for the manifest (restore compares against them), which may still be being taken
+   * while the stream flows. Rejects when they could not be taken: the backup then fails, and the
+   * stream errors too if it has not ended. Always has a rejection handler, so a run that fails
+   * first for another reason may leave it unawaited.
+   */
+  readonly tableCounts?: Promise<TableCounts>;
   /** Removes anything the dump left behind (the SQLite snapshot). Safe to call more than once. */
   cleanup(): Promise<void>;
 }

@@ -119,7 +119,7 @@ describe('an ALTER TABLE that arrives during a backup', () => {
     const alter = new pg.Client({ connectionString: pgUrl(db) });
     await alter.connect();
     try {
-      // The probe's counts hold a shared lock on the table until pg_dump's first byte...
+      // The probe holds a shared lock on every table until pg_dump's first byte and the last count...
       await engine.probe();
       await alter.query('begin');
       // ...so the ALTER TABLE's exclusive lock waits for it, and pg_dump's own shared lock queues behind that.

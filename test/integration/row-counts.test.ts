@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
-import { cli, createDatabase, pgUrl, sql, tempDir, uniqueName } from '../harness/test-env.js';
+import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js';
+import { DumpError } from '../../shared/errors.js';
+import { readSettings } from '../../shared/settings.js';
+import { cli, createDatabase, pgUrl, sessionsOn, sql, tempDir, uniqueName, waitFor } from '../harness/test-env.js';
 
 describe('PostgreSQL row counts: a backup that verify calls good restores', () => {
   const created: string[] = [];
@@ -46,6 +50,47 @@ describe('PostgreSQL row counts: a backup that verify calls good restores', () =
     assert.match(restore.stdout, /^restored bigtables_copy_\w+: 2 tables, 330000 rows, .* 2\/2 checks passed/m);
     assert.deepEqual(manifest.tables, { 'public.never_analyzed': 300000, 'public.shrunk': 30000 });
     assert.deepEqual(manifest.tables_estimated, []);
+  });
+
+  test('pg_dump streams while the counts are still being taken, and a count that fails then fails the dump and stops pg_dump', async () => {
+    const db = await createDatabase('countsalong');
+    created.push(db);
+    // Megabytes of dump, so that pg_dump is still writing when the count fails.
+    await sql(db, 'create table t as select g, md5(g::text) as pad from generate_series(1, 200000) g');
+    const engine = new PostgresEngine(pgUrl(db), { settings: readSettings(process.env) });
+    try {
+      await engine.probe();
+      const session = (await sessionsOn(db)).find((s) => s.application_name === 'dbbackup');
+      assert.ok(session, 'the probe keeps its session open');
+      // A stand-in for a count that takes long (a table of hundreds of GB): the session's server
+      // process, stopped, answers no query until it is continued.
+      process.kill(session.pid, 'SIGSTOP');
+      let dump: Awaited<ReturnType<PostgresEngine['dump']>>;
+      let streamFailed: Promise<unknown[]>;
+      try {
+        dump = await engine.dump();
+        streamFailed = once(dump.stream, 'error');
+        await once(dump.stream, 'readable');
+        const first = dump.stream.read() as Buffer;
+        assert.equal(first.subarray(0, 5).toString(), 'PGDMP', 'the dump began while no count could have been taken');
+        // The count then fails: the session is ended under it (as a server restart would).
+        await sql('postgres', 'select pg_terminate_backend($1)', [session.pid]);
+      } finally {
+        process.kill(session.pid, 'SIGCONT');
+      }
+      const countsError = await Promise.resolve(dump.tableCounts).then(
+        () => assert.fail('the counts succeeded on a session that was ended'),
+        (e: unknown) => e,
+      );
+      assert.ok(countsError instanceof DumpError, String(countsError));
+      assert.match(countsError.message, /^reading postgres:\/\/.* failed/);
+      // The dump fails with it, unread bytes and all, and pg_dump is stopped.
+      assert.equal((await streamFailed)[0], countsError);
+      await waitFor('pg_dump to stop', async () => !(await sessionsOn(db)).some((s) => s.application_name === 'pg_dump'));
+      await dump.cleanup();
+    } finally {
+      await engine.close();
+    }
   });
 
   after(async () => {

@@ -128,7 +128,7 @@ describe('options', () => {
 
   test('compression levels have ranges and defaults', () => {
     assert.equal(resolveLevel('gzip', undefined), 5);
-    assert.equal(resolveLevel('zstd', undefined), 3);
+    assert.equal(resolveLevel('zstd', undefined), 2);
     assert.equal(resolveLevel('zstd', 19), 19);
     assert.equal(resolveLevel('none', undefined), undefined);
     assert.throws(() => resolveLevel('gzip', 0), /gzip level must be 1-9 \(got 0\)/);

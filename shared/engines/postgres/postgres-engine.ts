@@ -6,12 +6,12 @@ import { redactText } from '../../redact.js';
 import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { choosePgDump, findPgTools, type PgTool } from './find-pg-tools.js';
 import { closeClient, connectPostgres } from './postgres-client.js';
-import { countRows, listUserTables } from './postgres-tables.js';
+import { countRows, listUserTables, lockTable, type UserTable } from './postgres-tables.js';
 import { libpqEnvironment, type PostgresConnection, parsePostgresUrl } from './postgres-connection.js';
 import type { Settings } from '../../settings.js';
 
 /**
- * The longest any one of the probe's queries may take (an exact count of a large table, the
+ * The longest any one of the session's queries may take (an exact count of a large table, the
  * snapshot's export): a server that stops answering fails the probe instead of holding it, yet a
  * count of a table of hundreds of GB still finishes. The run's own deadline bounds the whole.
  */
@@ -31,7 +31,7 @@ const LOCK_NOT_AVAILABLE = '55P03';
 export interface PostgresEngineOptions {
   /** Overrides the database name used in keys and manifests. @default the database's name */
   readonly label?: string;
-  /** How long the probe's counts and pg_dump wait for each table's lock. @default DEFAULT_LOCK_WAIT_SECONDS */
+  /** How long the probe and pg_dump wait for each table's lock. @default DEFAULT_LOCK_WAIT_SECONDS */
   readonly lockWaitSeconds?: number;
   readonly settings: Settings;
 }
@@ -39,11 +39,13 @@ export interface PostgresEngineOptions {
 interface Probed {
   readonly info: SourceInfo;
   readonly pgDump: PgTool;
-  readonly tableCounts: TableCounts;
+  /** The tables the session holds a shared lock on, which the dump counts. */
+  readonly tables: readonly UserTable[];
   /**
    * The probe's connection, open until the dump ends: it holds the advisory lock that keeps a
-   * second backup of this database from running alongside, and (until pg_dump's first byte) the
-   * transaction whose snapshot pg_dump imports, so the counts describe exactly what is dumped.
+   * second backup of this database from running alongside, and (until pg_dump's first byte and
+   * the last count) the transaction whose snapshot pg_dump imports, so the counts describe
+   * exactly what is dumped.
    */
   readonly session: pg.Client;
   readonly snapshotId?: string;
@@ -115,10 +117,14 @@ export class PostgresEngine implements Engine {
           hint: 'nothing was stored by this run; let the other one finish',
         });
       }
-      // The counts take the same shared locks pg_dump does, and wait no longer for them.
+      // The probe takes the same shared locks pg_dump does, and waits no longer for them.
       await client.query(`set lock_timeout = ${this.lockWaitMs}`);
       const snapshotId = await exportSnapshot(client);
-      const tableCounts = await tableCountsOf(client, (table) => this.lockWaitError(database, table));
+      // Locked now, before pg_dump starts, and held until the last count: a table another session
+      // holds fails the backup here, and an ALTER TABLE arriving during the dump queues behind the
+      // backup instead of holding a count up (and failing the backup after the lock wait).
+      const tables = await listUserTables(client);
+      await lockTables(client, tables, (table) => this.lockWaitError(database, table));
       // close() may have ended the session while the last query ran: then this probe has failed.
       this.closing.signal.throwIfAborted();
       const info: SourceInfo = {
@@ -128,18 +134,11 @@ export class PostgresEngine implements Engine {
         engineVersion: { server: server.version, pg_dump: pgDump.version },
         databaseSizeBytes: Number(server.size),
       };
-      this.probed = { info, pgDump, tableCounts, session: client, snapshotId };
+      this.probed = { info, pgDump, tables, session: client, snapshotId };
       keepOpen = true;
       return info;
     } catch (error) {
-      if (this.closing.signal.aborted) throw this.closing.signal.reason;
-      if (error instanceof ConfigError || error instanceof DumpError) throw error;
-      throw new DumpError(
-        `reading ${this.conn.url} failed: ${redactText(String((error as Error).message), [this.conn.password])}`,
-        {
-          cause: error,
-        },
-      );
+      throw this.readingFailure(error);
     } finally {
       if (!keepOpen) await closeClient(client);
     }
@@ -155,6 +154,18 @@ export class PostgresEngine implements Engine {
     }
     this.dumping?.destroy();
     await Promise.all([this.session && closeClient(this.session), this.probing?.catch(() => {})]);
+  }
+
+  /** What a query of the session failed with, as the backup reports it (the password redacted). */
+  private readingFailure(error: unknown): unknown {
+    if (this.closing.signal.aborted) return this.closing.signal.reason;
+    if (error instanceof ConfigError || error instanceof DumpError) return error;
+    return new DumpError(
+      `reading ${this.conn.url} failed: ${redactText(String((error as Error).message), [this.conn.password])}`,
+      {
+        cause: error,
+      },
+    );
   }
 
   /** A dump that waited its whole lock wait for `table` (when known), in words naming the setting. */
@@ -175,10 +186,9 @@ export class PostgresEngine implements Engine {
     const format = options.format ?? 'custom';
     this.closing.signal.throwIfAborted();
     if (!this.probed) await this.probe();
-    const { pgDump, tableCounts, session, snapshotId } = this.probed as Probed;
-    const endSnapshot = once(async () => {
-      if (snapshotId) await session.query('commit').catch(() => {});
-    });
+    const { pgDump, tables, session, snapshotId } = this.probed as Probed;
+    let firstOutput!: () => void;
+    const outputStarted = new Promise<void>((resolve) => (firstOutput = resolve));
     // Ending the session ends its transaction too, and releases the lock, whatever the server is doing.
     const release = once(() => closeClient(session));
     // -Z0: pg_dump would otherwise compress with zlib on one core, and we compress again downstream.
@@ -188,8 +198,7 @@ export class PostgresEngine implements Engine {
     args.push(`--lock-wait-timeout=${this.lockWaitMs}`);
     const stream = spawnReadable(pgDump.path, args, {
       env: libpqEnvironment(this.conn, this.settings.env),
-      // pg_dump imports the snapshot before it writes its first byte; the exporting transaction may end then.
-      onFirstOutput: () => void endSnapshot(),
+      onFirstOutput: () => firstOutput(),
       describeFailure: ({ exit, spawnError }) => {
         if (spawnError) {
           return new ConfigError(`pg_dump could not be started (${pgDump.path}): ${spawnError.message}`, {
@@ -209,6 +218,18 @@ export class PostgresEngine implements Engine {
       },
     });
     this.dumping = stream;
+    // Counted while pg_dump runs, in the snapshot it imports: the dump need not wait for them, and
+    // they describe exactly what it writes.
+    const tableCounts = tableCountsOf(session, tables).catch((error: unknown) => {
+      throw this.readingFailure(error);
+    });
+    // A backup whose counts failed is no backup: stop pg_dump at once rather than at the manifest.
+    tableCounts.catch((error: unknown) => {
+      if (!stream.readableEnded) stream.destroy(error as Error);
+    });
+    // pg_dump imports the snapshot before it writes its first byte; the exporting transaction may
+    // end once that has happened and the counts, which read in it, are done.
+    void Promise.all([outputStarted, tableCounts.catch(() => {})]).then(() => session.query('commit').catch(() => {}));
     // The lock is held until cleanup, after the manifest: a second run must not start while this one commits.
     return {
       stream,
@@ -224,17 +245,36 @@ export class PostgresEngine implements Engine {
 
 /**
  * Starts a repeatable-read transaction and exports its snapshot for pg_dump, so the row counts
- * taken in it describe exactly the dumped data. Undefined where the server cannot export one
- * (then the counts are from a moment before the dump).
+ * taken in it describe exactly the dumped data. Undefined where the server cannot export one:
+ * the counts are then from a moment near the dump's, still in one transaction, which holds the
+ * tables' locks.
  */
 async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
+  const begin = 'begin isolation level repeatable read read only';
   try {
-    await client.query('begin isolation level repeatable read read only');
+    await client.query(begin);
     const { rows } = await client.query<{ id: string }>('select pg_export_snapshot() as id');
     return rows[0]?.id;
   } catch {
     await client.query('rollback').catch(() => {});
+    await client.query(begin);
     return undefined;
+  }
+}
+
+/** Takes a shared lock on each table (held to the transaction's end), waiting at most the session's lock_timeout for each. */
+async function lockTables(
+  client: pg.Client,
+  tables: readonly UserTable[],
+  lockWaitError: (table: string) => DumpError,
+): Promise<void> {
+  for (const table of tables) {
+    try {
+      await lockTable(client, table);
+    } catch (error) {
+      if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw lockWaitError(table.qualified);
+      throw error;
+    }
   }
 }
 
@@ -244,17 +284,10 @@ async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
  * estimate: reltuples is 0 (-1) until a table is first analyzed and stale after bulk changes, and a
  * restore checked against it refused good backups.
  */
-async function tableCountsOf(client: pg.Client, lockWaitError: (table: string) => DumpError): Promise<TableCounts> {
-  const tables: Record<string, number> = {};
-  for (const table of await listUserTables(client)) {
-    try {
-      tables[table.qualified] = await countRows(client, table);
-    } catch (error) {
-      if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw lockWaitError(table.qualified);
-      throw error;
-    }
-  }
-  return { tables, estimated: [] };
+async function tableCountsOf(client: pg.Client, tables: readonly UserTable[]): Promise<TableCounts> {
+  const counts: Record<string, number> = {};
+  for (const table of tables) counts[table.qualified] = await countRows(client, table);
+  return { tables: counts, estimated: [] };
 }
 
 function once(work: () => Promise<void>): () => Promise<void> {

@@ -25,6 +25,11 @@ export async function listUserTables(client: pg.Client): Promise<UserTable[]> {
   return rows.map((r) => ({ qualified: `${r.schema}.${r.name}`, schema: r.schema, name: r.name }));
 }
 
+/** Takes a shared lock on a table (the lock pg_dump takes), held until the transaction ends. */
+export async function lockTable(client: pg.Client, table: UserTable): Promise<void> {
+  await client.query(`lock table ${quoteIdent(table.schema)}.${quoteIdent(table.name)} in access share mode`);
+}
+
 /** Counts a table's rows exactly. */
 export async function countRows(client: pg.Client, table: UserTable): Promise<number> {
   const { rows } = await client.query<{ n: string }>(

@@ -76,7 +76,13 @@ export class SqliteEngine implements Engine {
       await this.snapshot(snapshot);
       const tableCounts = checkSnapshot(snapshot, this.path);
       const { size } = await fs.stat(snapshot);
-      return { stream: createReadStream(snapshot), format: 'sqlite', sizeBytes: size, tableCounts, cleanup };
+      return {
+        stream: createReadStream(snapshot),
+        format: 'sqlite',
+        sizeBytes: size,
+        tableCounts: Promise.resolve(tableCounts),
+        cleanup,
+      };
     } catch (error) {
       await cleanup();
       throw error;
