@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { listBackups } from '../../shared/catalog/list-backups.js';
+import { ConfigError } from '../../shared/errors.js';
 import { DEFAULT_RETENTION } from '../../shared/deployment/deployment-config.js';
 import { runDrill } from '../../shared/drill/run-drill.js';
 import { databaseFileUrl } from '../../shared/engines/registry.js';
@@ -64,6 +65,7 @@ export function registerDemo(program: Command): void {
     .option('--report <file>', 'where to write the HTML report (default: report.html in the target directory)')
     .action(
       action('demo', async (flags: { target: string; report?: string }) => {
+        await checkDemoTarget(flags.target);
         const manifest = await backupWithProgress({
           source: databaseFileUrl('sqlite', SAMPLE),
           target: flags.target,
@@ -99,6 +101,28 @@ export function registerDemo(program: Command): void {
         return 0;
       }),
     );
+}
+
+/**
+ * The demo writes backdated backups a later prune or health would take for real ones: it keeps to a
+ * directory of its own, refusing a URL or a directory that holds backups of another database.
+ */
+async function checkDemoTarget(dir: string): Promise<void> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(dir)) {
+    throw new ConfigError(`the demo writes to a local directory, not ${dir}`, {
+      hint: 'give --target a directory of its own, e.g. --target demo-backups',
+    });
+  }
+  const others = await listBackups(await openTarget(dir))
+    .then(({ backups }) => [...new Set(backups.map((b) => b.manifest.database))].filter((name) => name !== NAME))
+    // A directory that does not exist yet holds nothing.
+    .catch(() => []);
+  if (others.length > 0) {
+    throw new ConfigError(
+      `${dir} holds backups of ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', …' : ''}: the demo adds simulated, backdated backups, which a prune there would count as real`,
+      { hint: 'give the demo a directory of its own with --target, e.g. --target demo-backups' },
+    );
+  }
 }
 
 /**
@@ -146,7 +170,7 @@ async function showLife(targetDir: string, reportFile: string): Promise<void> {
   writeLines(process.stdout, `(dry run: ${plan.delete.length} backup(s) would be deleted, ${plan.keep.length} kept)`);
 
   writeLines(process.stdout, '', `$ dbbackup health --target ${targetDir}`);
-  const health = await checkHealth(target, { maxAgeHours: {} }, { settings });
+  const health = await checkHealth(target, { maxAgeHours: {}, databases: [{ name: NAME }] }, { settings });
   writeLines(process.stdout, ...describeHealth(health));
 
   writeLines(process.stdout, '', `$ dbbackup drill --target ${targetDir} --database ${NAME}`);

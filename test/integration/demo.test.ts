@@ -3,10 +3,11 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { simulatedHistory } from '../../cli/commands/demo.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
 import { listBackups } from '../../shared/catalog/list-backups.js';
 import { listRunRecords, runRecordPrefix } from '../../shared/runs/run-record.js';
 import { openTarget } from '../../shared/targets/open-target.js';
-import { cli, tempDir } from '../harness/test-env.js';
+import { cli, sampleCopy, tempDir } from '../harness/test-env.js';
 
 describe('npm start: the whole life of a backup in one command', () => {
   test('backs up, simulates a schedule’s history once, and shows prune --dry-run, health, a drill and report --html on it', async () => {
@@ -68,6 +69,21 @@ describe('npm start: the whole life of a backup in one command', () => {
     assert.match(second.stdout, /history an earlier demo simulated in backups is used as it is/);
     const after = await listBackups(target, { database: 'chinook' });
     assert.equal(after.backups.length, backups.length + 1);
+  });
+
+  test('refuses a target holding another database’s backups, or a URL, before writing anything', async () => {
+    const dir = await tempDir('demo-refuse');
+    const source = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
+    await runBackup({ source, target: join(dir, 'real'), name: 'payroll' });
+    const before = await fs.readdir(join(dir, 'real'), { recursive: true });
+    const refused = await cli(['demo', '--target', 'real'], { cwd: dir });
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /^dbbackup demo: real holds backups of payroll: the demo adds simulated, backdated backups/);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.deepEqual(await fs.readdir(join(dir, 'real'), { recursive: true }), before, 'nothing added');
+    const url = await cli(['demo', '--target', 's3://bucket/demo'], { cwd: dir });
+    assert.equal(url.code, 2, url.stderr);
+    assert.match(url.stderr, /the demo writes to a local directory, not s3:\/\/bucket\/demo/);
   });
 
   test('the simulated history lies in the past and stands for every tier', () => {
