@@ -7,6 +7,8 @@ import type { Target } from '../targets/target.js';
 export const DEFAULT_MAX_DRILL_AGE_DAYS = 35;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How far ahead of the checker's clock a record may start and still count (clocks drift a little). */
+const FUTURE_SLACK_MS = 60 * 60 * 1000;
 
 /** Whether a database's backups have been proven to restore lately, from its drills' run records. */
 export interface DrillHealth {
@@ -53,7 +55,8 @@ export async function drillHealthOf(
       for await (const object of target.list(runRecordPrefix(engine, database))) {
         if (!object.key.endsWith(RUN_RECORD_SUFFIX)) continue;
         const facts = runRecordKeyFacts(object.key);
-        if (!facts) continue;
+        // A record from the future (a skewed clock, a forged key) proves nothing yet: it must not hold the alarm off.
+        if (!facts || facts.startedAt.getTime() > now.getTime() + FUTURE_SLACK_MS) continue;
         if (first === undefined || facts.startedAt < first) first = facts.startedAt;
         if (facts.kind === 'drill') drills.push({ key: object.key, at: facts.startedAt });
       }
@@ -73,7 +76,7 @@ export async function drillHealthOf(
       continue;
     }
     const { record } = read;
-    if (record.database !== database) continue;
+    if (record.database !== database || Date.parse(record.started_at) > now.getTime() + FUTURE_SLACK_MS) continue;
     lastDrill ??= {
       at: record.started_at,
       result: record.result,
