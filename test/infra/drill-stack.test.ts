@@ -16,6 +16,7 @@ import {
   parseDeploymentConfig,
   type PostgresDatabaseConfig,
 } from '../../shared/deployment/deployment-config.js';
+import { sqliteOnEfs as sqliteOnEfsOf } from '../harness/fixtures.js';
 import { repoRoot } from '../harness/test-env.js';
 import { decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
 
@@ -33,18 +34,7 @@ function image(): DbBackupImage {
   };
 }
 
-const sqliteOnEfs = {
-  name: 'app',
-  engine: 'sqlite' as const,
-  path: 'app/app.db',
-  efs: {
-    fileSystemId: 'fs-12345678',
-    accessPointId: 'fsap-0123456789abcdef0',
-    vpcId: 'vpc-0aaaabbbbccccdddd',
-    subnetIds: ['subnet-0aaaabbbbccccdddd'],
-    securityGroupIds: ['sg-0aaaabbbbccccdddd'],
-  },
-};
+const sqliteOnEfs = sqliteOnEfsOf('app');
 
 describe('restore drills in the stack', () => {
   let example: DeploymentConfig;

@@ -19,6 +19,7 @@ import {
   parseDeploymentConfig,
   type PostgresDatabaseConfig,
 } from '../../shared/deployment/deployment-config.js';
+import { sqliteOnEfs as sqliteOnEfsOf } from '../harness/fixtures.js';
 import { repoRoot } from '../harness/test-env.js';
 import { deploymentEncryption } from '../../shared/deployment/backup-prefixes.js';
 import { functionName } from '../../shared/deployment/deployment-names.js';
@@ -63,19 +64,7 @@ function synthWithNag(config: DeploymentConfig): void {
   app.synth();
 }
 
-/** A SQLite database on EFS, as a config lists it. */
-const sqliteOnEfs = {
-  name: 'app',
-  engine: 'sqlite' as const,
-  path: 'app/app.db',
-  efs: {
-    fileSystemId: 'fs-12345678',
-    accessPointId: 'fsap-0123456789abcdef0',
-    vpcId: 'vpc-0aaaabbbbccccdddd',
-    subnetIds: ['subnet-0aaaabbbbccccdddd'],
-    securityGroupIds: ['sg-0aaaabbbbccccdddd'],
-  },
-};
+const sqliteOnEfs = sqliteOnEfsOf('app');
 
 /**
  * The deployment as one template: the main stack's resources and outputs with those of each group's

@@ -8,8 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { listBackups } from '../../shared/catalog/list-backups.js';
 import type { Manifest } from '../../shared/manifest.js';
-import { type RunRecord, writeRunRecord } from '../../shared/runs/run-record.js';
+import { writeRunRecord } from '../../shared/runs/run-record.js';
 import { openTarget } from '../../shared/targets/open-target.js';
+import { runRecordOf } from '../harness/fixtures.js';
 import { chromium, databaseSection, unescapeHtml } from '../harness/chromium.js';
 import { nonWhitePixels } from '../harness/png-pixels.js';
 import { type SecretsServer, startSecretsServer } from '../harness/secrets-server.js';
@@ -125,26 +126,16 @@ describe('the console widget function (compiled, in a child process) against S3'
     const target = await openTarget(`s3://${bucket}`);
     for (const name of ['school', OTHER])
       manifests[name] = (await listBackups(target, { database: name })).backups.map((b) => b.manifest);
-    const drill = (startedHoursAgo: number, result: 'succeeded' | 'failed', runId: string): RunRecord => ({
-      record_version: 1,
-      run_id: runId,
-      database: 'school',
-      engine: 'sqlite',
-      kind: 'drill',
-      tier: null,
-      result,
-      error: result === 'failed' ? DRILL_ERROR : null,
-      started_at: new Date(Date.now() - startedHoursAgo * HOUR).toISOString(),
-      ended_at: new Date(Date.now() - startedHoursAgo * HOUR + 4200).toISOString(),
-      duration_ms: 4200,
-      source_bytes: null,
-      stored_bytes: null,
-      compression_ratio: null,
-      compression: null,
-      backup_key: null,
-      client_version: {},
-      tool_version: 'test',
-    });
+    const drill = (startedHoursAgo: number, result: 'succeeded' | 'failed', runId: string) =>
+      runRecordOf({
+        database: 'school',
+        kind: 'drill',
+        started: new Date(Date.now() - startedHoursAgo * HOUR),
+        result,
+        error: DRILL_ERROR,
+        durationMs: 4200,
+        runId,
+      });
     for (const record of [drill(24 * 40, 'succeeded', '0123abcd'), drill(24 * 3, 'failed', '4567cdef')])
       assert.ok('key' in (await writeRunRecord(target, record)));
   });

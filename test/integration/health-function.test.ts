@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
-import { newRunId, RUN_RECORD_VERSION, writeRunRecord } from '../../shared/runs/run-record.js';
+import { writeRunRecord } from '../../shared/runs/run-record.js';
+import { runRecordOf, sqliteOnEfs } from '../harness/fixtures.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import { sentEmails } from '../harness/ses-server.js';
 import { createBucket, repoRoot, runAllowingFailure, sampleCopy } from '../harness/test-env.js';
@@ -123,40 +124,15 @@ describe('the health function (compiled, in a child process)', () => {
       { source: sqliteChinook, target: `s3://${bucket}`, name: 'newcomer', kind: 'scheduled', label: 'daily' },
       { now: () => new Date(Date.now() - 2 * HOUR) },
     );
-    const drill = (database: string, daysAgo: number, result: 'succeeded' | 'failed', error: string | null) =>
-      writeRunRecord(target, {
-        record_version: RUN_RECORD_VERSION,
-        run_id: newRunId(),
-        database,
-        engine: 'sqlite',
-        kind: 'drill',
-        tier: null,
-        result,
-        error,
-        started_at: new Date(Date.now() - daysAgo * DAY).toISOString(),
-        ended_at: new Date(Date.now() - daysAgo * DAY + 5000).toISOString(),
-        duration_ms: 5000,
-        source_bytes: null,
-        stored_bytes: null,
-        compression_ratio: null,
-        compression: null,
-        backup_key: null,
-        client_version: {},
-        tool_version: 'test',
-      });
-    await drill('drilled', 40, 'succeeded', null);
+    const drill = (database: string, daysAgo: number, result: 'succeeded' | 'failed', error?: string) =>
+      writeRunRecord(
+        target,
+        runRecordOf({ database, kind: 'drill', started: new Date(Date.now() - daysAgo * DAY), result, error, durationMs: 5000 }),
+      );
+    await drill('drilled', 40, 'succeeded');
     await drill('drilled', 10, 'failed', 'the restored table "albums" has 3 rows, the backup 347');
     const sqlite = (name: string, withDrill: boolean) => ({
-      name,
-      engine: 'sqlite',
-      path: `${name}/${name}.db`,
-      efs: {
-        fileSystemId: 'fs-12345678',
-        accessPointId: 'fsap-0123456789abcdef0',
-        vpcId: 'vpc-0aaaabbbbccccdddd',
-        subnetIds: ['subnet-0aaaabbbbccccdddd'],
-        securityGroupIds: ['sg-0aaaabbbbccccdddd'],
-      },
+      ...sqliteOnEfs(name),
       schedules: { weekly: { hour: 4, enabled: false }, monthly: { hour: 3, enabled: false } },
       ...(withDrill ? { drill: { enabled: true } } : {}),
     });

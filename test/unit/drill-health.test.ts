@@ -2,41 +2,22 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { drillHealthOf } from '../../shared/health/drill-health.js';
-import { newRunId, RUN_RECORD_VERSION, type RunRecord, writeRunRecord } from '../../shared/runs/run-record.js';
+import { type RunRecord, writeRunRecord } from '../../shared/runs/run-record.js';
+import { runRecordOf } from '../harness/fixtures.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import { tempDir } from '../harness/test-env.js';
 
 const DAY = 24 * 3600 * 1000;
 const now = new Date('2026-11-22T12:00:00Z');
 
-function record(
-  database: string,
-  kind: RunRecord['kind'],
-  daysAgo: number,
-  result: RunRecord['result'] = 'succeeded',
-): RunRecord {
-  const started = new Date(now.getTime() - daysAgo * DAY);
-  return {
-    record_version: RUN_RECORD_VERSION,
-    run_id: newRunId(),
+const record = (database: string, kind: RunRecord['kind'], daysAgo: number, result: RunRecord['result'] = 'succeeded') =>
+  runRecordOf({
     database,
-    engine: 'sqlite',
     kind,
-    tier: null,
+    started: new Date(now.getTime() - daysAgo * DAY),
     result,
-    error: result === 'failed' ? 'the restored table "t" has 1 row, the backup 2' : null,
-    started_at: started.toISOString(),
-    ended_at: new Date(started.getTime() + 1000).toISOString(),
-    duration_ms: 1000,
-    source_bytes: null,
-    stored_bytes: null,
-    compression_ratio: null,
-    compression: null,
-    backup_key: null,
-    client_version: {},
-    tool_version: 'test',
-  };
-}
+    error: 'the restored table "t" has 1 row, the backup 2',
+  });
 
 test('drill health: the newest passed drill counts; a failed one since is named; a record from the future proves nothing', async () => {
   const target = await openTarget(join(await tempDir('drill-health'), 'backups'));
