@@ -1,5 +1,5 @@
 import { databaseKeyPrefix } from '../backup/backup-key.js';
-import { type ManifestProblem, problemOf, readManifest } from '../catalog/list-backups.js';
+import { futureDated, type ManifestProblem, problemOf, readManifest } from '../catalog/list-backups.js';
 import { ENGINES } from '../engines/registry.js';
 import { ConfigError, StorageError } from '../errors.js';
 import { MANIFEST_SUFFIX } from '../manifest.js';
@@ -50,6 +50,8 @@ export async function planPrune(target: Target, request: PruneRequest, now: Date
       if ('error' in read) return void problems.push(problemOf(manifestKey, read.error));
       const m = read.manifest;
       if (request.database !== undefined && m.database !== request.database) return;
+      const future = futureDated(m, now);
+      if (future) return void problems.push(problemOf(manifestKey, future));
       candidates.push({ key, engine: m.engine, database: m.database, datetime: m.datetime, kind: m.kind, label: m.label });
     } catch (error) {
       problems.push(problemOf(manifestKey, (error as Error).message));

@@ -81,6 +81,17 @@ describe('health', () => {
     assert.equal(relaxed.code, 0, relaxed.stdout + relaxed.stderr);
   });
 
+  test('a backup dated in the future (a clock that ran ahead) hides no stale tier: exit 3 naming it, the age counts from the real newest', async () => {
+    const dir = await tempDir('health');
+    await scheduled(sqliteChinook, dir, 'daily', 30);
+    const ahead = await scheduled(sqliteChinook, dir, 'daily', -24 * 365);
+
+    const result = await cli(['health', '--target', dir]);
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stdout, /^BROKEN {3}the newest good daily backup of Chinook_Sqlite is 30 h old \(limit 26 h\)$/m);
+    assert.match(result.stdout, new RegExp(`^BROKEN .*${ahead.backup_file.replace(/\./g, '\\.')}.*dated .* after now`, 'm'));
+  });
+
   test('a tier named in --max-age is checked even when it has no backup, for one database or all: exit 3', async () => {
     const dir = await tempDir('health');
     await scheduled(sqliteChinook, dir, 'daily');

@@ -136,6 +136,31 @@ describe('dbbackup prune', () => {
     assert.ok(await exists(join(dir, longRun)), "a long backup's fresh data stays");
   });
 
+  test('a manifest dated in the future (a machine whose clock ran ahead, or a forged one) is kept and reported, never counted as the newest', async () => {
+    const ahead = Date.now() + 365 * DAY;
+    const { dir, real, keys } = await targetWithHistory([...tenDailies(), { at: ahead }]);
+    const future = keys.at(-1) as string;
+    const result = await cli(['prune', '--target', dir, '--database', 'app', '--keep-daily', '1', '--yes', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { plan } = JSON.parse(result.stdout);
+    // Today's real backup is the newest good one: it must survive, whatever a wrong clock wrote.
+    assert.deepEqual(plan.keep.find((b: { key: string }) => b.key === real.key)?.reasons, [
+      'newest',
+      `daily ${real.datetime.slice(0, 10)}`,
+    ]);
+    assert.ok(await exists(join(dir, real.key)), 'the newest good backup is still there');
+    assert.ok(
+      (await exists(join(dir, future))) && (await exists(join(dir, `${future}.json`))),
+      'the future-dated one is kept, data and manifest',
+    );
+    assert.deepEqual(
+      plan.problems.map((p: { key: string; error: string }) => p.key),
+      [`${future}.json`],
+    );
+    assert.match(plan.problems[0].error, /dated .* after now/);
+    assert.match(result.stderr, new RegExp(`warning: .*${future.replace(/\./g, '\\.')}\\.json.*dated`));
+  });
+
   test('bad input is one line naming the fix, exit 2, and nothing is deleted', async () => {
     const { dir } = await targetWithHistory(tenDailies());
     const before = await treeOf(dir);
