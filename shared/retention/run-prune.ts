@@ -57,6 +57,15 @@ export async function planPrune(target: Target, request: PruneRequest, now: Date
       problems.push(problemOf(manifestKey, (error as Error).message));
     }
   });
+  for (const gone of await newestWithoutData(target, candidates)) {
+    candidates.splice(candidates.indexOf(gone), 1);
+    problems.push(
+      problemOf(
+        gone.key + MANIFEST_SUFFIX,
+        'its data is missing: nothing to restore from it, so it is not counted as the newest backup; kept and reported',
+      ),
+    );
+  }
   problems.sort((a, b) => a.key.localeCompare(b.key));
   const policy = {
     daily: request.keepDaily,
@@ -115,6 +124,30 @@ export async function planPrune(target: Target, request: PruneRequest, now: Date
     runRecords: await unlocked(runRecords, (k) => k),
     problems,
   };
+}
+
+/**
+ * Per database, the newest backups (newest first, up to the first that has its data) whose data
+ * object is gone. The newest backup is kept so that one is left to restore; a manifest whose data
+ * was lost (deleted by hand, a bucket rule) cannot be that one, and taken for it, every backup
+ * that can be restored would be planned away.
+ */
+async function newestWithoutData(target: Target, candidates: readonly RetentionCandidate[]): Promise<RetentionCandidate[]> {
+  const groups = new Map<string, RetentionCandidate[]>();
+  for (const c of candidates) {
+    if (c.kind === 'pre-restore') continue;
+    const group = `${c.engine}\u0000${c.database}`;
+    groups.set(group, [...(groups.get(group) ?? []), c]);
+  }
+  const gone: RetentionCandidate[] = [];
+  await forEachLimited([...groups.values()], READ_CONCURRENCY, async (group) => {
+    group.sort((a, b) => b.datetime.localeCompare(a.datetime) || b.key.localeCompare(a.key));
+    for (const c of group) {
+      if (await target.stat(c.key)) return;
+      gone.push(c);
+    }
+  });
+  return gone;
 }
 
 /** What a prune deleted, in the order it did. */

@@ -161,6 +161,23 @@ describe('dbbackup prune', () => {
     assert.match(result.stderr, new RegExp(`warning: .*${future.replace(/\./g, '\\.')}\\.json.*dated`));
   });
 
+  test('a newest manifest whose data is gone is not the newest good backup: the one before it is kept as the newest', async () => {
+    const { dir, real, keys } = await targetWithHistory(tenDailies());
+    await fs.rm(join(dir, real.key));
+    const result = await cli(['prune', '--target', dir, '--database', 'app', '--keep-daily', '1', '--yes', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { plan } = JSON.parse(result.stdout);
+    const yesterday = keys.at(-1) as string;
+    assert.deepEqual(plan.keep.find((b: { key: string }) => b.key === yesterday)?.reasons?.[0], 'newest');
+    assert.ok(await exists(join(dir, yesterday)), 'a restorable backup is left');
+    assert.deepEqual(
+      plan.problems.map((p: { key: string }) => p.key),
+      [`${real.key}.json`],
+    );
+    assert.match(plan.problems[0].error, /data .*missing/);
+    assert.ok(await exists(join(dir, `${real.key}.json`)), 'the manifest is kept, and reported');
+  });
+
   test('bad input is one line naming the fix, exit 2, and nothing is deleted', async () => {
     const { dir } = await targetWithHistory(tenDailies());
     const before = await treeOf(dir);
