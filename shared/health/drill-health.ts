@@ -1,3 +1,4 @@
+import { CLOCK_SKEW_MS } from '../catalog/list-backups.js';
 import { ENGINES } from '../engines/registry.js';
 import { StorageError } from '../errors.js';
 import { readRunRecord, RUN_RECORD_SUFFIX, runRecordKeyFacts, runRecordPrefix } from '../runs/run-record.js';
@@ -65,15 +66,34 @@ export async function drillHealthOf(
   let lastDrill: DrillHealth['lastDrill'] = null;
   let lastPassedAt: string | null = null;
   let problem: string | undefined;
+  // A drill dated ahead of now (a clock that ran ahead, a forged record) proves nothing: taken at
+  // its word, it would pass for the newest drill and hide an overdue one for as long as its date.
+  const latest = now.getTime() + CLOCK_SKEW_MS;
+  const unbelievable = (key: string, why: string) => {
+    if (lastDrill === null) problem ??= `${key}: ${why}`;
+  };
   for (const drill of drills) {
+    if (drill.at.getTime() > latest) {
+      unbelievable(drill.key, `dated ${drill.at.toISOString()}, after now: not counted`);
+      continue;
+    }
     const read = await readRunRecord(target, drill.key);
     if (read === undefined) continue;
     if (!('record' in read)) {
-      if (lastDrill === null) problem ??= `${read.key}: ${read.error}`;
+      unbelievable(read.key, read.error);
       continue;
     }
     const { record } = read;
     if (record.database !== database) continue;
+    // Its name says drill; only its content is believed.
+    if (record.kind !== 'drill') {
+      unbelievable(read.key, `named a drill, but records a ${record.kind} run: not counted`);
+      continue;
+    }
+    if (Date.parse(record.started_at) > latest) {
+      unbelievable(read.key, `dated ${record.started_at}, after now: not counted`);
+      continue;
+    }
     lastDrill ??= {
       at: record.started_at,
       result: record.result,
