@@ -210,9 +210,18 @@ async function listEverything(target: Target, database: string | undefined): Pro
   return objects;
 }
 
-/** A backup's data object, as runBackup names them: `…/backup_<name>_<YYYYMMDD_HHMMSS>…`, not a manifest. */
+/**
+ * A backup's data object exactly as buildBackupKey lays it out, `[pre-restore/]<engine>/<name>/
+ * <YYYY>/backup_<name>_<YYYYMMDD_HHMMSS>…`, not a manifest. Only those can be orphans: a target
+ * may also hold what the systems this tool grew from wrote (`backup_<name>_<stamp>.sql.gz` at the
+ * top, or in folders of their own), which no manifest ever described and prune must not delete.
+ */
 function isBackupData(key: string): boolean {
-  return /(^|\/)backup_[^/]*_\d{8}_\d{6}[^/]*$/.test(key) && !key.endsWith(MANIFEST_SUFFIX);
+  if (key.endsWith(MANIFEST_SUFFIX)) return false;
+  const m = /^(?:pre-restore\/)?([^/]+)\/([^/]+)\/(\d{4})\/backup_([^/]+)_(\d{4})\d{4}_\d{6}[^/]*$/.exec(key);
+  if (!m) return false;
+  const [, engine, folder, year, name, stampYear] = m;
+  return ENGINES.some((e) => e.kind === engine) && year === stampYear && name === folder;
 }
 
 /** The UTC time in a backup's or run record's file name (`…_YYYYMMDD_HHMMSS…`), in ms. */

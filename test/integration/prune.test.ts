@@ -178,6 +178,34 @@ describe('dbbackup prune', () => {
     assert.ok(await exists(join(dir, `${real.key}.json`)), 'the manifest is kept, and reported');
   });
 
+  test("files dbbackup did not lay out are never orphans, however they are named: an older system's backups in the same target stay", async () => {
+    const { dir, keys } = await targetWithHistory(tenDailies());
+    const old = new Date(Date.now() - 400 * DAY);
+    const foreign = [
+      // What the systems this tool grew from wrote: backup_<name>_<stamp> at the top, or in folders of their own.
+      'backup_school_20240101_230000.sql.gz',
+      'django/backup_school_20240102_230000.sql.gz',
+      'sqlite/app/backup_app_20240103_230000.db.gz',
+      'sqlite/app/2024/notes/backup_app_20240104_230000.db.gz',
+    ];
+    for (const key of foreign) {
+      await fs.mkdir(dirname(join(dir, key)), { recursive: true });
+      await fs.writeFile(join(dir, key), 'not ours');
+      await fs.utimes(join(dir, key), old, old);
+    }
+    // One of ours that lost its manifest: an orphan as before.
+    const [first] = keys as [string];
+    await fs.rm(join(dir, `${first}.json`));
+    const result = await cli(['prune', '--target', dir, '--keep-daily', '3', '--yes', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { plan } = JSON.parse(result.stdout);
+    assert.deepEqual(
+      plan.orphans.map((o: { key: string }) => o.key),
+      [first],
+    );
+    for (const key of foreign) assert.ok(await exists(join(dir, key)), `${key} is left alone`);
+  });
+
   test('bad input is one line naming the fix, exit 2, and nothing is deleted', async () => {
     const { dir } = await targetWithHistory(tenDailies());
     const before = await treeOf(dir);
