@@ -303,6 +303,9 @@ describe('dbbackup prune', () => {
       });
       keys.push(key);
     }
+    // A manifest damaged in the bucket: kept, and said in the result and the log, never passed over in silence.
+    const damaged = `sqlite/app/${formatTimestamp(new Date()).slice(0, 4)}/backup_app_20200101_000000_0000dead.db.gz.json`;
+    await target.put(damaged, Readable.from([Buffer.from('{"truncated')]), { contentType: 'application/json' });
     const config = {
       timeZone: 'Europe/Berlin',
       alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
@@ -333,7 +336,16 @@ describe('dbbackup prune', () => {
     );
     const last = run.stdout.trim().split('\n').at(-1) ?? '';
     assert.match(last, /^RESULT /, run.stdout + run.stderr);
-    const result = JSON.parse(last.slice('RESULT '.length)) as { deleted: string[]; kept: number };
+    const result = JSON.parse(last.slice('RESULT '.length)) as {
+      deleted: string[];
+      kept: number;
+      problems: Array<{ key: string }>;
+    };
+    assert.deepEqual(
+      result.problems.map((p) => p.key),
+      [damaged],
+    );
+    assert.match(run.stdout + run.stderr, /manifests kept unread.*0000dead/);
     // Kept: today's (newest, daily, weekly, monthly) and the two days before; at most one more
     // when the oldest of those opened a week or month of its own.
     assert.ok(result.kept >= 3 && result.kept <= 5, JSON.stringify(result));
