@@ -12,6 +12,7 @@ export const handler: Handler<unknown, ScheduledPruneResult> = async (event, con
   logger.info('prune started', { event });
   try {
     const result = await runScheduledPrune(event, { config: await readConfig(), bucket, settings });
+    if (result.problems.length > 0) logger.warn('manifests kept unread', { problems: result.problems });
     logger.info('prune completed', {
       database: result.database,
       kept: result.kept,

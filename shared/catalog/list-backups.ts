@@ -31,12 +31,13 @@ const READ_CONCURRENCY = 16;
  * without one (a backup that failed or is still running) does not exist as far as users,
  * retention and restore are concerned. With `database`, only that database's: those under its
  * key prefix whose manifest names it, so a manifest found there for another name is left out.
+ * With `now`, a manifest dated after it is a problem (see {@link futureDated}).
  */
 export async function listBackups(
   target: Target,
-  filter: { database?: string } = {},
+  filter: { database?: string; now?: Date } = {},
 ): Promise<{ backups: ListedBackup[]; problems: ManifestProblem[] }> {
-  const { database } = filter;
+  const { database, now } = filter;
   if (database !== undefined) assertDatabaseName(database);
   const prefixes = database ? ENGINES.map((e) => databaseKeyPrefix(e.kind, database)) : [''];
   const manifestKeys: string[] = [];
@@ -65,6 +66,8 @@ export async function listBackups(
       // A manifest deleted between listing and reading (retention running) is simply gone.
       if (read === undefined) return;
       if ('error' in read) problems.push(problemOf(manifestKey, read.error));
+      else if (now && futureDated(read.manifest, now))
+        problems.push(problemOf(manifestKey, futureDated(read.manifest, now) as string));
       else if (!database || read.manifest.database === database) backups.push({ key, manifest: read.manifest });
     } catch (error) {
       problems.push(problemOf(manifestKey, (error as Error).message));
@@ -73,6 +76,23 @@ export async function listBackups(
   backups.sort((a, b) => b.manifest.datetime.localeCompare(a.manifest.datetime) || b.key.localeCompare(a.key));
   problems.sort((a, b) => a.key.localeCompare(b.key));
   return { backups, problems };
+}
+
+/**
+ * How far ahead of the reader's clock a backup may be dated and still be taken as taken now: the
+ * clocks of the machine that took it and the one reading it differ by seconds, not by an hour.
+ */
+export const CLOCK_SKEW_MS = 60 * 60 * 1000;
+
+/**
+ * Why a manifest dated after `now` cannot be believed, or undefined when it is not. Its time is
+ * what makes it "the newest": taken at face value, a clock that ran ahead (or a forged manifest)
+ * would hide a stale database from the health check and make prune delete the real newest backup.
+ * Readers that judge by time set it aside as a problem: reported, kept, counted as no backup.
+ */
+export function futureDated(manifest: Manifest, now: Date): string | undefined {
+  if (!(Date.parse(manifest.datetime) - now.getTime() > CLOCK_SKEW_MS)) return undefined;
+  return `dated ${manifest.datetime}, after now (${now.toISOString()}): the clock that took it was wrong or the manifest was altered; kept and counted as no backup until its date is repaired or it is removed`;
 }
 
 /**

@@ -75,7 +75,7 @@ export async function gatherConsoleView(
 ): Promise<ConsoleView> {
   const now = options.now ?? new Date();
   const shown = options.newest ?? DEFAULT_NEWEST_SHOWN;
-  const { backups, problems } = await listBackups(target);
+  const { backups, problems } = await listBackups(target, { now });
   const report = assessHealth({
     backups,
     problems,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseOrConfigError } from '../parse-or-config-error.js';
 import { parsePruneRequest } from '../retention/prune-request.js';
+import type { ManifestProblem } from '../catalog/list-backups.js';
 import { executePrune, planPrune, type PruneResult } from '../retention/run-prune.js';
 import type { Settings } from '../settings.js';
 import { openTarget } from '../targets/open-target.js';
@@ -13,6 +14,11 @@ export const pruneEventSchema = z.object({ database: z.string().min(1) }).strict
 export interface ScheduledPruneResult extends PruneResult {
   readonly database: string;
   readonly kept: number;
+  /**
+   * Manifests that could not be read or believed (damaged, dated in the future): kept with their
+   * data, and returned so that the log says so; a scheduled prune has no one to warn otherwise.
+   */
+  readonly problems: ManifestProblem[];
 }
 
 /**
@@ -36,5 +42,5 @@ export async function runScheduledPrune(
   const target = await openTarget(`s3://${deps.bucket}`, { settings: deps.settings });
   const plan = await planPrune(target, request, deps.now ?? new Date());
   const result = await executePrune(target, plan, deps.settings);
-  return { database: db.name, kept: plan.keep.length, ...result };
+  return { database: db.name, kept: plan.keep.length, ...result, problems: plan.problems };
 }

@@ -136,7 +136,7 @@ async function drillInto(
 ): Promise<DrillResult> {
   const manifest = located.manifest as NonNullable<typeof located.manifest>;
   const startedAt = now();
-  const warnings: string[] = [];
+  const warnings: string[] = [...(scratch.notes ?? [])];
   let restored: Awaited<ReturnType<typeof runRestore>> | undefined;
   let failure: unknown;
   try {

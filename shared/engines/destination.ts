@@ -189,6 +189,8 @@ export interface ScratchDestination {
   readonly name: string;
   /** Where it is, without secrets. */
   readonly description: string;
+  /** What making it did besides, for the drill's warnings: what killed drills had left and was removed. */
+  readonly notes?: readonly string[];
   /** Removes it and what a restore into it left; idempotent, never throws on what is already gone. */
   remove(): Promise<void>;
 }

@@ -48,7 +48,8 @@ export async function checkHealth(target: Target, options: HealthOptions, contex
   const verifyNewest = options.verifyNewest ?? DEFAULT_VERIFY_NEWEST;
   checkPolicy(options, verifyNewest);
   const onlyOne = options.databases?.length === 1 ? options.databases[0]?.name : undefined;
-  const { backups, problems } = await listBackups(target, { database: onlyOne });
+  const now = context.now?.() ?? new Date();
+  const { backups, problems } = await listBackups(target, { database: onlyOne, now });
   const databases =
     options.databases ??
     [...new Set(backups.map((b) => b.manifest.database))].sort().map((name) => ({ name, tiers: options.tiers }));
@@ -64,7 +65,6 @@ export async function checkHealth(target: Target, options: HealthOptions, contex
       );
     }
   }
-  const now = context.now?.() ?? new Date();
   const drills = new Map<string, DrillHealth>();
   if (options.drills) {
     const maxAgeDays = options.drills.maxAgeDays ?? DEFAULT_MAX_DRILL_AGE_DAYS;

@@ -1,3 +1,4 @@
+import { CLOCK_SKEW_MS } from '../catalog/list-backups.js';
 import { ENGINES } from '../engines/registry.js';
 import { StorageError } from '../errors.js';
 import { readRunRecord, RUN_RECORD_SUFFIX, runRecordKeyFacts, runRecordPrefix } from '../runs/run-record.js';
@@ -7,8 +8,6 @@ import type { Target } from '../targets/target.js';
 export const DEFAULT_MAX_DRILL_AGE_DAYS = 35;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** How far ahead of the checker's clock a record may start and still count (clocks drift a little). */
-const FUTURE_SLACK_MS = 60 * 60 * 1000;
 
 /** Whether a database's backups have been proven to restore lately, from its drills' run records. */
 export interface DrillHealth {
@@ -50,14 +49,16 @@ export async function drillHealthOf(
 ): Promise<DrillHealth> {
   const drills: Array<{ key: string; at: Date }> = [];
   let first: Date | undefined;
+  // A drill dated ahead of now (a clock that ran ahead, a forged record) proves nothing: taken at
+  // its word, it would pass for the newest drill and hide an overdue one for as long as its date.
+  const latest = now.getTime() + CLOCK_SKEW_MS;
   for (const engine of engines) {
     try {
       for await (const object of target.list(runRecordPrefix(engine, database))) {
         if (!object.key.endsWith(RUN_RECORD_SUFFIX)) continue;
         const facts = runRecordKeyFacts(object.key);
-        // A record from the future (a skewed clock, a forged key) proves nothing yet: it must not hold the alarm off.
-        if (!facts || facts.startedAt.getTime() > now.getTime() + FUTURE_SLACK_MS) continue;
-        if (first === undefined || facts.startedAt < first) first = facts.startedAt;
+        if (!facts) continue;
+        if (facts.startedAt.getTime() <= latest && (first === undefined || facts.startedAt < first)) first = facts.startedAt;
         if (facts.kind === 'drill') drills.push({ key: object.key, at: facts.startedAt });
       }
     } catch (error) {
@@ -68,15 +69,31 @@ export async function drillHealthOf(
   let lastDrill: DrillHealth['lastDrill'] = null;
   let lastPassedAt: string | null = null;
   let problem: string | undefined;
+  const unbelievable = (key: string, why: string) => {
+    if (lastDrill === null) problem ??= `${key}: ${why}`;
+  };
   for (const drill of drills) {
+    if (drill.at.getTime() > latest) {
+      unbelievable(drill.key, `dated ${drill.at.toISOString()}, after now: not counted`);
+      continue;
+    }
     const read = await readRunRecord(target, drill.key);
     if (read === undefined) continue;
     if (!('record' in read)) {
-      if (lastDrill === null) problem ??= `${read.key}: ${read.error}`;
+      unbelievable(read.key, read.error);
       continue;
     }
     const { record } = read;
-    if (record.database !== database || Date.parse(record.started_at) > now.getTime() + FUTURE_SLACK_MS) continue;
+    if (record.database !== database) continue;
+    // Its name says drill; only its content is believed.
+    if (record.kind !== 'drill') {
+      unbelievable(read.key, `named a drill, but records a ${record.kind} run: not counted`);
+      continue;
+    }
+    if (Date.parse(record.started_at) > latest) {
+      unbelievable(read.key, `dated ${record.started_at}, after now: not counted`);
+      continue;
+    }
     lastDrill ??= {
       at: record.started_at,
       result: record.result,

@@ -25,7 +25,8 @@ export type ReportOptions = z.input<typeof reportOptionsSchema>;
 export async function readReport(target: Target, options: ReportOptions = {}, now = new Date()): Promise<Report> {
   const { days, database } = parseOrConfigError(reportOptionsSchema, options);
   // listBackups refuses a database name that is not one key segment before anything is read.
-  const { backups, problems } = await listBackups(target, { database });
+  // A backup dated ahead of now would pass for the newest: it is named among what was not read.
+  const { backups, problems } = await listBackups(target, { database, now });
   const since = new Date(now.getTime() - Math.max(days, THRESHOLDS.restoreTestDays + 1) * 24 * 3600 * 1000);
   const prefixes = database ? ENGINES.map((e) => runRecordPrefix(e.kind, database)) : [undefined];
   const records: RunRecord[] = [];

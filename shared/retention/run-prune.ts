@@ -1,5 +1,5 @@
 import { databaseKeyPrefix } from '../backup/backup-key.js';
-import { type ManifestProblem, problemOf, readManifest } from '../catalog/list-backups.js';
+import { futureDated, type ManifestProblem, problemOf, readManifest } from '../catalog/list-backups.js';
 import { ENGINES } from '../engines/registry.js';
 import { ConfigError, StorageError } from '../errors.js';
 import { MANIFEST_SUFFIX } from '../manifest.js';
@@ -50,11 +50,22 @@ export async function planPrune(target: Target, request: PruneRequest, now: Date
       if ('error' in read) return void problems.push(problemOf(manifestKey, read.error));
       const m = read.manifest;
       if (request.database !== undefined && m.database !== request.database) return;
+      const future = futureDated(m, now);
+      if (future) return void problems.push(problemOf(manifestKey, future));
       candidates.push({ key, engine: m.engine, database: m.database, datetime: m.datetime, kind: m.kind, label: m.label });
     } catch (error) {
       problems.push(problemOf(manifestKey, (error as Error).message));
     }
   });
+  for (const gone of await newestWithoutData(target, candidates)) {
+    candidates.splice(candidates.indexOf(gone), 1);
+    problems.push(
+      problemOf(
+        gone.key + MANIFEST_SUFFIX,
+        'its data is missing: nothing to restore from it, so it is not counted as the newest backup; kept and reported',
+      ),
+    );
+  }
   problems.sort((a, b) => a.key.localeCompare(b.key));
   const policy = {
     daily: request.keepDaily,
@@ -113,6 +124,30 @@ export async function planPrune(target: Target, request: PruneRequest, now: Date
     runRecords: await unlocked(runRecords, (k) => k),
     problems,
   };
+}
+
+/**
+ * Per database, the newest backups (newest first, up to the first that has its data) whose data
+ * object is gone. The newest backup is kept so that one is left to restore; a manifest whose data
+ * was lost (deleted by hand, a bucket rule) cannot be that one, and taken for it, every backup
+ * that can be restored would be planned away.
+ */
+async function newestWithoutData(target: Target, candidates: readonly RetentionCandidate[]): Promise<RetentionCandidate[]> {
+  const groups = new Map<string, RetentionCandidate[]>();
+  for (const c of candidates) {
+    if (c.kind === 'pre-restore') continue;
+    const group = `${c.engine}\u0000${c.database}`;
+    groups.set(group, [...(groups.get(group) ?? []), c]);
+  }
+  const gone: RetentionCandidate[] = [];
+  await forEachLimited([...groups.values()], READ_CONCURRENCY, async (group) => {
+    group.sort((a, b) => b.datetime.localeCompare(a.datetime) || b.key.localeCompare(a.key));
+    for (const c of group) {
+      if (await target.stat(c.key)) return;
+      gone.push(c);
+    }
+  });
+  return gone;
 }
 
 /** What a prune deleted, in the order it did. */
@@ -175,9 +210,18 @@ async function listEverything(target: Target, database: string | undefined): Pro
   return objects;
 }
 
-/** A backup's data object, as runBackup names them: `…/backup_<name>_<YYYYMMDD_HHMMSS>…`, not a manifest. */
+/**
+ * A backup's data object exactly as buildBackupKey lays it out, `[pre-restore/]<engine>/<name>/
+ * <YYYY>/backup_<name>_<YYYYMMDD_HHMMSS>…`, not a manifest. Only those can be orphans: a target
+ * may also hold what the systems this tool grew from wrote (`backup_<name>_<stamp>.sql.gz` at the
+ * top, or in folders of their own), which no manifest ever described and prune must not delete.
+ */
 function isBackupData(key: string): boolean {
-  return /(^|\/)backup_[^/]*_\d{8}_\d{6}[^/]*$/.test(key) && !key.endsWith(MANIFEST_SUFFIX);
+  if (key.endsWith(MANIFEST_SUFFIX)) return false;
+  const m = /^(?:pre-restore\/)?([^/]+)\/([^/]+)\/(\d{4})\/backup_([^/]+)_(\d{4})\d{4}_\d{6}[^/]*$/.exec(key);
+  if (!m) return false;
+  const [, engine, folder, year, name, stampYear] = m;
+  return ENGINES.some((e) => e.kind === engine) && year === stampYear && name === folder;
 }
 
 /** The UTC time in a backup's or run record's file name (`…_YYYYMMDD_HHMMSS…`), in ms. */

@@ -7,12 +7,27 @@ import { runBackup } from '../../shared/backup/run-backup.js';
 import { listRunRecords } from '../../shared/runs/run-record.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import { fingerprint } from '../harness/compare-databases.js';
-import { cli, cliWithin, createBucket, loadChinook, pgUrl, samplesDir, sql, tempDir, treeOf } from '../harness/test-env.js';
+import {
+  cli,
+  cliWithin,
+  createBucket,
+  createDatabase,
+  killCliAt,
+  loadChinook,
+  pgUrl,
+  samplesDir,
+  sql,
+  tempDir,
+  treeOf,
+} from '../harness/test-env.js';
 
-/** The drill databases of `db` on the harness server: its scratch database and any restore left of it. */
+/**
+ * The drill databases of `db` on the harness server: its scratch database and any restore left of
+ * it, whose temporary name keeps only the scratch name's first 31 bytes.
+ */
 async function scratchDatabasesOf(db: string): Promise<string[]> {
   const rows = await sql<{ datname: string }>('postgres', `select datname from pg_database where datname like $1`, [
-    `dbbackup_drill_${db}%`,
+    `${`dbbackup_drill_${db}`.slice(0, 31)}%`,
   ]);
   return rows.map((r) => r.datname);
 }
@@ -126,6 +141,51 @@ describe('dbbackup drill', () => {
     const [record] = await drillRecords(target);
     assert.equal(record?.result, 'failed');
     await sql('postgres', `drop database "${db}" with (force)`);
+  });
+
+  test('SIGKILL mid-restore (a Lambda cut off at its timeout, an OOM kill): the next drill drops what it left, and says so; a live drill is never touched', async () => {
+    const db = await createDatabase('drillkill');
+    await sql(db, 'create table t (x int); insert into t select generate_series(1, 100)');
+    const target = await tempDir('drill-kill');
+    await runBackup({ source: pgUrl(db), target });
+    // A drill of another database, paused mid-restore all along: its scratch stays.
+    const other = await createDatabase('drilllive');
+    await runBackup({ source: pgUrl(other), target });
+    let child: ChildProcess | undefined;
+    let paused = false;
+    const resume = join(await tempDir('drill-resume'), 'go');
+    const live = cliWithin(['drill', '--target', target, '--database', other, '--into', pgUrl('postgres')], {
+      env: { ...process.env, DBBACKUP_TEST_PAUSE_AT: 'restore', DBBACKUP_TEST_RESUME_FILE: resume },
+      limitMs: 60_000,
+      onStart: (c) => {
+        child = c;
+      },
+      onStderr: (text) => {
+        if (text.includes('paused at restore')) paused = true;
+      },
+    });
+    while (!paused) await new Promise((r) => setTimeout(r, 50));
+    const liveScratch = await scratchDatabasesOf(other);
+    assert.notDeepEqual(liveScratch, []);
+
+    const args = ['drill', '--target', target, '--database', db, '--into', pgUrl('postgres')];
+    await killCliAt('restore', args);
+    const left = await scratchDatabasesOf(db);
+    assert.notDeepEqual(left, [], 'the kill left a scratch database behind');
+
+    const again = await cli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(await scratchDatabasesOf(db), [], 'what the killed drill left is gone');
+    for (const name of left)
+      assert.match(again.stderr, new RegExp(`warning: dropped .*${name}.* left by a drill that was stopped`));
+    assert.deepEqual(await scratchDatabasesOf(other), liveScratch, 'the live drill keeps its scratch database');
+
+    await fs.writeFile(resume, '');
+    const liveResult = await live;
+    assert.equal(liveResult.code, 0, liveResult.stderr);
+    assert.ok(child);
+    assert.deepEqual(await scratchDatabasesOf(other), []);
+    for (const name of [db, other]) await sql('postgres', `drop database "${name}" with (force)`);
   });
 
   test('SQLite: restores into a temporary file in the --into directory and removes it', async () => {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import type { HealthReport } from '../../shared/health/assess-health.js';
+import { newRunId, RUN_RECORD_VERSION, runRecordKey, writeRunRecord } from '../../shared/runs/run-record.js';
+import { openTarget } from '../../shared/targets/open-target.js';
 import { cli, createBucket, createDatabase, pgUrl, s3Client, sampleCopy, sql, tempDir } from '../harness/test-env.js';
 
 const sqliteChinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
@@ -79,6 +81,17 @@ describe('health', () => {
 
     const relaxed = await cli(['health', '--target', dir, '--max-age', 'daily=2d,weekly=10d']);
     assert.equal(relaxed.code, 0, relaxed.stdout + relaxed.stderr);
+  });
+
+  test('a backup dated in the future (a clock that ran ahead) hides no stale tier: exit 3 naming it, the age counts from the real newest', async () => {
+    const dir = await tempDir('health');
+    await scheduled(sqliteChinook, dir, 'daily', 30);
+    const ahead = await scheduled(sqliteChinook, dir, 'daily', -24 * 365);
+
+    const result = await cli(['health', '--target', dir]);
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    assert.match(result.stdout, /^BROKEN {3}the newest good daily backup of Chinook_Sqlite is 30 h old \(limit 26 h\)$/m);
+    assert.match(result.stdout, new RegExp(`^BROKEN .*${ahead.backup_file.replace(/\./g, '\\.')}.*dated .* after now`, 'm'));
   });
 
   test('a tier named in --max-age is checked even when it has no backup, for one database or all: exit 3', async () => {
@@ -195,6 +208,57 @@ describe('health', () => {
     assert.equal(Math.round(undrilledHealth?.drill?.daysWithoutPassedDrill ?? 0), 40);
     const longer = await cli(['health', '--target', target, '--drill-max-age', '45']);
     assert.equal(longer.code, 0, longer.stdout);
+  });
+
+  test('--drill-max-age: a drill record dated in the future, or one named a drill that is a backup run, proves no drill passed', async () => {
+    const dir = await tempDir('health-forged-drills');
+    const source = join(dir, 'undrilled.db');
+    await fs.copyFile(sqliteChinook, source);
+    const target = join(dir, 'backups');
+    await scheduled(source, target, 'daily', 40 * 24);
+    const newest = await scheduled(source, target, 'daily', 1);
+    const passed = {
+      record_version: RUN_RECORD_VERSION,
+      run_id: newRunId(),
+      database: 'undrilled',
+      engine: 'sqlite',
+      kind: 'drill',
+      tier: null,
+      result: 'succeeded',
+      error: null,
+      started_at: new Date(Date.now() + 365 * 24 * HOUR).toISOString(),
+      ended_at: new Date(Date.now() + 365 * 24 * HOUR + 1000).toISOString(),
+      duration_ms: 1000,
+      source_bytes: 1,
+      stored_bytes: 1,
+      compression_ratio: 1,
+      compression: 'gzip',
+      backup_key: newest.key,
+      client_version: {},
+      tool_version: 'x',
+    } as const;
+    // A clock that ran ahead: a passed drill "next year".
+    assert.ok('key' in (await writeRunRecord(await openTarget(target), passed)));
+    // A backup run's record stored under a drill's name (a hand-copied or forged file).
+    const now = new Date(Date.now() - HOUR);
+    const misnamed = {
+      ...passed,
+      run_id: newRunId(),
+      kind: 'scheduled',
+      tier: 'daily',
+      started_at: now.toISOString(),
+      ended_at: now.toISOString(),
+    };
+    const key = runRecordKey({ ...misnamed, kind: 'drill' });
+    await fs.mkdir(dirname(join(target, key)), { recursive: true });
+    await fs.writeFile(join(target, key), `${JSON.stringify(misnamed)}\n`);
+
+    const result = await cli(['health', '--target', target, '--drill-max-age', '35']);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(
+      result.stdout,
+      /^WARNING {2}no restore drill of undrilled has passed in the 40 days since its first run \(limit 35\)/m,
+    );
   });
 
   test('bad flags: exit 2 with one line naming the flag and the value, before reading anything', async () => {

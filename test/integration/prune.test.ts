@@ -136,6 +136,76 @@ describe('dbbackup prune', () => {
     assert.ok(await exists(join(dir, longRun)), "a long backup's fresh data stays");
   });
 
+  test('a manifest dated in the future (a machine whose clock ran ahead, or a forged one) is kept and reported, never counted as the newest', async () => {
+    const ahead = Date.now() + 365 * DAY;
+    const { dir, real, keys } = await targetWithHistory([...tenDailies(), { at: ahead }]);
+    const future = keys.at(-1) as string;
+    const result = await cli(['prune', '--target', dir, '--database', 'app', '--keep-daily', '1', '--yes', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { plan } = JSON.parse(result.stdout);
+    // Today's real backup is the newest good one: it must survive, whatever a wrong clock wrote.
+    assert.deepEqual(plan.keep.find((b: { key: string }) => b.key === real.key)?.reasons, [
+      'newest',
+      `daily ${real.datetime.slice(0, 10)}`,
+    ]);
+    assert.ok(await exists(join(dir, real.key)), 'the newest good backup is still there');
+    assert.ok(
+      (await exists(join(dir, future))) && (await exists(join(dir, `${future}.json`))),
+      'the future-dated one is kept, data and manifest',
+    );
+    assert.deepEqual(
+      plan.problems.map((p: { key: string; error: string }) => p.key),
+      [`${future}.json`],
+    );
+    assert.match(plan.problems[0].error, /dated .* after now/);
+    assert.match(result.stderr, new RegExp(`warning: .*${future.replace(/\./g, '\\.')}\\.json.*dated`));
+  });
+
+  test('a newest manifest whose data is gone is not the newest good backup: the one before it is kept as the newest', async () => {
+    const { dir, real, keys } = await targetWithHistory(tenDailies());
+    await fs.rm(join(dir, real.key));
+    const result = await cli(['prune', '--target', dir, '--database', 'app', '--keep-daily', '1', '--yes', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { plan } = JSON.parse(result.stdout);
+    const yesterday = keys.at(-1) as string;
+    assert.deepEqual(plan.keep.find((b: { key: string }) => b.key === yesterday)?.reasons?.[0], 'newest');
+    assert.ok(await exists(join(dir, yesterday)), 'a restorable backup is left');
+    assert.deepEqual(
+      plan.problems.map((p: { key: string }) => p.key),
+      [`${real.key}.json`],
+    );
+    assert.match(plan.problems[0].error, /data .*missing/);
+    assert.ok(await exists(join(dir, `${real.key}.json`)), 'the manifest is kept, and reported');
+  });
+
+  test("files dbbackup did not lay out are never orphans, however they are named: an older system's backups in the same target stay", async () => {
+    const { dir, keys } = await targetWithHistory(tenDailies());
+    const old = new Date(Date.now() - 400 * DAY);
+    const foreign = [
+      // What the systems this tool grew from wrote: backup_<name>_<stamp> at the top, or in folders of their own.
+      'backup_school_20240101_230000.sql.gz',
+      'django/backup_school_20240102_230000.sql.gz',
+      'sqlite/app/backup_app_20240103_230000.db.gz',
+      'sqlite/app/2024/notes/backup_app_20240104_230000.db.gz',
+    ];
+    for (const key of foreign) {
+      await fs.mkdir(dirname(join(dir, key)), { recursive: true });
+      await fs.writeFile(join(dir, key), 'not ours');
+      await fs.utimes(join(dir, key), old, old);
+    }
+    // One of ours that lost its manifest: an orphan as before.
+    const [first] = keys as [string];
+    await fs.rm(join(dir, `${first}.json`));
+    const result = await cli(['prune', '--target', dir, '--keep-daily', '3', '--yes', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { plan } = JSON.parse(result.stdout);
+    assert.deepEqual(
+      plan.orphans.map((o: { key: string }) => o.key),
+      [first],
+    );
+    for (const key of foreign) assert.ok(await exists(join(dir, key)), `${key} is left alone`);
+  });
+
   test('bad input is one line naming the fix, exit 2, and nothing is deleted', async () => {
     const { dir } = await targetWithHistory(tenDailies());
     const before = await treeOf(dir);
@@ -233,6 +303,9 @@ describe('dbbackup prune', () => {
       });
       keys.push(key);
     }
+    // A manifest damaged in the bucket: kept, and said in the result and the log, never passed over in silence.
+    const damaged = `sqlite/app/${formatTimestamp(new Date()).slice(0, 4)}/backup_app_20200101_000000_0000dead.db.gz.json`;
+    await target.put(damaged, Readable.from([Buffer.from('{"truncated')]), { contentType: 'application/json' });
     const config = {
       timeZone: 'Europe/Berlin',
       alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
@@ -263,7 +336,16 @@ describe('dbbackup prune', () => {
     );
     const last = run.stdout.trim().split('\n').at(-1) ?? '';
     assert.match(last, /^RESULT /, run.stdout + run.stderr);
-    const result = JSON.parse(last.slice('RESULT '.length)) as { deleted: string[]; kept: number };
+    const result = JSON.parse(last.slice('RESULT '.length)) as {
+      deleted: string[];
+      kept: number;
+      problems: Array<{ key: string }>;
+    };
+    assert.deepEqual(
+      result.problems.map((p) => p.key),
+      [damaged],
+    );
+    assert.match(run.stdout + run.stderr, /manifests kept unread.*0000dead/);
     // Kept: today's (newest, daily, weekly, monthly) and the two days before; at most one more
     // when the oldest of those opened a week or month of its own.
     assert.ok(result.kept >= 3 && result.kept <= 5, JSON.stringify(result));

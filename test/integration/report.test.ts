@@ -2,13 +2,16 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { formatTimestamp } from '../../shared/backup/backup-key.js';
+import { runBackup } from '../../shared/backup/run-backup.js';
 import type { Report } from '../../shared/report/build-report.js';
 import { STORAGE_PRICES } from '../../shared/report/storage-prices.js';
 import { HISTORY, HOSTILE_DATABASE, HOSTILE_ERROR, writeHistory } from '../harness/report-history.js';
 import { cli, tempDir } from '../harness/test-env.js';
 
 const GIB = 1024 ** 3;
+const HOUR = 3_600_000;
 const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
 
 describe('dbbackup report', () => {
@@ -148,6 +151,31 @@ describe('dbbackup report', () => {
     const json = await cli(['report', '--target', dir, '--days', '28', '--json']);
     assert.equal((JSON.parse(json.stdout) as Report).problems.length, 2);
     assert.equal(json.stderr.trim().split('\n').length, 2, json.stderr);
+  });
+
+  test('a backup dated in the future (a clock that ran ahead) is named as not read, not reported as the newest backup', async () => {
+    const dir = await tempDir('report-future');
+    const source = join(dir, 'app.db');
+    const db = new Database(source);
+    db.exec('create table t (x); insert into t values (1)');
+    db.close();
+    const out = join(dir, 'backups');
+    const taken = await runBackup(
+      { source, target: out, kind: 'scheduled', label: 'daily' },
+      { now: () => new Date(Date.now() - HOUR) },
+    );
+    const ahead = await runBackup(
+      { source, target: out, kind: 'scheduled', label: 'daily' },
+      { now: () => new Date(Date.now() + 365 * 24 * HOUR) },
+    );
+    const run = await cli(['report', '--target', out, '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout) as Report;
+    assert.equal(report.databases[0]?.stored.newestAt, taken.datetime);
+    assert.deepEqual(
+      report.problems.map((p) => p.key),
+      [`${ahead.key}.json`],
+    );
   });
 
   test('bad input: one line naming the problem and the fix, exit 2, and no report file written', async () => {

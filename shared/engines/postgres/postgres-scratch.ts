@@ -54,27 +54,111 @@ export async function openPostgresScratch(options: ScratchOptions): Promise<Scra
   const scratchUrl = new URL(into);
   scratchUrl.pathname = `/${name}`;
   const conn = parsePostgresUrl(scratchUrl.toString(), settings.env);
-  await withMaintenance(conn, async (admin) => {
-    const { rows } = await admin.query<{ createdb: boolean; taken: boolean }>(
-      `select (rolcreatedb or rolsuper) as createdb, exists (select 1 from pg_database where datname = $1) as taken
-         from pg_roles where rolname = current_user`,
-      [name],
-    );
-    if (!rows[0]?.createdb) {
-      throw new ConfigError(`user "${conn.user}" may not create databases on the scratch server ${conn.host}:${conn.port}`, {
-        hint: `grant it: ALTER ROLE ${quoteIdent(conn.user)} CREATEDB (on the scratch server only)`,
-      });
-    }
-    // The name holds the time and 32 random bits: taken, it is someone else's, and never replaced.
-    if (rows[0].taken)
-      throw new ConfigError(`the scratch database name "${name}" is taken on the scratch server; nothing was changed`);
-  });
+  // Held for the whole drill, on a connection of its own: while it lives, no other drill's sweep
+  // drops this scratch; killed (SIGKILL, a Lambda's timeout), it dies with the connection.
+  const holder = await holdScratch(conn, name);
+  let swept: string[];
+  try {
+    swept = await withMaintenance(conn, async (admin) => {
+      const { rows } = await admin.query<{ createdb: boolean; taken: boolean }>(
+        `select (rolcreatedb or rolsuper) as createdb, exists (select 1 from pg_database where datname = $1) as taken
+           from pg_roles where rolname = current_user`,
+        [name],
+      );
+      if (!rows[0]?.createdb) {
+        throw new ConfigError(`user "${conn.user}" may not create databases on the scratch server ${conn.host}:${conn.port}`, {
+          hint: `grant it: ALTER ROLE ${quoteIdent(conn.user)} CREATEDB (on the scratch server only)`,
+        });
+      }
+      // The name holds the time and 32 random bits: taken, it is someone else's, and never replaced.
+      if (rows[0].taken)
+        throw new ConfigError(`the scratch database name "${name}" is taken on the scratch server; nothing was changed`);
+      return sweepAbandoned(admin);
+    });
+  } catch (error) {
+    await closeClient(holder);
+    throw error;
+  }
   return {
     url: scratchUrl.toString(),
     name,
     description: conn.url,
-    remove: () => withMaintenance(conn, (admin) => dropScratch(admin, name)),
+    notes: swept.map(
+      (db) =>
+        `dropped the scratch database ${db} on ${conn.host}:${conn.port}, left by a drill that was stopped before its cleanup`,
+    ),
+    remove: async () => {
+      try {
+        await withMaintenance(conn, (admin) => dropScratch(admin, name));
+      } finally {
+        await closeClient(holder);
+      }
+    },
   };
+}
+
+/** The advisory lock a drill holds on its scratch name, by the name's owner tag, which its restore's temporary databases carry too. */
+const scratchLock = (owner: string) => `dbbackup drill ${owner}`;
+
+/** A maintenance connection holding the scratch's lock until it is closed. */
+async function holdScratch(conn: PostgresConnection, name: string): Promise<pg.Client> {
+  let lastError: unknown;
+  for (const database of MAINTENANCE_DATABASES) {
+    let client: pg.Client;
+    try {
+      client = await connectPostgres(conn, database);
+    } catch (error) {
+      lastError = error;
+      continue;
+    }
+    try {
+      await client.query('select pg_advisory_lock(hashtext($1))', [scratchLock(temporaryNaming(name).owner)]);
+      return client;
+    } catch (error) {
+      await closeClient(client);
+      throw error;
+    }
+  }
+  throw lastError;
+}
+
+/**
+ * Drops the drill databases whose drill is gone: a scratch database, or a restore's temporary one
+ * (`<base>__dbbackup_new_<owner>_<run>`), whose lock no live drill holds. Without a FORCE: one
+ * someone is connected to (a drill of a version that took no lock, a person looking) stays.
+ * Returns the names dropped.
+ */
+async function sweepAbandoned(admin: pg.Client): Promise<string[]> {
+  const { rows } = await admin.query<{ datname: string }>(
+    `select datname from pg_database where left(datname, ${PREFIX.length}) = $1 order by datname`,
+    [PREFIX],
+  );
+  const byOwner = new Map<string, string[]>();
+  for (const { datname } of rows) {
+    const temporary = /__dbbackup_new_([0-9a-f]{8})_[0-9a-f]{8}$/.exec(datname);
+    if (!temporary && !/_\d{8}_\d{6}_[0-9a-f]{8}$/.test(datname)) continue;
+    const owner = temporary ? (temporary[1] as string) : temporaryNaming(datname).owner;
+    byOwner.set(owner, [...(byOwner.get(owner) ?? []), datname]);
+  }
+  const dropped: string[] = [];
+  for (const [owner, names] of byOwner) {
+    const { rows: lock } = await admin.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtext($1)) as ok', [
+      scratchLock(owner),
+    ]);
+    if (!lock[0]?.ok) continue;
+    try {
+      for (const datname of names) {
+        const gone = await admin.query(`drop database if exists ${quoteIdent(datname)}`).then(
+          () => true,
+          () => false,
+        );
+        if (gone) dropped.push(datname);
+      }
+    } finally {
+      await admin.query('select pg_advisory_unlock(hashtext($1))', [scratchLock(owner)]);
+    }
+  }
+  return dropped;
 }
 
 /** Drops the scratch database and the databases a restore into it was building (killed before its own cleanup). */
