@@ -6,6 +6,7 @@ import { ConfigError, DumpError, IntegrityError, StorageError, type Text } from 
 import { type ChildExit, spawnDuplex, summarizeStderr } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
 import type { Settings } from '../settings.js';
+import { checkCompressorOutput, gzipMismatch } from './checked-output.js';
 import { ParallelGzip } from './parallel-gzip.js';
 
 /**
@@ -116,7 +117,7 @@ function igzipSaid(exit: ChildExit | undefined): string {
 export function createGzipCompressor(implementation: GzipImplementation, level: number): Duplex {
   if (implementation.kind === 'zlib') return new ParallelGzip({ level });
   // One thread: on a small machine the dump needs the other core, and one igzip thread outruns pg_dump.
-  return spawnDuplex(implementation.path, ['-q', '-c', `-${igzipLevel(level)}`], {
+  const igzip = spawnDuplex(implementation.path, ['-q', '-c', `-${igzipLevel(level)}`], {
     describeFailure: ({ exit, spawnError }) =>
       new DumpError(
         spawnError
@@ -125,6 +126,20 @@ export function createGzipCompressor(implementation: GzipImplementation, level: 
         { hint: spawnError ? IGZIP_HINT : undefined },
       ),
   });
+  // The CRC-32 of the dump costs about a tenth of igzip's time; without it a program that exits 0
+  // having written anything else would be stored and recorded as a good backup.
+  return checkCompressorOutput(
+    igzip,
+    (io) => {
+      const wrong = gzipMismatch(io);
+      return wrong
+        ? new DumpError(`igzip (${implementation.path}) exited 0 but did not write the gzip of the dump: ${wrong}`, {
+            hint: "no backup was stored; point DBBACKUP_IGZIP (or PATH) at ISA-L's igzip, or set DBBACKUP_GZIP=zlib",
+          })
+        : undefined;
+    },
+    { inputCrc32: true },
+  );
 }
 
 /**

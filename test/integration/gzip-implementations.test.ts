@@ -161,4 +161,47 @@ describe('gzip implementations', () => {
     // No backup; the run's own record of its failure only.
     await assertOnlyFailedRunRecord({ dir: join(dir, 'b') }, { error: /igzip failed while compressing: killed by SIGKILL/ });
   });
+  // Stand-ins for a compressor that is not what it claims: each answers --version as the real one
+  // does, exits 0, and writes something other than the compressed dump.
+  for (const [name, body, args, says] of [
+    [
+      'igzip that writes garbage',
+      'cat > /dev/null; echo garbage',
+      [],
+      /igzip .* exited 0 but did not write the gzip of the dump/,
+    ],
+    ['igzip that writes nothing', 'cat > /dev/null', [], /igzip .* exited 0 but did not write the gzip of the dump/],
+    [
+      'igzip that compresses only the first half',
+      'head -c 100000 | /usr/bin/igzip -c; cat > /dev/null',
+      [],
+      /igzip .* exited 0 but did not write the gzip of the dump/,
+    ],
+    [
+      'zstd that writes garbage',
+      'cat > /dev/null; echo garbage',
+      ['--compression', 'zstd'],
+      /zstd exited 0 but did not write zstd/,
+    ],
+  ] as const) {
+    test(`${name}: the backup fails in one line, and nothing but its run record is stored`, async () => {
+      const dir = await tempDir('gzip-liar');
+      const program = name.split(' ')[0] as string;
+      const bin = join(dir, 'bin');
+      await fs.mkdir(bin);
+      await fs.writeFile(
+        join(bin, program),
+        `#!/bin/sh\nif [ "$1" = "--version" ]; then exec /usr/bin/${program} --version; fi\n${body}\n`,
+        { mode: 0o755 },
+      );
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, DBBACKUP_GZIP: 'auto' };
+      const source = join(dir, 'chinook.sqlite');
+      await fs.copyFile(chinook, source);
+      const result = await cli(['backup', '--source', source, '--target', join(dir, 'b'), ...args], { env });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, says);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      await assertOnlyFailedRunRecord({ dir: join(dir, 'b') }, { error: says });
+    });
+  }
 });
