@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
+import type pg from 'pg';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js';
 import { DumpError } from '../../shared/errors.js';
@@ -90,6 +91,35 @@ describe('PostgreSQL row counts: a backup that verify calls good restores', () =
       await dump.cleanup();
     } finally {
       await engine.close();
+    }
+  });
+
+  test('a backup stopped while a count runs long ends the count on the server: the session and its advisory lock go at once, and the next backup starts', async () => {
+    const db = await createDatabase('countstopped');
+    created.push(db);
+    await sql(db, 'create table t (g int)');
+    const settings = readSettings(process.env);
+    const engine = new PostgresEngine(pgUrl(db), { settings });
+    await engine.probe();
+    // A stand-in for the count of a table of hundreds of GB: a query of the same session that runs
+    // for a minute (the engine's session is private; no small table counts for that long).
+    const session = (engine as unknown as { session: pg.Client }).session;
+    const long = session.query('select pg_sleep(60)').catch(() => {});
+    await waitFor('the long query to run', async () =>
+      (await sessionsOn(db)).some((s) => s.application_name === 'dbbackup' && s.state === 'active'),
+    );
+    await engine.close();
+    await long;
+    await waitFor(
+      'the session to end on the server',
+      async () => !(await sessionsOn(db)).some((s) => s.application_name === 'dbbackup'),
+      8_000,
+    );
+    const next = new PostgresEngine(pgUrl(db), { settings });
+    try {
+      await next.probe();
+    } finally {
+      await next.close();
     }
   });
 

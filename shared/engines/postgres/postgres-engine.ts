@@ -24,6 +24,9 @@ const PROBE_QUERY_TIMEOUT_MS = 60 * 60_000;
  */
 export const DEFAULT_LOCK_WAIT_SECONDS = 300;
 
+/** How often the server checks, while a query of the probe's session runs, that dbbackup is still there. */
+const CONNECTION_CHECK_MS = 1_000;
+
 /** PostgreSQL's lock_not_available: a lock_timeout ran out. */
 const LOCK_NOT_AVAILABLE = '55P03';
 
@@ -119,6 +122,11 @@ export class PostgresEngine implements Engine {
       }
       // The probe takes the same shared locks pg_dump does, and waits no longer for them.
       await client.query(`set lock_timeout = ${this.lockWaitMs}`);
+      // A server process notices its client gone only when it next writes to it: a count of a large
+      // table would run on after the backup stopped (or its query_timeout fired), holding the
+      // advisory lock, and the next backup would be refused as "already running" until it ended.
+      // PostgreSQL 14+ can check the socket while a query runs; older servers lack the setting.
+      if (Number(server.num) >= 140000) await client.query(`set client_connection_check_interval = ${CONNECTION_CHECK_MS}`);
       const snapshotId = await exportSnapshot(client);
       // Locked now, before pg_dump starts, and held until the last count: a table another session
       // holds fails the backup here, and an ALTER TABLE arriving during the dump queues behind the
