@@ -123,6 +123,35 @@ describe('PostgreSQL row counts: a backup that verify calls good restores', () =
     }
   });
 
+  test("a server that cannot export a snapshot: counts taken outside the dump's snapshot are marked estimated, so rows written meanwhile do not fail the restore of a good backup", async () => {
+    const db = await createDatabase('countsnosnapshot');
+    created.push(db);
+    await sql(db, 'create table t as select g from generate_series(1, 1000) g');
+    // A stand-in for a server where pg_export_snapshot() fails (a pooler in transaction mode, a
+    // standby of an old version): a function of the same name, found first on the search path.
+    await sql(
+      db,
+      `create function public.pg_export_snapshot() returns text language plpgsql as $$ begin raise exception 'no snapshots here'; end $$`,
+    );
+    await sql(db, `alter database "${db}" set search_path = public, pg_catalog`);
+    const engine = new PostgresEngine(pgUrl(db), { settings: readSettings(process.env) });
+    try {
+      await engine.probe();
+      const dump = await engine.dump();
+      // Rows committed while the counts run in the probe's own snapshot, and before pg_dump takes its own.
+      await sql(db, 'insert into t select g from generate_series(1001, 1500) g');
+      dump.stream.resume();
+      await once(dump.stream, 'end');
+      const counts = await dump.tableCounts;
+      assert.ok(counts);
+      const exact = counts.tables['public.t'] !== undefined && !counts.estimated.includes('public.t');
+      assert.ok(!exact, `an exact count from another snapshot than the dump's: ${JSON.stringify(counts)}`);
+      await dump.cleanup();
+    } finally {
+      await engine.close();
+    }
+  });
+
   after(async () => {
     for (const db of created) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
   });
