@@ -53,7 +53,11 @@ export function findIgzip(settings: Settings): string | undefined {
   });
 }
 
-/** Each program's version, asked once per process (a backup asks at every run; the answer does not change). */
+/**
+ * Each program's version, asked once per process (a backup asks at every run; the answer does not
+ * change). A failure is not kept: a scheduler's process would otherwise fall back to zlib (or, with
+ * DBBACKUP_IGZIP, fail every backup) until restarted, after one probe that timed out under load.
+ */
 const versions = new Map<string, Promise<string | undefined>>();
 
 /** `igzip --version` prints `igzip command line interface 2.30.0`; undefined when it does not run. */
@@ -65,6 +69,9 @@ function igzipVersion(path: string): Promise<string | undefined> {
       () => undefined,
     );
     versions.set(path, asked);
+    void asked.then((version) => {
+      if (version === undefined) versions.delete(path);
+    });
   }
   return asked;
 }

@@ -4,7 +4,9 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { chooseGzip } from '../../shared/compression/gzip-implementation.js';
 import type { Manifest } from '../../shared/manifest.js';
+import { readSettings } from '../../shared/settings.js';
 import { assertOnlyFailedRunRecord, cli, run, sampleCopy, tempDir } from '../harness/test-env.js';
 import { sqliteContents } from '../harness/sqlite-contents.js';
 
@@ -204,4 +206,17 @@ describe('gzip implementations', () => {
       await assertOnlyFailedRunRecord({ dir: join(dir, 'b') }, { error: says });
     });
   }
+  test('an igzip that failed its version probe once is asked again: a long-lived process does not keep the failure', async () => {
+    const dir = await tempDir('gzip-flaky');
+    // A stand-in for an igzip that could not answer once (a probe timed out under load, the
+    // package being upgraded): it fails --version while a marker file exists.
+    const marker = join(dir, 'failing');
+    const wrapper = join(dir, 'igzip');
+    await fs.writeFile(wrapper, `#!/bin/sh\nif [ -e '${marker}' ]; then exit 1; fi\nexec /usr/bin/igzip "$@"\n`, { mode: 0o755 });
+    await fs.writeFile(marker, '');
+    const settings = readSettings({ ...process.env, DBBACKUP_IGZIP: wrapper });
+    await assert.rejects(chooseGzip(settings), /does not run/);
+    await fs.rm(marker);
+    assert.equal((await chooseGzip(settings)).kind, 'igzip');
+  });
 });
