@@ -60,12 +60,18 @@ export function findIgzip(settings: Settings): string | undefined {
  */
 const versions = new Map<string, Promise<string | undefined>>();
 
-/** `igzip --version` prints `igzip command line interface 2.30.0`; undefined when it does not run. */
+/**
+ * `igzip --version` prints `igzip command line interface 2.30.0`; undefined when it does not run,
+ * or is another program (gzip, pigz): the manifest would record it as ISA-L's igzip.
+ */
 function igzipVersion(path: string): Promise<string | undefined> {
   let asked = versions.get(path);
   if (!asked) {
     asked = runCommand(path, ['--version']).then(
-      (result) => (result.code === 0 ? (/(\d+\.\d+(?:\.\d+)?)/.exec(result.stdout)?.[1] ?? 'unknown') : undefined),
+      (result) =>
+        result.code === 0 && /\bigzip\b/.test(result.stdout)
+          ? (/(\d+\.\d+(?:\.\d+)?)/.exec(result.stdout)?.[1] ?? 'unknown')
+          : undefined,
       () => undefined,
     );
     versions.set(path, asked);
@@ -91,7 +97,7 @@ export async function chooseGzip(settings: Settings): Promise<GzipImplementation
     const what = settings.igzipPath ?? 'igzip';
     throw new ConfigError(
       path
-        ? `${what} does not run: asked its version, it failed`
+        ? `${what} does not run as ISA-L's igzip: asked its version, it failed or named another program`
         : `${what} was not found${settings.igzipPath ? '' : ' on PATH'}`,
       { hint: IGZIP_HINT },
     );

@@ -219,4 +219,13 @@ describe('gzip implementations', () => {
     await fs.rm(marker);
     assert.equal((await chooseGzip(settings)).kind, 'igzip');
   });
+  test('DBBACKUP_IGZIP naming another gzip (plain gzip): refused in one line, not recorded as ISA-L', async () => {
+    const dir = await tempDir('gzip-other');
+    const env = { ...process.env, DBBACKUP_IGZIP: '/usr/bin/gzip' };
+    const result = await cli(['backup', '--source', chinook, '--target', join(dir, 'b')], { env });
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(result.stderr, /\/usr\/bin\/gzip does not run as ISA-L's igzip: .*named another program/);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.deepEqual(await fs.readdir(join(dir, 'b')).catch(() => []), []);
+  });
 });
