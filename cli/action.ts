@@ -100,11 +100,15 @@ export function exitCodeOf(error: unknown): 1 | 2 | 3 {
   return 1;
 }
 
-/** Parses an integer option, failing as a usage error. */
+/**
+ * Parses an integer option, failing as a usage error. Decimal digits only: Number() alone reads ""
+ * (an unset shell variable) as 0, which --keep-daily takes as "keep none", and "0x5" or "1e0" as
+ * numbers the user did not write.
+ */
 export function integerOption(name: string) {
   return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number (got "${value}")`);
+    const n = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number (got "${value}")`);
     return n;
   };
 }

@@ -4,6 +4,7 @@ import { ConfigError, DumpError, IntegrityError, type Text } from '../errors.js'
 import { spawnDuplex } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
 import type { Settings } from '../settings.js';
+import { checkCompressorOutput, zstdMismatch } from './checked-output.js';
 import { chooseGzip, createGzipCompressor, createGzipDecompressor, describeGzip } from './gzip-implementation.js';
 
 /** The compressions a backup can be stored with. */
@@ -88,7 +89,7 @@ async function zstdVersion(): Promise<string> {
 function createZstdCompressor(level: number | undefined): Duplex {
   // -T0: one worker per core, so zstd keeps up with pg_dump where it has the cores; it streams
   // with bounded memory (a few MB per worker at the default level).
-  return spawnDuplex('zstd', ['-q', '-c', '-T0', `-${level ?? COMPRESSION_LEVELS.zstd?.default}`], {
+  const zstd = spawnDuplex('zstd', ['-q', '-c', '-T0', `-${level ?? COMPRESSION_LEVELS.zstd?.default}`], {
     describeFailure: ({ exit, spawnError }) =>
       new DumpError(
         spawnError
@@ -96,6 +97,16 @@ function createZstdCompressor(level: number | undefined): Duplex {
           : `zstd failed (exit ${exit?.code ?? exit?.signal}): ${exit?.stderrTail || 'no message'}`,
         { hint: spawnError ? ZSTD_HINT : undefined },
       ),
+  });
+  // Only the frame's magic: zstd's content checksum is XXH64, which Node lacks, and a wrong program
+  // on PATH writes no zstd frame at all.
+  return checkCompressorOutput(zstd, (io) => {
+    const wrong = zstdMismatch(io);
+    return wrong
+      ? new DumpError(`zstd exited 0 but did not write zstd: ${wrong}`, {
+          hint: 'no backup was stored; put the real zstd (Debian: apt-get install zstd) first on PATH',
+        })
+      : undefined;
   });
 }
 

@@ -6,6 +6,7 @@ import { ConfigError, DumpError, IntegrityError, StorageError, type Text } from 
 import { type ChildExit, spawnDuplex, summarizeStderr } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
 import type { Settings } from '../settings.js';
+import { checkCompressorOutput, gzipMismatch } from './checked-output.js';
 import { ParallelGzip } from './parallel-gzip.js';
 
 /**
@@ -52,18 +53,31 @@ export function findIgzip(settings: Settings): string | undefined {
   });
 }
 
-/** Each program's version, asked once per process (a backup asks at every run; the answer does not change). */
+/**
+ * Each program's version, asked once per process (a backup asks at every run; the answer does not
+ * change). A failure is not kept: a scheduler's process would otherwise fall back to zlib (or, with
+ * DBBACKUP_IGZIP, fail every backup) until restarted, after one probe that timed out under load.
+ */
 const versions = new Map<string, Promise<string | undefined>>();
 
-/** `igzip --version` prints `igzip command line interface 2.30.0`; undefined when it does not run. */
+/**
+ * `igzip --version` prints `igzip command line interface 2.30.0`; undefined when it does not run,
+ * or is another program (gzip, pigz): the manifest would record it as ISA-L's igzip.
+ */
 function igzipVersion(path: string): Promise<string | undefined> {
   let asked = versions.get(path);
   if (!asked) {
     asked = runCommand(path, ['--version']).then(
-      (result) => (result.code === 0 ? (/(\d+\.\d+(?:\.\d+)?)/.exec(result.stdout)?.[1] ?? 'unknown') : undefined),
+      (result) =>
+        result.code === 0 && /\bigzip\b/.test(result.stdout)
+          ? (/(\d+\.\d+(?:\.\d+)?)/.exec(result.stdout)?.[1] ?? 'unknown')
+          : undefined,
       () => undefined,
     );
     versions.set(path, asked);
+    void asked.then((version) => {
+      if (version === undefined) versions.delete(path);
+    });
   }
   return asked;
 }
@@ -83,7 +97,7 @@ export async function chooseGzip(settings: Settings): Promise<GzipImplementation
     const what = settings.igzipPath ?? 'igzip';
     throw new ConfigError(
       path
-        ? `${what} does not run: asked its version, it failed`
+        ? `${what} does not run as ISA-L's igzip: asked its version, it failed or named another program`
         : `${what} was not found${settings.igzipPath ? '' : ' on PATH'}`,
       { hint: IGZIP_HINT },
     );
@@ -116,7 +130,7 @@ function igzipSaid(exit: ChildExit | undefined): string {
 export function createGzipCompressor(implementation: GzipImplementation, level: number): Duplex {
   if (implementation.kind === 'zlib') return new ParallelGzip({ level });
   // One thread: on a small machine the dump needs the other core, and one igzip thread outruns pg_dump.
-  return spawnDuplex(implementation.path, ['-q', '-c', `-${igzipLevel(level)}`], {
+  const igzip = spawnDuplex(implementation.path, ['-q', '-c', `-${igzipLevel(level)}`], {
     describeFailure: ({ exit, spawnError }) =>
       new DumpError(
         spawnError
@@ -125,6 +139,20 @@ export function createGzipCompressor(implementation: GzipImplementation, level: 
         { hint: spawnError ? IGZIP_HINT : undefined },
       ),
   });
+  // The CRC-32 of the dump costs about a tenth of igzip's time; without it a program that exits 0
+  // having written anything else would be stored and recorded as a good backup.
+  return checkCompressorOutput(
+    igzip,
+    (io) => {
+      const wrong = gzipMismatch(io);
+      return wrong
+        ? new DumpError(`igzip (${implementation.path}) exited 0 but did not write the gzip of the dump: ${wrong}`, {
+            hint: "no backup was stored; point DBBACKUP_IGZIP (or PATH) at ISA-L's igzip, or set DBBACKUP_GZIP=zlib",
+          })
+        : undefined;
+    },
+    { inputCrc32: true },
+  );
 }
 
 /**

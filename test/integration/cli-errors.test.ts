@@ -63,6 +63,27 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
     assert.deepEqual(await fs.readdir(dir), []);
   });
 
+  test('a number option that is not written as one: refused naming what was given, not read as 0 or as hex', async () => {
+    const dir = await tempDir('cli');
+    // Number() reads "" as 0 ("gzip level must be 1-9 (got 0)" for an unset shell variable, and
+    // --keep-daily "" as keep none) and "0x5", "1e0" and " 5" as numbers nobody wrote.
+    for (const [option, value] of [
+      ['--level', ''],
+      ['--level', '0x5'],
+      ['--level', '1e0'],
+      ['--level', ' 5'],
+      ['--lock-wait', ''],
+    ]) {
+      const result = await cli(['backup', '--source', chinook, '--target', dir, option as string, value as string]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, new RegExp(`${option} must be a whole number \\(got "${value}"\\)`));
+    }
+    const prune = await cli(['prune', '--target', dir, '--keep-daily', '']);
+    assert.equal(prune.code, 2, prune.stderr);
+    assert.match(prune.stderr, /--keep-daily must be a whole number \(got ""\)/);
+    assert.deepEqual(await fs.readdir(dir), []);
+  });
+
   test('S3-only options with a directory target are refused rather than ignored', async () => {
     const dir = await tempDir('cli');
     assertOneLineFailure(

@@ -4,7 +4,9 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { chooseGzip } from '../../shared/compression/gzip-implementation.js';
 import type { Manifest } from '../../shared/manifest.js';
+import { readSettings } from '../../shared/settings.js';
 import { assertOnlyFailedRunRecord, cli, run, sampleCopy, tempDir } from '../harness/test-env.js';
 import { sqliteContents } from '../harness/sqlite-contents.js';
 
@@ -160,5 +162,70 @@ describe('gzip implementations', () => {
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
     // No backup; the run's own record of its failure only.
     await assertOnlyFailedRunRecord({ dir: join(dir, 'b') }, { error: /igzip failed while compressing: killed by SIGKILL/ });
+  });
+  // Stand-ins for a compressor that is not what it claims: each answers --version as the real one
+  // does, exits 0, and writes something other than the compressed dump.
+  for (const [name, body, args, says] of [
+    [
+      'igzip that writes garbage',
+      'cat > /dev/null; echo garbage',
+      [],
+      /igzip .* exited 0 but did not write the gzip of the dump/,
+    ],
+    ['igzip that writes nothing', 'cat > /dev/null', [], /igzip .* exited 0 but did not write the gzip of the dump/],
+    [
+      'igzip that compresses only the first half',
+      'head -c 100000 | /usr/bin/igzip -c; cat > /dev/null',
+      [],
+      /igzip .* exited 0 but did not write the gzip of the dump/,
+    ],
+    [
+      'zstd that writes garbage',
+      'cat > /dev/null; echo garbage',
+      ['--compression', 'zstd'],
+      /zstd exited 0 but did not write zstd/,
+    ],
+  ] as const) {
+    test(`${name}: the backup fails in one line, and nothing but its run record is stored`, async () => {
+      const dir = await tempDir('gzip-liar');
+      const program = name.split(' ')[0] as string;
+      const bin = join(dir, 'bin');
+      await fs.mkdir(bin);
+      await fs.writeFile(
+        join(bin, program),
+        `#!/bin/sh\nif [ "$1" = "--version" ]; then exec /usr/bin/${program} --version; fi\n${body}\n`,
+        { mode: 0o755 },
+      );
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, DBBACKUP_GZIP: 'auto' };
+      const source = join(dir, 'chinook.sqlite');
+      await fs.copyFile(chinook, source);
+      const result = await cli(['backup', '--source', source, '--target', join(dir, 'b'), ...args], { env });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, says);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      await assertOnlyFailedRunRecord({ dir: join(dir, 'b') }, { error: says });
+    });
+  }
+  test('an igzip that failed its version probe once is asked again: a long-lived process does not keep the failure', async () => {
+    const dir = await tempDir('gzip-flaky');
+    // A stand-in for an igzip that could not answer once (a probe timed out under load, the
+    // package being upgraded): it fails --version while a marker file exists.
+    const marker = join(dir, 'failing');
+    const wrapper = join(dir, 'igzip');
+    await fs.writeFile(wrapper, `#!/bin/sh\nif [ -e '${marker}' ]; then exit 1; fi\nexec /usr/bin/igzip "$@"\n`, { mode: 0o755 });
+    await fs.writeFile(marker, '');
+    const settings = readSettings({ ...process.env, DBBACKUP_IGZIP: wrapper });
+    await assert.rejects(chooseGzip(settings), /does not run/);
+    await fs.rm(marker);
+    assert.equal((await chooseGzip(settings)).kind, 'igzip');
+  });
+  test('DBBACKUP_IGZIP naming another gzip (plain gzip): refused in one line, not recorded as ISA-L', async () => {
+    const dir = await tempDir('gzip-other');
+    const env = { ...process.env, DBBACKUP_IGZIP: '/usr/bin/gzip' };
+    const result = await cli(['backup', '--source', chinook, '--target', join(dir, 'b')], { env });
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(result.stderr, /\/usr\/bin\/gzip does not run as ISA-L's igzip: .*named another program/);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.deepEqual(await fs.readdir(join(dir, 'b')).catch(() => []), []);
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
+import type pg from 'pg';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { PostgresEngine } from '../../shared/engines/postgres/postgres-engine.js';
 import { DumpError } from '../../shared/errors.js';
@@ -87,6 +88,64 @@ describe('PostgreSQL row counts: a backup that verify calls good restores', () =
       // The dump fails with it, unread bytes and all, and pg_dump is stopped.
       assert.equal((await streamFailed)[0], countsError);
       await waitFor('pg_dump to stop', async () => !(await sessionsOn(db)).some((s) => s.application_name === 'pg_dump'));
+      await dump.cleanup();
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a backup stopped while a count runs long ends the count on the server: the session and its advisory lock go at once, and the next backup starts', async () => {
+    const db = await createDatabase('countstopped');
+    created.push(db);
+    await sql(db, 'create table t (g int)');
+    const settings = readSettings(process.env);
+    const engine = new PostgresEngine(pgUrl(db), { settings });
+    await engine.probe();
+    // A stand-in for the count of a table of hundreds of GB: a query of the same session that runs
+    // for a minute (the engine's session is private; no small table counts for that long).
+    const session = (engine as unknown as { session: pg.Client }).session;
+    const long = session.query('select pg_sleep(60)').catch(() => {});
+    await waitFor('the long query to run', async () =>
+      (await sessionsOn(db)).some((s) => s.application_name === 'dbbackup' && s.state === 'active'),
+    );
+    await engine.close();
+    await long;
+    await waitFor(
+      'the session to end on the server',
+      async () => !(await sessionsOn(db)).some((s) => s.application_name === 'dbbackup'),
+      8_000,
+    );
+    const next = new PostgresEngine(pgUrl(db), { settings });
+    try {
+      await next.probe();
+    } finally {
+      await next.close();
+    }
+  });
+
+  test("a server that cannot export a snapshot: counts taken outside the dump's snapshot are marked estimated, so rows written meanwhile do not fail the restore of a good backup", async () => {
+    const db = await createDatabase('countsnosnapshot');
+    created.push(db);
+    await sql(db, 'create table t as select g from generate_series(1, 1000) g');
+    // A stand-in for a server where pg_export_snapshot() fails (a pooler in transaction mode, a
+    // standby of an old version): a function of the same name, found first on the search path.
+    await sql(
+      db,
+      `create function public.pg_export_snapshot() returns text language plpgsql as $$ begin raise exception 'no snapshots here'; end $$`,
+    );
+    await sql(db, `alter database "${db}" set search_path = public, pg_catalog`);
+    const engine = new PostgresEngine(pgUrl(db), { settings: readSettings(process.env) });
+    try {
+      await engine.probe();
+      const dump = await engine.dump();
+      // Rows committed while the counts run in the probe's own snapshot, and before pg_dump takes its own.
+      await sql(db, 'insert into t select g from generate_series(1001, 1500) g');
+      dump.stream.resume();
+      await once(dump.stream, 'end');
+      const counts = await dump.tableCounts;
+      assert.ok(counts);
+      const exact = counts.tables['public.t'] !== undefined && !counts.estimated.includes('public.t');
+      assert.ok(!exact, `an exact count from another snapshot than the dump's: ${JSON.stringify(counts)}`);
       await dump.cleanup();
     } finally {
       await engine.close();

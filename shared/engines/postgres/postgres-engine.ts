@@ -24,6 +24,9 @@ const PROBE_QUERY_TIMEOUT_MS = 60 * 60_000;
  */
 export const DEFAULT_LOCK_WAIT_SECONDS = 300;
 
+/** How often the server checks, while a query of the probe's session runs, that dbbackup is still there. */
+const CONNECTION_CHECK_MS = 1_000;
+
 /** PostgreSQL's lock_not_available: a lock_timeout ran out. */
 const LOCK_NOT_AVAILABLE = '55P03';
 
@@ -119,6 +122,11 @@ export class PostgresEngine implements Engine {
       }
       // The probe takes the same shared locks pg_dump does, and waits no longer for them.
       await client.query(`set lock_timeout = ${this.lockWaitMs}`);
+      // A server process notices its client gone only when it next writes to it: a count of a large
+      // table would run on after the backup stopped (or its query_timeout fired), holding the
+      // advisory lock, and the next backup would be refused as "already running" until it ended.
+      // PostgreSQL 14+ can check the socket while a query runs; older servers lack the setting.
+      if (Number(server.num) >= 140000) await client.query(`set client_connection_check_interval = ${CONNECTION_CHECK_MS}`);
       const snapshotId = await exportSnapshot(client);
       // Locked now, before pg_dump starts, and held until the last count: a table another session
       // holds fails the backup here, and an ALTER TABLE arriving during the dump queues behind the
@@ -220,7 +228,7 @@ export class PostgresEngine implements Engine {
     this.dumping = stream;
     // Counted while pg_dump runs, in the snapshot it imports: the dump need not wait for them, and
     // they describe exactly what it writes.
-    const tableCounts = tableCountsOf(session, tables).catch((error: unknown) => {
+    const tableCounts = tableCountsOf(session, tables, snapshotId !== undefined).catch((error: unknown) => {
       throw this.readingFailure(error);
     });
     // A backup whose counts failed is no backup: stop pg_dump at once rather than at the manifest.
@@ -247,7 +255,7 @@ export class PostgresEngine implements Engine {
  * Starts a repeatable-read transaction and exports its snapshot for pg_dump, so the row counts
  * taken in it describe exactly the dumped data. Undefined where the server cannot export one:
  * the counts are then from a moment near the dump's, still in one transaction, which holds the
- * tables' locks.
+ * tables' locks, and the manifest marks them estimated.
  */
 async function exportSnapshot(client: pg.Client): Promise<string | undefined> {
   const begin = 'begin isolation level repeatable read read only';
@@ -284,10 +292,13 @@ async function lockTables(
  * estimate: reltuples is 0 (-1) until a table is first analyzed and stale after bulk changes, and a
  * restore checked against it refused good backups.
  */
-async function tableCountsOf(client: pg.Client, tables: readonly UserTable[]): Promise<TableCounts> {
+async function tableCountsOf(client: pg.Client, tables: readonly UserTable[], inDumpSnapshot: boolean): Promise<TableCounts> {
   const counts: Record<string, number> = {};
   for (const table of tables) counts[table.qualified] = await countRows(client, table);
-  return { tables: counts, estimated: [] };
+  // Without the exported snapshot pg_dump reads its own, a moment later: rows written in between
+  // are in the dump but not in the counts, and a restore held to them exactly would refuse a good
+  // backup. Marked estimated, the restore checks them as such.
+  return { tables: counts, estimated: inDumpSnapshot ? [] : Object.keys(counts) };
 }
 
 function once(work: () => Promise<void>): () => Promise<void> {
