@@ -341,9 +341,12 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 
 /** The sessions open on a database of the harness cluster, other than the one asking. */
 export async function sessionsOn(db: string): Promise<Array<{ pid: number; state: string; application_name: string }>> {
+  // Client backends only: an autovacuum worker analysing a freshly loaded table is listed under the
+  // database too (state active, no application name), and is nobody's session left open.
   return sql(
     'postgres',
-    `select pid, state, application_name from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+    `select pid, state, application_name from pg_stat_activity
+      where datname = $1 and pid <> pg_backend_pid() and backend_type = 'client backend'`,
     [db],
   );
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import { manifestSchema } from '../../shared/manifest.js';
-import { cli, createDatabase, pgUrl, sampleCopy, sql, tempDir, uniqueName } from '../harness/test-env.js';
+import { cli, createDatabase, pgUrl, sampleCopy, sessionsOn, sql, tempDir, uniqueName } from '../harness/test-env.js';
 
 const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
@@ -45,7 +45,7 @@ describe('commands say what is really wrong', () => {
       assertOneLine(restore, 2, needed);
 
       assert.deepEqual(await fs.readdir(tmp), [], 'no temp files');
-      assert.deepEqual(await sql('postgres', 'select pid from pg_stat_activity where datname = $1', [db]), []);
+      assert.deepEqual(await sessionsOn(db), []);
       assert.deepEqual(await sql(db, 'select id from t'), [{ id: 1 }]);
     } finally {
       await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});

@@ -5,7 +5,18 @@ import { describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { runBackup } from '../../shared/backup/run-backup.js';
 import type { Manifest } from '../../shared/manifest.js';
-import { bucketKeys, cli, createBucket, createDatabase, pgUrl, s3Client, sampleCopy, sql, tempDir } from '../harness/test-env.js';
+import {
+  bucketKeys,
+  cli,
+  createBucket,
+  createDatabase,
+  pgUrl,
+  s3Client,
+  sampleCopy,
+  sessionsOn,
+  sql,
+  tempDir,
+} from '../harness/test-env.js';
 
 const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
@@ -22,7 +33,7 @@ async function tree(dir: string): Promise<string[]> {
 
 /** Asserts no session is connected to `db` and no dbbackup advisory lock on it is held. */
 async function assertNothingHeld(db: string): Promise<void> {
-  assert.deepEqual(await sql('postgres', 'select pid from pg_stat_activity where datname = $1', [db]), []);
+  assert.deepEqual(await sessionsOn(db), []);
   const locks = await sql(
     'postgres',
     `select k.name from unnest($1::text[]) as k(name), pg_locks l

@@ -441,7 +441,7 @@ async function main(): Promise<number> {
           if (stored.stdout.trim() !== '') throw new Error(`files were written to the target: ${stored.stdout}`);
           const sessions = await query<{ n: string }>(
             cluster.url,
-            `select count(*)::text as n from pg_stat_activity where datname = 'too_new'`,
+            `select count(*)::text as n from pg_stat_activity where datname = 'too_new' and backend_type = 'client backend'`,
           );
           if (sessions[0]?.n !== '0') throw new Error('a session on the source was left open');
           return 'refused before dumping; nothing written';
