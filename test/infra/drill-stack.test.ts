@@ -18,7 +18,7 @@ import {
 } from '../../shared/deployment/deployment-config.js';
 import { sqliteOnEfs as sqliteOnEfsOf } from '../harness/fixtures.js';
 import { repoRoot } from '../harness/test-env.js';
-import { decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
+import { decide, deployedTemplates, resourcePolicyStatements, roleStatements, type Statement } from './policy-evaluator.js';
 
 const SCRATCH_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scratch-AbCdEf';
 const RESTORE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:school-restore-AbCdEf';
@@ -173,14 +173,11 @@ describe('restore drills in the stack', () => {
 
   test('least privilege: the drill role reads only the scratch secret, writes only its databases’ run records, deletes nothing', () => {
     const stack = new DbBackupStack(new App(), 'DbBackup', { config, image: image() });
-    const deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
-    const [postgresGroup] = stack.groups.map((group) =>
-      deployment.nest(
-        stack.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      ),
-    ) as [StackTemplate];
+    const {
+      root: deployment,
+      groups: [postgresGroup],
+    } = deployedTemplates(stack);
+    assert.ok(postgresGroup, 'the PostgreSQL group has a stack of its own');
     const roleId = Object.keys(postgresGroup.json.Resources).find(
       (r) => r.startsWith('DrillsDrillServiceRole') && postgresGroup.json.Resources[r]?.Type === 'AWS::IAM::Role',
     );

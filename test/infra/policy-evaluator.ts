@@ -8,6 +8,8 @@
  * parameters and outputs) to concrete strings, and knows the condition operators the stack's
  * policies use; a statement with any other operator throws, so a new condition cannot pass unseen.
  */
+import type { NestedStack, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 
 export const ACCOUNT = '123456789012';
 const PSEUDO: Record<string, string> = {
@@ -218,4 +220,19 @@ export function resourcePolicyStatements(stack: StackTemplate, type: string, doc
     ({ stack: owner, resource }) =>
       list((owner.resolve(resource.Properties?.[documentProperty]) as { Statement: Statement[] }).Statement as never) as never,
   );
+}
+
+/**
+ * The deployment's root template and its groups' templates, each group's parameters resolved
+ * from the root, so a policy naming another stack's resource can be evaluated.
+ */
+export function deployedTemplates(stack: Stack & { groups: readonly NestedStack[] }): {
+  root: StackTemplate;
+  groups: StackTemplate[];
+} {
+  const root = new StackTemplate(stack.stackName, Template.fromStack(stack).toJSON() as never);
+  const groups = stack.groups.map((group) =>
+    root.nest(stack.getLogicalId(group.nestedStackResource as never), Template.fromStack(group).toJSON() as never, group.node.id),
+  );
+  return { root, groups };
 }

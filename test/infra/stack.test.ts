@@ -25,7 +25,15 @@ import { deploymentEncryption } from '../../shared/deployment/backup-prefixes.js
 import { functionName } from '../../shared/deployment/deployment-names.js';
 import { CLOUDFORMATION_LIMITS, checkDeploymentLimits, ROLE_INLINE_POLICY_CHARACTERS } from '../../infra/deployment-limits.js';
 import { DATABASES_PER_GROUP, planDatabaseGroups } from '../../infra/plan-database-groups.js';
-import { ACCOUNT, decide, resourcePolicyStatements, roleStatements, type Statement, StackTemplate } from './policy-evaluator.js';
+import {
+  ACCOUNT,
+  decide,
+  deployedTemplates,
+  resourcePolicyStatements,
+  roleStatements,
+  type Statement,
+  StackTemplate,
+} from './policy-evaluator.js';
 
 let context: string | undefined;
 
@@ -901,14 +909,8 @@ describe('who may write what in the bucket (the synthesized policies, evaluated)
     });
     schoolSecret = school.secretArn;
     const { stack } = synth(config);
-    deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
-    const nested = stack.groups.map((group) =>
-      deployment.nest(
-        stack.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      ),
-    );
+    const { root, groups: nested } = deployedTemplates(stack);
+    deployment = root;
     const role = (template: StackTemplate, prefix: string) => {
       const id = Object.keys(template.json.Resources).find(
         (r) => r.startsWith(prefix) && template.json.Resources[r]?.Type === 'AWS::IAM::Role',
@@ -1195,14 +1197,7 @@ describe('the health check: one function per deployment, an age alarm per databa
     const synthesized = synth(config);
     template = synthesized.template;
     const { stack } = synthesized;
-    deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
-    // The bucket policy names the groups' roles: their templates resolve them.
-    for (const group of stack.groups)
-      deployment.nest(
-        stack.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      );
+    deployment = deployedTemplates(stack).root;
     const roleId = Object.keys(deployment.json.Resources).find(
       (id) => id.startsWith('HealthCheck') && deployment.json.Resources[id]?.Type === 'AWS::IAM::Role',
     );
@@ -1328,13 +1323,7 @@ describe('the console widget: a custom widget on the dashboard, its function rea
     });
     const { stack } = synth(config);
     groups = planDatabaseGroups(config).map((g) => g.id);
-    deployment = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
-    for (const group of stack.groups)
-      deployment.nest(
-        stack.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      );
+    deployment = deployedTemplates(stack).root;
     const idOf = (prefix: string, type: string) => {
       const id = Object.keys(deployment.json.Resources).find(
         (r) => r.startsWith(prefix) && deployment.json.Resources[r]?.Type === type,
@@ -1457,13 +1446,7 @@ describe('every alarm can notify (key and topic policies, evaluated)', () => {
     const config = { ...example, bucket: { ...example.bucket, replicationRegion: 'eu-central-1' } };
     const deployment = addDeployment(new App(), { config, stackName: 'DbBackup', image: image() });
     const { main } = deployment;
-    const root = new StackTemplate('DbBackup', Template.fromStack(main).toJSON() as never);
-    for (const group of main.groups)
-      root.nest(
-        main.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      );
+    const root = deployedTemplates(main).root;
     const topics = new Map(
       [...root.all('AWS::SNS::Topic')].map(({ stack, id, resource }) => [
         stack.resolve({ Ref: id }) as string,
@@ -1511,14 +1494,7 @@ describe('every dead letter can be kept (role, queue and key policies, evaluated
       databases: [...example.databases, { ...sqliteOnEfs, runner: 'fargate' }],
     });
     const { stack } = synth(config);
-    const root = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
-    const groups = stack.groups.map((group) =>
-      root.nest(
-        stack.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      ),
-    );
+    const { root, groups } = deployedTemplates(stack);
     const queue = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::SQS::Queue', 'DeadLetters'), 'Arn'] }) as string;
     const key = root.resolve({ 'Fn::GetAtt': [logicalIdOf(root, 'AWS::KMS::Key', 'DeadLetters'), 'Arn'] }) as string;
     const queuePolicy = resourcePolicyStatements(root, 'AWS::SQS::QueuePolicy', 'PolicyDocument');
@@ -1587,13 +1563,7 @@ describe('every role that reads backups can decrypt them (role policies, evaluat
         databases: [...config.databases, sqliteOnEfs, { ...sqliteOnEfs, name: 'app2', runner: 'fargate' }],
       }),
     );
-    const main = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
-    for (const group of stack.groups)
-      main.nest(
-        stack.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      );
+    const main = deployedTemplates(stack).root;
     const [bucket] = [...main.all('AWS::S3::Bucket')].filter(({ id }) => id.startsWith('StorageBucket'));
     const bucketArn = main.resolve({ 'Fn::GetAtt': [bucket?.id, 'Arn'] }) as string;
     const [key] = [...main.all('AWS::KMS::Key')].filter(({ id }) => id.startsWith('StorageKey'));
@@ -1630,13 +1600,7 @@ describe('the weekly report (its role and schedule, evaluated)', () => {
   before(async () => {
     config = await loadDeploymentConfig(join(repoRoot, 'dbbackup.config.example.json'));
     const { stack } = synth(config);
-    main = new StackTemplate('DbBackup', Template.fromStack(stack).toJSON() as never);
-    for (const group of stack.groups)
-      main.nest(
-        stack.getLogicalId(group.nestedStackResource as never),
-        Template.fromStack(group).toJSON() as never,
-        group.node.id,
-      );
+    main = deployedTemplates(stack).root;
     const roleId = Object.keys(main.json.Resources).find(
       (r) => r.startsWith('ReportsReportServiceRole') && main.json.Resources[r]?.Type === 'AWS::IAM::Role',
     );

@@ -12,7 +12,9 @@ const sqliteChinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 const HOUR = 3_600_000;
 
 /** Runs the compiled health handler in a child process, as the Lambda runtime would. */
-async function invokeHealth(env: NodeJS.ProcessEnv) {
+/** The health function run once over `bucket` with `config` as its deployment config. */
+async function invokeHealth(bucket: string, config: unknown) {
+  const env = { ...process.env, DBBACKUP_BUCKET: bucket, DBBACKUP_CONFIG: JSON.stringify(config), AWS_REGION: 'us-east-1' };
   const result = await runAllowingFailure(
     process.execPath,
     [join(repoRoot, 'dist/test/harness/invoke-handler.js'), join(repoRoot, 'dist/functions/health.js'), '{}'],
@@ -71,12 +73,7 @@ describe('the health function (compiled, in a child process)', () => {
       alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
       databases: [database('fresh'), database('stale')],
     };
-    const result = await invokeHealth({
-      ...process.env,
-      DBBACKUP_BUCKET: bucket,
-      DBBACKUP_CONFIG: JSON.stringify(config),
-      AWS_REGION: 'us-east-1',
-    });
+    const result = await invokeHealth(bucket, config);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.equal(result.last, 'RESULT {"status":"broken","findings":1}');
 
@@ -140,12 +137,7 @@ describe('the health function (compiled, in a child process)', () => {
       alerts: { sender: 'backups@example.com', recipients: ['drills@example.com'] },
       databases: [sqlite('drilled', true), sqlite('newcomer', true), sqlite('fresh', false)],
     };
-    const result = await invokeHealth({
-      ...process.env,
-      DBBACKUP_BUCKET: bucket,
-      DBBACKUP_CONFIG: JSON.stringify(config),
-      AWS_REGION: 'us-east-1',
-    });
+    const result = await invokeHealth(bucket, config);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.equal(result.last, 'RESULT {"status":"warning","findings":1}', result.stdout + result.stderr);
     const days = Object.fromEntries(
@@ -181,12 +173,7 @@ describe('the health function (compiled, in a child process)', () => {
         health: { allHealthyEmail: day },
         databases: [database('fresh')],
       };
-      const result = await invokeHealth({
-        ...process.env,
-        DBBACKUP_BUCKET: bucket,
-        DBBACKUP_CONFIG: JSON.stringify(config),
-        AWS_REGION: 'us-east-1',
-      });
+      const result = await invokeHealth(bucket, config);
       assert.equal(result.last, 'RESULT {"status":"healthy","findings":0}', result.stdout + result.stderr);
       assert.equal((await healthyMails()) - before, mails, day);
     }
@@ -197,12 +184,7 @@ describe('the health function (compiled, in a child process)', () => {
       alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
       databases: [database('fresh')],
     };
-    const result = await invokeHealth({
-      ...process.env,
-      DBBACKUP_BUCKET: 'no-such-bucket-health',
-      DBBACKUP_CONFIG: JSON.stringify(config),
-      AWS_REGION: 'us-east-1',
-    });
+    const result = await invokeHealth('no-such-bucket-health', config);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.last, /^ERROR /);
     const mails = (await sentEmails()).filter((e) => e.subject.startsWith('[dbbackup] health check FAILED: '));

@@ -12,6 +12,7 @@ import { parsePruneRequest } from '../../shared/retention/prune-request.js';
 import { planPrune } from '../../shared/retention/run-prune.js';
 import { openTarget } from '../../shared/targets/open-target.js';
 import type { Target } from '../../shared/targets/target.js';
+import { sqliteOnEfs } from '../harness/fixtures.js';
 import { bucketKeys, cli, createBucket, killCliAt, repoRoot, runAllowingFailure, tempDir, treeOf } from '../harness/test-env.js';
 
 const HOUR = 3_600_000;
@@ -309,21 +310,7 @@ describe('dbbackup prune', () => {
     const config = {
       timeZone: 'Europe/Berlin',
       alerts: { sender: 'backups@example.com', recipients: ['ops@example.com'] },
-      databases: [
-        {
-          name: 'app',
-          engine: 'sqlite',
-          path: 'app/app.db',
-          efs: {
-            fileSystemId: 'fs-12345678',
-            accessPointId: 'fsap-0123456789abcdef0',
-            vpcId: 'vpc-0aaaabbbbccccdddd',
-            subnetIds: ['subnet-0aaaabbbbccccdddd'],
-            securityGroupIds: ['sg-0aaaabbbbccccdddd'],
-          },
-          retention: { daily: 3, weekly: 1, monthly: 1 },
-        },
-      ],
+      databases: [{ ...sqliteOnEfs('app'), retention: { daily: 3, weekly: 1, monthly: 1 } }],
     };
     const run = await runAllowingFailure(
       process.execPath,
