@@ -22,6 +22,8 @@ export interface ManifestProblem {
   /** The file name of the backup it describes, as `list` names backups (its own name without `.json`). */
   readonly backupFile: string;
   readonly error: string;
+  /** Readable, but dated after the reader's clock (see {@link futureDated}). */
+  readonly futureDated?: true;
 }
 
 const READ_CONCURRENCY = 16;
@@ -67,7 +69,7 @@ export async function listBackups(
       if (read === undefined) return;
       if ('error' in read) problems.push(problemOf(manifestKey, read.error));
       else if (now && futureDated(read.manifest, now))
-        problems.push(problemOf(manifestKey, futureDated(read.manifest, now) as string));
+        problems.push({ ...problemOf(manifestKey, futureDated(read.manifest, now) as string), futureDated: true });
       else if (!database || read.manifest.database === database) backups.push({ key, manifest: read.manifest });
     } catch (error) {
       problems.push(problemOf(manifestKey, (error as Error).message));

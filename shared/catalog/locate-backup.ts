@@ -75,7 +75,9 @@ async function locateSelected(selector: BackupSelector, s3Options: S3TargetOptio
   }
 
   const target = await openTarget(selector.target, s3Options);
-  const listed = await listBackups(target, { database: selector.database });
+  // "The latest" is judged by time, so one dated ahead of this clock is set aside (and named below);
+  // a backup chosen by name is restorable whatever its date.
+  const listed = await listBackups(target, { database: selector.database, now: selector.latest ? new Date() : undefined });
   // A pre-restore copy is an undo point, not a backup to restore "the latest" from; --file still reaches it.
   const restorable = listed.backups.filter((b) => b.manifest.kind !== 'pre-restore');
   const ofEngine = restorable.filter((b) => b.manifest.engine === selector.engine);
@@ -87,7 +89,7 @@ async function locateSelected(selector: BackupSelector, s3Options: S3TargetOptio
     if (hiding) {
       throw new IntegrityError(
         (w) =>
-          `the manifest ${target.locate(hiding.key)} is unreadable (${hiding.error}); it may describe a newer backup of ${chosen.manifest.database} than ${chosen.manifest.backup_file}, so ${w.option('latest')} will not skip past it`,
+          `the manifest ${target.locate(hiding.key)} ${hiding.futureDated ? 'cannot be believed' : 'is unreadable'} (${hiding.error}); it may describe a newer backup of ${chosen.manifest.database} than ${chosen.manifest.backup_file}, so ${w.option('latest')} will not skip past it`,
         {
           hint: (w) =>
             `repair or remove that manifest, or choose the backup by name: ${w.setting('file', chosen.manifest.backup_file)}`,

@@ -45,7 +45,7 @@ export async function lastGoodBackup(
 ): Promise<LastGoodBackup> {
   try {
     const target = new S3Target(`s3://${where.bucket}`, { client: where.s3Client, settings: where.settings });
-    const { backups } = await within(listBackups(target, { database }), timeoutMs);
+    const { backups } = await within(listBackups(target, { database, now: new Date() }), timeoutMs);
     const newest = backups.find((b) => b.manifest.label === tier);
     return newest ? { kind: 'found', manifest: newest.manifest } : { kind: 'none' };
   } catch (error) {

@@ -188,4 +188,38 @@ describe('a damaged manifest is reported by every command, never skipped silentl
     assert.equal(forced.code, 0, forced.stderr);
     assert.match(forced.stdout, /warning: the backup has no manifest/);
   });
+
+  test('a backup dated a year ahead (a clock that ran ahead, a forged manifest) is not "the latest": restore --latest and drill refuse naming it; --file still reaches it', async () => {
+    const dir = await tempDir('future');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    const target = join(dir, 'b');
+    const real = await runBackup({ source: path, target });
+    const ahead = await runBackup({ source: path, target }, { now: () => new Date(Date.now() + 365 * 24 * 3600_000) });
+    const tmp = await tempDir('future-tmp');
+    const env = { ...process.env, DBBACKUP_TMPDIR: tmp };
+    const before = await fs.readFile(path);
+    const stored = await tree(target);
+
+    const latest = await cli(['restore', '--target', target, '--latest', '--to', path, '--confirm', 'app.db'], { env });
+    assert.equal(latest.code, 3, latest.stderr);
+    assert.equal(latest.stderr.trim().split('\n').length, 1, latest.stderr);
+    assert.match(latest.stderr, new RegExp(`${ahead.backup_file.replace(/\./g, '\\.')}\\.json .*dated .*after now`));
+    assert.ok(latest.stderr.includes(`--file ${real.backup_file}`), latest.stderr);
+    assert.deepEqual(await fs.readFile(path), before, 'the destination is unchanged');
+    assert.deepEqual(await tree(target), stored, 'nothing was written to the target');
+
+    const scratch = await tempDir('future-scratch');
+    const drill = await cli(['drill', '--target', target, '--database', 'app', '--into', scratch, '--json']);
+    assert.notEqual(drill.code, 0, drill.stdout + drill.stderr);
+    assert.match(drill.stdout + drill.stderr, /dated .*after now/);
+    assert.deepEqual(await fs.readdir(scratch), [], 'no scratch file left');
+
+    const chosen = await cli(
+      ['restore', '--target', target, '--file', ahead.backup_file, '--to', path, '--confirm', 'app.db', '--no-safety-backup'],
+      { env },
+    );
+    assert.equal(chosen.code, 0, chosen.stderr);
+    assert.deepEqual(await fs.readdir(tmp), []);
+  });
 });
