@@ -2,35 +2,44 @@
  * An option a core message may refer to: a property of a backup's options or of a restore
  * request, or what names a deployed function (its stack, or the function's own name).
  */
-export type OptionName =
+export const OPTION_NAMES = [
   // Each is a key of BackupOptionsInput, RestoreRequest or PruneRequestInput: test/unit/option-wording.test.ts checks
   // it at compile time (the model does not import the operations).
-  | (
-      | 'source'
-      | 'target'
-      | 'compression'
-      | 'level'
-      | 'format'
-      | 'storageClass'
-      | 'sse'
-      | 'kmsKeyId'
-      | 'database'
-      | 'latest'
-      | 'file'
-      | 'path'
-      | 'noManifest'
-      | 'to'
-      | 'confirm'
-      | 'missingRoles'
-      | 'dropReplaced'
-      | 'keepDaily'
-      | 'keepWeekly'
-      | 'keepMonthly'
-      | 'keepWithin'
-      | 'lockWaitSeconds'
-    )
-  | 'stack'
-  | 'functionName';
+  'source',
+  'target',
+  'compression',
+  'level',
+  'format',
+  'storageClass',
+  'sse',
+  'kmsKeyId',
+  'database',
+  'latest',
+  'file',
+  'path',
+  'noManifest',
+  'to',
+  'confirm',
+  'missingRoles',
+  'dropReplaced',
+  'keepDaily',
+  'keepWeekly',
+  'keepMonthly',
+  'keepWithin',
+  'keepPreRestoreDays',
+  'keepRunsDays',
+  'orphansAfter',
+  'timeZone',
+  'lockWaitSeconds',
+  'stack',
+  'functionName',
+] as const;
+export type OptionName = (typeof OPTION_NAMES)[number];
+
+/** Whether `name` is an option a front end has words for (a field of a request that failed validation may be). */
+export function isOptionName(name: string): name is OptionName {
+  return (OPTION_NAMES as readonly string[]).includes(name);
+}
 
 /** How a front end words the options its user sets. */
 export interface Wording {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError, isOptionName, type Wording } from './errors.js';
 import { redactLocation } from './redact.js';
 
 /**
@@ -12,12 +12,14 @@ export function parseOrConfigError<T extends z.ZodType>(schema: T, input: unknow
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const field = issue?.path.join('.') || 'options';
+  const path = issue?.path.join('.') || 'options';
+  // An option of a request is named in the front end's words (--keep-daily on the CLI).
+  const field = (w: Wording) => (isOptionName(path) ? w.option(path) : path);
   const message = issue?.message ?? 'invalid';
-  if (issue?.code === 'unrecognized_keys') throw new ConfigError(`${field}: ${message}`);
+  if (issue?.code === 'unrecognized_keys') throw new ConfigError((w) => `${field(w)}: ${message}`);
   let got: unknown = input;
   for (const part of issue?.path ?? []) got = (got as Record<PropertyKey, unknown> | undefined)?.[part as PropertyKey];
-  throw new ConfigError(`${field}: ${message} (got ${shown(got)})`);
+  throw new ConfigError((w) => `${field(w)}: ${message} (got ${shown(got)})`);
 }
 
 function shown(value: unknown): string {

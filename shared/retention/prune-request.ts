@@ -17,7 +17,7 @@ export const DEFAULT_ORPHANS_AFTER = '48h';
 /** The shortest orphan age accepted: below it a slow backup's data could be taken for an orphan. */
 const MIN_ORPHANS_AFTER_MS = 60 * 60 * 1000;
 
-const count = z.number().int().min(0).max(100_000);
+const count = z.number().int('must be a whole number').min(0, 'must be 0 or more').max(100_000, 'must be at most 100000');
 const duration = z.string().refine((v) => parseDuration(v) !== undefined, 'must be a duration such as 7d, 36h or 1d12h');
 
 /** What a prune is asked to do, as the CLI and the prune function both pass it. */
@@ -31,7 +31,12 @@ export const pruneRequestSchema = z
     /** Keep every backup within this long of the newest, e.g. `7d`. */
     keepWithin: duration.optional(),
     keepPreRestoreDays: count.default(DEFAULT_PRE_RESTORE_DAYS),
-    keepRunsDays: z.number().int().min(1).max(100_000).default(DEFAULT_RUNS_DAYS),
+    keepRunsDays: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(100_000, 'must be at most 100000')
+      .default(DEFAULT_RUNS_DAYS),
     orphansAfter: duration
       .refine((v) => (parseDuration(v) ?? 0) >= MIN_ORPHANS_AFTER_MS, 'must be at least 1h')
       .default(DEFAULT_ORPHANS_AFTER),
@@ -52,10 +57,11 @@ export type PruneRequest = z.output<typeof pruneRequestSchema>;
  */
 export function parsePruneRequest(input: unknown): PruneRequest {
   const request = parseOrConfigError(pruneRequestSchema, input);
-  if (request.keepDaily + request.keepWeekly + request.keepMonthly === 0 && request.keepWithin === undefined) {
+  const within = request.keepWithin === undefined ? 0 : (parseDuration(request.keepWithin) ?? 0);
+  if (request.keepDaily + request.keepWeekly + request.keepMonthly === 0 && within === 0) {
     throw new ConfigError('no retention policy: nothing would be kept but the newest backup of each database', {
       hint: (w) =>
-        `give at least one of ${w.setting('keepDaily')}, ${w.setting('keepWeekly')}, ${w.setting('keepMonthly')} and ${w.setting('keepWithin')}`,
+        `give at least one of ${w.setting('keepDaily')}, ${w.setting('keepWeekly')}, ${w.setting('keepMonthly')} or ${w.setting('keepWithin')}`,
     });
   }
   return request;

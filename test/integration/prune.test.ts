@@ -214,17 +214,21 @@ describe('dbbackup prune', () => {
     assert.equal(none.code, 2);
     assert.equal(
       none.stderr.trim(),
-      'dbbackup prune: no retention policy: nothing would be kept but the newest backup of each database. give at least one of --keep-daily N, --keep-weekly N, --keep-monthly N and --keep-within DURATION',
+      'dbbackup prune: no retention policy: nothing would be kept but the newest backup of each database. give at least one of --keep-daily N, --keep-weekly N, --keep-monthly N or --keep-within DURATION',
     );
+    // A policy of nothing written another way is no policy either.
+    const zero = await cli(['prune', '--target', dir, '--keep-within', '0s', '--yes']);
+    assert.equal(zero.code, 2, zero.stdout + zero.stderr);
+    assert.match(zero.stderr, /^dbbackup prune: no retention policy/);
     const negative = await cli(['prune', '--target', dir, '--keep-daily', '-1', '--yes']);
     assert.equal(negative.code, 2);
-    assert.match(negative.stderr, /^dbbackup prune: keepDaily: .*\(got -1\)\n$/);
+    assert.match(negative.stderr, /^dbbackup prune: --keep-daily: must be 0 or more \(got -1\)\n$/);
     const zone = await cli(['prune', '--target', dir, '--keep-daily', '1', '--time-zone', 'Mars/Base', '--yes']);
     assert.equal(zone.code, 2);
-    assert.match(zone.stderr, /timeZone: must be an IANA time zone/);
+    assert.match(zone.stderr, /^dbbackup prune: --time-zone: must be an IANA time zone/);
     const orphans = await cli(['prune', '--target', dir, '--keep-daily', '1', '--orphans-after', '5m', '--yes']);
     assert.equal(orphans.code, 2);
-    assert.match(orphans.stderr, /orphansAfter: must be at least 1h/);
+    assert.match(orphans.stderr, /^dbbackup prune: --orphans-after: must be at least 1h/);
     const missing = await cli(['prune', '--target', join(dir, 'nope'), '--keep-daily', '1', '--yes']);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^dbbackup prune: backup target .*nope does not exist\. check --target\n$/);
