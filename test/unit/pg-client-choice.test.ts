@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { choosePgDump, choosePgRestore, choosePgRestoreRoute, type PgTool } from '../../shared/engines/postgres/find-pg-tools.js';
+import {
+  choosePgDump,
+  choosePgRestore,
+  choosePgRestoreRoute,
+  findPgTools,
+  type PgTool,
+} from '../../shared/engines/postgres/find-pg-tools.js';
+import { readSettings } from '../../shared/settings.js';
 import { ConfigError } from '../../shared/errors.js';
 
 // The image bundles clients 15-18 in DBBACKUP_PG_BIN_DIR; a Debian host has /usr/lib/postgresql/N/bin.
@@ -11,6 +21,8 @@ const tool = (major: number, preferred = false, name = 'pg_restore'): PgTool => 
   preferred,
 });
 const image = [18, 17, 16, 15].map((m) => tool(m, true, 'pg_dump'));
+/** The harness's client: Debian's PostgreSQL 15. */
+const DEBIAN_PG_DUMP = '/usr/lib/postgresql/15/bin/pg_dump';
 const dumpedBy = (major: number) => `pg_dump (PostgreSQL) ${major}.4 (Debian ${major}.4-1)`;
 const server = (major: number) => ({ major, version: `${major}.9` });
 
@@ -151,5 +163,40 @@ describe('the route into the server', () => {
       (e: unknown) =>
         e instanceof ConfigError && /pg_restore here is pg_restore \(PostgreSQL\) 17\.4, which cannot read it/.test(e.message),
     );
+  });
+});
+
+describe("finding the clients: Debian's pg_wrapper", () => {
+  /** A directory laid out as Debian's postgresql-common lays out /usr/bin: pg_dump a link to a script named pg_wrapper. */
+  async function wrapperDir(): Promise<string> {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'pg-wrapper-'));
+    await fs.mkdir(join(dir, 'share'));
+    await fs.mkdir(join(dir, 'bin'));
+    await fs.writeFile(join(dir, 'share/pg_wrapper'), `#!/bin/sh\nexec ${DEBIAN_PG_DUMP} "$@"\n`, { mode: 0o755 });
+    await fs.symlink('../share/pg_wrapper', join(dir, 'bin/pg_dump'));
+    return dir;
+  }
+
+  test('on PATH it is passed over for the versioned program it would run: no Perl start on every run', async () => {
+    const dir = await wrapperDir();
+    try {
+      const tools = await findPgTools('pg_dump', readSettings({ PATH: join(dir, 'bin') }));
+      assert.ok(tools.length > 0, 'the versioned directories are searched');
+      assert.ok(!tools.some((t) => t.path.startsWith(dir)), tools.map((t) => t.path).join(', '));
+      assert.ok(tools.some((t) => t.path === DEBIAN_PG_DUMP));
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('named by DBBACKUP_PG_BIN_DIR it is the operator’s choice, and kept', async () => {
+    const dir = await wrapperDir();
+    try {
+      const tools = await findPgTools('pg_dump', readSettings({ PATH: '', DBBACKUP_PG_BIN_DIR: join(dir, 'bin') }));
+      assert.equal(tools[0]?.path, join(dir, 'bin/pg_dump'));
+      assert.equal(tools[0]?.preferred, true);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { constants, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { runCommand } from '../../pipeline/run-command.js';
 import type { Settings } from '../../settings.js';
@@ -14,12 +14,15 @@ export interface PgTool {
   readonly preferred: boolean;
 }
 
+/** What Debian's postgresql-common links pg_dump, pg_restore and psql in /usr/bin to. */
+const DEBIAN_WRAPPER = 'pg_wrapper';
+
 /** Finds every copy of `name` (pg_dump or pg_restore), newest major first. */
 export async function findPgTools(name: 'pg_dump' | 'pg_restore', settings: Settings): Promise<PgTool[]> {
   const preferredDirs = settings.pgBinDirs;
   const dirs = [...settings.searchPath, ...(await systemBinDirs())];
   const seen = new Set<string>();
-  const candidates: Array<{ path: string; preferred: boolean }> = [];
+  const candidates: Array<{ path: string; preferred: boolean; wrapper: boolean }> = [];
   for (const [dir, preferred] of [...preferredDirs.map((d) => [d, true] as const), ...dirs.map((d) => [d, false] as const)]) {
     const path = join(dir, name);
     try {
@@ -27,10 +30,16 @@ export async function findPgTools(name: 'pg_dump' | 'pg_restore', settings: Sett
       const real = await fs.realpath(path);
       if (seen.has(real)) continue;
       seen.add(real);
-      candidates.push({ path, preferred });
+      candidates.push({ path, preferred, wrapper: basename(real) === DEBIAN_WRAPPER });
     } catch {}
   }
-  const tools = (await Promise.all(candidates.map((c) => probeTool(c.path, c.preferred)))).filter(
+  // Debian's /usr/bin/pg_dump is a Perl script that picks one of /usr/lib/postgresql/*/bin by its
+  // own rules and runs it: those directories are searched here anyway, and choosing among them
+  // directly follows the major rule below and saves a Perl start (~0.1 s) on every run. Kept
+  // when nothing else was found, or when DBBACKUP_PG_BIN_DIR names its directory.
+  const direct = candidates.filter((c) => !c.wrapper || c.preferred);
+  const searched = direct.length > 0 ? direct : candidates;
+  const tools = (await Promise.all(searched.map((c) => probeTool(c.path, c.preferred)))).filter(
     (t): t is PgTool => t !== undefined,
   );
   return tools.sort((a, b) => Number(b.preferred) - Number(a.preferred) || b.major - a.major);
