@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { COMPRESSION_LEVELS } from '../shared/compression/compression.js';
 import { startPostgresCluster } from '../test/harness/postgres-cluster.js';
 import { S3RVER_CREDENTIALS, startS3Server } from '../test/harness/s3-server.js';
 import { type BenchResults, type BenchRow, formatText } from './bench-table.js';
@@ -287,6 +288,7 @@ async function postgresBench(): Promise<void> {
       noPw: (db) => url(db).replace(`:${cluster.password}@`, '@'),
       work,
     };
+    await fixedCostBench(run);
     for (const dataSet of (args['data-sets'] ?? '').split(',').filter(Boolean)) {
       try {
         await dataSetBench(run, dataSet);
@@ -304,6 +306,45 @@ async function postgresBench(): Promise<void> {
     await Promise.all([cluster.stop(), s3.stop()]);
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a backup costs before and after its data moves (Node's start, the probe, the manifest,
+ * the run record, the fsyncs), from a database of one row: on the few-hundred-MB data sets it is
+ * a fixed part of every ratio to the floor, and it does not grow with the database.
+ */
+async function fixedCostBench(run: PgRun): Promise<void> {
+  const { cluster, env, pgEnv, url, noPw, work } = run;
+  const admin = new pg.Client({ connectionString: cluster.url });
+  admin.on('error', () => {});
+  await admin.connect();
+  try {
+    await admin.query('create database bench_tiny');
+  } finally {
+    await admin.end();
+  }
+  const tiny = new pg.Client({ connectionString: url('bench_tiny') });
+  tiny.on('error', () => {});
+  await tiny.connect();
+  await tiny.query('create table t as select 1 as x').finally(() => tiny.end());
+  const pgDump = join(cluster.binDir, 'pg_dump');
+  const dump = await measure('tiny pg_dump', 'bash', ['-c', `'${pgDump}' -Fc -Z0 -d '${noPw('bench_tiny')}' > /dev/null`], pgEnv);
+  const backup = await measure(
+    'tiny backup',
+    process.execPath,
+    [cliPath, 'backup', '--source', url('bench_tiny'), '--target', join(work, 'tiny'), '--json'],
+    env,
+    true,
+  );
+  rows.push({
+    dataSet: 'fixed',
+    path: 'dbbackup backup gzip → directory, a database of one row',
+    seconds: backup.seconds,
+    baseline: `pg_dump of it (${dump.seconds.toFixed(2)} s)`,
+    note: `${(backup.seconds - dump.seconds).toFixed(2)} s of every backup is dbbackup's own, whatever the size`,
+    peakRssMb: backup.peakRssMb,
+  });
+  console.log(`  fixed: dbbackup backup of one row ${backup.seconds.toFixed(2)} s, pg_dump ${dump.seconds.toFixed(2)} s`);
 }
 
 /** Every PostgreSQL row of one data set: backup, stored size, verify, restore, memory growth. */
@@ -352,20 +393,38 @@ async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
   // The floor and the three backups to a directory in rounds (floor, gzip, zstd, none; again): a
   // busy moment of the machine, or its caches warming, falls on the floor and the paths alike, so
   // their ratios hold where their times drift (measured once each in turn, the floor alone moved by 45%).
+  // Beside them, the same dump through the same compressor by hand (`pg_dump | zstd | sha256sum`):
+  // what the compressor costs on these cores whoever runs it, so that a ratio to the floor tells
+  // the compressor's share from dbbackup's own.
   const compressions = ['gzip', 'zstd', 'none'] as const;
+  const byHand: Record<'gzip' | 'zstd', string> = {
+    gzip: gzipCommand,
+    zstd: `zstd -q -c -T0 -${COMPRESSION_LEVELS.zstd?.default}`,
+  };
   const floorRuns: Measurement[] = [];
+  const handRuns: Record<'gzip' | 'zstd', Measurement[]> = { gzip: [], zstd: [] };
   const backupRuns = Object.fromEntries(compressions.map((c) => [c, [] as Array<Measurement & { stdout: string }>]));
   for (const c of compressions) dirs[c] = join(work, `${dataSet}-${c}`);
   for (let i = 0; i < repeat; i++) {
     floorRuns.push(
       await measureOnce(floorName, 'bash', ['-o', 'pipefail', '-c', `'${pgDump}' -Fc -Z0 -d '${noPw(full)}' > /dev/null`], pgEnv),
     );
+    for (const c of ['gzip', 'zstd'] as const)
+      handRuns[c].push(
+        await measureOnce(
+          `by hand ${c}`,
+          'bash',
+          ['-o', 'pipefail', '-c', `'${pgDump}' -Fc -Z0 -d '${noPw(full)}' | ${byHand[c]} | sha256sum > /dev/null`],
+          pgEnv,
+        ),
+      );
     for (const c of compressions)
       backupRuns[c]?.push(
         await measureOnce(`backup ${c}`, process.execPath, dbbackupArgs(dirs[c] as string, ['--compression', c]), env, true),
       );
   }
   const floor = median(floorRuns);
+  const hand = { gzip: median(handRuns.gzip), zstd: median(handRuns.zstd) };
   const dumpBytes = Number((await sh('size', `'${pgDump}' -Fc -Z0 -d '${noPw(full)}' | wc -c`)).stdout.trim());
   row({
     path: `floor: ${floorName}`,
@@ -400,6 +459,18 @@ async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
       storedBytes: out.storedBytes,
       peakRssMb: backups[compression]?.peakRssMb,
       note: out.implementation,
+    });
+  }
+  for (const c of ['gzip', 'zstd'] as const) {
+    const pipe = `pg_dump -Fc -Z0 | ${byHand[c]} | sha256sum`;
+    row({ path: `ref: ${pipe}`, seconds: hand[c].seconds, baseline: 'floor', ratio: hand[c].seconds / floor.seconds });
+    const ours = backups[c] as NonNullable<(typeof backups)['gzip']>;
+    row({
+      path: `dbbackup backup ${c} → directory, against the pipe by hand`,
+      seconds: ours.seconds,
+      baseline: `the ${c} pipe by hand (${hand[c].seconds.toFixed(2)} s)`,
+      ratio: ours.seconds / hand[c].seconds,
+      note: "dbbackup's own cost: start, probe, row counts, manifest and run record, fsync",
     });
   }
   const gzip = backups.gzip as NonNullable<(typeof backups)['gzip']>;
