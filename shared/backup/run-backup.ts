@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { pipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { buildBackupKey, contentTypeOf, formatTimestamp, keyName } from './backup-key.js';
 import { type BackupOptions, type BackupOptionsInput, parseBackupOptions } from './backup-options.js';
 import { prepareCompressor, resolveLevel } from '../compression/compression.js';
+import { prepareByteCounter } from '../pipeline/byte-counter.js';
+import { streamDump } from './stream-dump.js';
 import type { DumpFormat, Engine, EngineDefinition, SourceInfo } from '../engines/engine.js';
 import { isSecretParameter, locateDatabase } from '../engines/registry.js';
 import { ConfigError, DbBackupError, DumpError, formatErrorLine, StorageError, type Wording } from '../errors.js';
@@ -269,7 +271,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
     return engine.close();
   };
   stop.signal.addEventListener('abort', () => checking.abort(), { once: true });
-  const [source, , compressing] = await stop.guard(
+  const [source, , compressing, counter] = await stop.guard(
     together(
       [
         engine.probe(),
@@ -279,10 +281,13 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
           throw error;
         }),
         prepareCompressor(options.compression, level, settings),
+        // A compressor that is a program of its own is fed by the dump's program directly, a counter between them.
+        prepareByteCounter(settings),
       ] as const,
       endChecks,
     ),
   );
+  const fed = compressing.program && counter ? { compressor: compressing.program, counter } : undefined;
 
   facts.source = source;
   const date = now();
@@ -304,7 +309,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
     report({ phase: definition.preparingPhase, sourceBytes: 0, storedBytes: 0 });
     stop.phase = 'taking the snapshot';
   }
-  const dumping = engine.dump({ format });
+  const dumping = engine.dump({ format, through: fed ? [fed.counter.program, fed.compressor.program] : undefined });
   const dump = await stop.guard(dumping).catch(async (error: unknown) => {
     // A dump still being prepared when the run stopped is cleaned up once it is ready.
     await settleWithin(dumping.then((d) => d.cleanup()));
@@ -313,12 +318,8 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
   try {
     stop.check();
     stop.phase = 'streaming';
-    const sourceMeter = new Meter();
     const storedMeter = new Meter({ sha256: true });
-    const compressor = compressing.create();
-    const piped = new Promise<Error | undefined>((resolve) => {
-      pipeline(dump.stream, sourceMeter, compressor, storedMeter, (error) => resolve(error ?? undefined));
-    });
+    const { piped, sourceBytes } = streamDump(dump, fed, () => compressing.create(), storedMeter);
     // Stopping fails the stream; the target then aborts its upload (or removes its temp file).
     const abort = () => storedMeter.destroy(stop.signal.reason as Error);
     stop.signal.addEventListener('abort', abort, { once: true });
@@ -327,7 +328,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
       () =>
         report({
           phase: 'streaming',
-          sourceBytes: sourceMeter.bytes,
+          sourceBytes: sourceBytes.soFar(),
           storedBytes: storedMeter.bytes,
           totalSourceBytes: dump.sizeBytes,
           databaseSizeBytes: source.databaseSizeBytes,
@@ -373,7 +374,8 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
     }
 
     stop.phase = 'committing';
-    report({ phase: 'committing', sourceBytes: sourceMeter.bytes, storedBytes: storedMeter.bytes });
+    const dumpedBytes = await sourceBytes.total();
+    report({ phase: 'committing', sourceBytes: dumpedBytes, storedBytes: storedMeter.bytes });
     // Taken alongside the dump; a backup whose counts failed has no manifest.
     const tableCounts = await stop.guard(dump.tableCounts ?? Promise.resolve(undefined)).catch(async (error: unknown) => {
       throw await removeStoredOrSay(target, key, error);
@@ -396,7 +398,7 @@ async function backupProbed(run: OpenRun): Promise<Manifest> {
       compression_level: level ?? null,
       compression_implementation: compressing.implementation,
       hash_algorithm: 'sha256',
-      source_size_bytes: sourceMeter.bytes,
+      source_size_bytes: dumpedBytes,
       database_size_bytes: source.databaseSizeBytes ?? null,
       duration_ms: Date.now() - started,
       storage_class: target.kind === 's3' ? (options.storageClass ?? 'STANDARD') : null,

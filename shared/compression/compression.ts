@@ -4,8 +4,8 @@ import { ConfigError, DumpError, IntegrityError, type Text } from '../errors.js'
 import { spawnDuplex } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
 import type { Settings } from '../settings.js';
-import { checkCompressorOutput, zstdMismatch } from './checked-output.js';
-import { chooseGzip, createGzipCompressor, createGzipDecompressor, describeGzip } from './gzip-implementation.js';
+import { checkCompressorOutput, type CompressorProgram, zstdMismatch } from './checked-output.js';
+import { chooseGzip, createGzipCompressor, createGzipDecompressor, describeGzip, igzipProgram } from './gzip-implementation.js';
 
 /** The compressions a backup can be stored with. */
 export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
@@ -49,6 +49,11 @@ export interface PreparedCompressor {
   readonly implementation: string | undefined;
   /** Creates the compressing stage of the backup pipeline. */
   create(): Duplex;
+  /**
+   * The compressor as a program of its own, for a dump that is itself a program's output to feed
+   * it directly (`spawnChain`); undefined when it runs in this process (zlib) or there is none.
+   */
+  readonly program?: CompressorProgram;
 }
 
 /**
@@ -63,10 +68,18 @@ export async function prepareCompressor(
   switch (compression) {
     case 'gzip': {
       const implementation = await chooseGzip(settings);
-      return { implementation: describeGzip(implementation), create: () => createGzipCompressor(implementation, level ?? 5) };
+      return {
+        implementation: describeGzip(implementation),
+        create: () => createGzipCompressor(implementation, level ?? 5),
+        program: implementation.kind === 'igzip' ? igzipProgram(implementation, level ?? 5) : undefined,
+      };
     }
     case 'zstd':
-      return { implementation: `zstd ${await zstdVersion()}`, create: () => createZstdCompressor(level) };
+      return {
+        implementation: `zstd ${await zstdVersion()}`,
+        create: () => createZstdCompressor(level),
+        program: zstdProgram(level),
+      };
     case 'none':
       return { implementation: undefined, create: () => new PassThrough() };
   }
@@ -87,27 +100,36 @@ async function zstdVersion(): Promise<string> {
 }
 
 function createZstdCompressor(level: number | undefined): Duplex {
-  // -T0: one worker per core, so zstd keeps up with pg_dump where it has the cores; it streams
-  // with bounded memory (a few MB per worker at the default level).
-  const zstd = spawnDuplex('zstd', ['-q', '-c', '-T0', `-${level ?? COMPRESSION_LEVELS.zstd?.default}`], {
-    describeFailure: ({ exit, spawnError }) =>
-      new DumpError(
-        spawnError
-          ? `zstd could not be started: ${spawnError.message}`
-          : `zstd failed (exit ${exit?.code ?? exit?.signal}): ${exit?.stderrTail || 'no message'}`,
-        { hint: spawnError ? ZSTD_HINT : undefined },
-      ),
-  });
-  // Only the frame's magic: zstd's content checksum is XXH64, which Node lacks, and a wrong program
-  // on PATH writes no zstd frame at all.
-  return checkCompressorOutput(zstd, (io) => {
-    const wrong = zstdMismatch(io);
-    return wrong
-      ? new DumpError(`zstd exited 0 but did not write zstd: ${wrong}`, {
-          hint: 'no backup was stored; put the real zstd (Debian: apt-get install zstd) first on PATH',
-        })
-      : undefined;
-  });
+  const { program, problem } = zstdProgram(level);
+  return checkCompressorOutput(spawnDuplex(program.command, program.args, { describeFailure: program.describeFailure }), problem);
+}
+
+function zstdProgram(level: number | undefined): CompressorProgram {
+  return {
+    // -T0: one worker per core, so zstd keeps up with pg_dump where it has the cores; it streams
+    // with bounded memory (a few MB per worker at the default level).
+    program: {
+      command: 'zstd',
+      args: ['-q', '-c', '-T0', `-${level ?? COMPRESSION_LEVELS.zstd?.default}`],
+      describeFailure: ({ exit, spawnError }) =>
+        new DumpError(
+          spawnError
+            ? `zstd could not be started: ${spawnError.message}`
+            : `zstd failed (exit ${exit?.code ?? exit?.signal}): ${exit?.stderrTail || 'no message'}`,
+          { hint: spawnError ? ZSTD_HINT : undefined },
+        ),
+    },
+    // Only the frame's magic: zstd's content checksum is XXH64, which Node lacks, and a wrong program
+    // on PATH writes no zstd frame at all.
+    problem: (io) => {
+      const wrong = zstdMismatch(io);
+      return wrong
+        ? new DumpError(`zstd exited 0 but did not write zstd: ${wrong}`, {
+            hint: 'no backup was stored; put the real zstd (Debian: apt-get install zstd) first on PATH',
+          })
+        : undefined;
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@ import { ConfigError, DumpError, IntegrityError, StorageError, type Text } from 
 import { type ChildExit, spawnDuplex, summarizeStderr } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
 import type { Settings } from '../settings.js';
-import { checkCompressorOutput, gzipMismatch } from './checked-output.js';
+import { checkCompressorOutput, type CompressorProgram, gzipMismatch } from './checked-output.js';
 import { ParallelGzip } from './parallel-gzip.js';
 
 /**
@@ -129,21 +129,29 @@ function igzipSaid(exit: ChildExit | undefined): string {
 /** The compressing stage for gzip at `level` (zlib's scale) with the chosen implementation. */
 export function createGzipCompressor(implementation: GzipImplementation, level: number): Duplex {
   if (implementation.kind === 'zlib') return new ParallelGzip({ level });
-  // One thread: on a small machine the dump needs the other core, and one igzip thread outruns pg_dump.
-  const igzip = spawnDuplex(implementation.path, ['-q', '-c', `-${igzipLevel(level)}`], {
-    describeFailure: ({ exit, spawnError }) =>
-      new DumpError(
-        spawnError
-          ? `igzip (${implementation.path}) could not be started: ${spawnError.message}`
-          : `igzip failed while compressing: ${igzipSaid(exit)}`,
-        { hint: spawnError ? IGZIP_HINT : undefined },
-      ),
-  });
+  const { program, problem } = igzipProgram(implementation, level);
+  const igzip = spawnDuplex(program.command, program.args, { describeFailure: program.describeFailure });
   // The CRC-32 of the dump costs about a tenth of igzip's time; without it a program that exits 0
   // having written anything else would be stored and recorded as a good backup.
-  return checkCompressorOutput(
-    igzip,
-    (io) => {
+  return checkCompressorOutput(igzip, problem, { inputCrc32: true });
+}
+
+/** igzip compressing stdin to stdout at zlib's `level`, and what its output must be (one gzip member of its input). */
+export function igzipProgram(implementation: Extract<GzipImplementation, { kind: 'igzip' }>, level: number): CompressorProgram {
+  return {
+    // One thread: on a small machine the dump needs the other core, and one igzip thread outruns pg_dump.
+    program: {
+      command: implementation.path,
+      args: ['-q', '-c', `-${igzipLevel(level)}`],
+      describeFailure: ({ exit, spawnError }) =>
+        new DumpError(
+          spawnError
+            ? `igzip (${implementation.path}) could not be started: ${spawnError.message}`
+            : `igzip failed while compressing: ${igzipSaid(exit)}`,
+          { hint: spawnError ? IGZIP_HINT : undefined },
+        ),
+    },
+    problem: (io) => {
       const wrong = gzipMismatch(io);
       return wrong
         ? new DumpError(`igzip (${implementation.path}) exited 0 but did not write the gzip of the dump: ${wrong}`, {
@@ -151,8 +159,7 @@ export function createGzipCompressor(implementation: GzipImplementation, level: 
           })
         : undefined;
     },
-    { inputCrc32: true },
-  );
+  };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Manifest } from '../manifest.js';
+import type { ChainProgram, ProgramChain } from '../pipeline/program-chain.js';
 import type { Destination, ScratchDestination, ScratchOptions } from './destination.js';
 import type { Settings } from '../settings.js';
 
@@ -36,12 +37,26 @@ export interface TableCounts {
 }
 
 /** A dump in progress. */
+/** What a dump is asked for. */
+export interface DumpOptions {
+  /** One of the engine's formats; its default when left out. */
+  readonly format?: string;
+  /**
+   * Programs to run the dump through, each reading the one before it (a byte counter, a
+   * compressor). An engine whose dump is a program's output runs them on it directly and says so
+   * in `Dump.chain`; another ignores them, and its `stream` is the dump itself.
+   */
+  readonly through?: readonly ChainProgram[];
+}
+
 export interface Dump {
   /**
-   * The dump's bytes. The stream errors (never ends) if the dump fails at any point, including
-   * a non-zero exit of the dump process after its last byte.
+   * The dump's bytes, or, with `chain`, the last program's output. The stream errors (never ends)
+   * if the dump fails at any point, including a non-zero exit of any process after its last byte.
    */
   readonly stream: Readable;
+  /** Present when `stream` is the output of the programs asked for (`through`), after the dump's own program. */
+  readonly chain?: ProgramChain;
   /** The dump format, which decides the stored file's extension. */
   readonly format: string;
   /** Exact byte count of the stream, when known in advance (SQLite snapshot). */
@@ -73,7 +88,7 @@ export interface Engine {
   readonly database: string;
   probe(): Promise<SourceInfo>;
   /** Dumps in `format`, one of the engine's declared formats (the caller checks), else its default. */
-  dump(options: { format?: string }): Promise<Dump>;
+  dump(options: DumpOptions): Promise<Dump>;
   /**
    * Releases everything the engine holds or is doing: a probe still running ends (failing), its
    * connection, snapshot and lock are released, a dump still running stops. Safe at any time,

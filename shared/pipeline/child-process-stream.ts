@@ -104,10 +104,10 @@ class ChildDuplex extends Duplex {
 }
 
 /** How long a child stopped with SIGTERM (its stream destroyed) has to exit before it gets SIGKILL. */
-const KILL_GRACE_MS = 3_000;
+export const KILL_GRACE_MS = 3_000;
 
 /** Bytes of a child's stderr kept for its error message: the end says what went wrong. */
-const STDERR_KEPT_BYTES = 8192;
+export const STDERR_KEPT_BYTES = 8192;
 
 /**
  * The one line of a client program's stderr worth showing: PostgreSQL's programs print

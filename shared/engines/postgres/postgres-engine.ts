@@ -2,8 +2,9 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { ConfigError, DumpError } from '../../errors.js';
 import { spawnReadable, summarizeStderr } from '../../pipeline/child-process-stream.js';
+import { type ChainProgram, spawnChain } from '../../pipeline/program-chain.js';
 import { redactText } from '../../redact.js';
-import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
+import type { Dump, DumpOptions, Engine, SourceInfo, TableCounts } from '../engine.js';
 import { choosePgDump, findPgTools, type PgTool } from './find-pg-tools.js';
 import { closeClient, connectPostgres } from './postgres-client.js';
 import { countRows, listUserTables, lockTable, type UserTable } from './postgres-tables.js';
@@ -189,7 +190,7 @@ export class PostgresEngine implements Engine {
     );
   }
 
-  async dump(options: { format?: string } = {}): Promise<Dump> {
+  async dump(options: DumpOptions = {}): Promise<Dump> {
     // The caller chose among this engine's declared formats (run-backup checks the choice).
     const format = options.format ?? 'custom';
     this.closing.signal.throwIfAborted();
@@ -204,9 +205,10 @@ export class PostgresEngine implements Engine {
     if (format === 'custom') args.push('-Z0');
     if (snapshotId) args.push(`--snapshot=${snapshotId}`);
     args.push(`--lock-wait-timeout=${this.lockWaitMs}`);
-    const stream = spawnReadable(pgDump.path, args, {
+    const program: ChainProgram = {
+      command: pgDump.path,
+      args,
       env: libpqEnvironment(this.conn, this.settings.env),
-      onFirstOutput: () => firstOutput(),
       describeFailure: ({ exit, spawnError }) => {
         if (spawnError) {
           return new ConfigError(`pg_dump could not be started (${pgDump.path}): ${spawnError.message}`, {
@@ -224,7 +226,18 @@ export class PostgresEngine implements Engine {
           hint: 'no backup was stored; check the message above and run the backup again',
         });
       },
-    });
+    };
+    // pg_dump writes straight into the programs asked for (a compressor): its bytes never pass through here.
+    const chain = options.through?.length
+      ? spawnChain([program, ...options.through], { onFirstOutput: () => firstOutput() })
+      : undefined;
+    const stream =
+      chain?.output ??
+      spawnReadable(program.command, program.args, {
+        env: program.env,
+        onFirstOutput: () => firstOutput(),
+        describeFailure: program.describeFailure,
+      });
     this.dumping = stream;
     // Counted while pg_dump runs, in the snapshot it imports: the dump need not wait for them, and
     // they describe exactly what it writes.
@@ -242,6 +255,7 @@ export class PostgresEngine implements Engine {
     return {
       stream,
       format,
+      chain,
       tableCounts,
       cleanup: async () => {
         stream.destroy();

@@ -1,0 +1,47 @@
+import { type Duplex, pipeline } from 'node:stream';
+import { type CompressorProgram, checkOutput } from '../compression/checked-output.js';
+import type { Dump } from '../engines/engine.js';
+import { DumpError } from '../errors.js';
+import type { ByteCounter } from '../pipeline/byte-counter.js';
+import { Meter } from '../pipeline/meter.js';
+
+/** How many bytes the dump has written: so far (progress), and in all once it has ended. */
+export interface DumpedBytes {
+  soFar(): number;
+  total(): Promise<number>;
+}
+
+/**
+ * Starts the dump's bytes on their way into `stored`: through the programs the engine ran it into
+ * (`dump.chain`: the counter's summary measures it, the compressor's output is checked against
+ * it), or through this process, which measures it and compresses it (`compress`).
+ */
+export function streamDump(
+  dump: Dump,
+  fed: { compressor: CompressorProgram; counter: ByteCounter } | undefined,
+  compress: () => Duplex,
+  stored: Meter,
+): { piped: Promise<Error | undefined>; sourceBytes: DumpedBytes } {
+  const { chain } = dump;
+  if (chain && fed) {
+    // The chain is [dump, counter, compressor]; its output ends only once all three exited 0.
+    const [, counterPid] = chain.pids;
+    const counted = async (): Promise<number> => {
+      const bytes = fed.counter.counted((await chain.exits[1])?.stderrTail ?? '');
+      if (bytes === undefined) throw new DumpError('dd did not say how many bytes of the dump it passed on');
+      return bytes;
+    };
+    // The output is held to the dump's length (gzip's trailer keeps it mod 2^32); its CRC-32 would
+    // need the dump's bytes here, which is what feeding the compressor directly saves.
+    const checked = checkOutput(fed.compressor.problem, async () => ({ inputBytes: await counted() }));
+    const piped = new Promise<Error | undefined>((resolve) => {
+      pipeline(dump.stream, checked, stored, (error) => resolve(error ?? undefined));
+    });
+    return { piped, sourceBytes: { soFar: () => fed.counter.readSoFar(counterPid) ?? 0, total: counted } };
+  }
+  const source = new Meter();
+  const piped = new Promise<Error | undefined>((resolve) => {
+    pipeline(dump.stream, source, compress(), stored, (error) => resolve(error ?? undefined));
+  });
+  return { piped, sourceBytes: { soFar: () => source.bytes, total: async () => source.bytes } };
+}

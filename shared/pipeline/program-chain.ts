@@ -1,0 +1,103 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type Readable, Transform } from 'node:stream';
+import { type ChildExit, type ChildFailure, KILL_GRACE_MS, STDERR_KEPT_BYTES } from './child-process-stream.js';
+
+/** One program of a chain: what to run and what its failure says. */
+export interface ChainProgram {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly describeFailure: ChildFailure;
+}
+
+/** Programs running as a shell pipeline runs them, each reading the one before it directly. */
+export interface ProgramChain {
+  /**
+   * The last program's stdout. It ends only once every program has exited 0; otherwise it errors
+   * with the failure of the last program that failed (see `spawnChain`). Destroying it stops them all.
+   */
+  readonly output: Readable;
+  /** Each program's process id, in chain order (undefined for one that did not start). */
+  readonly pids: ReadonlyArray<number | undefined>;
+  /** How each program ended, in chain order. */
+  readonly exits: ReadonlyArray<Promise<ChildExit>>;
+}
+
+/**
+ * Starts `programs` so that each reads the previous one's stdout itself: the bytes between them
+ * never pass through this process (a dump of hundreds of MB cost Node about a second of CPU on
+ * its way to the compressor, on a machine whose two cores the dump and the compressor need).
+ *
+ * All are spawned in one synchronous run: a child's stdout starts being read by this process at
+ * the next turn of the event loop, so it must be handed on (and this process's copy closed) before.
+ *
+ * The failure reported is the last program's that failed: an upstream program that failed (pg_dump
+ * losing its connection) makes the ones after it see an early end and exit 0, while a downstream
+ * one that failed (the compressor) makes the ones before it fail writing to it (SIGPIPE, EPIPE).
+ */
+export function spawnChain(programs: readonly ChainProgram[], options: { onFirstOutput?: () => void } = {}): ProgramChain {
+  const children: ChildProcess[] = [];
+  let stdin: 'ignore' | Readable = 'ignore';
+  for (const program of programs) {
+    const child: ChildProcess = spawn(program.command, program.args, { env: program.env, stdio: [stdin, 'pipe', 'pipe'] });
+    // This process's copy of the pipe: left open, a program whose reader died would block on it for ever.
+    if (typeof stdin !== 'string') stdin.destroy();
+    children.push(child);
+    stdin = child.stdout ?? 'ignore';
+  }
+  const spawnErrors: Array<NodeJS.ErrnoException | undefined> = children.map(() => undefined);
+  const exits = children.map(
+    (child, i) =>
+      new Promise<ChildExit>((resolve) => {
+        let stderr = '';
+        child.stderr?.setEncoding('utf8');
+        child.stderr?.on('data', (text: string) => {
+          stderr = (stderr + text).slice(-STDERR_KEPT_BYTES);
+        });
+        child.on('error', (error: NodeJS.ErrnoException) => {
+          spawnErrors[i] = error;
+          resolve({ code: null, signal: null, stderrTail: stderr });
+        });
+        child.on('close', (code, signal) => resolve({ code, signal, stderrTail: stderr.trim() }));
+      }),
+  );
+  const last = children.at(-1) as ChildProcess;
+
+  let seenOutput = false;
+  const output = new Transform({
+    transform(chunk, _encoding, callback) {
+      if (!seenOutput) {
+        seenOutput = true;
+        options.onFirstOutput?.();
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      Promise.all(exits).then((ended) => {
+        for (let i = ended.length - 1; i >= 0; i--) {
+          const exit = ended[i] as ChildExit;
+          const spawnError = spawnErrors[i];
+          if (spawnError) return callback((programs[i] as ChainProgram).describeFailure({ spawnError }));
+          if (exit.code !== 0) return callback((programs[i] as ChainProgram).describeFailure({ exit }));
+        }
+        callback();
+      }, callback);
+    },
+    destroy(error, callback) {
+      for (const [i, child] of children.entries()) {
+        if (child.exitCode !== null || child.signalCode !== null || spawnErrors[i]) continue;
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+        kill.unref();
+        void exits[i]?.then(() => clearTimeout(kill));
+      }
+      callback(error);
+    },
+  });
+  // A last program that could not start writes nothing: end the output so its flush reports why.
+  last.on('error', () => {
+    if (!output.writableEnded) output.end();
+  });
+  last.stdout?.pipe(output);
+  return { output, pids: children.map((c) => c.pid), exits };
+}

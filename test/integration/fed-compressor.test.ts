@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { Manifest } from '../../shared/manifest.js';
+import {
+  assertOnlyFailedRunRecord,
+  cli,
+  loadChinook,
+  pgDumpWrapperDir,
+  pgUrl,
+  run,
+  sessionsOn,
+  tempDir,
+} from '../harness/test-env.js';
+
+/**
+ * A PostgreSQL backup compressed by a program (igzip, zstd) is fed by pg_dump directly, GNU dd
+ * between them measuring the dump; without GNU dd on the search path the dump passes through
+ * dbbackup as before. Both ways must store the same thing and fail the same way.
+ */
+const db = await loadChinook();
+
+/** A search path of the programs a backup may run, with or without dd; `first` is searched before them. */
+async function searchPath(withDd: boolean, first?: string): Promise<string> {
+  const dir = await tempDir('path');
+  const programs = ['igzip', 'zstd', 'cat', 'head', 'sleep', ...(withDd ? ['dd'] : [])];
+  for (const program of programs) await fs.symlink(join('/usr/bin', program), join(dir, program));
+  return [first, dir].filter(Boolean).join(':');
+}
+
+const WAYS = [
+  { way: 'fed by pg_dump, dd measuring', withDd: true },
+  { way: 'through dbbackup (no GNU dd)', withDd: false },
+];
+
+/** A stand-in for a compressor that is not what it claims: answers --version as the real one, then runs `body`. */
+async function liar(program: string, body: string): Promise<string> {
+  const bin = await tempDir('liar');
+  await fs.writeFile(
+    join(bin, program),
+    `#!/bin/sh\nif [ "$1" = "--version" ]; then exec /usr/bin/${program} --version; fi\n${body}\n`,
+    { mode: 0o755 },
+  );
+  return bin;
+}
+
+describe('a compressor fed by pg_dump directly', () => {
+  for (const { way, withDd } of WAYS) {
+    for (const compression of ['gzip', 'zstd']) {
+      test(`${way}, ${compression}: the manifest's source size is the dump's, and the backup verifies and restores`, async () => {
+        const dir = await tempDir('fed');
+        const env = { ...process.env, PATH: await searchPath(withDd), DBBACKUP_GZIP: 'auto' };
+        const result = await cli(['backup', '--source', pgUrl(db), '--target', dir, '--compression', compression, '--json'], {
+          env,
+        });
+        assert.equal(result.code, 0, result.stderr);
+        const manifest = JSON.parse(result.stdout) as Manifest;
+        assert.match(manifest.compression_implementation ?? '', compression === 'gzip' ? /^isal-igzip / : /^zstd /);
+        const decompress = compression === 'gzip' ? 'gzip -dc' : 'zstd -dcq';
+        const size = await run('sh', ['-c', `${decompress} '${join(dir, manifest.key)}' | wc -c`]);
+        assert.equal(Number(size.stdout.trim()), manifest.source_size_bytes);
+        assert.equal(manifest.tables['public.track'], 3503);
+        const verified = await cli(['verify', '--target', dir, '--latest'], { env });
+        assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+        assert.deepEqual(await sessionsOn(db), []);
+      });
+    }
+
+    // Each fails the backup in one line naming what went wrong, stores nothing but the run record, and holds no session.
+    const cases: Array<{
+      name: string;
+      compression: string;
+      setUp: () => Promise<{ path?: string; pgBin?: string }>;
+      says: RegExp;
+    }> = [
+      {
+        name: 'igzip killed while compressing',
+        compression: 'gzip',
+        setUp: async () => ({ path: await liar('igzip', 'head -c 4096 > /dev/null\nkill -KILL $$') }),
+        says: /igzip failed while compressing: killed by SIGKILL/,
+      },
+      {
+        name: 'igzip that writes garbage',
+        compression: 'gzip',
+        setUp: async () => ({ path: await liar('igzip', 'cat > /dev/null; echo garbage') }),
+        says: /igzip .* exited 0 but did not write the gzip of the dump/,
+      },
+      {
+        name: 'igzip that compresses only the first part and reads the rest',
+        compression: 'gzip',
+        setUp: async () => ({ path: await liar('igzip', 'head -c 100000 | /usr/bin/igzip -c; cat > /dev/null') }),
+        says: /igzip .* exited 0 but did not write the gzip of the dump: .*trailer does not match the dump/,
+      },
+      {
+        name: 'igzip that exits 0 at once, reading nothing',
+        compression: 'gzip',
+        setUp: async () => ({ path: await liar('igzip', 'exit 0') }),
+        says: /compressor stopped reading before the end of the dump|igzip .* exited 0 but did not write the gzip of the dump/,
+      },
+      {
+        name: 'zstd that writes garbage',
+        compression: 'zstd',
+        setUp: async () => ({ path: await liar('zstd', 'cat > /dev/null; echo garbage') }),
+        says: /zstd exited 0 but did not write zstd/,
+      },
+      {
+        name: 'pg_dump that fails after its first bytes',
+        compression: 'gzip',
+        setUp: async () => ({ pgBin: await pgDumpWrapperDir('"$REAL" "$@" | head -c 5000\nexit 1') }),
+        says: /pg_dump of .* exited with code 1/,
+      },
+    ];
+    for (const { name, compression, setUp, says } of cases) {
+      test(`${way}: ${name}: one line, nothing stored but the run record, no session held`, async () => {
+        const dir = await tempDir('fed-fails');
+        const { path, pgBin } = await setUp();
+        const env = {
+          ...process.env,
+          PATH: await searchPath(withDd, path),
+          DBBACKUP_GZIP: 'auto',
+          ...(pgBin ? { DBBACKUP_PG_BIN_DIR: pgBin } : {}),
+        };
+        const result = await cli(['backup', '--source', pgUrl(db), '--target', dir, '--compression', compression], { env });
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr, says);
+        assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+        await assertOnlyFailedRunRecord({ dir }, { error: says });
+        assert.deepEqual(await sessionsOn(db), []);
+      });
+    }
+  }
+});
