@@ -24,10 +24,11 @@ export function streamDump(
 ): { piped: Promise<Error | undefined>; sourceBytes: DumpedBytes } {
   const { chain } = dump;
   if (chain && fed) {
-    // The chain is [dump, counter, compressor]; its output ends only once all three exited 0.
-    const [, counterPid] = chain.pids;
+    // The chain ends [… counter, compressor] (after the dump's own program, if it is one); its output
+    // ends only once every program exited 0.
+    const counterPid = chain.pids.at(-2);
     const counted = async (): Promise<number> => {
-      const bytes = fed.counter.counted((await chain.exits[1])?.stderrTail ?? '');
+      const bytes = fed.counter.counted((await chain.exits.at(-2))?.stderrTail ?? '');
       if (bytes === undefined) throw new DumpError('dd did not say how many bytes of the dump it passed on');
       return bytes;
     };

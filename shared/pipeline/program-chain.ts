@@ -35,13 +35,17 @@ export interface ProgramChain {
  * losing its connection) makes the ones after it see an early end and exit 0, while a downstream
  * one that failed (the compressor) makes the ones before it fail writing to it (SIGPIPE, EPIPE).
  */
-export function spawnChain(programs: readonly ChainProgram[], options: { onFirstOutput?: () => void } = {}): ProgramChain {
+export function spawnChain(
+  programs: readonly ChainProgram[],
+  options: { onFirstOutput?: () => void; stdin?: number } = {},
+): ProgramChain {
   const children: ChildProcess[] = [];
-  let stdin: 'ignore' | Readable = 'ignore';
+  // The first program reads `stdin` (an open file's descriptor, which the caller closes) or nothing.
+  let stdin: 'ignore' | number | Readable = options.stdin ?? 'ignore';
   for (const program of programs) {
     const child: ChildProcess = spawn(program.command, program.args, { env: program.env, stdio: [stdin, 'pipe', 'pipe'] });
     // This process's copy of the pipe: left open, a program whose reader died would block on it for ever.
-    if (typeof stdin !== 'string') stdin.destroy();
+    if (typeof stdin === 'object') stdin.destroy();
     children.push(child);
     stdin = child.stdout ?? 'ignore';
   }

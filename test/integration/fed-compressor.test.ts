@@ -10,6 +10,7 @@ import {
   pgDumpWrapperDir,
   pgUrl,
   run,
+  sampleCopy,
   sessionsOn,
   tempDir,
 } from '../harness/test-env.js';
@@ -47,11 +48,17 @@ async function liar(program: string, body: string): Promise<string> {
 
 describe('a compressor fed by pg_dump directly', () => {
   for (const { way, withDd } of WAYS) {
-    for (const compression of ['gzip', 'zstd']) {
-      test(`${way}, ${compression}: the manifest's source size is the dump's, and the backup verifies and restores`, async () => {
+    for (const [engine, compression] of [
+      ['postgres', 'gzip'],
+      ['postgres', 'zstd'],
+      ['sqlite', 'gzip'],
+      ['sqlite', 'zstd'],
+    ] as const) {
+      test(`${way}, ${engine}, ${compression}: the manifest's source size is the dump's, and the backup verifies`, async () => {
         const dir = await tempDir('fed');
         const env = { ...process.env, PATH: await searchPath(withDd), DBBACKUP_GZIP: 'auto' };
-        const result = await cli(['backup', '--source', pgUrl(db), '--target', dir, '--compression', compression, '--json'], {
+        const source = engine === 'postgres' ? pgUrl(db) : await sampleCopy('chinook/Chinook_Sqlite.sqlite');
+        const result = await cli(['backup', '--source', source, '--target', dir, '--compression', compression, '--json'], {
           env,
         });
         assert.equal(result.code, 0, result.stderr);
@@ -60,7 +67,8 @@ describe('a compressor fed by pg_dump directly', () => {
         const decompress = compression === 'gzip' ? 'gzip -dc' : 'zstd -dcq';
         const size = await run('sh', ['-c', `${decompress} '${join(dir, manifest.key)}' | wc -c`]);
         assert.equal(Number(size.stdout.trim()), manifest.source_size_bytes);
-        assert.equal(manifest.tables['public.track'], 3503);
+        if (engine === 'sqlite') assert.equal(manifest.source_size_bytes, (await fs.stat(source)).size);
+        assert.equal(manifest.tables[engine === 'postgres' ? 'public.track' : 'Track'], 3503);
         const verified = await cli(['verify', '--target', dir, '--latest'], { env });
         assert.equal(verified.code, 0, verified.stdout + verified.stderr);
         assert.deepEqual(await sessionsOn(db), []);

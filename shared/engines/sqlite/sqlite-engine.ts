@@ -3,7 +3,8 @@ import { basename, extname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { ConfigError, DumpError } from '../../errors.js';
-import type { Dump, Engine, SourceInfo, TableCounts } from '../engine.js';
+import type { Dump, DumpOptions, Engine, SourceInfo, TableCounts } from '../engine.js';
+import { type ChainProgram, type ProgramChain, spawnChain } from '../../pipeline/program-chain.js';
 import { inspectSqliteFile } from './sqlite-file.js';
 import { heartbeat, holderState, isStale, thisProcess } from '../../pipeline/holder.js';
 import { makeRunTempDir } from '../../pipeline/run-temp-dir.js';
@@ -60,7 +61,7 @@ export class SqliteEngine implements Engine {
     };
   }
 
-  async dump(_options: { format?: string } = {}): Promise<Dump> {
+  async dump(options: DumpOptions = {}): Promise<Dump> {
     const unlock = await this.lock();
     const dir = await makeRunTempDir(this.options.tmpDir, 'sqlite').catch(async (error) => {
       await unlock();
@@ -76,8 +77,11 @@ export class SqliteEngine implements Engine {
       await this.snapshot(snapshot);
       const tableCounts = checkSnapshot(snapshot, this.path);
       const { size } = await fs.stat(snapshot);
+      // The programs asked for (a counter, a compressor) read the snapshot themselves.
+      const chain = options.through?.length ? await spawnChainOnFile(snapshot, options.through) : undefined;
       return {
-        stream: createReadStream(snapshot),
+        stream: chain?.output ?? createReadStream(snapshot),
+        chain,
         format: 'sqlite',
         sizeBytes: size,
         tableCounts: Promise.resolve(tableCounts),
@@ -262,4 +266,15 @@ async function readLock(path: string): Promise<{ holder: Record<string, unknown>
     // A lock being written, or by hand: its age decides.
   }
   return { holder, mtimeMs: stat.mtimeMs, ino: stat.ino };
+}
+
+/** Starts `programs` on the file at `path`, the first reading it as its stdin. */
+async function spawnChainOnFile(path: string, programs: readonly ChainProgram[]): Promise<ProgramChain> {
+  const file = await fs.open(path, 'r');
+  try {
+    return spawnChain(programs, { stdin: file.fd });
+  } finally {
+    // The first program has its own copy of the descriptor.
+    await file.close();
+  }
 }
