@@ -297,4 +297,31 @@ describe('a damaged manifest is reported by every command, never skipped silentl
       new RegExp(`${copy.backup_file.replace(/\./g, '\\.')}\\.json cannot be believed \\(dated .*after now`),
     );
   });
+
+  test('info does not show a backup dated ahead of the clock as the newest, 0 s old: it names it and counts it as no backup', async () => {
+    const dir = await tempDir('future-info');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    const target = join(dir, 'b');
+    const real = await runBackup({ source: path, target });
+    const ahead = await runBackup({ source: path, target }, { now: () => new Date(Date.now() + 2 * 3600_000) });
+
+    const info = await cli(['info', '--target', target]);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, /^app\s+sqlite\s+1\s/m, info.stdout);
+    assert.ok(info.stdout.includes(real.datetime.replace(/\.\d+Z$/, 'Z')), info.stdout);
+    assert.match(info.stdout, new RegExp(`${ahead.backup_file.replace(/\./g, '\\.')}\\.json.*dated .*after now`));
+    const json = JSON.parse((await cli(['info', '--target', target, '--json'])).stdout) as {
+      databases: Array<{ newest: string }>;
+      unreadableManifests: Array<{ backupFile: string }>;
+    };
+    assert.deepEqual(
+      json.databases.map((d) => d.newest),
+      [real.datetime],
+    );
+    assert.deepEqual(
+      json.unreadableManifests.map((p) => p.backupFile),
+      [ahead.backup_file],
+    );
+  });
 });
