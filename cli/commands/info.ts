@@ -17,15 +17,19 @@ export function registerInfo(program: Command): void {
   ).action(
     action('info', async (flags: TargetFlags & { json?: boolean }) => {
       const target = await openTargetFromFlags(flags);
-      const { backups, problems } = await listBackups(target);
-      const { databases, preRestoreCopies } = summarizeTarget(backups, new Date());
+      // "Newest" and its age are judged by this clock: a backup dated ahead of it is named below, not shown as 0 s old.
+      const now = new Date();
+      const { backups, problems } = await listBackups(target, { now });
+      const { databases, preRestoreCopies } = summarizeTarget(backups, now);
       if (flags.json) {
         const unreadableManifests = problems.map(({ key, backupFile, error }) => ({ key, backupFile, error }));
         writeJson(process.stdout, { target: target.url, databases, preRestoreCopies, unreadableManifests });
         return 0;
       }
       // Shown with the summary, not only as warnings: a backup whose manifest is unreadable is in no count above.
-      const unreadable = problems.map((p) => `unreadable manifest ${p.key}: ${p.error} (its backup is not counted)`);
+      const unreadable = problems.map(
+        (p) => `${p.futureDated ? 'unbelievable' : 'unreadable'} manifest ${p.key}: ${p.error} (its backup is not counted)`,
+      );
       const blocks: string[][] = [];
       if (databases.length > 0) blocks.push(table('BACKUPS', databases));
       else writeLines(process.stderr, `no backups in ${target.url}`);

@@ -64,7 +64,10 @@ export function registerVerify(program: Command): void {
 async function verifyChosen(flags: VerifyFlags, stop: RunStop): Promise<number> {
   const target = await openTargetFromFlags(flags);
   stop.phase = 'listing backups';
-  const { backups, problems } = await stop.guard(listBackups(target, { database: flags.database }));
+  // "The latest" is judged by time, as restore --latest judges it: one dated ahead of this clock is set
+  // aside and named (a failure: the latest cannot be told); --file and --all re-read whatever is there.
+  const now = flags.file || flags.all ? undefined : new Date();
+  const { backups, problems } = await stop.guard(listBackups(target, { database: flags.database, now }));
   const { chosen, damaged } = chooseBackups(backups, problems, flags, target.url);
   for (const p of problems) {
     if (!damaged.includes(p)) writeLines(process.stderr, `warning: unreadable manifest ${p.key}: ${p.error}`);

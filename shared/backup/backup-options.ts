@@ -33,7 +33,7 @@ export const backupOptionsSchema = z.object({
    * How long the dump waits for a table another session has locked (an ALTER TABLE, a VACUUM FULL)
    * before it fails; PostgreSQL only. @default 300 (DEFAULT_LOCK_WAIT_SECONDS)
    */
-  lockWaitSeconds: z.number().positive().optional(),
+  lockWaitSeconds: z.number().positive('must be more than 0 seconds').optional(),
   kind: z.enum(['manual', 'scheduled', 'pre-restore']).default('manual'),
   /**
    * A free-form label kept in the manifest (e.g. the schedule tier). Long enough for a pre-restore

@@ -22,8 +22,12 @@ export interface ManifestProblem {
   /** The file name of the backup it describes, as `list` names backups (its own name without `.json`). */
   readonly backupFile: string;
   readonly error: string;
-  /** Readable, but dated after the reader's clock (see {@link futureDated}). */
-  readonly futureDated?: true;
+  /**
+   * Readable, but dated after the reader's clock (see {@link futureDated}): what it says it is. Its
+   * database is known, so it counts when telling whether a target holds several; a pre-restore
+   * copy is never "the latest" backup, whatever its date, so it hides none.
+   */
+  readonly futureDated?: { readonly database: string; readonly kind: Manifest['kind'] };
 }
 
 const READ_CONCURRENCY = 16;
@@ -69,7 +73,10 @@ export async function listBackups(
       if (read === undefined) return;
       if ('error' in read) problems.push(problemOf(manifestKey, read.error));
       else if (now && futureDated(read.manifest, now))
-        problems.push({ ...problemOf(manifestKey, futureDated(read.manifest, now) as string), futureDated: true });
+        problems.push({
+          ...problemOf(manifestKey, futureDated(read.manifest, now) as string),
+          futureDated: { database: read.manifest.database, kind: read.manifest.kind },
+        });
       else if (!database || read.manifest.database === database) backups.push({ key, manifest: read.manifest });
     } catch (error) {
       problems.push(problemOf(manifestKey, (error as Error).message));
@@ -151,7 +158,14 @@ export function chooseBackup(
     throw new ConfigError(`no completed backup named "${selector.file}" in ${where}`, { hint });
   }
   if (!selector.database) {
-    const databases = [...new Set(backups.map((b) => b.manifest.database))];
+    // One dated ahead of the clock is set aside, not gone: its database is still in the target, and
+    // choosing "the latest" of the others would restore another database's data unasked.
+    const databases = [
+      ...new Set([
+        ...backups.map((b) => b.manifest.database),
+        ...problems.flatMap((p) => (p.futureDated && p.futureDated.kind !== 'pre-restore' ? [p.futureDated.database] : [])),
+      ]),
+    ];
     if (databases.length > 1) {
       throw new ConfigError(`${selector.where} holds backups of several databases (${databases.join(', ')})`, {
         hint: (w) => `name one with ${w.option('database')}`,
@@ -192,6 +206,7 @@ export function unreadableNewerThan(problems: readonly ManifestProblem[], backup
   const folder = databaseFolder(backup.key);
   const taken = stampOf(backup.manifest.backup_file);
   return problems.filter((p) => {
+    if (p.futureDated?.kind === 'pre-restore') return false;
     const theirs = databaseFolder(p.key.slice(0, -MANIFEST_SUFFIX.length));
     if (folder !== undefined && theirs !== undefined && theirs !== folder) return false;
     const stamp = stampOf(p.backupFile);

@@ -165,7 +165,10 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
       checks: [] as RestoreCheck[],
       warnings: [
         ...(fetched.verified ? [] : ['the backup has no manifest: its integrity could not be verified']),
-        ...(located.unreadable ?? []).map((p) => `the manifest ${located.target.locate(p.key)} is unreadable (${p.error})`),
+        ...(located.unreadable ?? []).map(
+          (p) =>
+            `the manifest ${located.target.locate(p.key)} ${p.futureDated ? 'cannot be believed' : 'is unreadable'} (${p.error})`,
+        ),
       ],
     };
     if (request.dryRun) {

@@ -24,7 +24,7 @@ const duration = z.string().refine((v) => parseDuration(v) !== undefined, 'must 
 export const pruneRequestSchema = z
   .object({
     /** Only this database's backups, pre-restore copies and run records. @default every database in the target */
-    database: z.string().min(1).optional(),
+    database: z.string().min(1, 'must name a database').optional(),
     keepDaily: count.default(0),
     keepWeekly: count.default(0),
     keepMonthly: count.default(0),

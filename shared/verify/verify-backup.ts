@@ -113,7 +113,9 @@ export function unreadableManifestResult(problem: ManifestProblem): VerifyResult
     backupFile: problem.backupFile,
     ok: false,
     checks: { size: null, sha256: null, content: null },
-    problem: `its manifest is unreadable (${problem.error}): nothing can be checked against it`,
+    problem: problem.futureDated
+      ? `its manifest cannot be believed (${problem.error}): it may be newer than the latest that was checked; verify it by name`
+      : `its manifest is unreadable (${problem.error}): nothing can be checked against it`,
     durationMs: 0,
   };
 }

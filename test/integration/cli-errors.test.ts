@@ -84,6 +84,21 @@ describe('CLI errors: one line, the right exit code, nothing stored', () => {
     assert.deepEqual(await fs.readdir(dir), []);
   });
 
+  test("a value the request refuses is named by the flag typed and says what fits, not in zod's words", async () => {
+    const dir = await tempDir('cli');
+    assertOneLineFailure(
+      await cli(['prune', '--target', dir, '--keep-daily', '1', '--database', '', '--yes']),
+      2,
+      /^dbbackup prune: --database: must name a database \(got ""\)$/,
+    );
+    assertOneLineFailure(
+      await cli(['backup', '--source', chinook, '--target', dir, '--lock-wait', '-1']),
+      2,
+      /^dbbackup backup: --lock-wait: must be more than 0 seconds \(got -1\)$/,
+    );
+    assert.deepEqual(await fs.readdir(dir), []);
+  });
+
   test('S3-only options with a directory target are refused rather than ignored', async () => {
     const dir = await tempDir('cli');
     assertOneLineFailure(

@@ -222,4 +222,106 @@ describe('a damaged manifest is reported by every command, never skipped silentl
     assert.equal(chosen.code, 0, chosen.stderr);
     assert.deepEqual(await fs.readdir(tmp), []);
   });
+
+  test('verify --latest does not re-read a backup dated ahead of the clock as "the latest" and call it ok: it names it, as restore --latest does', async () => {
+    const dir = await tempDir('future-verify');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    const target = join(dir, 'b');
+    const real = await runBackup({ source: path, target });
+    const ahead = await runBackup({ source: path, target }, { now: () => new Date(Date.now() + 2 * 3600_000) });
+
+    const latest = await cli(['verify', '--target', target, '--latest']);
+    assert.ok(!new RegExp(`ok +${ahead.backup_file.replace(/\./g, '\\.')}`).test(latest.stdout), latest.stdout);
+    assert.equal(latest.code, 3, latest.stdout + latest.stderr);
+    assert.match(latest.stdout + latest.stderr, new RegExp(`${ahead.backup_file.replace(/\./g, '\\.')}.*dated .*after now`));
+    assert.match(latest.stdout, new RegExp(`ok +${real.backup_file.replace(/\./g, '\\.')}`));
+
+    const chosen = await cli(['verify', '--target', target, '--file', ahead.backup_file]);
+    assert.equal(chosen.code, 0, chosen.stdout + chosen.stderr);
+  });
+
+  test('restore --latest without --database still refuses a target of several databases when one of them is dated ahead of the clock', async () => {
+    const dir = await tempDir('future-two');
+    const app = join(dir, 'app.db');
+    const other = join(dir, 'other.db');
+    await fs.copyFile(chinook, app);
+    await fs.copyFile(chinook, other);
+    const target = join(dir, 'b');
+    await runBackup({ source: app, target });
+    await runBackup({ source: other, target }, { now: () => new Date(Date.now() + 2 * 3600_000) });
+    const dest = join(dir, 'dest.db');
+    await fs.writeFile(dest, '');
+
+    const latest = await cli([
+      'restore',
+      '--target',
+      target,
+      '--latest',
+      '--to',
+      dest,
+      '--confirm',
+      'dest.db',
+      '--no-safety-backup',
+    ]);
+    assert.equal(latest.code, 2, latest.stdout + latest.stderr);
+    assert.match(latest.stderr, /several databases \(.*app.*other|several databases \(.*other.*app/);
+    assert.equal((await fs.stat(dest)).size, 0, 'the destination is unchanged');
+  });
+
+  test('a pre-restore copy dated ahead of the clock does not stop restore --latest: it is never "the latest", and it is named', async () => {
+    const dir = await tempDir('future-pre');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    const target = join(dir, 'b');
+    const real = await runBackup({ source: path, target });
+    const copy = await runBackup(
+      { source: path, target, kind: 'pre-restore' },
+      { now: () => new Date(Date.now() + 2 * 3600_000) },
+    );
+    const tmp = await tempDir('future-pre-tmp');
+
+    const latest = await cli(
+      ['restore', '--target', target, '--latest', '--to', path, '--confirm', 'app.db', '--no-safety-backup'],
+      {
+        env: { ...process.env, DBBACKUP_TMPDIR: tmp },
+      },
+    );
+    assert.equal(latest.code, 0, latest.stderr);
+    assert.ok(
+      latest.stdout.includes(real.backup_file) || latest.stderr.includes(real.backup_file),
+      latest.stdout + latest.stderr,
+    );
+    assert.match(
+      latest.stdout + latest.stderr,
+      new RegExp(`${copy.backup_file.replace(/\./g, '\\.')}\\.json cannot be believed \\(dated .*after now`),
+    );
+  });
+
+  test('info does not show a backup dated ahead of the clock as the newest, 0 s old: it names it and counts it as no backup', async () => {
+    const dir = await tempDir('future-info');
+    const path = join(dir, 'app.db');
+    await fs.copyFile(chinook, path);
+    const target = join(dir, 'b');
+    const real = await runBackup({ source: path, target });
+    const ahead = await runBackup({ source: path, target }, { now: () => new Date(Date.now() + 2 * 3600_000) });
+
+    const info = await cli(['info', '--target', target]);
+    assert.equal(info.code, 0, info.stderr);
+    assert.match(info.stdout, /^app\s+sqlite\s+1\s/m, info.stdout);
+    assert.ok(info.stdout.includes(real.datetime.replace(/\.\d+Z$/, 'Z')), info.stdout);
+    assert.match(info.stdout, new RegExp(`${ahead.backup_file.replace(/\./g, '\\.')}\\.json.*dated .*after now`));
+    const json = JSON.parse((await cli(['info', '--target', target, '--json'])).stdout) as {
+      databases: Array<{ newest: string }>;
+      unreadableManifests: Array<{ backupFile: string }>;
+    };
+    assert.deepEqual(
+      json.databases.map((d) => d.newest),
+      [real.datetime],
+    );
+    assert.deepEqual(
+      json.unreadableManifests.map((p) => p.backupFile),
+      [ahead.backup_file],
+    );
+  });
 });
