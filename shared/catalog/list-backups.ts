@@ -176,8 +176,8 @@ export function chooseBackup(
   if (!newest && problems.length > 0) {
     const first = problems[0] as ManifestProblem;
     throw new IntegrityError(
-      `no readable backups in ${where}: ${problems.length} manifest(s) there are unreadable (${first.key}: ${first.error})`,
-      { hint: 'repair or remove the damaged manifests' },
+      `no readable backups in ${where}: ${problems.length} manifest(s) there are unreadable or cannot be believed (${first.key}: ${first.error})`,
+      { hint: 'repair or remove the damaged manifests, or choose a backup by name' },
     );
   }
   if (!newest) throw new ConfigError(`no completed backups in ${where}`, { hint: olderName(selector.database) ?? hint });

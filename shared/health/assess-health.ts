@@ -136,7 +136,9 @@ export function assessHealth(input: {
       kind: 'unreadable-manifest',
       database: null,
       backupFile: p.backupFile,
-      message: `the manifest ${p.key} is unreadable (${p.error}): its backup cannot be checked or restored`,
+      message: p.futureDated
+        ? `the manifest ${p.key} cannot be believed (${p.error})`
+        : `the manifest ${p.key} is unreadable (${p.error}): its backup cannot be checked or restored`,
     });
   }
   if (input.databases.length === 0 && input.problems.length === 0) {
