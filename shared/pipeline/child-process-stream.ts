@@ -121,6 +121,28 @@ export function summarizeStderr(text: string): string {
   return (lines.find((l) => /\berror\b/i.test(l)) ?? lines.at(-1) ?? '').slice(0, 500);
 }
 
+/**
+ * Stops a child that is still running: SIGTERM now, and SIGKILL if it has not exited within
+ * KILL_GRACE_MS or when this process exits first. A child that ignores SIGTERM (or is stuck
+ * writing to a pipe nobody reads) must still go: the grace timer does not keep this process
+ * alive, and the CLI exits well within it once its command has ended, which left such a child
+ * running after the run had reported itself stopped.
+ */
+export function stopChild(child: ChildProcess, exited: Promise<unknown>): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const timer = setTimeout(kill, KILL_GRACE_MS);
+  timer.unref();
+  process.once('exit', kill);
+  void exited.then(() => {
+    clearTimeout(timer);
+    process.removeListener('exit', kill);
+  });
+}
+
 function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable {
   let stderr = '';
   child.stderr?.setEncoding('utf8');
@@ -153,13 +175,7 @@ function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable
       }, callback);
     },
     destroy(error, callback) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        // A child that ignores SIGTERM (or is stuck writing to a pipe nobody reads) must still go.
-        const kill = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-        kill.unref();
-        void exited.then(() => clearTimeout(kill));
-      }
+      if (!spawnError) stopChild(child, exited);
       callback(error);
     },
   });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type Readable, Transform } from 'node:stream';
-import { type ChildExit, type ChildFailure, KILL_GRACE_MS, STDERR_KEPT_BYTES } from './child-process-stream.js';
+import { type ChildExit, type ChildFailure, STDERR_KEPT_BYTES, stopChild } from './child-process-stream.js';
 
 /** One program of a chain: what to run and what its failure says. */
 export interface ChainProgram {
@@ -89,11 +89,7 @@ export function spawnChain(
     },
     destroy(error, callback) {
       for (const [i, child] of children.entries()) {
-        if (child.exitCode !== null || child.signalCode !== null || spawnErrors[i]) continue;
-        child.kill('SIGTERM');
-        const kill = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
-        kill.unref();
-        void exits[i]?.then(() => clearTimeout(kill));
+        if (!spawnErrors[i]) stopChild(child, exits[i] as Promise<ChildExit>);
       }
       callback(error);
     },

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Manifest } from '../../shared/manifest.js';
 import {
+  advisoryLocksOn,
   assertOnlyFailedRunRecord,
   cli,
+  cliWithin,
   loadChinook,
   pgDumpWrapperDir,
   pgUrl,
@@ -13,6 +15,7 @@ import {
   sampleCopy,
   sessionsOn,
   tempDir,
+  waitFor,
 } from '../harness/test-env.js';
 
 /**
@@ -137,5 +140,46 @@ describe('a compressor fed by pg_dump directly', () => {
         assert.deepEqual(await sessionsOn(db), []);
       });
     }
+  }
+});
+
+/** Whether process `pid` is still running (a zombie is not: it has ended and awaits its parent). */
+async function running(pid: number): Promise<boolean> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat !== '' && !/^\d+ \(.*\) Z /.test(stat);
+}
+
+describe('a fed backup: a stop', () => {
+  for (const [signal, withDd] of [
+    ['SIGTERM', true],
+    ['SIGINT', true],
+    ['SIGTERM', false],
+  ] as const) {
+    test(`${withDd ? 'fed' : 'through dbbackup'}: ${signal} while a compressor that ignores SIGTERM holds the dump: exit ${signal === 'SIGTERM' ? 143 : 130} within seconds, no process left`, async () => {
+      const dir = await tempDir('fed-stuck');
+      const pids = join(dir, 'pids');
+      const stuck = await liar('zstd', `trap '' TERM INT\necho $$ >> '${pids}'\nexec sleep 60`);
+      const env = { ...process.env, PATH: await searchPath(withDd, stuck) };
+      const out = join(dir, 'out');
+      const started = Date.now();
+      const result = await cliWithin(['backup', '--source', pgUrl(db), '--target', out, '--compression', 'zstd'], {
+        env,
+        limitMs: 30_000,
+        onStart: (child) => {
+          void waitFor('the compressor to start', () =>
+            fs.stat(pids).then(
+              () => true,
+              () => false,
+            ),
+          ).then(() => setTimeout(() => child.kill(signal), 500));
+        },
+      });
+      assert.equal(result.code, signal === 'SIGTERM' ? 143 : 130, result.stderr);
+      assert.ok(Date.now() - started < 15_000);
+      const pid = Number((await fs.readFile(pids, 'utf8')).trim());
+      assert.equal(await running(pid), false, `the compressor ${pid} is still running after the backup ended`);
+      assert.deepEqual(await sessionsOn(db), []);
+      assert.equal(await advisoryLocksOn(db), 0);
+    });
   }
 });
