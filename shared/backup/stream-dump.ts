@@ -38,7 +38,18 @@ export function streamDump(
     const piped = new Promise<Error | undefined>((resolve) => {
       pipeline(dump.stream, checked, stored, (error) => resolve(error ?? undefined));
     });
-    return { piped, sourceBytes: { soFar: () => fed.counter.readSoFar(counterPid) ?? 0, total: counted } };
+    // Progress never goes back: once dd has exited its /proc entry is gone (the compressor and the
+    // upload may still be finishing), and its summary says exactly what it passed on.
+    let passed = 0;
+    let exact: number | undefined;
+    void chain.exits.at(-2)?.then((exit) => {
+      exact = fed.counter.counted(exit.stderrTail);
+    });
+    const soFar = () => {
+      passed = Math.max(passed, exact ?? fed.counter.readSoFar(counterPid) ?? 0);
+      return passed;
+    };
+    return { piped, sourceBytes: { soFar, total: counted } };
   }
   const source = new Meter();
   const piped = new Promise<Error | undefined>((resolve) => {

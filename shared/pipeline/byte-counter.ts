@@ -15,7 +15,11 @@ export interface ByteCounter {
   readonly program: ChainProgram;
   /** The bytes it copied, from its summary once it has exited 0; undefined when the summary is not there. */
   counted(stderrTail: string): number | undefined;
-  /** The bytes it has read so far, while it runs (Linux's /proc/PID/io), for progress; undefined where unknown. */
+  /**
+   * The bytes it has passed on so far, while it runs (Linux's /proc/PID/io), for progress; undefined
+   * where unknown, and once it has exited. What it wrote (wchar), not what it read (rchar): its
+   * reads include the dynamic loader's of its libraries, so rchar ran ahead of the dump.
+   */
   readSoFar(pid: number | undefined): number | undefined;
 }
 
@@ -73,8 +77,8 @@ export async function prepareByteCounter(settings: Settings): Promise<ByteCounte
     readSoFar: (pid) => {
       if (pid === undefined) return undefined;
       try {
-        const rchar = /^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1];
-        return rchar === undefined ? undefined : Number(rchar);
+        const wchar = /^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1];
+        return wchar === undefined ? undefined : Number(wchar);
       } catch {
         return undefined;
       }

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { type BackupProgress, runBackup } from '../../shared/backup/run-backup.js';
 import type { Manifest } from '../../shared/manifest.js';
+import { readSettings } from '../../shared/settings.js';
 import {
   advisoryLocksOn,
   assertOnlyFailedRunRecord,
@@ -149,7 +151,44 @@ async function running(pid: number): Promise<boolean> {
   return stat !== '' && !/^\d+ \(.*\) Z /.test(stat);
 }
 
-describe('a fed backup: a stop', () => {
+describe('a fed backup: its progress, a stop', () => {
+  test('progress never goes backwards and never passes the dump: not while the compressor finishes after dd has exited', async () => {
+    const dir = await tempDir('fed-progress');
+    // A compressor still busy after its input ended (zstd at a high level on its last job).
+    const slow = await liar('zstd', '/usr/bin/zstd "$@"; sleep 1');
+    const path = await searchPath(true, slow);
+    for (const source of [pgUrl(db), await sampleCopy('chinook/Chinook_Sqlite.sqlite')]) {
+      const seen: BackupProgress[] = [];
+      // The compressor is run by name, found on this process's PATH.
+      const saved = process.env.PATH;
+      process.env.PATH = path;
+      const manifest = await runBackup(
+        { source, target: dir, compression: 'zstd' },
+        { settings: readSettings({ ...process.env, PATH: path }), onProgress: (p) => seen.push(p) },
+      ).finally(() => {
+        process.env.PATH = saved;
+      });
+      const bytes = seen.filter((p) => p.phase === 'streaming' || p.phase === 'committing').map((p) => p.sourceBytes);
+      assert.ok(bytes.length > 3, `too few progress reports: ${bytes.join(' ')}`);
+      for (let i = 1; i < bytes.length; i++) {
+        assert.ok((bytes[i] as number) >= (bytes[i - 1] as number), `progress went backwards: ${bytes.join(' ')}`);
+      }
+      assert.ok(
+        Math.max(...bytes) <= manifest.source_size_bytes,
+        `progress passed the dump's ${manifest.source_size_bytes}: ${bytes.join(' ')}`,
+      );
+      assert.equal(bytes.at(-1), manifest.source_size_bytes);
+      const streaming = seen.filter((p) => p.phase === 'streaming');
+      const series = streaming.map((p) => `${p.sourceBytes} read → ${p.storedBytes} stored`).join(', ');
+      assert.ok(
+        streaming.every((p) => p.storedBytes === 0 || p.sourceBytes > 0),
+        `bytes stored but none read: ${series}`,
+      );
+      // The compressor's last second, dd long gone: all of the dump has been read.
+      assert.equal(streaming.at(-1)?.sourceBytes, manifest.source_size_bytes, series);
+    }
+  });
+
   for (const [signal, withDd] of [
     ['SIGTERM', true],
     ['SIGINT', true],
