@@ -34,7 +34,7 @@ export function streamDump(
     };
     // The output is held to the dump's length (gzip's trailer keeps it mod 2^32); its CRC-32 would
     // need the dump's bytes here, which is what feeding the compressor directly saves.
-    const checked = checkOutput(fed.compressor.problem, async () => ({ inputBytes: await counted() }));
+    const checked = checkOutput(fed.compressor.problem, async () => ({ inputBytes: await counted() }), fed.compressor.frames);
     const piped = new Promise<Error | undefined>((resolve) => {
       pipeline(dump.stream, checked, stored, (error) => resolve(error ?? undefined));
     });

@@ -15,12 +15,22 @@ export interface CompressorIO {
   readonly head: Buffer;
   readonly tail: Buffer;
   readonly outputBytes: number;
+  /** What a walk of the output's frames found wrong (`frames`), if anything. */
+  readonly framing?: string;
+}
+
+/** A walk of a compressor's output as it passes, chunk by chunk: `end` says what is wrong with it, if anything. */
+export interface FrameWalk {
+  write(chunk: Buffer): void;
+  end(): string | undefined;
 }
 
 /** An external compressor: the program (stdin to stdout) and what is wrong with its output, if anything. */
 export interface CompressorProgram {
   readonly program: ChainProgram;
   readonly problem: (io: CompressorIO) => Error | undefined;
+  /** A walk of its output's frames, where its head and tail alone cannot show a stream cut short. */
+  readonly frames?: () => FrameWalk;
 }
 
 /**
@@ -32,7 +42,7 @@ export interface CompressorProgram {
 export function checkCompressorOutput(
   compressor: Duplex,
   problem: (io: CompressorIO) => Error | undefined,
-  options: { inputCrc32?: boolean } = {},
+  options: { inputCrc32?: boolean; frames?: () => FrameWalk } = {},
 ): Duplex {
   let inputCrc32 = 0;
   let inputBytes = 0;
@@ -43,10 +53,11 @@ export function checkCompressorOutput(
       callback(null, chunk);
     },
   });
-  const output = checkOutput(problem, async () => ({
-    inputBytes,
-    inputCrc32: options.inputCrc32 ? inputCrc32 : undefined,
-  }));
+  const output = checkOutput(
+    problem,
+    async () => ({ inputBytes, inputCrc32: options.inputCrc32 ? inputCrc32 : undefined }),
+    options.frames,
+  );
   return compose(input, compressor, output);
 }
 
@@ -57,7 +68,9 @@ export function checkCompressorOutput(
 export function checkOutput(
   problem: (io: CompressorIO) => Error | undefined,
   inputOf: () => Promise<{ inputBytes: number; inputCrc32?: number }>,
+  frames?: () => FrameWalk,
 ): Transform {
+  const walk = frames?.();
   let head = Buffer.alloc(0);
   let tail = Buffer.alloc(0);
   let outputBytes = 0;
@@ -67,10 +80,12 @@ export function checkOutput(
       // Only the last 8 bytes are kept: a copy of each chunk would cost as much as the compression.
       tail = chunk.length >= 8 ? Buffer.from(chunk.subarray(-8)) : Buffer.concat([tail, chunk]).subarray(-8);
       outputBytes += chunk.length;
+      walk?.write(chunk);
       callback(null, chunk);
     },
     flush(callback) {
-      inputOf().then((input) => callback(problem({ ...input, head, tail, outputBytes })), callback);
+      const framing = walk?.end();
+      inputOf().then((input) => callback(problem({ ...input, head, tail, outputBytes, framing })), callback);
     },
   });
 }
@@ -91,8 +106,119 @@ export function gzipMismatch(io: CompressorIO): string | undefined {
   return undefined;
 }
 
-/** Whether `io` begins as a zstd frame (magic 28 b5 2f fd); zstd's own checksum is checked when it is read. */
+/**
+ * Whether `io` begins as a zstd frame (magic 28 b5 2f fd) and its frames, walked by `zstdFrames`,
+ * end where it ends; zstd's own checksum is checked when it is read.
+ */
 export function zstdMismatch(io: CompressorIO): string | undefined {
   const magic = io.head.length >= 4 ? io.head.readUInt32LE(0) : undefined;
-  return magic === 0xfd2fb528 ? undefined : `its ${io.outputBytes}-byte output is not zstd`;
+  if (magic !== 0xfd2fb528) return `its ${io.outputBytes}-byte output is not zstd`;
+  return io.framing === undefined ? undefined : `its ${io.outputBytes}-byte output ${io.framing}`;
+}
+
+const ZSTD_MAGIC = 0xfd2fb528;
+/** Skippable frames: magic 0x184D2A50 to 0x184D2A5F, a 4-byte length, that many bytes. */
+const isSkippableMagic = (magic: number) => magic >>> 4 === 0x184d2a5;
+
+/**
+ * A walk of a zstd stream's frames (RFC 8878): each frame's header, each block's 3-byte header
+ * (its size skipped, not read), the checksum after the last block. Only headers are copied, so it
+ * costs next to nothing; it finds a stream cut short or followed by something else, which the
+ * magic alone let through (a compressor whose output was cut, exiting 0, was stored as a backup
+ * that verify then refused).
+ */
+export function zstdFrames(): FrameWalk {
+  let pending = Buffer.alloc(0);
+  let want = 4;
+  let skip = 0;
+  let frames = 0;
+  let inFrame = false;
+  let checksum = false;
+  let problem: string | undefined;
+  let step: (bytes: Buffer) => void;
+  const frameEnded = () => {
+    inFrame = false;
+    frames++;
+    want = 4;
+    step = magic;
+  };
+  const block = (bytes: Buffer) => {
+    const header = bytes.readUIntLE(0, 3);
+    const type = (header >> 1) & 3;
+    if (type === 3) {
+      problem = 'has a zstd block of the reserved type';
+      return;
+    }
+    skip = type === 1 ? 1 : header >>> 3;
+    if ((header & 1) === 0) {
+      want = 3;
+      step = block;
+    } else if (checksum) {
+      want = 4;
+      step = frameEnded;
+    } else {
+      frameEnded();
+    }
+  };
+  const descriptor = (bytes: Buffer) => {
+    const d = bytes[0] as number;
+    if (d & 0x08) {
+      problem = 'has a zstd frame header with its reserved bit set';
+      return;
+    }
+    const singleSegment = (d & 0x20) !== 0;
+    const fcsFlag = d >> 6;
+    const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : 2 ** fcsFlag;
+    const dictionaryBytes = [0, 1, 2, 4][d & 3] as number;
+    checksum = (d & 0x04) !== 0;
+    const rest = (singleSegment ? 0 : 1) + dictionaryBytes + fcsBytes;
+    want = 3;
+    step = block;
+    skip = rest;
+  };
+  function magic(bytes: Buffer): void {
+    const value = bytes.readUInt32LE(0);
+    inFrame = true;
+    if (value === ZSTD_MAGIC) {
+      want = 1;
+      step = descriptor;
+    } else if (isSkippableMagic(value)) {
+      want = 4;
+      step = (size) => {
+        skip = size.readUInt32LE(0);
+        inFrame = false;
+        want = 4;
+        step = magic;
+      };
+    } else {
+      problem = frames === 0 ? 'is not zstd' : 'goes on after its zstd frames with something else';
+    }
+  }
+  step = magic;
+  return {
+    write(chunk) {
+      let at = 0;
+      while (at < chunk.length && problem === undefined) {
+        if (skip > 0) {
+          const n = Math.min(skip, chunk.length - at);
+          skip -= n;
+          at += n;
+          continue;
+        }
+        const n = Math.min(want - pending.length, chunk.length - at);
+        pending = Buffer.concat([pending, chunk.subarray(at, at + n)]);
+        at += n;
+        if (pending.length === want) {
+          const bytes = pending;
+          pending = Buffer.alloc(0);
+          step(bytes);
+        }
+      }
+    },
+    end() {
+      if (problem !== undefined) return problem;
+      if (inFrame || skip > 0 || pending.length > 0) return 'ends partway through a zstd frame';
+      return frames === 0 ? 'holds no zstd frame' : undefined;
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { ConfigError, DumpError, IntegrityError, type Text } from '../errors.js'
 import { spawnDuplex } from '../pipeline/child-process-stream.js';
 import { runCommand } from '../pipeline/run-command.js';
 import type { Settings } from '../settings.js';
-import { checkCompressorOutput, type CompressorProgram, zstdMismatch } from './checked-output.js';
+import { checkCompressorOutput, type CompressorProgram, zstdFrames, zstdMismatch } from './checked-output.js';
 import { chooseGzip, createGzipCompressor, createGzipDecompressor, describeGzip, igzipProgram } from './gzip-implementation.js';
 
 /** The compressions a backup can be stored with. */
@@ -100,8 +100,14 @@ async function zstdVersion(): Promise<string> {
 }
 
 function createZstdCompressor(level: number | undefined): Duplex {
-  const { program, problem } = zstdProgram(level);
-  return checkCompressorOutput(spawnDuplex(program.command, program.args, { describeFailure: program.describeFailure }), problem);
+  const { program, problem, frames } = zstdProgram(level);
+  return checkCompressorOutput(
+    spawnDuplex(program.command, program.args, { describeFailure: program.describeFailure }),
+    problem,
+    {
+      frames,
+    },
+  );
 }
 
 function zstdProgram(level: number | undefined): CompressorProgram {
@@ -119,8 +125,9 @@ function zstdProgram(level: number | undefined): CompressorProgram {
           { hint: spawnError ? ZSTD_HINT : undefined },
         ),
     },
-    // Only the frame's magic: zstd's content checksum is XXH64, which Node lacks, and a wrong program
-    // on PATH writes no zstd frame at all.
+    // The frames' framing, not their content: zstd's content checksum is XXH64, which Node lacks;
+    // a wrong program on PATH writes no zstd frame at all, and a cut stream ends inside one.
+    frames: zstdFrames,
     problem: (io) => {
       const wrong = zstdMismatch(io);
       return wrong

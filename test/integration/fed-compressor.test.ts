@@ -151,7 +151,7 @@ async function running(pid: number): Promise<boolean> {
   return stat !== '' && !/^\d+ \(.*\) Z /.test(stat);
 }
 
-describe('a fed backup: its progress, a stop', () => {
+describe('a fed backup: its progress, a stop, a cut stream, a killed dd', () => {
   test('progress never goes backwards and never passes the dump: not while the compressor finishes after dd has exited', async () => {
     const dir = await tempDir('fed-progress');
     // A compressor still busy after its input ended (zstd at a high level on its last job).
@@ -221,4 +221,34 @@ describe('a fed backup: its progress, a stop', () => {
       assert.equal(await advisoryLocksOn(db), 0);
     });
   }
+
+  test('a zstd whose stream is cut short (exit 0) fails the backup: what is stored must be what verify accepts', async () => {
+    const cut = await liar('zstd', '/usr/bin/zstd "$@" > "$0.out"; head -c 2000 "$0.out"');
+    for (const withDd of [true, false]) {
+      const dir = await tempDir('fed-cut');
+      const env = { ...process.env, PATH: await searchPath(withDd, cut) };
+      const result = await cli(['backup', '--source', pgUrl(db), '--target', dir, '--compression', 'zstd'], { env });
+      assert.equal(result.code, 1, result.stdout + result.stderr);
+      assert.match(result.stderr, /zstd exited 0 but did not write zstd: its 2000-byte output ends partway through a zstd frame/);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      await assertOnlyFailedRunRecord({ dir }, { error: /ends partway through a zstd frame/ });
+    }
+  });
+
+  test('dd killed while the dump passes: one line naming dd, nothing stored', async () => {
+    const dir = await tempDir('fed-dd');
+    const bin = await tempDir('fed-dd-bin');
+    await fs.writeFile(
+      join(bin, 'dd'),
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec /usr/bin/dd --version; fi\nhead -c 3000 | /usr/bin/dd "$@"\nkill -KILL $$\n`,
+      { mode: 0o755 },
+    );
+    const env = { ...process.env, PATH: await searchPath(true, bin) };
+    const result = await cli(['backup', '--source', pgUrl(db), '--target', dir, '--compression', 'zstd'], { env });
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, /dd, which measures the dump .* failed \(exit SIGKILL\)/);
+    await assertOnlyFailedRunRecord({ dir }, { error: /dd/ });
+    assert.deepEqual(await sessionsOn(db), []);
+  });
 });
