@@ -144,6 +144,19 @@ export function stopChild(child: ChildProcess, exited: Promise<unknown>): void {
 }
 
 function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable {
+  return guardedOutput([watchChild(child, options.describeFailure)], options.onFirstOutput);
+}
+
+/** A started child: its exit watched from the start, its stderr's tail kept, and what its failure says. */
+export interface WatchedChild {
+  readonly child: ChildProcess;
+  readonly exited: Promise<ChildExit>;
+  readonly describeFailure: ChildFailure;
+  /** Why it could not be started (ENOENT, EACCES), once known; undefined while it runs or after it ran. */
+  spawnError(): NodeJS.ErrnoException | undefined;
+}
+
+export function watchChild(child: ChildProcess, describeFailure: ChildFailure): WatchedChild {
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {
@@ -157,32 +170,46 @@ function guardOutput(child: ChildProcess, options: ChildStreamOptions): Readable
     });
     child.on('close', (code, signal) => resolve({ code, signal, stderrTail: stderr.trim() }));
   });
+  return { child, exited, describeFailure, spawnError: () => spawnError };
+}
 
+/**
+ * The last child's stdout, guarded: it ends only after every child has exited 0, and otherwise
+ * errors with the failure of the last one that failed (see `spawnChain` for why the last).
+ * Destroying it stops every child still running.
+ */
+export function guardedOutput(watched: readonly WatchedChild[], onFirstOutput?: () => void): Readable {
   let seenOutput = false;
   const guard = new Transform({
     transform(chunk, _encoding, callback) {
       if (!seenOutput) {
         seenOutput = true;
-        options.onFirstOutput?.();
+        onFirstOutput?.();
       }
       callback(null, chunk);
     },
     flush(callback) {
-      exited.then((exit) => {
-        if (spawnError) callback(options.describeFailure({ spawnError }));
-        else if (exit.code === 0) callback();
-        else callback(options.describeFailure({ exit }));
+      Promise.all(watched.map((w) => w.exited)).then((ended) => {
+        for (let i = ended.length - 1; i >= 0; i--) {
+          const { describeFailure, spawnError } = watched[i] as WatchedChild;
+          const exit = ended[i] as ChildExit;
+          const notStarted = spawnError();
+          if (notStarted) return callback(describeFailure({ spawnError: notStarted }));
+          if (exit.code !== 0) return callback(describeFailure({ exit }));
+        }
+        callback();
       }, callback);
     },
     destroy(error, callback) {
-      if (!spawnError) stopChild(child, exited);
+      for (const { child, exited, spawnError } of watched) if (!spawnError()) stopChild(child, exited);
       callback(error);
     },
   });
-  child.on('error', () => {
-    // No stdout will ever come: end the guard so flush reports the spawn error.
+  const last = watched.at(-1)?.child;
+  // No stdout will ever come from a last child that could not start: end the guard so flush reports why.
+  last?.on('error', () => {
     if (!guard.writableEnded) guard.end();
   });
-  child.stdout?.pipe(guard);
+  last?.stdout?.pipe(guard);
   return guard;
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type Readable, Transform } from 'node:stream';
-import { type ChildExit, type ChildFailure, STDERR_KEPT_BYTES, stopChild } from './child-process-stream.js';
+import type { Readable } from 'node:stream';
+import { type ChildExit, type ChildFailure, guardedOutput, watchChild } from './child-process-stream.js';
 
 /** One program of a chain: what to run and what its failure says. */
 export interface ChainProgram {
@@ -49,55 +49,10 @@ export function spawnChain(
     children.push(child);
     stdin = child.stdout ?? 'ignore';
   }
-  const spawnErrors: Array<NodeJS.ErrnoException | undefined> = children.map(() => undefined);
-  const exits = children.map(
-    (child, i) =>
-      new Promise<ChildExit>((resolve) => {
-        let stderr = '';
-        child.stderr?.setEncoding('utf8');
-        child.stderr?.on('data', (text: string) => {
-          stderr = (stderr + text).slice(-STDERR_KEPT_BYTES);
-        });
-        child.on('error', (error: NodeJS.ErrnoException) => {
-          spawnErrors[i] = error;
-          resolve({ code: null, signal: null, stderrTail: stderr });
-        });
-        child.on('close', (code, signal) => resolve({ code, signal, stderrTail: stderr.trim() }));
-      }),
-  );
-  const last = children.at(-1) as ChildProcess;
-
-  let seenOutput = false;
-  const output = new Transform({
-    transform(chunk, _encoding, callback) {
-      if (!seenOutput) {
-        seenOutput = true;
-        options.onFirstOutput?.();
-      }
-      callback(null, chunk);
-    },
-    flush(callback) {
-      Promise.all(exits).then((ended) => {
-        for (let i = ended.length - 1; i >= 0; i--) {
-          const exit = ended[i] as ChildExit;
-          const spawnError = spawnErrors[i];
-          if (spawnError) return callback((programs[i] as ChainProgram).describeFailure({ spawnError }));
-          if (exit.code !== 0) return callback((programs[i] as ChainProgram).describeFailure({ exit }));
-        }
-        callback();
-      }, callback);
-    },
-    destroy(error, callback) {
-      for (const [i, child] of children.entries()) {
-        if (!spawnErrors[i]) stopChild(child, exits[i] as Promise<ChildExit>);
-      }
-      callback(error);
-    },
-  });
-  // A last program that could not start writes nothing: end the output so its flush reports why.
-  last.on('error', () => {
-    if (!output.writableEnded) output.end();
-  });
-  last.stdout?.pipe(output);
-  return { output, pids: children.map((c) => c.pid), exits };
+  const watched = children.map((child, i) => watchChild(child, (programs[i] as ChainProgram).describeFailure));
+  return {
+    output: guardedOutput(watched, options.onFirstOutput),
+    pids: children.map((c) => c.pid),
+    exits: watched.map((w) => w.exited),
+  };
 }
