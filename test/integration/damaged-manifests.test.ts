@@ -20,6 +20,25 @@ import {
 
 const chinook = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
 
+const HOUR_MS = 3600_000;
+
+/**
+ * app.db, a real backup of it, and a second one taken `aheadMs` ahead of the clock (a clock that
+ * ran ahead, a forged manifest), of `kind` when given, in a directory target of their own.
+ */
+async function withBackupAhead(name: string, aheadMs: number, kind?: 'pre-restore') {
+  const dir = await tempDir(name);
+  const path = join(dir, 'app.db');
+  await fs.copyFile(chinook, path);
+  const target = join(dir, 'b');
+  const real = await runBackup({ source: path, target });
+  const ahead = await runBackup({ source: path, target, kind }, { now: () => new Date(Date.now() + aheadMs) });
+  return { dir, path, target, real, ahead };
+}
+
+/** `text` as a regular expression matching itself (backup file names hold dots). */
+const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** Every file under a directory, with its size: what a failed command must leave as it was. */
 async function tree(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { recursive: true });
@@ -190,12 +209,7 @@ describe('a damaged manifest is reported by every command, never skipped silentl
   });
 
   test('a backup dated a year ahead (a clock that ran ahead, a forged manifest) is not "the latest": restore --latest and drill refuse naming it; --file still reaches it', async () => {
-    const dir = await tempDir('future');
-    const path = join(dir, 'app.db');
-    await fs.copyFile(chinook, path);
-    const target = join(dir, 'b');
-    const real = await runBackup({ source: path, target });
-    const ahead = await runBackup({ source: path, target }, { now: () => new Date(Date.now() + 365 * 24 * 3600_000) });
+    const { path, target, real, ahead } = await withBackupAhead('future', 365 * 24 * HOUR_MS);
     const tmp = await tempDir('future-tmp');
     const env = { ...process.env, DBBACKUP_TMPDIR: tmp };
     const before = await fs.readFile(path);
@@ -204,7 +218,7 @@ describe('a damaged manifest is reported by every command, never skipped silentl
     const latest = await cli(['restore', '--target', target, '--latest', '--to', path, '--confirm', 'app.db'], { env });
     assert.equal(latest.code, 3, latest.stderr);
     assert.equal(latest.stderr.trim().split('\n').length, 1, latest.stderr);
-    assert.match(latest.stderr, new RegExp(`${ahead.backup_file.replace(/\./g, '\\.')}\\.json .*dated .*after now`));
+    assert.match(latest.stderr, new RegExp(`${literally(ahead.backup_file)}\\.json .*dated .*after now`));
     assert.ok(latest.stderr.includes(`--file ${real.backup_file}`), latest.stderr);
     assert.deepEqual(await fs.readFile(path), before, 'the destination is unchanged');
     assert.deepEqual(await tree(target), stored, 'nothing was written to the target');
@@ -224,18 +238,13 @@ describe('a damaged manifest is reported by every command, never skipped silentl
   });
 
   test('verify --latest does not re-read a backup dated ahead of the clock as "the latest" and call it ok: it names it, as restore --latest does', async () => {
-    const dir = await tempDir('future-verify');
-    const path = join(dir, 'app.db');
-    await fs.copyFile(chinook, path);
-    const target = join(dir, 'b');
-    const real = await runBackup({ source: path, target });
-    const ahead = await runBackup({ source: path, target }, { now: () => new Date(Date.now() + 2 * 3600_000) });
+    const { target, real, ahead } = await withBackupAhead('future-verify', 2 * HOUR_MS);
 
     const latest = await cli(['verify', '--target', target, '--latest']);
-    assert.ok(!new RegExp(`ok +${ahead.backup_file.replace(/\./g, '\\.')}`).test(latest.stdout), latest.stdout);
+    assert.ok(!new RegExp(`ok +${literally(ahead.backup_file)}`).test(latest.stdout), latest.stdout);
     assert.equal(latest.code, 3, latest.stdout + latest.stderr);
-    assert.match(latest.stdout + latest.stderr, new RegExp(`${ahead.backup_file.replace(/\./g, '\\.')}.*dated .*after now`));
-    assert.match(latest.stdout, new RegExp(`ok +${real.backup_file.replace(/\./g, '\\.')}`));
+    assert.match(latest.stdout + latest.stderr, new RegExp(`${literally(ahead.backup_file)}.*dated .*after now`));
+    assert.match(latest.stdout, new RegExp(`ok +${literally(real.backup_file)}`));
 
     const chosen = await cli(['verify', '--target', target, '--file', ahead.backup_file]);
     assert.equal(chosen.code, 0, chosen.stdout + chosen.stderr);
@@ -249,7 +258,7 @@ describe('a damaged manifest is reported by every command, never skipped silentl
     await fs.copyFile(chinook, other);
     const target = join(dir, 'b');
     await runBackup({ source: app, target });
-    await runBackup({ source: other, target }, { now: () => new Date(Date.now() + 2 * 3600_000) });
+    await runBackup({ source: other, target }, { now: () => new Date(Date.now() + 2 * HOUR_MS) });
     const dest = join(dir, 'dest.db');
     await fs.writeFile(dest, '');
 
@@ -270,15 +279,7 @@ describe('a damaged manifest is reported by every command, never skipped silentl
   });
 
   test('a pre-restore copy dated ahead of the clock does not stop restore --latest: it is never "the latest", and it is named', async () => {
-    const dir = await tempDir('future-pre');
-    const path = join(dir, 'app.db');
-    await fs.copyFile(chinook, path);
-    const target = join(dir, 'b');
-    const real = await runBackup({ source: path, target });
-    const copy = await runBackup(
-      { source: path, target, kind: 'pre-restore' },
-      { now: () => new Date(Date.now() + 2 * 3600_000) },
-    );
+    const { path, target, real, ahead: copy } = await withBackupAhead('future-pre', 2 * HOUR_MS, 'pre-restore');
     const tmp = await tempDir('future-pre-tmp');
 
     const latest = await cli(
@@ -294,23 +295,18 @@ describe('a damaged manifest is reported by every command, never skipped silentl
     );
     assert.match(
       latest.stdout + latest.stderr,
-      new RegExp(`${copy.backup_file.replace(/\./g, '\\.')}\\.json cannot be believed \\(dated .*after now`),
+      new RegExp(`${literally(copy.backup_file)}\\.json cannot be believed \\(dated .*after now`),
     );
   });
 
   test('info does not show a backup dated ahead of the clock as the newest, 0 s old: it names it and counts it as no backup', async () => {
-    const dir = await tempDir('future-info');
-    const path = join(dir, 'app.db');
-    await fs.copyFile(chinook, path);
-    const target = join(dir, 'b');
-    const real = await runBackup({ source: path, target });
-    const ahead = await runBackup({ source: path, target }, { now: () => new Date(Date.now() + 2 * 3600_000) });
+    const { target, real, ahead } = await withBackupAhead('future-info', 2 * HOUR_MS);
 
     const info = await cli(['info', '--target', target]);
     assert.equal(info.code, 0, info.stderr);
     assert.match(info.stdout, /^app\s+sqlite\s+1\s/m, info.stdout);
     assert.ok(info.stdout.includes(real.datetime.replace(/\.\d+Z$/, 'Z')), info.stdout);
-    assert.match(info.stdout, new RegExp(`${ahead.backup_file.replace(/\./g, '\\.')}\\.json.*dated .*after now`));
+    assert.match(info.stdout, new RegExp(`${literally(ahead.backup_file)}\\.json.*dated .*after now`));
     const json = JSON.parse((await cli(['info', '--target', target, '--json'])).stdout) as {
       databases: Array<{ newest: string }>;
       unreadableManifests: Array<{ backupFile: string }>;
