@@ -1,0 +1,51 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { SqliteFileReport } from './sqlite-file.js';
+
+/** An inspection of a SQLite file running in a process of its own. */
+export interface InspectionAside {
+  /** What `inspectSqliteFile` reports, or its error (a message and SQLite's code, as thrown there). */
+  readonly report: Promise<SqliteFileReport>;
+  /** Ends the inspection if it is still reading (the run is over or failed); resolves once its process has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `inspectSqliteFile` (integrity_check and the row counts: a read of the whole file) in a
+ * child process, so that a backup compresses and stores its snapshot while the snapshot is
+ * checked; on two cores the check then no longer adds to the backup's time. Not a worker thread:
+ * better-sqlite3 is synchronous, and a thread inside SQLite's check cannot be stopped until the
+ * check returns (minutes on a large file), where a process is killed at once.
+ */
+export function inspectSqliteFileAside(path: string): InspectionAside {
+  const child = fork(fileURLToPath(new URL('./inspect-child.js', import.meta.url)), [path], {
+    // Not the parent's flags (a profiler, an inspector port): the child only reads one file.
+    execArgv: [],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const report = new Promise<SqliteFileReport>((resolve, reject) => {
+    child.once('message', (message: { report?: SqliteFileReport; error?: { message: string; code?: string } }) => {
+      if (message.report) resolve(message.report);
+      else reject(Object.assign(new Error(message.error?.message ?? 'the SQLite check failed'), { code: message.error?.code }));
+    });
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const said = stderr.trim().split('\n').at(-1);
+      reject(new Error(`the SQLite check ended (${signal ?? `exit ${code}`}) without a report${said ? `: ${said}` : ''}`));
+    });
+  });
+  // A caller that stops before it reads the report must not leave an unhandled rejection behind.
+  report.catch(() => {});
+  return {
+    report,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

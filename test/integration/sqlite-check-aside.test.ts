@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { inspectSqliteFileAside } from '../../shared/engines/sqlite/inspect-aside.js';
+import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
+import type { Manifest } from '../../shared/manifest.js';
+import { assertOnlyFailedRunRecord, cli, tempDir } from '../harness/test-env.js';
+
+/**
+ * A SQLite snapshot of 32 MiB or more is checked (integrity_check, row counts) in a process of
+ * its own while it is compressed and stored; these databases are large enough to take that path
+ * with dbbackup's own defaults, so the path a user's large database takes is the one tested.
+ */
+function largeDatabase(path: string, options: { damagedIndex?: boolean } = {}): void {
+  const db = new Database(path);
+  db.exec('create table payload (id integer primary key, data blob); create table t (a, b); create index ti on t (a)');
+  db.prepare(
+    'with recursive c(x) as (select 1 union all select x + 1 from c where x < 40000) insert into payload (data) select randomblob(1000) from c',
+  ).run();
+  db.exec("insert into t values (1, 'x'), (2, 'y')");
+  if (options.damagedIndex) {
+    // The index now claims to be on a column it does not hold: every row is missing from it.
+    db.unsafeMode(true);
+    db.pragma('writable_schema = on');
+    db.prepare("update sqlite_schema set sql = 'CREATE INDEX ti ON t (b)' where name = 'ti'").run();
+    db.pragma('writable_schema = off');
+  }
+  db.close();
+}
+
+/** Processes of this machine running the inspection child on a file under `dir`. */
+function inspectionsUnder(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv.some((a) => a.endsWith('inspect-child.js')) && argv.some((a) => a.startsWith(dir));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('a large SQLite snapshot is checked while it is stored', () => {
+  test('the backup counts every row, verifies, restores, and leaves no check process, snapshot or lock behind', async () => {
+    const dir = await tempDir('check-aside');
+    const source = join(dir, 'app.db');
+    largeDatabase(source);
+    assert.ok((await fs.stat(source)).size >= 32 * 1024 * 1024, 'the database is large enough to be checked aside');
+    const tmp = await tempDir('check-aside-tmp');
+    const target = join(dir, 'backups');
+    const env = { ...process.env, DBBACKUP_TMPDIR: tmp };
+
+    const backup = await cli(['backup', '--source', source, '--target', target, '--json'], { env });
+    assert.equal(backup.code, 0, backup.stderr);
+    const manifest = JSON.parse(backup.stdout) as Manifest;
+    assert.deepEqual(manifest.tables, { payload: 40000, t: 2 });
+    assert.deepEqual(await fs.readdir(tmp), [], 'the snapshot is removed');
+    assert.deepEqual(inspectionsUnder(tmp), [], 'the check process has exited');
+    await assert.rejects(fs.stat(`${source}.dbbackup-lock`), { code: 'ENOENT' });
+
+    const verify = await cli(['verify', '--target', target, '--latest']);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const copy = join(dir, 'copy.db');
+    const restore = await cli(['restore', '--target', target, '--latest', '--to', copy, '--confirm', 'copy.db']);
+    assert.equal(restore.code, 0, restore.stderr);
+    const restored = new Database(copy, { readonly: true });
+    try {
+      assert.equal(restored.prepare('select count(*) from payload').pluck().get(), 40000);
+    } finally {
+      restored.close();
+    }
+  });
+
+  test('a snapshot that fails integrity_check stores nothing, in one line, and leaves nothing behind', async () => {
+    const dir = await tempDir('check-aside-bad');
+    const source = join(dir, 'app.db');
+    largeDatabase(source, { damagedIndex: true });
+    const tmp = await tempDir('check-aside-bad-tmp');
+    const target = join(dir, 'backups');
+
+    const result = await cli(['backup', '--source', source, '--target', target], {
+      env: { ...process.env, DBBACKUP_TMPDIR: tmp },
+    });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /failed integrity_check: row 1 missing from index ti/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(await fs.readdir(tmp), []);
+    assert.deepEqual(inspectionsUnder(tmp), []);
+    await assertOnlyFailedRunRecord({ dir: target }, { error: /failed integrity_check/ });
+    await assert.rejects(fs.stat(`${source}.dbbackup-lock`), { code: 'ENOENT' });
+  });
+
+  test('the check runs while the snapshot is read; a run given up before it ends (cleanup) kills it and removes the snapshot', async () => {
+    const dir = await tempDir('check-aside-cleanup');
+    const source = join(dir, 'app.db');
+    largeDatabase(source);
+    const tmp = await tempDir('check-aside-cleanup-tmp');
+    const engine = new SqliteEngine(source, { tmpDir: tmp });
+
+    const dump = await engine.dump({});
+    assert.equal(inspectionsUnder(tmp).length, 1, 'the check is under way as the snapshot starts to flow');
+    dump.stream.resume();
+    await dump.cleanup();
+    assert.deepEqual(inspectionsUnder(tmp), [], 'cleanup ends the check');
+    assert.deepEqual(await fs.readdir(tmp), []);
+    await assert.rejects(fs.stat(`${source}.dbbackup-lock`), { code: 'ENOENT' });
+
+    // Left to finish, the same check gives the manifest's counts.
+    const whole = await engine.dump({});
+    whole.stream.resume();
+    assert.deepEqual((await whole.tableCounts)?.tables, { payload: 40000, t: 2 });
+    await whole.cleanup();
+    assert.deepEqual(inspectionsUnder(tmp), []);
+  });
+
+  test('stopping a check ends its process at once; a file that is no database is a rejection naming it, not a crash', async () => {
+    const dir = await tempDir('check-aside-stop');
+    const source = join(dir, 'app.db');
+    largeDatabase(source);
+    const running = inspectSqliteFileAside(source);
+    await running.stop();
+    assert.deepEqual(inspectionsUnder(dir), [], 'no check process is left once stop() resolves');
+    await assert.rejects(running.report, /without a report/);
+
+    const junk = join(dir, 'junk.db');
+    await fs.writeFile(junk, Buffer.alloc(8192, 7));
+    const bad = inspectSqliteFileAside(junk);
+    await assert.rejects(bad.report, (error: Error & { code?: string }) => {
+      assert.match(error.message, /not a database/);
+      assert.equal(error.code, 'SQLITE_NOTADB');
+      return true;
+    });
+    await bad.stop();
+    assert.deepEqual(inspectionsUnder(dir), []);
+  });
+});
