@@ -81,3 +81,31 @@ describe('the CLI as a new user meets it', () => {
     assert.match(right.output, /restored app\.db: 11 tables, 15607 rows/);
   });
 });
+
+describe('the CLI loads only the command it runs', () => {
+  const all = ['backup', 'list', 'verify', 'health', 'restore', 'prune', 'drill', 'invoke', 'info', 'report', 'demo'];
+
+  test('help lists every command however it is asked for; a misspelt command still gets its suggestion', async () => {
+    for (const args of [['--help'], ['-h'], ['--debug', '--help'], ['help'], []]) {
+      const result = await cli(args);
+      const text = result.stdout + result.stderr;
+      const listed = [...text.matchAll(/^ {2}(\w+) \[options\]/gm)].map((m) => m[1]);
+      assert.deepEqual(listed, all, `dbbackup ${args.join(' ')}: ${text}`);
+    }
+    const typo = await cli(['bakup', '--source', 'x.db']);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /unknown command 'bakup'\n\(Did you mean backup\?\)/);
+  });
+
+  test('a command named first (after --debug) has its own help and options; --version before it is the version', async () => {
+    const help = await cli(['--debug', 'restore', '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: dbbackup restore \[options\]/);
+    const version = await cli(['--version', 'backup']);
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/);
+    const wrong = await cli(['list', '--target', repoRoot, '--compression', 'zstd']);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /unknown option '--compression'/);
+  });
+});
