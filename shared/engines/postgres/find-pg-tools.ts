@@ -61,16 +61,33 @@ function majorInPath(path: string): number {
   return Number(/(\d+)/.exec(path)?.[1] ?? 0);
 }
 
-async function probeTool(path: string, preferred: boolean): Promise<PgTool | undefined> {
-  try {
-    const { code, stdout } = await runCommand(path, ['--version'], { timeoutMs: 10_000 });
-    const version = stdout.trim();
-    const major = majorOf(version);
-    if (code !== 0 || major === undefined) return undefined;
-    return { path, major, version, preferred };
-  } catch {
-    return undefined;
+/**
+ * Each program's `--version`, asked once per process: a restore looks its tools up twice (the
+ * archive's roles, then the restore itself), and a scheduler's process at every run. A failure
+ * is not kept: one probe that timed out under load must not hide the program until a restart.
+ */
+const versions = new Map<string, Promise<string | undefined>>();
+
+function versionOf(path: string): Promise<string | undefined> {
+  let asked = versions.get(path);
+  if (!asked) {
+    asked = runCommand(path, ['--version'], { timeoutMs: 10_000 }).then(
+      ({ code, stdout }) => (code === 0 ? stdout.trim() : undefined),
+      () => undefined,
+    );
+    versions.set(path, asked);
+    void asked.then((version) => {
+      if (version === undefined) versions.delete(path);
+    });
   }
+  return asked;
+}
+
+async function probeTool(path: string, preferred: boolean): Promise<PgTool | undefined> {
+  const version = await versionOf(path);
+  const major = version === undefined ? undefined : majorOf(version);
+  if (version === undefined || major === undefined) return undefined;
+  return { path, major, version, preferred };
 }
 
 /**
