@@ -138,4 +138,25 @@ describe('a large SQLite snapshot is checked while it is stored', () => {
     await bad.stop();
     assert.deepEqual(inspectionsUnder(dir), []);
   });
+
+  test('a check process that dies without a report is named by its error, not by the version line Node ends its report with', async () => {
+    const dir = await tempDir('check-aside-dies');
+    // A process that cannot even start its check (a module that does not load does the same).
+    const boom = join(dir, 'boom.cjs');
+    await fs.writeFile(boom, "throw new Error('the check could not start here');\n");
+    const before = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `--require ${boom}`;
+    let running: ReturnType<typeof inspectSqliteFileAside>;
+    try {
+      running = inspectSqliteFileAside(join(dir, 'app.db'));
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
+    }
+    await assert.rejects(running.report, (error: Error) => {
+      assert.match(error.message, /^the SQLite check ended \(exit 1\) without a report: Error: the check could not start here$/);
+      return true;
+    });
+    await running.stop();
+  });
 });
