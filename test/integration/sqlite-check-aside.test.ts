@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -6,7 +7,7 @@ import Database from 'better-sqlite3';
 import { inspectSqliteFileAside } from '../../shared/engines/sqlite/inspect-aside.js';
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
 import type { Manifest } from '../../shared/manifest.js';
-import { assertOnlyFailedRunRecord, cli, tempDir } from '../harness/test-env.js';
+import { assertOnlyFailedRunRecord, cli, cliWithin, tempDir, waitFor } from '../harness/test-env.js';
 
 /**
  * A SQLite snapshot of 32 MiB or more is checked (integrity_check, row counts) in a process of
@@ -27,6 +28,22 @@ function largeDatabase(path: string, options: { damagedIndex?: boolean } = {}): 
     db.prepare("update sqlite_schema set sql = 'CREATE INDEX ti ON t (b)' where name = 'ti'").run();
     db.pragma('writable_schema = off');
   }
+  db.close();
+}
+
+/**
+ * A database of about 50 MB whose check takes seconds rather than a fraction of one: its rows are
+ * small and in two indexes, which integrity_check matches row by row (the blobs above are mostly
+ * overflow pages, read at disk speed).
+ */
+function slowToCheckDatabase(path: string): void {
+  const db = new Database(path);
+  db.exec(
+    'create table r (id integer primary key, a text, b integer, c text); create index ra on r (a); create index rb on r (b, c)',
+  );
+  db.prepare(
+    'with recursive c(x) as (select 1 union all select x + 1 from c where x < 400000) insert into r (a, b, c) select hex(randomblob(12)), abs(random()) % 100000, hex(randomblob(8)) from c',
+  ).run();
   db.close();
 }
 
@@ -137,5 +154,53 @@ describe('a large SQLite snapshot is checked while it is stored', () => {
     });
     await bad.stop();
     assert.deepEqual(inspectionsUnder(dir), []);
+  });
+
+  test('a check process that dies without a report is named by its error, not by the version line Node ends its report with', async () => {
+    const dir = await tempDir('check-aside-dies');
+    // A process that cannot even start its check (a module that does not load does the same).
+    const boom = join(dir, 'boom.cjs');
+    await fs.writeFile(boom, "throw new Error('the check could not start here');\n");
+    const before = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `--require ${boom}`;
+    let running: ReturnType<typeof inspectSqliteFileAside>;
+    try {
+      running = inspectSqliteFileAside(join(dir, 'app.db'));
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
+    }
+    await assert.rejects(running.report, (error: Error) => {
+      assert.match(error.message, /^the SQLite check ended \(exit 1\) without a report: Error: the check could not start here$/);
+      return true;
+    });
+    await running.stop();
+  });
+
+  test('a run killed outright (SIGKILL, a second Ctrl-C) does not leave its check reading the snapshot on for nobody', async () => {
+    const dir = await tempDir('check-aside-orphan');
+    const source = join(dir, 'app.db');
+    slowToCheckDatabase(source);
+    const tmp = await tempDir('check-aside-orphan-tmp');
+    let cliProcess: ChildProcess | undefined;
+    const running = cliWithin(['backup', '--source', source, '--target', join(dir, 'backups')], {
+      env: { ...process.env, DBBACKUP_TMPDIR: tmp },
+      limitMs: 60_000,
+      onStart: (c) => {
+        cliProcess = c;
+      },
+    });
+    await waitFor('the check to start', () => inspectionsUnder(tmp).length === 1);
+    const [check] = inspectionsUnder(tmp) as [number];
+    // Held still, so that it is surely mid-check (from its start) when the run dies.
+    process.kill(check, 'SIGSTOP');
+    cliProcess?.kill('SIGKILL');
+    const result = await running;
+    assert.equal(result.signal, 'SIGKILL', `the run ended on its own first: ${result.stderr}`);
+    process.kill(check, 'SIGCONT');
+    const resumed = Date.now();
+    await waitFor('the orphaned check to end', () => inspectionsUnder(tmp).length === 0, 30_000);
+    // Its check alone takes seconds; it ends as soon as it runs again and finds its parent gone.
+    assert.ok(Date.now() - resumed < 1000, `the check went on for ${Date.now() - resumed} ms after its run was killed`);
   });
 });

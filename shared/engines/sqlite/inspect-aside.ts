@@ -35,7 +35,7 @@ export function inspectSqliteFileAside(path: string): InspectionAside {
     });
     child.once('error', reject);
     child.once('close', (code, signal) => {
-      const said = stderr.trim().split('\n').at(-1);
+      const said = lastWords(stderr);
       reject(new Error(`the SQLite check ended (${signal ?? `exit ${code}`}) without a report${said ? `: ${said}` : ''}`));
     });
   });
@@ -48,4 +48,18 @@ export function inspectSqliteFileAside(path: string): InspectionAside {
       await exited;
     },
   };
+}
+
+/**
+ * What a Node.js process that died said about why, in one line. Node ends an uncaught error's
+ * report with its own version (`Node.js v20.20.2`) after the stack and the error's fields, so the
+ * last line says nothing: the error's own line (`Error: Cannot find module …`, `FATAL ERROR: …`)
+ * does, else the last line that is not the version.
+ */
+function lastWords(stderr: string): string | undefined {
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !/^Node\.js v\d/.test(line));
+  return lines.findLast((line) => /^(?:(?:[A-Z]\w*)?Error\b|FATAL ERROR\b)/.test(line)) ?? lines.at(-1);
 }
