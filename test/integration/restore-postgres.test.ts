@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -146,22 +146,16 @@ describe('PostgreSQL restore', () => {
       assert.deepEqual(await fingerprint(db), mutated, `after a kill at ${point}`);
     }
 
-    // During pg_restore itself: kill the CLI as soon as its pg_restore child is running.
+    // During pg_restore itself: kill the CLI as soon as the pg_restore that loads the data is running. It
+    // runs under the watchdog shell (run-command.ts), so it is the CLI's grandchild; the CLI's own
+    // pg_restore children (--version, reads of the archive's head) are not the restore.
     const child = spawn(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), ...args], { stdio: 'ignore' });
     let killed = false;
-    for (let i = 0; i < 600 && !killed; i++) {
-      const ps = await new Promise<string>((resolve) => {
-        const p = spawn('ps', ['-o', 'comm=', '--ppid', String(child.pid)]);
-        let out = '';
-        p.stdout.on('data', (c) => {
-          out += c;
-        });
-        p.on('close', () => resolve(out));
-      });
-      if (ps.includes('pg_restore')) {
+    for (let i = 0; i < 2000 && !killed; i++) {
+      if (descendants(child.pid ?? 0).some((argv) => argv[0]?.endsWith('pg_restore') && argv.includes('--single-transaction'))) {
         child.kill('SIGKILL');
         killed = true;
-      } else await new Promise((r) => setTimeout(r, 10));
+      } else await new Promise((r) => setTimeout(r, 5));
     }
     assert.ok(killed, 'pg_restore was never seen running');
     await new Promise((resolve) => child.on('close', resolve));
@@ -233,3 +227,29 @@ describe('PostgreSQL restore', () => {
     for (const db of created) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
   });
 });
+
+/** The argument vectors of every live descendant of `root` (children, their children…), from /proc. */
+function descendants(root: number): string[][] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The fields after the command name, which is in parentheses and may hold spaces: state, ppid, …
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone since the listing.
+    }
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === root) return true;
+    return false;
+  };
+  return [...parents.keys()].filter(below).flatMap((pid) => {
+    try {
+      return [readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')];
+    } catch {
+      return [];
+    }
+  });
+}
