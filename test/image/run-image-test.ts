@@ -22,6 +22,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { listBackups } from '../../shared/catalog/list-backups.js';
 import { S3Target } from '../../shared/targets/s3-target.js';
@@ -29,7 +30,7 @@ import { type PostgresCluster, startPostgresCluster } from '../harness/postgres-
 import { S3RVER_CREDENTIALS, type S3Server, startS3Server } from '../harness/s3-server.js';
 import { type SecretsServer, startSecretsServer } from '../harness/secrets-server.js';
 import { type SesServer, startSesServer } from '../harness/ses-server.js';
-import { createBucket, loadChinook, repoRoot, runWithin, sql, type TimedRun } from '../harness/test-env.js';
+import { cli, createBucket, loadChinook, repoRoot, runWithin, sql, type TimedRun } from '../harness/test-env.js';
 import { MATRIX_CACHE as CACHE, serverBinDir } from '../matrix/server-packages.js';
 import { startRuntimeApiStandIn } from './runtime-api-stand-in.js';
 import { ENVIRONMENT } from '../../shared/deployment/deployment-names.js';
@@ -435,6 +436,62 @@ describe(`the container image (${IMAGE})`, () => {
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /"message":"backup completed"/);
     assert.match(result.stdout, /"BackupSucceeded":1/);
+  });
+
+  test('a SQLite database of 40 MB: the CLI in the image feeds its snapshot through dd and igzip while a process of its own checks it', async () => {
+    // Large enough (32 MiB or more) for the check to run beside the compression, in a process the
+    // image's node forks from its own dist (shared/engines/sqlite/inspect-aside.ts).
+    const dir = join(work, 'sqlite-data');
+    await fs.mkdir(dir, { mode: 0o777 });
+    await fs.chmod(dir, 0o777);
+    const source = join(dir, 'school.db');
+    const made = new Database(source);
+    made.exec('create table pupils (id integer primary key, record blob)');
+    made
+      .prepare(
+        'with recursive c(x) as (select 1 union all select x + 1 from c where x < 40000) insert into pupils (record) select randomblob(1000) from c',
+      )
+      .run();
+    made.close();
+    await fs.chmod(source, 0o666);
+    const sqliteBucket = await createBucket('image-sqlite');
+    const file = await envFile(work, serviceEnvironment(services));
+    const result = await runWithin(
+      'docker',
+      [
+        'run',
+        '--rm',
+        ...lambdaLikeOptions(file),
+        '--volume',
+        `${dir}:/data`,
+        '--entrypoint',
+        '/var/lang/bin/node',
+        IMAGE,
+        '/var/task/bin/dbbackup.js',
+        'backup',
+        '--source',
+        '/data/school.db',
+        '--target',
+        `s3://${sqliteBucket}`,
+        '--json',
+      ],
+      { limitMs: 300_000 },
+    );
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const manifest = JSON.parse(result.stdout) as {
+      tables: Record<string, number>;
+      compression_implementation?: string;
+      source_size_bytes?: number;
+    };
+    assert.deepEqual(manifest.tables, { pupils: 40000 });
+    assert.match(String(manifest.compression_implementation), /^isal-igzip /);
+    assert.equal(manifest.source_size_bytes, (await fs.stat(source)).size, "dd's count of the snapshot it fed igzip");
+    const { backups } = await listBackups(new S3Target(`s3://${sqliteBucket}`), { database: 'school' });
+    assert.equal(backups.length, 1);
+    await assert.rejects(fs.stat(`${source}.dbbackup-lock`), { code: 'ENOENT' });
+    // Read back on the host: the gzip igzip wrote in the image, against the manifest's SHA-256 and counts.
+    const verify = await cli(['verify', '--target', `s3://${sqliteBucket}`, '--latest']);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   });
 
   /**
