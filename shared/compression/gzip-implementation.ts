@@ -1,9 +1,9 @@
-import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { type Duplex, PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ConfigError, DumpError, IntegrityError, StorageError, type Text } from '../errors.js';
 import { type ChildExit, spawnDuplex, summarizeStderr } from '../pipeline/child-process-stream.js';
+import { askedOnce, firstExecutable } from '../pipeline/program-probe.js';
 import { runCommand } from '../pipeline/run-command.js';
 import type { Settings } from '../settings.js';
 import { checkCompressorOutput, type CompressorProgram, gzipMismatch } from './checked-output.js';
@@ -42,45 +42,26 @@ function choiceOf(settings: Settings): GzipChoice {
  */
 export function findIgzip(settings: Settings): string | undefined {
   if (choiceOf(settings) === 'zlib') return undefined;
-  const candidates = settings.igzipPath ? [settings.igzipPath] : settings.searchPath.map((dir) => join(dir, 'igzip'));
-  return candidates.find((path) => {
-    try {
-      accessSync(path, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return firstExecutable(settings.igzipPath ? [settings.igzipPath] : settings.searchPath.map((dir) => join(dir, 'igzip')));
 }
 
 /**
- * Each program's version, asked once per process (a backup asks at every run; the answer does not
- * change). A failure is not kept: a scheduler's process would otherwise fall back to zlib (or, with
+ * `igzip --version` prints `igzip command line interface 2.30.0`; undefined when it does not run,
+ * or is another program (gzip, pigz): the manifest would record it as ISA-L's igzip. Asked once
+ * per process while it answers: a scheduler's process must not fall back to zlib (or, with
  * DBBACKUP_IGZIP, fail every backup) until restarted, after one probe that timed out under load.
  */
-const versions = new Map<string, Promise<string | undefined>>();
-
-/**
- * `igzip --version` prints `igzip command line interface 2.30.0`; undefined when it does not run,
- * or is another program (gzip, pigz): the manifest would record it as ISA-L's igzip.
- */
-function igzipVersion(path: string): Promise<string | undefined> {
-  let asked = versions.get(path);
-  if (!asked) {
-    asked = runCommand(path, ['--version']).then(
+const igzipVersion = askedOnce(
+  (path) =>
+    runCommand(path, ['--version']).then(
       (result) =>
         result.code === 0 && /\bigzip\b/.test(result.stdout)
           ? (/(\d+\.\d+(?:\.\d+)?)/.exec(result.stdout)?.[1] ?? 'unknown')
           : undefined,
       () => undefined,
-    );
-    versions.set(path, asked);
-    void asked.then((version) => {
-      if (version === undefined) versions.delete(path);
-    });
-  }
-  return asked;
-}
+    ),
+  (version) => version === undefined,
+);
 
 /**
  * Chooses the gzip implementation of a backup before any data moves: igzip when it is found and

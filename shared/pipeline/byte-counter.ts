@@ -1,8 +1,9 @@
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DumpError } from '../errors.js';
 import type { Settings } from '../settings.js';
 import type { ChainProgram } from './program-chain.js';
+import { askedOnce, firstExecutable } from './program-probe.js';
 import { runCommand } from './run-command.js';
 
 /**
@@ -23,8 +24,15 @@ export interface ByteCounter {
   readSoFar(pid: number | undefined): number | undefined;
 }
 
-/** Only a successful probe is kept: one that failed under load is asked again by the next backup. */
-const known = new Map<string, Promise<boolean>>();
+/** Whether the program at a path is GNU dd, whose summary is parsed below; only a yes is kept (`askedOnce`). */
+const isGnuDd = askedOnce(
+  (path) =>
+    runCommand(path, ['--version'], { timeoutMs: 10_000, env: { LC_ALL: 'C' } }).then(
+      (result) => result.code === 0 && /^dd \((GNU )?coreutils\)/.test(result.stdout),
+      () => false,
+    ),
+  (gnu) => !gnu,
+);
 
 /**
  * The counter, when this machine has GNU dd on the search path; undefined otherwise (the dump
@@ -32,27 +40,8 @@ const known = new Map<string, Promise<boolean>>();
  * its summary otherwise and is not relied on.
  */
 export async function prepareByteCounter(settings: Settings): Promise<ByteCounter | undefined> {
-  const path = settings.searchPath
-    .map((dir) => join(dir, 'dd'))
-    .find((candidate) => {
-      try {
-        accessSync(candidate, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-  if (!path) return undefined;
-  let probe = known.get(path);
-  if (!probe) {
-    probe = runCommand(path, ['--version'], { timeoutMs: 10_000, env: { LC_ALL: 'C' } }).then(
-      (result) => result.code === 0 && /^dd \((GNU )?coreutils\)/.test(result.stdout),
-      () => false,
-    );
-    known.set(path, probe);
-    void probe.then((ok) => ok || known.delete(path));
-  }
-  if (!(await probe)) return undefined;
+  const path = firstExecutable(settings.searchPath.map((dir) => join(dir, 'dd')));
+  if (!path || !(await isGnuDd(path))) return undefined;
   return {
     program: {
       command: path,

@@ -1,6 +1,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ConfigError } from '../../errors.js';
+import { askedOnce } from '../../pipeline/program-probe.js';
 import { runCommand } from '../../pipeline/run-command.js';
 import type { Settings } from '../../settings.js';
 
@@ -62,26 +63,17 @@ function majorInPath(path: string): number {
 }
 
 /**
- * Each program's `--version`, asked once per process: a restore looks its tools up twice (the
- * archive's roles, then the restore itself), and a scheduler's process at every run. A failure
- * is not kept: one probe that timed out under load must not hide the program until a restart.
+ * A program's `--version`, undefined when it fails; asked once per program per process
+ * (`askedOnce`): a restore looks its tools up twice (the archive's roles, then the restore itself).
  */
-const versions = new Map<string, Promise<string | undefined>>();
-
-function versionOf(path: string): Promise<string | undefined> {
-  let asked = versions.get(path);
-  if (!asked) {
-    asked = runCommand(path, ['--version'], { timeoutMs: 10_000 }).then(
+const versionOf = askedOnce(
+  (path) =>
+    runCommand(path, ['--version'], { timeoutMs: 10_000 }).then(
       ({ code, stdout }) => (code === 0 ? stdout.trim() : undefined),
       () => undefined,
-    );
-    versions.set(path, asked);
-    void asked.then((version) => {
-      if (version === undefined) versions.delete(path);
-    });
-  }
-  return asked;
-}
+    ),
+  (version) => version === undefined,
+);
 
 async function probeTool(path: string, preferred: boolean): Promise<PgTool | undefined> {
   const version = await versionOf(path);
