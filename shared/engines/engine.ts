@@ -170,6 +170,17 @@ export interface EngineDefinition {
 }
 
 /**
+ * What `Dump.tableCounts` promises of a dump's stream: when the counts fail, a backup without
+ * them is no backup, so the stream fails at once with their error (the dump's program stopped)
+ * rather than the run finding out at the manifest. A stream already ended or destroyed is left be.
+ */
+export function failWithCounts(stream: Readable, tableCounts: Promise<TableCounts>): void {
+  tableCounts.catch((error: unknown) => {
+    if (!stream.readableEnded) stream.destroy(error as Error);
+  });
+}
+
+/**
  * The name older versions gave a database in keys and manifests: anything but
  * `[A-Za-z0-9._-]` became `_`, so `sales eu` and `sales_eu` shared one. Keys now hold
  * `keyName` (backup/backup-key.ts), one for each name; this one says where an older

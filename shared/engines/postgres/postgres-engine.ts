@@ -4,7 +4,7 @@ import { ConfigError, DumpError } from '../../errors.js';
 import { spawnReadable, summarizeStderr } from '../../pipeline/child-process-stream.js';
 import { type ChainProgram, spawnChain } from '../../pipeline/program-chain.js';
 import { redactText } from '../../redact.js';
-import type { Dump, DumpOptions, Engine, SourceInfo, TableCounts } from '../engine.js';
+import { type Dump, type DumpOptions, type Engine, failWithCounts, type SourceInfo, type TableCounts } from '../engine.js';
 import { choosePgDump, findPgTools, type PgTool } from './find-pg-tools.js';
 import { closeClient, connectPostgres } from './postgres-client.js';
 import { countRows, listUserTables, lockTable, type UserTable } from './postgres-tables.js';
@@ -244,10 +244,7 @@ export class PostgresEngine implements Engine {
     const tableCounts = tableCountsOf(session, tables, snapshotId !== undefined).catch((error: unknown) => {
       throw this.readingFailure(error);
     });
-    // A backup whose counts failed is no backup: stop pg_dump at once rather than at the manifest.
-    tableCounts.catch((error: unknown) => {
-      if (!stream.readableEnded) stream.destroy(error as Error);
-    });
+    failWithCounts(stream, tableCounts);
     // pg_dump imports the snapshot before it writes its first byte; the exporting transaction may
     // end once that has happened and the counts, which read in it, are done.
     void Promise.all([outputStarted, tableCounts.catch(() => {})]).then(() => session.query('commit').catch(() => {}));

@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { watchChild } from '../../pipeline/child-process-stream.js';
 import type { SqliteFileReport } from './sqlite-file.js';
 
 /** An inspection of a SQLite file running in a process of its own. */
@@ -23,20 +24,23 @@ export function inspectSqliteFileAside(path: string): InspectionAside {
     execArgv: [],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-2000);
+  // Its exit watched and its stderr's tail kept as for every child; a failure is named by `lastWords`.
+  const watched = watchChild(child, ({ exit, spawnError }) => {
+    if (spawnError) return spawnError;
+    const said = lastWords(exit?.stderrTail ?? '');
+    return new Error(
+      `the SQLite check ended (${exit?.signal ?? `exit ${exit?.code}`}) without a report${said ? `: ${said}` : ''}`,
+    );
   });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const report = new Promise<SqliteFileReport>((resolve, reject) => {
     child.once('message', (message: { report?: SqliteFileReport; error?: { message: string; code?: string } }) => {
       if (message.report) resolve(message.report);
       else reject(Object.assign(new Error(message.error?.message ?? 'the SQLite check failed'), { code: message.error?.code }));
     });
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      const said = lastWords(stderr);
-      reject(new Error(`the SQLite check ended (${signal ?? `exit ${code}`}) without a report${said ? `: ${said}` : ''}`));
+    // After a report this changes nothing; without one, it says why there was none.
+    void watched.exited.then((exit) => {
+      const spawnError = watched.spawnError();
+      reject(watched.describeFailure(spawnError ? { spawnError } : { exit }));
     });
   });
   // A caller that stops before it reads the report must not leave an unhandled rejection behind.
@@ -45,7 +49,7 @@ export function inspectSqliteFileAside(path: string): InspectionAside {
     report,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      await watched.exited;
     },
   };
 }

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { ConfigError, DumpError } from '../../errors.js';
-import type { Dump, DumpOptions, Engine, SourceInfo, TableCounts } from '../engine.js';
+import { type Dump, type DumpOptions, type Engine, failWithCounts, type SourceInfo, type TableCounts } from '../engine.js';
 import { type ChainProgram, type ProgramChain, spawnChain } from '../../pipeline/program-chain.js';
 import { inspectSqliteFile, type SqliteFileReport } from './sqlite-file.js';
 import { type InspectionAside, inspectSqliteFileAside } from './inspect-aside.js';
@@ -99,13 +99,10 @@ export class SqliteEngine implements Engine {
         : Promise.resolve(judgeSnapshot(inspectSqliteFile(snapshot), this.path));
       // The programs asked for (a counter, a compressor) read the snapshot themselves.
       const chain = options.through?.length ? await spawnChainOnFile(snapshot, options.through) : undefined;
-      const output = chain?.output ?? createReadStream(snapshot);
-      stream = output;
-      // A snapshot that failed its check is no backup: stop storing it at once rather than at the manifest.
-      tableCounts.catch((error: unknown) => {
-        if (!output.readableEnded) output.destroy(error as Error);
-      });
-      return { stream: output, chain, format: 'sqlite', sizeBytes: size, tableCounts, cleanup };
+      stream = chain?.output ?? createReadStream(snapshot);
+      // A snapshot that failed its check is no backup: its storing stops at once.
+      failWithCounts(stream, tableCounts);
+      return { stream, chain, format: 'sqlite', sizeBytes: size, tableCounts, cleanup };
     } catch (error) {
       await cleanup();
       throw error;
