@@ -22,3 +22,15 @@ export function sqliteContents(
     db.close();
   }
 }
+
+/**
+ * Gives an index of an open database a definition it was not built by (`sql`, e.g. on another
+ * column): its entries no longer match its table's rows, so integrity_check finds every row missing
+ * from it, as after a bug or a bad disk.
+ */
+export function misdefineIndex(db: Database.Database, index: string, sql: string): void {
+  db.unsafeMode(true);
+  db.pragma('writable_schema = on');
+  db.prepare('update sqlite_schema set sql = ? where name = ?').run(sql, index);
+  db.pragma('writable_schema = off');
+}

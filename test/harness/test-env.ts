@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, rmSync } from 'node:fs';
+import { promises as fs, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -485,4 +485,44 @@ export async function cliOnSmallDisk(
     .filter(Boolean)
     .map((entry) => entry.replace(/^\.\//, ''));
   return { ...result, stdout, left };
+}
+
+/** A process of this machine as /proc shows it: its parent, its name (`comm`) and its arguments. */
+export interface ProcessEntry {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly name: string;
+  readonly argv: readonly string[];
+}
+
+/** Every process of this machine, zombies included (a process that exits meanwhile is left out). */
+export function processes(): ProcessEntry[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        // `pid (comm) state ppid …`: the name may hold spaces and parentheses, so the last ')' ends it.
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const close = stat.lastIndexOf(')');
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+        return [{ pid: Number(entry), ppid, name: stat.slice(stat.indexOf('(') + 1, close), argv }];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** The processes descended from `root` (its children, theirs, …), e.g. a client program under the watchdog shell. */
+export function descendantsOf(root: number): ProcessEntry[] {
+  const all = processes();
+  const found: ProcessEntry[] = [];
+  const walk = (parent: number) => {
+    for (const child of all.filter((p) => p.ppid === parent)) {
+      found.push(child);
+      walk(child.pid);
+    }
+  };
+  walk(root);
+  return found;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -12,6 +12,7 @@ import { fingerprint } from '../harness/compare-databases.js';
 import {
   cli,
   createBucket,
+  descendantsOf,
   createDatabase,
   fixturesDir,
   getObject,
@@ -152,7 +153,7 @@ describe('PostgreSQL restore', () => {
     const child = spawn(process.execPath, [join(repoRoot, 'bin/dbbackup.js'), ...args], { stdio: 'ignore' });
     let killed = false;
     for (let i = 0; i < 2000 && !killed; i++) {
-      if (descendants(child.pid ?? 0).some((argv) => argv[0]?.endsWith('pg_restore') && argv.includes('--single-transaction'))) {
+      if (descendantsOf(child.pid ?? 0).some((p) => p.name === 'pg_restore' && p.argv.includes('--single-transaction'))) {
         child.kill('SIGKILL');
         killed = true;
       } else await new Promise((r) => setTimeout(r, 5));
@@ -227,29 +228,3 @@ describe('PostgreSQL restore', () => {
     for (const db of created) await sql('postgres', `drop database if exists "${db}" with (force)`).catch(() => {});
   });
 });
-
-/** The argument vectors of every live descendant of `root` (children, their children…), from /proc. */
-function descendants(root: number): string[][] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The fields after the command name, which is in parentheses and may hold spaces: state, ppid, …
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // Gone since the listing.
-    }
-  }
-  const below = (pid: number): boolean => {
-    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === root) return true;
-    return false;
-  };
-  return [...parents.keys()].filter(below).flatMap((pid) => {
-    try {
-      return [readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')];
-    } catch {
-      return [];
-    }
-  });
-}

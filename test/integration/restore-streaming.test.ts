@@ -20,6 +20,7 @@ import {
   cli,
   cliOnSmallDisk,
   createBucket,
+  descendantsOf,
   loadChinook,
   pgUrl,
   repoRoot,
@@ -39,28 +40,9 @@ async function databasesLike(prefix: string): Promise<string[]> {
   return rows.map((r) => r.datname);
 }
 
-/** The client programs running as descendants of `pid` (pg_restore, psql, zstd). */
-async function descendantsOf(pid: number): Promise<string[]> {
-  const ps = await new Promise<string>((resolve) => {
-    const p = spawn('ps', ['-e', '-o', 'pid=,ppid=,comm=']);
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.on('close', () => resolve(out));
-  });
-  const rows = ps
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((r) => r.length >= 3)
-    .map(([p, pp, comm]) => ({ pid: Number(p), ppid: Number(pp), comm: comm as string }));
-  const found: string[] = [];
-  const walk = (parent: number) => {
-    for (const r of rows.filter((x) => x.ppid === parent)) {
-      found.push(r.comm);
-      walk(r.pid);
-    }
-  };
-  walk(pid);
-  return found;
+/** The names of the programs running as descendants of `pid` (pg_restore, psql, zstd). */
+function namesUnder(pid: number): string[] {
+  return descendantsOf(pid).map((p) => p.name);
 }
 
 const sqliteSample = await sampleCopy('chinook/Chinook_Sqlite.sqlite');
@@ -168,7 +150,10 @@ describe('restore in one streaming pass', () => {
         ),
         (error: Error) => error instanceof CancelledError,
       );
-      assert.deepEqual(await descendantsOf(process.pid).then((c) => c.filter((n) => /pg_restore|psql/.test(n))), []);
+      assert.deepEqual(
+        namesUnder(process.pid).filter((n) => /pg_restore|psql/.test(n)),
+        [],
+      );
       assert.deepEqual(await databasesLike(`${db}__dbbackup_`), []);
       assert.deepEqual(await fingerprint(db), before);
     } finally {
@@ -198,11 +183,11 @@ describe('restore in one streaming pass', () => {
         });
         child.on('exit', () => reject(new Error(`the CLI exited before the download: ${stderr}`)));
       });
-      const running = await descendantsOf(child.pid as number);
+      const running = namesUnder(child.pid as number);
       assert.ok(running.includes('pg_restore'), running.join(' '));
       child.kill(signal);
       assert.equal(await closed, signal === 'SIGTERM' ? 143 : 130);
-      assert.deepEqual(await descendantsOf(child.pid as number), []);
+      assert.deepEqual(namesUnder(child.pid as number), []);
       assert.deepEqual(await databasesLike(`${db}__dbbackup_`), []);
       assert.deepEqual(await fs.readdir(tmp), []);
       assert.deepEqual(await fingerprint(db), before);

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { inspectSqliteFileAside } from '../../shared/engines/sqlite/inspect-aside.js';
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
 import type { Manifest } from '../../shared/manifest.js';
-import { assertOnlyFailedRunRecord, cli, cliWithin, tempDir, waitFor } from '../harness/test-env.js';
+import { misdefineIndex } from '../harness/sqlite-contents.js';
+import { assertOnlyFailedRunRecord, cli, cliWithin, processes, tempDir, waitFor } from '../harness/test-env.js';
 
 /**
  * A SQLite snapshot of 32 MiB or more is checked (integrity_check, row counts) in a process of
@@ -21,13 +22,7 @@ function largeDatabase(path: string, options: { damagedIndex?: boolean } = {}): 
     'with recursive c(x) as (select 1 union all select x + 1 from c where x < 40000) insert into payload (data) select randomblob(1000) from c',
   ).run();
   db.exec("insert into t values (1, 'x'), (2, 'y')");
-  if (options.damagedIndex) {
-    // The index now claims to be on a column it does not hold: every row is missing from it.
-    db.unsafeMode(true);
-    db.pragma('writable_schema = on');
-    db.prepare("update sqlite_schema set sql = 'CREATE INDEX ti ON t (b)' where name = 'ti'").run();
-    db.pragma('writable_schema = off');
-  }
+  if (options.damagedIndex) misdefineIndex(db, 'ti', 'CREATE INDEX ti ON t (b)');
   db.close();
 }
 
@@ -49,17 +44,9 @@ function slowToCheckDatabase(path: string): void {
 
 /** Processes of this machine running the inspection child on a file under `dir`. */
 function inspectionsUnder(dir: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        return argv.some((a) => a.endsWith('inspect-child.js')) && argv.some((a) => a.startsWith(dir));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return processes()
+    .filter(({ argv }) => argv.some((a) => a.endsWith('inspect-child.js')) && argv.some((a) => a.startsWith(dir)))
+    .map((p) => p.pid);
 }
 
 describe('a large SQLite snapshot is checked while it is stored', () => {

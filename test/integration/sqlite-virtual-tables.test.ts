@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Manifest } from '../../shared/manifest.js';
+import { misdefineIndex } from '../harness/sqlite-contents.js';
 import { assertOnlyFailedRunRecord, cli, tempDir } from '../harness/test-env.js';
 
 /**
@@ -96,10 +97,7 @@ describe('SQLite databases with extension virtual tables', () => {
     const db = new Database(source);
     db.exec("create table t (a, b); create index ti on t (a); insert into t values (1, 'x'), (2, 'y')");
     // The index now claims to be on a column it does not hold: every row is missing from it.
-    db.unsafeMode(true);
-    db.pragma('writable_schema = on');
-    db.prepare("update sqlite_schema set sql = 'CREATE INDEX ti ON t (b)' where name = 'ti'").run();
-    db.pragma('writable_schema = off');
+    misdefineIndex(db, 'ti', 'CREATE INDEX ti ON t (b)');
     db.close();
     const tmp = await tempDir('vtab-corrupt-tmp');
     const target = join(dir, 'backups');
