@@ -8,7 +8,7 @@ import { inspectSqliteFileAside } from '../../shared/engines/sqlite/inspect-asid
 import { SqliteEngine } from '../../shared/engines/sqlite/sqlite-engine.js';
 import type { Manifest } from '../../shared/manifest.js';
 import { misdefineIndex } from '../harness/sqlite-contents.js';
-import { assertOnlyFailedRunRecord, cli, cliWithin, processes, tempDir, waitFor } from '../harness/test-env.js';
+import { assertOnlyFailedRunRecord, cli, cliWithin, createBucket, processes, tempDir, waitFor } from '../harness/test-env.js';
 
 /**
  * A SQLite snapshot of 32 MiB or more is checked (integrity_check, row counts) in a process of
@@ -80,23 +80,28 @@ describe('a large SQLite snapshot is checked while it is stored', () => {
     }
   });
 
-  test('a snapshot that fails integrity_check stores nothing, in one line, and leaves nothing behind', async () => {
+  test('a snapshot that fails integrity_check stores nothing in a directory or S3, in one line, and leaves nothing behind', async () => {
     const dir = await tempDir('check-aside-bad');
     const source = join(dir, 'app.db');
     largeDatabase(source, { damagedIndex: true });
     const tmp = await tempDir('check-aside-bad-tmp');
-    const target = join(dir, 'backups');
-
-    const result = await cli(['backup', '--source', source, '--target', target], {
-      env: { ...process.env, DBBACKUP_TMPDIR: tmp },
-    });
-    assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /failed integrity_check: row 1 missing from index ti/);
-    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
-    assert.deepEqual(await fs.readdir(tmp), []);
-    assert.deepEqual(inspectionsUnder(tmp), []);
-    await assertOnlyFailedRunRecord({ dir: target }, { error: /failed integrity_check/ });
-    await assert.rejects(fs.stat(`${source}.dbbackup-lock`), { code: 'ENOENT' });
+    // The upload is under way when the check fails: a directory's temp file and an S3 multipart upload alike are undone.
+    const bucket = await createBucket('check-aside');
+    for (const [target, where] of [
+      [join(dir, 'backups'), { dir: join(dir, 'backups') }],
+      [`s3://${bucket}`, { bucket }],
+    ] as const) {
+      const result = await cli(['backup', '--source', source, '--target', target], {
+        env: { ...process.env, DBBACKUP_TMPDIR: tmp },
+      });
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /failed integrity_check: row 1 missing from index ti/);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+      assert.deepEqual(await fs.readdir(tmp), []);
+      assert.deepEqual(inspectionsUnder(tmp), []);
+      await assertOnlyFailedRunRecord(where, { error: /failed integrity_check/ });
+      await assert.rejects(fs.stat(`${source}.dbbackup-lock`), { code: 'ENOENT' });
+    }
   });
 
   test('the check runs while the snapshot is read; a run given up before it ends (cleanup) kills it and removes the snapshot', async () => {
