@@ -7,11 +7,12 @@
 // reading the whole file on for nobody, on a core the next run needs. This main thread stays free
 // to see the parent go (its IPC channel closes) and end the process then, worker and all.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { inspectSqliteFile } from './sqlite-file.js';
 
 type Outcome = { report: unknown } | { error: { message: string; code?: string } };
 
-function inspect(path: string): Outcome {
+// SQLite (a native addon) is loaded by the worker alone: the main thread only waits and watches.
+async function inspect(path: string): Promise<Outcome> {
+  const { inspectSqliteFile } = await import('./sqlite-file.js');
   try {
     return { report: inspectSqliteFile(path) };
   } catch (error) {
@@ -40,5 +41,5 @@ if (isMainThread) {
   // The worker could not run at all (a module that does not load): that is the check's failure.
   worker.once('error', (error) => answer({ error: { message: error.message } }));
 } else {
-  parentPort?.postMessage(inspect(String(workerData)));
+  parentPort?.postMessage(await inspect(String(workerData)));
 }

@@ -20,14 +20,13 @@ export interface SqliteEngineOptions {
   readonly tmpDir: string;
   /** Snapshot attempts while the source is locked by a writer, each waiting up to 2 s for the lock. @default 10 */
   readonly busyRetries?: number;
-  /**
-   * From this snapshot size on, the snapshot is checked (integrity_check, row counts) in a process
-   * of its own while it is compressed and stored; below it, before, in this one (a process costs
-   * about 0.1 s to start, more than checking a small file). @default 32 MiB
-   */
-  readonly checkAsideFromBytes?: number;
 }
 
+/**
+ * From this snapshot size on, the snapshot is checked (integrity_check, row counts) in a process
+ * of its own while it is compressed and stored; below it, before, in this one (a process costs
+ * about 0.1 s to start, more than checking a small file).
+ */
 const CHECK_ASIDE_FROM_BYTES = 32 * 1024 * 1024;
 
 /**
@@ -93,7 +92,7 @@ export class SqliteEngine implements Engine {
       const { size } = await fs.stat(snapshot);
       // The snapshot is not written to again: it may be checked while it is read for storing. A
       // large one is, in its own process; a small one is checked first, here.
-      if (size >= (this.options.checkAsideFromBytes ?? CHECK_ASIDE_FROM_BYTES)) inspection = inspectSqliteFileAside(snapshot);
+      if (size >= CHECK_ASIDE_FROM_BYTES) inspection = inspectSqliteFileAside(snapshot);
       const tableCounts = inspection
         ? inspection.report.then((report) => judgeSnapshot(report, this.path))
         : Promise.resolve(judgeSnapshot(inspectSqliteFile(snapshot), this.path));
