@@ -186,13 +186,18 @@ describe('a large SQLite snapshot is checked while it is stored', () => {
     const [check] = inspectionsUnder(tmp) as [number];
     // Held still, so that it is surely mid-check (from its start) when the run dies.
     process.kill(check, 'SIGSTOP');
-    cliProcess?.kill('SIGKILL');
-    const result = await running;
-    assert.equal(result.signal, 'SIGKILL', `the run ended on its own first: ${result.stderr}`);
-    process.kill(check, 'SIGCONT');
-    const resumed = Date.now();
-    await waitFor('the orphaned check to end', () => inspectionsUnder(tmp).length === 0, 30_000);
-    // Its check alone takes seconds; it ends as soon as it runs again and finds its parent gone.
-    assert.ok(Date.now() - resumed < 1000, `the check went on for ${Date.now() - resumed} ms after its run was killed`);
+    try {
+      cliProcess?.kill('SIGKILL');
+      const result = await running;
+      assert.equal(result.signal, 'SIGKILL', `the run ended on its own first: ${result.stderr}`);
+      process.kill(check, 'SIGCONT');
+      const resumed = Date.now();
+      await waitFor('the orphaned check to end', () => inspectionsUnder(tmp).length === 0, 30_000);
+      // Its check alone takes seconds; it ends as soon as it runs again and finds its parent gone.
+      assert.ok(Date.now() - resumed < 1000, `the check went on for ${Date.now() - resumed} ms after its run was killed`);
+    } finally {
+      // Whatever failed above, no stopped check is left behind on the machine.
+      for (const pid of inspectionsUnder(tmp)) process.kill(pid, 'SIGKILL');
+    }
   });
 });
