@@ -265,6 +265,50 @@ describe('restore in one streaming pass', () => {
     console.log(`the missing-roles check read ${read} of ${manifest.size_bytes} stored bytes (two partial reads)`);
   });
 
+  test('preflight and restore read the archive’s table of contents once between them (each read is a download started, on S3 a request)', async () => {
+    const source = await loadChinook();
+    created.push(source);
+    const role = `reader_${source}`;
+    const settings = readSettings(process.env);
+    /** Restores the newest backup of `source` into a new database, counting the reads of the stored backup. */
+    const readsOfRestore = async (target: string): Promise<number> => {
+      const manifest = await runBackup({ source: pgUrl(source), target });
+      const located = await locateBackup({ path: manifest.location }, { settings });
+      let reads = 0;
+      const counted = Object.assign(Object.create(located.target) as typeof located.target, {
+        get: async (key: string) => {
+          if (!key.endsWith('.json')) reads++;
+          return located.target.get(key);
+        },
+      });
+      const fetched = await fetchBackup({ ...located, target: counted }, settings);
+      const into = `${source}_copy${created.length}`;
+      created.push(into);
+      try {
+        reads = 0;
+        const destination = await openDestination(pgUrl(into), settings);
+        await destination.preflight?.(fetched, located.manifest, { settings });
+        await destination.restore(fetched, located.manifest, { settings });
+      } finally {
+        await fetched.cleanup();
+      }
+      assert.deepEqual(await fingerprint(into), await fingerprint(source));
+      return reads;
+    };
+    // No grant, no database ACL: the list (roles, database ACL), then the whole archive into pg_restore.
+    assert.equal(await readsOfRestore(await tempDir('head-once-plain')), 2);
+    await sql(source, `create role ${role}`);
+    try {
+      await sql(source, `grant select on album to ${role}; revoke connect on database ${source} from public`);
+      // Besides: the SQL of the entries naming roles, and that of the database's ACL (a new database gets it).
+      assert.equal(await readsOfRestore(await tempDir('head-once-acl')), 4);
+    } finally {
+      for (const name of created.slice(-1)) await sql('postgres', `drop database if exists "${name}" with (force)`);
+      await sql(source, `revoke select on album from ${role}`);
+      await sql('postgres', `drop role ${role}`);
+    }
+  });
+
   test('the progress line shows the share read, the rate and the time left', () => {
     const line = describeRead(
       { phase: 'restoring', storedBytes: 25 << 20, totalStoredBytes: 100 << 20, archiveBytes: 80 << 20, elapsedMs: 5_000 },

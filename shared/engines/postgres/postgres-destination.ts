@@ -47,7 +47,7 @@ const ROLE_ENTRY = /^\d+; \d+ \d+ (ACL|DEFAULT ACL|POLICY) /;
 
 /** The archive's entries that name roles, and the roles among those this server lacks. */
 interface RolePlan {
-  /** `pg_restore -l` of the whole archive. */
+  /** `pg_restore -C -l` of the whole archive: a pg_restore without -C passes over its database entries. */
   readonly toc: string;
   /** The SQL of its ACL, DEFAULT ACL and POLICY entries. */
   readonly sql: string;
@@ -105,11 +105,13 @@ export class PostgresDestination implements Destination {
   async preflight(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void> {
     // A whole read of the script (download, hash and check, nothing written): refused before the prompt.
     if (backup.format === 'plain') await checkScriptOnce(backup, options.signal);
-    // Whatever the format: a client refused for this server must stop the restore before the safety backup.
-    const { tool } = await this.restoreRoute(backup, manifest);
-    if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
-    const plan = await this.withAdmin((admin) => this.rolePlan(tool, backup, admin, options.signal));
-    if (plan.missing.length > 0) throw missingRolesError(plan.missing);
+    await this.withAdmin(async (admin) => {
+      // Whatever the format: a client refused for this server must stop the restore before the safety backup.
+      const { tool } = await this.restoreRoute(backup, manifest, admin);
+      if (backup.format !== 'custom' || (options.missingRoles ?? 'refuse') !== 'refuse') return;
+      const plan = await this.rolePlan(tool, backup, admin, options.signal);
+      if (plan.missing.length > 0) throw missingRolesError(plan.missing);
+    });
   }
 
   async restore(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<RestoreOutcome> {
@@ -129,8 +131,6 @@ export class PostgresDestination implements Destination {
   ): Promise<RestoreOutcome> {
     // Before anything is created or connected to: a script that is not pg_dump's never reaches psql.
     if (backup.format === 'plain') await stop.guard(checkScriptOnce(backup, stop.signal));
-    const route = await stop.guard(this.restoreRoute(backup, manifest));
-    const { tool } = route;
     const choice: MissingRolesChoice = options.missingRoles ?? 'refuse';
     const admin = await this.connectAdmin();
     const createdRoles: string[] = [];
@@ -139,6 +139,8 @@ export class PostgresDestination implements Destination {
     const fresh = `${base}__dbbackup_new_${owner}_${run}`;
     let created = false;
     try {
+      const route = await stop.guard(this.restoreRoute(backup, manifest, admin));
+      const { tool } = route;
       // Two restores of one database never run at once; the lock dies with the connection if killed.
       await stop.guard(admin.query('select pg_advisory_lock(hashtext($1))', [`dbbackup restore ${this.name}`]));
       // Decided before anything is created: a refusal leaves the server exactly as it was.
@@ -250,16 +252,17 @@ export class PostgresDestination implements Destination {
   private async restoreRoute(
     backup: FetchedBackup,
     manifest: Manifest | undefined,
+    admin: pg.Client,
   ): Promise<PgRestoreRoute & { readonly server: PgServer }> {
     const [tools, server] = await Promise.all([
       findPgTools('pg_restore', this.settings),
-      this.withAdmin(async (admin) => {
+      (async () => {
         const { rows } = await admin.query<{ num: string; version: string }>(
           "select current_setting('server_version_num') as num, current_setting('server_version') as version",
         );
         const row = rows[0] as { num: string; version: string };
         return { major: Math.floor(Number(row.num) / 10000), version: row.version };
-      }),
+      })(),
     ]);
     const dumpedBy = manifest?.engine_version.pg_dump ?? (await archiveVersion(tools[0], backup, this.settings.env));
     const route = choosePgRestoreRoute(tools, dumpedBy, { server, format: backup.format });
@@ -367,10 +370,10 @@ export class PostgresDestination implements Destination {
   /** The archive's TOC, its role entries' SQL and the roles named there: from the archive's head, no data read. */
   private async readArchiveRoles(tool: PgTool, backup: FetchedBackup, signal?: AbortSignal): Promise<ArchiveRoles> {
     const env = this.settings.env;
-    const list = await pgRestoreHead(tool.path, ['-l'], backup, env, signal);
-    if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
-    const entries = list.stdout.split('\n').filter((line) => ROLE_ENTRY.test(line));
-    if (entries.length === 0) return { toc: list.stdout, sql: '', roles: [] };
+    // The list with -C: its database entries are left alone by a pg_restore without -C, here and in the restore's -L.
+    const toc = await archiveList(tool, backup, env, signal);
+    const entries = toc.split('\n').filter((line) => ROLE_ENTRY.test(line));
+    if (entries.length === 0) return { toc, sql: '', roles: [] };
     const listFile = join(backup.scratchDir, 'role-entries.list');
     let sql: CommandResult;
     try {
@@ -380,7 +383,7 @@ export class PostgresDestination implements Destination {
       await fs.rm(listFile, { force: true });
     }
     if (sql.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(sql.stderr)}`);
-    return { toc: list.stdout, sql: sql.stdout, roles: rolesReferenced(sql.stdout) };
+    return { toc, sql: sql.stdout, roles: rolesReferenced(sql.stdout) };
   }
 
   /**
@@ -390,9 +393,7 @@ export class PostgresDestination implements Destination {
    */
   private async archiveDatabaseAcl(tool: PgTool, backup: FetchedBackup, signal?: AbortSignal): Promise<DatabaseAclStatement[]> {
     const env = this.settings.env;
-    const list = await pgRestoreHead(tool.path, ['-C', '-l'], backup, env, signal);
-    if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
-    const entries = list.stdout.split('\n').filter((line) => DATABASE_ACL_ENTRY.test(line));
+    const entries = (await archiveList(tool, backup, env, signal)).split('\n').filter((line) => DATABASE_ACL_ENTRY.test(line));
     if (entries.length === 0) return [];
     const listFile = join(backup.scratchDir, 'database-acl.list');
     let sql: CommandResult;
@@ -426,6 +427,28 @@ export class PostgresDestination implements Destination {
       await client.end().catch(() => {});
     }
   }
+}
+
+/**
+ * `pg_restore -C -l` of an archive, per backup and program: read once for the roles, the database's
+ * ACL and, without a manifest, the version (preflight, then restore), since each read costs a
+ * download's start. With -C it lists what -l does and the database's own entries besides.
+ */
+const archiveLists = new WeakMap<FetchedBackup, Map<string, string>>();
+
+async function archiveList(
+  tool: PgTool,
+  backup: FetchedBackup,
+  env: NodeJS.ProcessEnv | undefined,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const known = archiveLists.get(backup)?.get(tool.path);
+  if (known !== undefined) return known;
+  const list = await pgRestoreHead(tool.path, ['-C', '-l'], backup, env, signal);
+  if (list.code !== 0) throw new RestoreError(`pg_restore could not read the archive: ${summarizeStderr(list.stderr)}`);
+  const lists = archiveLists.get(backup) ?? new Map<string, string>();
+  archiveLists.set(backup, lists.set(tool.path, list.stdout));
+  return list.stdout;
 }
 
 /** What the archive's head says about roles, read once per backup (preflight, then restore): each read costs a download's start. */
@@ -981,8 +1004,12 @@ async function archiveVersion(
   env: NodeJS.ProcessEnv | undefined,
 ): Promise<string | undefined> {
   if (!tool || backup.format !== 'custom') return undefined;
-  const list = await pgRestoreHead(tool.path, ['-l'], backup, env, undefined);
-  const match = /Dumped by pg_dump version (\S+)/.exec(list.stdout);
+  // A program too old for the archive cannot list it: the route then names what can.
+  const list = await archiveList(tool, backup, env, undefined).catch((error: unknown) => {
+    if (error instanceof RestoreError) return '';
+    throw error;
+  });
+  const match = /Dumped by pg_dump version (\S+)/.exec(list);
   return match ? `pg_dump (PostgreSQL) ${match[1]}` : undefined;
 }
 
