@@ -46,18 +46,33 @@ export function runCommand(
  * parent-death signal to Node, and a run killed by SIGKILL (or out of memory) would otherwise
  * leave, say, a pg_restore holding its session and locks for as long as it runs. The command's
  * stdin is passed on through another descriptor: a background job's own stdin is /dev/null
- * (dash applies that even to `<&0`). Checked once a second.
+ * (dash applies that even to `<&0`). Checked once a second, by a watcher started before any trap
+ * is set: dash's subshells take a signal arriving before they reset an inherited trap as caught, and
+ * such a watcher, asked to stop, went on for as long as this process lived. It also stops with the
+ * watchdog, which waits for it, and takes its sleep with it (SIGKILL: a sleep not yet exec'd would
+ * take a TERM as its shell's trap, and lose it): a run leaves no process behind, not even for the second.
  */
 const WATCHDOG = `parent=$1; shift
+shell=$$
 exec 3<&0
+( nap= quit=; trap 'quit=1; kill -KILL "$nap" 2>/dev/null' TERM
+  while [ -z "$quit" ] && kill -0 "$parent" 2>/dev/null && kill -0 "$shell" 2>/dev/null; do
+    sleep 1 & nap=$!
+    [ -z "$quit" ] || kill -KILL "$nap" 2>/dev/null
+    wait "$nap"; nap=
+  done
+  wait
+  [ -n "$quit" ] || kill -TERM "$shell" 2>/dev/null ) </dev/null >/dev/null 2>&1 3<&- &
+watcher=$!
+child= stop=
+trap 'stop=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM INT HUP
 "$@" <&3 3<&- &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
-( while kill -0 "$parent" 2>/dev/null; do sleep 1; done; kill -TERM "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
-watcher=$!
+exec 3<&-
+[ -z "$stop" ] || kill -TERM "$child" 2>/dev/null
 wait "$child"; status=$?
 while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
-kill "$watcher" 2>/dev/null
+kill "$watcher" 2>/dev/null; wait "$watcher"
 exit "$status"`;
 
 /** `command` and `args` as run through the watchdog, where there is one. */
