@@ -47,10 +47,10 @@ export function runCommand(
  * leave, say, a pg_restore holding its session and locks for as long as it runs. The command's
  * stdin is passed on through another descriptor: a background job's own stdin is /dev/null
  * (dash applies that even to `<&0`). Checked once a second, by a watcher started before any trap
- * is set: dash's subshells take a signal arriving before they reset an inherited trap as caught, and
- * such a watcher, asked to stop, went on for as long as this process lived. It also stops with the
- * watchdog, which waits for it, and takes its sleep with it (SIGKILL: a sleep not yet exec'd would
- * take a TERM as its shell's trap, and lose it): a run leaves no process behind, not even for the second.
+ * is set: a child of dash takes a signal that arrives before it has reset an inherited trap as
+ * caught, and loses it (a watcher forked after the trap was seen to miss its stop). It also stops
+ * with the watchdog, which waits for it, and takes its sleep with it (SIGKILL, for the same reason):
+ * a run leaves no process behind, not even for the second.
  */
 const WATCHDOG = `parent=$1; shift
 shell=$$
