@@ -11,6 +11,7 @@ import { type InspectionAside, inspectSqliteFileAside } from './inspect-aside.js
 import { heartbeat, holderState, isStale, thisProcess } from '../../pipeline/holder.js';
 import { makeRunTempDir } from '../../pipeline/run-temp-dir.js';
 import { sqliteUrl } from './sqlite-path.js';
+import { isBusy, whenNotBusy } from './when-not-busy.js';
 
 /** Options of the SQLite engine. */
 export interface SqliteEngineOptions {
@@ -28,6 +29,9 @@ export interface SqliteEngineOptions {
  * about 0.1 s to start, more than checking a small file).
  */
 const CHECK_ASIDE_FROM_BYTES = 32 * 1024 * 1024;
+/** How long the probe waits for a writer's lock (`whenNotBusy`); each snapshot attempt waits its own. */
+const PROBE_LOCK_WAIT_MS = 10_000;
+const SNAPSHOT_LOCK_WAIT_MS = 2_000;
 
 /**
  * Backs up a SQLite database with SQLite's online backup API into a temporary snapshot file,
@@ -57,9 +61,11 @@ export class SqliteEngine implements Engine {
       });
     }
     if (!stat.isFile()) throw new ConfigError(`SQLite source ${this.path} is not a file`);
-    const version = this.withSource((db) => {
-      db.pragma('schema_version');
-      return String((db.prepare('select sqlite_version() as v').get() as { v: string }).v);
+    const version = await this.withSource(async (db) => {
+      // A writer's commit holds the lock for a moment; wait for it rather than fail the probe. The
+      // schema is read (and the lock taken) as the statement is prepared: inside the wait.
+      const read = () => db.prepare('select sqlite_version() as v, (select count(*) from sqlite_schema) as n').get();
+      return String(((await whenNotBusy(read, PROBE_LOCK_WAIT_MS)) as { v: string }).v);
     });
     return {
       engine: 'sqlite',
@@ -184,7 +190,7 @@ export class SqliteEngine implements Engine {
         const result = await this.withSourceAsync(async (db) => {
           db.exec('BEGIN');
           try {
-            db.prepare('select count(*) from sqlite_schema').get();
+            await whenNotBusy(() => db.prepare('select count(*) from sqlite_schema').get(), SNAPSHOT_LOCK_WAIT_MS);
             return await db.backup(target, { progress: () => 0x7fffffff });
           } finally {
             db.exec('COMMIT');
@@ -209,7 +215,7 @@ export class SqliteEngine implements Engine {
     });
   }
 
-  private withSource<T>(work: (db: Database.Database) => T): T {
+  private async withSource<T>(work: (db: Database.Database) => Promise<T>): Promise<T> {
     let db: Database.Database;
     try {
       db = new Database(this.path, { readonly: true, fileMustExist: true });
@@ -217,9 +223,8 @@ export class SqliteEngine implements Engine {
       throw new ConfigError(`cannot open SQLite database ${this.path}: ${describe(error)}`, { cause: error });
     }
     try {
-      // A writer's commit holds the lock for a moment; wait for it rather than fail the probe.
-      db.pragma('busy_timeout = 10000');
-      return work(db);
+      db.pragma('busy_timeout = 0');
+      return await work(db);
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_NOTADB') {
         throw new ConfigError(`${this.path} is not a SQLite database`, {
@@ -238,7 +243,7 @@ export class SqliteEngine implements Engine {
 
   private async withSourceAsync<T>(work: (db: Database.Database) => Promise<T>): Promise<T> {
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 2000');
+    db.pragma('busy_timeout = 0');
     try {
       return await work(db);
     } finally {
@@ -256,11 +261,6 @@ function judgeSnapshot(report: SqliteFileReport, source: string): TableCounts {
     });
   }
   return { tables: report.tables, estimated: [], skipped: report.skipped };
-}
-
-function isBusy(error: unknown): boolean {
-  const code = (error as { code?: string }).code ?? '';
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
 }
 
 function describe(error: unknown): string {

@@ -1,0 +1,30 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How long to pause between two tries for a lock: SQLite's own handler pauses up to 100 ms. */
+const PAUSE_MS = 1;
+
+/**
+ * Runs `work`, a statement that takes one of SQLite's locks on a connection whose busy_timeout is
+ * 0, again and again until it is not refused as busy, for up to `waitMs`; then fails with the last
+ * refusal. SQLite's own busy handler sleeps up to 100 ms between tries, and a writer committing
+ * back to back (in rollback-journal mode every commit shuts readers out) has the lock again at
+ * each of them: a backup waited 2 to 7 s for a read lock that a try every millisecond had within
+ * a few hundred. Asynchronous, so that this process does other work while it waits.
+ */
+export async function whenNotBusy<T>(work: () => T, waitMs: number): Promise<T> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return work();
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= until) throw error;
+    }
+    await sleep(PAUSE_MS);
+  }
+}
+
+/** Whether SQLite refused for a lock another connection holds. */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
