@@ -18,8 +18,11 @@
  * bench/results.json); `npm run bench:readme` puts it in the README.
  *
  * Every run is repeated (--repeat, default 3) and the median wall time is reported; peak RSS is
- * the largest seen (of the dbbackup process; igzip and zstd children are a few MB). s3rver runs
- * inside this process and takes CPU from the same cores, so S3 rows are a pessimistic bound.
+ * the largest seen (of the dbbackup process; igzip and zstd children are a few MB). A path and its
+ * baseline run in turn, round after round, and a ratio is the median of the rounds' ratios: on a
+ * shared machine whose speed drifts by a quarter from one minute to the next, a ratio of two
+ * medians taken minutes apart said more about the minute than the path. s3rver runs inside this
+ * process and takes CPU from the same cores, so S3 rows are a pessimistic bound.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
@@ -144,6 +147,28 @@ function withManifest<M extends Measurement & { stdout: string }>(out: M) {
 
 const median = (runs: Measurement[]) =>
   [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)] as Measurement;
+
+/** The median of the rounds' ratios, `runs[i]` to `baseline[i]`: each pair measured side by side. */
+function pairedRatio(runs: readonly Measurement[], baseline: readonly Measurement[]): number {
+  const ratios = runs.map((r, i) => r.seconds / (baseline[i] as Measurement).seconds).sort((a, b) => a - b);
+  const middle = ratios.length / 2;
+  return ratios.length % 2 === 1
+    ? (ratios[Math.floor(middle)] as number)
+    : ((ratios[middle - 1] as number) + (ratios[middle] as number)) / 2;
+}
+
+/** Runs `baseline` and `path` in turn, `repeat` rounds: a busy moment of the machine falls on both alike. */
+async function inTurn<B extends Measurement, P extends Measurement>(
+  baseline: () => Promise<B>,
+  path: () => Promise<P>,
+): Promise<{ baseline: B[]; path: P[] }> {
+  const out = { baseline: [] as B[], path: [] as P[] };
+  for (let i = 0; i < repeat; i++) {
+    out.baseline.push(await baseline());
+    out.path.push(await path());
+  }
+  return out;
+}
 
 /**
  * `mixed`: about 380 bytes on disk per row: JSON with repeated keys and varying values, words,
@@ -453,7 +478,7 @@ async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
       path: `dbbackup backup ${compression} → directory`,
       seconds: out.seconds,
       baseline: 'floor',
-      ratio: out.seconds / floor.seconds,
+      ratio: pairedRatio(runs, floorRuns),
       targetRatio: target,
       rssLimitMb: RSS_LIMIT_MB,
       storedBytes: out.storedBytes,
@@ -463,13 +488,13 @@ async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
   }
   for (const c of ['gzip', 'zstd'] as const) {
     const pipe = `pg_dump -Fc -Z0 | ${byHand[c]} | sha256sum`;
-    row({ path: `ref: ${pipe}`, seconds: hand[c].seconds, baseline: 'floor', ratio: hand[c].seconds / floor.seconds });
+    row({ path: `ref: ${pipe}`, seconds: hand[c].seconds, baseline: 'floor', ratio: pairedRatio(handRuns[c], floorRuns) });
     const ours = backups[c] as NonNullable<(typeof backups)['gzip']>;
     row({
       path: `dbbackup backup ${c} → directory, against the pipe by hand`,
       seconds: ours.seconds,
       baseline: `the ${c} pipe by hand (${hand[c].seconds.toFixed(2)} s)`,
-      ratio: ours.seconds / hand[c].seconds,
+      ratio: pairedRatio(backupRuns[c] as Measurement[], handRuns[c]),
       note: "dbbackup's own cost: start, probe, row counts, manifest and run record, fsync",
     });
   }
@@ -514,19 +539,23 @@ async function dataSetBench(run: PgRun, dataSet: string): Promise<void> {
   ] as const) {
     const dir = dirs[compression] as string;
     const file = join(dir, (await newestBackupFile(dir)) as string);
-    const bare = await sh(`${decompress} | sha256sum`, `${decompress} '${file}' | sha256sum > /dev/null`);
-    const out = await measure(
-      `verify ${compression}`,
-      process.execPath,
-      [cliPath, 'verify', '--target', dir, '--latest'],
-      env,
-      true,
+    const turns = await inTurn(
+      () =>
+        measureOnce(
+          `${decompress} | sha256sum`,
+          'bash',
+          ['-o', 'pipefail', '-c', `${decompress} '${file}' | sha256sum > /dev/null`],
+          pgEnv,
+        ),
+      () => measureOnce(`verify ${compression}`, process.execPath, [cliPath, 'verify', '--target', dir, '--latest'], env, true),
     );
+    const bare = median(turns.baseline);
+    const out = { ...median(turns.path), peakRssMb: Math.max(...turns.path.map((r) => r.peakRssMb ?? 0)) };
     row({
       path: `dbbackup verify ${compression}`,
       seconds: out.seconds,
       baseline: `${decompress.split(' ')[0]} -d | sha256sum (${bare.seconds.toFixed(2)} s)`,
-      ratio: out.seconds / bare.seconds,
+      ratio: pairedRatio(turns.path, turns.baseline),
       targetRatio: TARGETS.verify,
       rssLimitMb: RSS_LIMIT_MB,
       peakRssMb: out.peakRssMb,
@@ -644,7 +673,7 @@ async function restoreBench(
     path: 'dbbackup restore gzip ← directory',
     seconds: restore.seconds,
     baseline: `pg_restore --single-transaction (${floor.seconds.toFixed(2)} s)`,
-    ratio: restore.seconds / floor.seconds,
+    ratio: pairedRatio(restoreRuns, floorRuns),
     targetRatio: TARGETS.restore,
     rssLimitMb: RSS_LIMIT_MB,
     storedBytes: fullBackup.size_bytes,
@@ -685,33 +714,40 @@ async function sqliteBench(): Promise<void> {
       // sqlite3's .backup copies 100 pages a step and starts over whenever another connection writes,
       // so under a steady writer it never ends: VACUUM INTO (one read transaction) stands in for it there.
       const snapshot = situation === 'idle database' ? `.backup '${copy}'` : `VACUUM INTO '${copy}'`;
-      const bare = await measure(
-        'sqlite3 .backup + compressor',
-        'bash',
-        [
-          '-o',
-          'pipefail',
-          '-c',
-          `rm -f '${copy}' && sqlite3 -cmd '.timeout 10000' '${path}' "${snapshot}" && ${gzipCommand} '${copy}' | sha256sum > /dev/null`,
-        ],
-        process.env,
+      const turns = await inTurn(
+        () =>
+          measureOnce(
+            'sqlite3 .backup + compressor',
+            'bash',
+            [
+              '-o',
+              'pipefail',
+              '-c',
+              `rm -f '${copy}' && sqlite3 -cmd '.timeout 10000' '${path}' "${snapshot}" && ${gzipCommand} '${copy}' | sha256sum > /dev/null`,
+            ],
+            process.env,
+          ),
+        () =>
+          measureOnce(
+            'dbbackup backup',
+            process.execPath,
+            [cliPath, 'backup', '--source', path, '--target', join(work, 'out'), '--json'],
+            process.env,
+            true,
+          ),
       );
-      const out = await measure(
-        'dbbackup backup',
-        process.execPath,
-        [cliPath, 'backup', '--source', path, '--target', join(work, 'out'), '--json'],
-        process.env,
-        true,
-      );
+      const bare = median(turns.baseline);
+      const out = { ...median(turns.path), peakRssMb: Math.max(...turns.path.map((r) => r.peakRssMb ?? 0)) };
+      const stdout = (turns.path[0] as { stdout: string }).stdout;
       rows.push({
         dataSet: 'sqlite',
         path: `dbbackup backup gzip, ${situation}`,
         seconds: out.seconds,
         baseline: `sqlite3 ${situation === 'idle database' ? '.backup' : 'VACUUM INTO'} + ${gzipCommand.split(' ')[0]} (${bare.seconds.toFixed(2)} s)`,
-        ratio: out.seconds / bare.seconds,
+        ratio: pairedRatio(turns.path, turns.baseline),
         targetRatio: TARGETS.sqlite,
         rssLimitMb: RSS_LIMIT_MB,
-        storedBytes: (JSON.parse(out.stdout) as { size_bytes: number }).size_bytes,
+        storedBytes: (JSON.parse(stdout) as { size_bytes: number }).size_bytes,
         peakRssMb: out.peakRssMb,
         note: situation === 'idle database' ? `database ${(bytes / 1e6).toFixed(0)} MB` : undefined,
       });
