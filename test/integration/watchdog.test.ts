@@ -76,3 +76,29 @@ test('a command stopped by SIGTERM, or left by its parent, takes the watchdog wi
   assert.ok(Date.now() - killedAt < 2_500, `ended ${Date.now() - killedAt} ms after its parent`);
   assert.ok(await until(() => inGroup(orphaned.group).length === 0, 2_000), `left: ${inGroup(orphaned.group).join(', ')}`);
 });
+
+test('the watchdog killed outright (SIGKILL after the grace, or a signal it does not trap) still takes the command with it', async (t) => {
+  if (process.platform === 'win32') return t.skip('no watchdog on Windows');
+  // stopChild sends SIGTERM and then SIGKILL (after its grace, or at once when this process exits):
+  // the SIGKILL can land before the watchdog has passed the SIGTERM on. SIGQUIT (Ctrl-\) is not
+  // trapped, and a background command ignores it. Either way the watchdog is gone and the command
+  // is left: the watcher must stop it, at the latest once the parent is gone too.
+  for (const signal of ['SIGKILL', 'SIGQUIT'] as const) {
+    const parent = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    const run = watched('/bin/sleep', ['30'], parent.pid);
+    try {
+      await until(() => inGroup(run.group).length >= 3, 5_000);
+      process.kill(run.group, signal);
+      await run.exited;
+      parent.kill('SIGKILL');
+      assert.ok(await until(() => inGroup(run.group).length === 0, 2_500), `left after ${signal}: ${inGroup(run.group).join(', ')}`);
+    } finally {
+      parent.kill('SIGKILL');
+      try {
+        process.kill(-run.group, 'SIGKILL');
+      } catch {
+        // Nothing left in the group.
+      }
+    }
+  }
+});
