@@ -46,15 +46,22 @@ export function runCommand(
  * parent-death signal to Node, and a run killed by SIGKILL (or out of memory) would otherwise
  * leave, say, a pg_restore holding its session and locks for as long as it runs. The command's
  * stdin is passed on through another descriptor: a background job's own stdin is /dev/null
- * (dash applies that even to `<&0`). Checked once a second, by a watcher started before any trap
- * is set: a child of dash takes a signal that arrives before it has reset an inherited trap as
- * caught, and loses it (a watcher forked after the trap was seen to miss its stop). It also stops
- * with the watchdog, which waits for it, and takes its sleep with it (SIGKILL, for the same reason):
- * a run leaves no process behind, not even for the second.
+ * (dash applies that even to `<&0`). Checked once a second, by a watcher started after the command
+ * (it stops the command itself, not the watchdog: the watchdog may be gone already, SIGKILLed by
+ * stopChild's escalation or ended by a signal it does not trap, such as SIGQUIT, which a background
+ * command ignores) and before any trap is set: a child of dash takes a signal that arrives before
+ * it has reset an inherited trap as caught, and loses it (a watcher forked after the trap was seen
+ * to miss its stop). It also stops with the watchdog, which waits for it, and takes its sleep with
+ * it (SIGKILL, for the same reason): a run leaves no process behind, not even for the second. A
+ * signal that reaches the watchdog before its trap ends it at once; its watcher then stops the
+ * command within the second.
  */
 const WATCHDOG = `parent=$1; shift
 shell=$$
 exec 3<&0
+"$@" <&3 3<&- &
+child=$!
+exec 3<&-
 ( nap= quit=; trap 'quit=1; kill -KILL "$nap" 2>/dev/null' TERM
   while [ -z "$quit" ] && kill -0 "$parent" 2>/dev/null && kill -0 "$shell" 2>/dev/null; do
     sleep 1 & nap=$!
@@ -62,14 +69,9 @@ exec 3<&0
     wait "$nap"; nap=
   done
   wait
-  [ -n "$quit" ] || kill -TERM "$shell" 2>/dev/null ) </dev/null >/dev/null 2>&1 3<&- &
+  [ -n "$quit" ] || kill -TERM "$child" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
 watcher=$!
-child= stop=
-trap 'stop=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM INT HUP
-"$@" <&3 3<&- &
-child=$!
-exec 3<&-
-[ -z "$stop" ] || kill -TERM "$child" 2>/dev/null
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT HUP
 wait "$child"; status=$?
 while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
 kill "$watcher" 2>/dev/null; wait "$watcher"
