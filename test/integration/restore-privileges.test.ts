@@ -168,6 +168,40 @@ describe('PostgreSQL restore never widens access when roles are missing', () => 
     assert.equal(after.keep_selects, true);
   });
 
+  test('grants in a schema named "- DATABASE", listed as "ACL - DATABASE TABLE t" like a database’s own ACL, are checked and kept as any', async () => {
+    const db = await createDatabase('acl_lookalike');
+    databases.push(db);
+    const id = db.slice(-8);
+    const roles = { keep: `keep_${id}`, gone: `gone_${id}` };
+    createdRoles.push(roles.keep, roles.gone);
+    await sql('postgres', `create role ${roles.keep}; create role ${roles.gone}`);
+    await sql(
+      db,
+      `create schema "- DATABASE"; create table "- DATABASE".t (id int);
+       grant usage on schema "- DATABASE" to ${roles.keep};
+       grant select on "- DATABASE".t to ${roles.keep}; grant insert on "- DATABASE".t to ${roles.gone};
+       revoke connect on database ${db} from public`,
+    );
+    const dir = await tempDir('acl-lookalike');
+    await runBackup({ source: pgUrl(db), target: dir });
+    await sql(db, `revoke insert on "- DATABASE".t from ${roles.gone}`);
+    await sql('postgres', `drop role ${roles.gone}`);
+    const fresh = uniqueName('acl_lookalike_copy');
+    databases.push(fresh);
+    const refused = await restoreLatest(dir, db, fresh);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, new RegExp(roles.gone));
+    const restored = await restoreLatest(dir, db, fresh, '--missing-roles', 'skip-their-grants');
+    assert.equal(restored.code, 0, restored.stderr);
+    const [row] = await sql(
+      fresh,
+      `select has_table_privilege($1, '"- DATABASE".t', 'select') as keep_selects,
+              has_database_privilege('public', current_database(), 'connect') as public_connects`,
+      [roles.keep],
+    );
+    assert.deepEqual(row, { keep_selects: true, public_connects: false });
+  });
+
   test('a restore that fails after create-nologin created a role drops that role again', async () => {
     const { db, dir, roles } = await lockedDown();
     // A stand-in for a fault during pg_restore: a row-count check that cannot pass (the manifest says 51 rows).

@@ -372,6 +372,8 @@ export class PostgresDestination implements Destination {
     const env = this.settings.env;
     // The list with -C: its database entries are left alone by a pg_restore without -C, here and in the restore's -L.
     const toc = await archiveList(tool, backup, env, signal);
+    // The database's own ACL entry is among them, and prints nothing without -C. It is not told apart
+    // here: a table's ACL in a schema named "- DATABASE" reads the same, and would go unchecked.
     const entries = toc.split('\n').filter((line) => ROLE_ENTRY.test(line));
     if (entries.length === 0) return { toc, sql: '', roles: [] };
     const listFile = join(backup.scratchDir, 'role-entries.list');
