@@ -91,7 +91,10 @@ test('the watchdog killed outright (SIGKILL after the grace, or a signal it does
       process.kill(run.group, signal);
       await run.exited;
       parent.kill('SIGKILL');
-      assert.ok(await until(() => inGroup(run.group).length === 0, 2_500), `left after ${signal}: ${inGroup(run.group).join(', ')}`);
+      assert.ok(
+        await until(() => inGroup(run.group).length === 0, 2_500),
+        `left after ${signal}: ${inGroup(run.group).join(', ')}`,
+      );
     } finally {
       parent.kill('SIGKILL');
       try {
