@@ -4,7 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { compareRowCounts } from '../compare-row-counts.js';
-import { inspectSqliteFile, listSqliteTables, type SqliteFileReport } from './sqlite-file.js';
+import { inspectLiveSqliteFile, inspectSqliteFile, listSqliteTables, type SqliteFileReport } from './sqlite-file.js';
+import { whenNotBusy } from './when-not-busy.js';
 import { sqliteUrl } from './sqlite-path.js';
 import { ConfigError, RestoreError } from '../../errors.js';
 import type { Manifest } from '../../manifest.js';
@@ -25,6 +26,8 @@ import type {
 
 /** How long a restore waits, in all, for other connections' locks on the destination. */
 const LOCK_WAIT_MS = 10_000;
+/** Between two tries for the write lock: a writer committing back to back has it again within 20 ms. */
+const LOCK_RETRY_MS = 1;
 
 /**
  * Restores into a SQLite file. An existing database, even a live one in WAL mode, is replaced
@@ -66,8 +69,11 @@ export class SqliteDestination implements Destination {
     }
     const db = new Database(this.path, { readonly: true, fileMustExist: true });
     try {
-      // The application may be writing; wait for its commits rather than fail.
-      db.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
+      // The application may be writing: its commits are waited for, in one read transaction, the
+      // lock tried every millisecond (SQLite's own wait lost it to a writer committing back to back).
+      db.pragma('busy_timeout = 0');
+      db.exec('BEGIN');
+      await whenNotBusy(() => db.prepare('select count(*) from sqlite_schema').get(), LOCK_WAIT_MS);
       const tables = listSqliteTables(db);
       // A virtual table's rows live in its shadow tables, looked at here; its module may be an extension not loaded here.
       const hasData = tables.some(
@@ -78,6 +84,7 @@ export class SqliteDestination implements Destination {
             .pluck()
             .get() === 1,
       );
+      db.exec('COMMIT');
       return { exists: true, sizeBytes: stat.size, tables: tables.length, hasData };
     } catch (error) {
       // A lock held past the wait is the application at work, not a file that is not a database.
@@ -142,7 +149,7 @@ export class SqliteDestination implements Destination {
   protected async verifyReplaced(copy: CheckedFile, existed: boolean, options: RestoreOptions): Promise<RestoreOutcome> {
     let report: SqliteFileReport;
     try {
-      report = inspectSqliteFile(this.path);
+      report = await inspectLiveSqliteFile(this.path, LOCK_WAIT_MS);
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
       if (code.startsWith('SQLITE_BUSY')) {
@@ -252,7 +259,7 @@ export class SqliteDestination implements Destination {
         // Locked before the first page, better-sqlite3 resolves as if done, having copied nothing: no page counted.
         if (copied.totalPages > 0) return;
         if (Date.now() > deadline) throw this.notWritten(locked());
-        await sleep(20);
+        await sleep(LOCK_RETRY_MS);
       }
     } finally {
       source.close();

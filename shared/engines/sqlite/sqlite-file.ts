@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { whenNotBusy } from './when-not-busy.js';
 
 /** What a SQLite file holds, as backup, verify and restore check it. */
 export interface SqliteFileReport {
@@ -29,32 +30,57 @@ export interface SqliteTable {
 export function inspectSqliteFile(path: string): SqliteFileReport {
   const db = new Database(path, { fileMustExist: true });
   try {
-    const pages = Number(db.pragma('page_count', { simple: true }));
-    const tables = listSqliteTables(db);
-    const skipped: Record<string, string> = {};
-    const verdict = integrityVerdict(db, tables, skipped);
-    const counts: Record<string, number> = {};
-    for (const table of tables) {
-      try {
-        counts[table.name] = Number(
-          db
-            .prepare(`select count(*) from ${quoted(table.name)}`)
-            .pluck()
-            .get(),
-        );
-      } catch (error) {
-        if (!table.virtual) throw error;
-        note(
-          skipped,
-          table.name,
-          `not counted: ${messageOf(error)} (its extension is not loaded here; its rows are in the backup)`,
-        );
-      }
-    }
-    return { verdict, pages, tables: counts, skipped };
+    return inspectOpen(db);
   } finally {
     db.close();
   }
+}
+
+/**
+ * `inspectSqliteFile` of a database an application may be writing to: in one read transaction,
+ * whose lock is tried every millisecond for up to `waitMs` (`whenNotBusy`). Statement by statement,
+ * each took the lock anew, and a writer committing back to back refused one of them in most runs.
+ */
+export async function inspectLiveSqliteFile(path: string, waitMs: number): Promise<SqliteFileReport> {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 0');
+    db.exec('BEGIN');
+    try {
+      await whenNotBusy(() => db.prepare('select count(*) from sqlite_schema').get(), waitMs);
+      return inspectOpen(db);
+    } finally {
+      db.exec('COMMIT');
+    }
+  } finally {
+    db.close();
+  }
+}
+
+function inspectOpen(db: Database.Database): SqliteFileReport {
+  const pages = Number(db.pragma('page_count', { simple: true }));
+  const tables = listSqliteTables(db);
+  const skipped: Record<string, string> = {};
+  const verdict = integrityVerdict(db, tables, skipped);
+  const counts: Record<string, number> = {};
+  for (const table of tables) {
+    try {
+      counts[table.name] = Number(
+        db
+          .prepare(`select count(*) from ${quoted(table.name)}`)
+          .pluck()
+          .get(),
+      );
+    } catch (error) {
+      if (!table.virtual) throw error;
+      note(
+        skipped,
+        table.name,
+        `not counted: ${messageOf(error)} (its extension is not loaded here; its rows are in the backup)`,
+      );
+    }
+  }
+  return { verdict, pages, tables: counts, skipped };
 }
 
 /** The tables of a SQLite database that hold user data (SQLite's internal `sqlite_*` tables left out). */
