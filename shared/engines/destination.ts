@@ -122,7 +122,8 @@ export interface Destination {
   readonly description: string;
   /** The URL to back it up from (with its password: never shown). */
   readonly sourceUrl: string;
-  inspect(): Promise<DestinationState>;
+  /** `signal`, the run's stop: aborted, a wait for another connection's lock ends at once. */
+  inspect(signal?: AbortSignal): Promise<DestinationState>;
   /** Refuses what `restore` would refuse for this backup (missing roles), before a safety backup or a prompt. */
   preflight?(backup: FetchedBackup, manifest: Manifest | undefined, options: RestoreOptions): Promise<void>;
   /**

@@ -149,7 +149,7 @@ async function restoreOnce(request: RestoreRequest, context: RestoreContext, sto
   const watch = destination.watchWrites?.();
   try {
     stop.phase = 'looking at the destination';
-    const state = await stop.guard(destination.inspect());
+    const state = await stop.guard(destination.inspect(stop.signal));
     const restoreOptions = {
       keepOwner: request.keepOwner,
       missingRoles: request.missingRoles,

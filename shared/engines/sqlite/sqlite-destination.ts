@@ -59,7 +59,7 @@ export class SqliteDestination implements Destination {
     return sqliteUrl(this.path);
   }
 
-  async inspect(): Promise<DestinationState> {
+  async inspect(signal?: AbortSignal): Promise<DestinationState> {
     const stat = await fs.stat(this.path).catch(() => undefined);
     if (!stat) {
       const parent = await fs.stat(dirname(this.path)).catch(() => undefined);
@@ -73,7 +73,7 @@ export class SqliteDestination implements Destination {
       // lock tried every millisecond (SQLite's own wait lost it to a writer committing back to back).
       db.pragma('busy_timeout = 0');
       db.exec('BEGIN');
-      await whenNotBusy(() => db.prepare('select count(*) from sqlite_schema').get(), LOCK_WAIT_MS);
+      await whenNotBusy(() => db.prepare('select count(*) from sqlite_schema').get(), LOCK_WAIT_MS, signal);
       const tables = listSqliteTables(db);
       // A virtual table's rows live in its shadow tables, looked at here; its module may be an extension not loaded here.
       const hasData = tables.some(

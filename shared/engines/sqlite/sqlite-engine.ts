@@ -41,6 +41,8 @@ export class SqliteEngine implements Engine {
   readonly kind = 'sqlite' as const;
   readonly path: string;
   private readonly options: SqliteEngineOptions;
+  /** Aborted by `close`: a lock wait still running (the probe's, a snapshot's) ends at once. */
+  private readonly closing = new AbortController();
 
   constructor(path: string, options: SqliteEngineOptions) {
     this.path = resolve(path);
@@ -51,7 +53,9 @@ export class SqliteEngine implements Engine {
     return this.options.label ?? basename(this.path, extname(this.path));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closing.abort(new DumpError(`reading ${this.path} stopped: the backup has ended`));
+  }
 
   async probe(): Promise<SourceInfo> {
     const stat = await fs.stat(this.path).catch(() => undefined);
@@ -65,7 +69,7 @@ export class SqliteEngine implements Engine {
       // A writer's commit holds the lock for a moment; wait for it rather than fail the probe. The
       // schema is read (and the lock taken) as the statement is prepared: inside the wait.
       const read = () => db.prepare('select sqlite_version() as v, (select count(*) from sqlite_schema) as n').get();
-      return String(((await whenNotBusy(read, PROBE_LOCK_WAIT_MS)) as { v: string }).v);
+      return String(((await whenNotBusy(read, PROBE_LOCK_WAIT_MS, this.closing.signal)) as { v: string }).v);
     });
     return {
       engine: 'sqlite',
@@ -190,7 +194,11 @@ export class SqliteEngine implements Engine {
         const result = await this.withSourceAsync(async (db) => {
           db.exec('BEGIN');
           try {
-            await whenNotBusy(() => db.prepare('select count(*) from sqlite_schema').get(), SNAPSHOT_LOCK_WAIT_MS);
+            await whenNotBusy(
+              () => db.prepare('select count(*) from sqlite_schema').get(),
+              SNAPSHOT_LOCK_WAIT_MS,
+              this.closing.signal,
+            );
             return await db.backup(target, { progress: () => 0x7fffffff });
           } finally {
             db.exec('COMMIT');

@@ -13,11 +13,14 @@ const PAUSE_MS = 1;
  * refusal. SQLite's own busy handler sleeps up to 100 ms between tries, and a writer committing
  * back to back (in rollback-journal mode every commit shuts readers out) has the lock again at
  * each of them: a backup waited 2 to 7 s for a read lock that a try every millisecond had within
- * a few hundred. Asynchronous, so that this process does other work while it waits.
+ * a few hundred. Asynchronous, so that this process does other work while it waits; aborting
+ * `signal` ends the wait before the next try, with the signal's reason (a run that was stopped
+ * must not go on trying, its connection open, for the rest of the wait).
  */
-export async function whenNotBusy<T>(work: () => T, waitMs: number): Promise<T> {
+export async function whenNotBusy<T>(work: () => T, waitMs: number, signal?: AbortSignal): Promise<T> {
   const started = Date.now();
   for (;;) {
+    signal?.throwIfAborted();
     try {
       return work();
     } catch (error) {
